@@ -1,0 +1,25 @@
+# The README's two commands: `make lab` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+TARGET ?= local
+
+.PHONY: lab test setup lint down clean
+
+lab: setup
+	$(BIN)/vpclab up --target $(TARGET)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+setup:
+	bash scripts/bootstrap.sh
+
+lint: setup
+	$(BIN)/ruff check .
+
+down: setup
+	$(BIN)/vpclab down --target $(TARGET)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
