@@ -1,0 +1,96 @@
+"""boto3 clients for a target, with every API call counted (botocore event hooks).
+
+Target `aws` uses the standard credential chain. Target `local` uses `AWS_ENDPOINT_URL`
+when set, otherwise the shared moto server in the state folder (started on demand).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from vpclab.errors import VpclabError
+
+READ_PREFIXES = ("Describe", "Get", "List")
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+@dataclass
+class CallLog:
+    """Every API operation sent, in order: used to count mutations and assert teardown order."""
+
+    calls: list[tuple[str, str, dict]] = field(default_factory=list)  # (service, op, params)
+
+    def record(self, model, params, **_: object) -> None:
+        self.calls.append((model.service_model.service_name, model.name, params))
+
+    @property
+    def mutating(self) -> list[str]:
+        return [op for _, op, _ in self.calls if is_mutating(op)]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@dataclass
+class Cloud:
+    """The control plane of one target: a boto3 session plus the endpoint it talks to."""
+
+    target: str
+    region: str
+    endpoint: str | None
+    session: boto3.Session
+    log: CallLog = field(default_factory=CallLog)
+    _clients: dict = field(default_factory=dict)
+
+    def client(self, service: str):
+        if service not in self._clients:
+            client = self.session.client(
+                service, endpoint_url=self.endpoint,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            )
+            client.meta.events.register("provide-client-params.*.*", self._record)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def _record(self, params, model, **_: object) -> None:
+        self.log.record(model, params)
+
+    @property
+    def ec2(self):
+        return self.client("ec2")
+
+
+def local_endpoint(local_dir: Path, start: bool = True) -> str:
+    """The control plane of the local target: AWS_ENDPOINT_URL, else the shared moto server."""
+    env = os.environ.get("AWS_ENDPOINT_URL")
+    if env:
+        return env
+    from vpclab.localcloud import motoserver
+
+    server = motoserver.start(local_dir) if start else motoserver.status(local_dir)
+    if server is None:
+        raise VpclabError("the local cloud is not running", "run 'vpclab local start'")
+    return server.endpoint
+
+
+def connect(target: str, region: str, local_dir: Path, start: bool = True) -> Cloud:
+    if target == "local":
+        endpoint = local_endpoint(local_dir, start=start)
+        session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+        return Cloud(target, region, endpoint, session)
+    if target == "aws":
+        session = boto3.Session(region_name=region)
+        if session.get_credentials() is None:
+            raise VpclabError("no AWS credentials found for target 'aws'",
+                              "configure them (aws configure, or AWS_PROFILE) or use --target local")
+        return Cloud(target, region, None, session)
+    raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")
