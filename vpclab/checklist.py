@@ -1,4 +1,4 @@
-"""The checklist's unit: one check result, the same in every view (terminal, notebook, JSON, JUnit)."""
+"""The checklist's unit: one check result, the same in every view."""
 
 from __future__ import annotations
 

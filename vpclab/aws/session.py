@@ -91,6 +91,6 @@ def connect(target: str, region: str, local_dir: Path, start: bool = True) -> Cl
         session = boto3.Session(region_name=region)
         if session.get_credentials() is None:
             raise VpclabError("no AWS credentials found for target 'aws'",
-                              "configure them (aws configure, or AWS_PROFILE) or use --target local")
+                              "run aws configure (or set AWS_PROFILE), or use --target local")
         return Cloud(target, region, None, session)
     raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")

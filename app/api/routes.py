@@ -1,0 +1,74 @@
+"""GET /api/posts and GET /api/users/<username>. E-mail addresses are never exposed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, jsonify, request, url_for
+from flask.wrappers import Response
+
+from ..extensions import db
+from ..models import Post, User, all_posts, user_by_name
+from . import bp
+
+MAX_PER_PAGE = 100
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "body": post.body,
+        "timestamp": iso(post.timestamp),
+        "author": post.author.username,
+        "author_url": url_for("api.get_user", username=post.author.username),
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "about_me": user.about_me,
+        "created_at": iso(user.created_at),
+        "last_seen": iso(user.last_seen),
+        "post_count": user.posts_count(),
+        "followers": user.followers_count(),
+        "following": user.following_count(),
+        "avatar_url": url_for("main.avatar", username=user.username),
+        "profile_url": url_for("main.user", username=user.username),
+    }
+
+
+@bp.route("/posts")
+def get_posts() -> Response:
+    default = current_app.config["POSTS_PER_PAGE"]
+    per_page = request.args.get("per_page", default, type=int)
+    if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
+        abort(400, description=f"per_page must be between 1 and {MAX_PER_PAGE}.")
+    page = db.paginate(all_posts(), per_page=per_page, error_out=True)
+
+    def link(number: int | None) -> str | None:
+        return url_for("api.get_posts", page=number, per_page=per_page) if number else None
+
+    return jsonify(
+        {
+            "items": [post_json(post) for post in page.items],
+            "page": page.page,
+            "per_page": per_page,
+            "pages": page.pages,
+            "total": page.total,
+            "next": link(page.next_num),
+            "prev": link(page.prev_num),
+        }
+    )
+
+
+@bp.route("/users/<username>")
+def get_user(username: str) -> Response:
+    user = user_by_name(username)
+    if user is None:
+        abort(404, description=f"No user named {username!r}.")
+    return jsonify(user_json(user))

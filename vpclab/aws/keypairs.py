@@ -1,0 +1,37 @@
+"""Key pairs: made here, private half written 0600 in the state folder, public half imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from vpclab.errors import VpclabError
+from vpclab.paths import write_private
+
+
+def private_key_path(keys_dir: Path, key_name: str) -> Path:
+    return keys_dir / f"{key_name}.pem"
+
+
+def generate(keys_dir: Path, key_name: str) -> str:
+    """Write a new ed25519 key pair (OpenSSH format); return the public key line."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    write_private(private_key_path(keys_dir, key_name), private)
+    (keys_dir / f"{key_name}.pub").write_text(f"{public} {key_name}\n")
+    return f"{public} {key_name}"
+
+
+def validate_public_key(text: str, source: str) -> str:
+    """Check key material before import: moto answers bad material with a raw 500."""
+    try:
+        serialization.load_ssh_public_key(text.strip().encode())
+    except (ValueError, TypeError) as exc:
+        raise VpclabError(f"{source} is not an OpenSSH public key ({exc})",
+                          "give a line like 'ssh-ed25519 AAAA... comment'") from None
+    return text.strip()

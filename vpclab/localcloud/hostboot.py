@@ -1,0 +1,411 @@
+"""Boot a local host: its own sshd and user data, in a network namespace the agent made.
+
+A host is `unshare` (new mount, UTS and PID namespaces) running `view.sh`, which gives the
+host its own view of the filesystem and then execs sshd as the namespace's PID 1. The
+machine's software is the "local image"; every write lands under the host's folder:
+
+    HOST_DIR/upper/{etc,var,usr}   overlay upper layers (what the host changed)
+    HOST_DIR/work/{etc,var,usr}    overlay work directories
+    HOST_DIR/{home,root,opt,srv,tmp,log}   bound onto /home, /root, ... and /var/log
+    HOST_DIR/console.log           sshd's log and the boot messages, like a console
+
+Stopping a host is SIGKILL to `unshare`: it blocks SIGTERM, and its death ends the whole PID
+namespace (`--kill-child`), so no process of the host survives it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from vpclab.errors import VpclabError
+from vpclab.localcloud.netns_socket import connect_in
+
+VIEW_SCRIPT = Path(__file__).with_name("view.sh")
+SSHD = "/usr/sbin/sshd"
+USER = "ubuntu"
+UID = GID = 1000
+HOST_KEY = "/etc/ssh/vpclab_host_ed25519_key"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vpclab.conf"
+SUDOERS = "/etc/sudoers.d/90-cloud-init-users"
+CLOUD_DIR = "/var/lib/cloud/instance"
+OVERLAID = ("etc", "var", "usr")
+BOUND = ("home", "root", "opt", "srv", "tmp", "log")
+# Folders the view covers: a host folder under one of them would be hidden from itself.
+COVERED = ("/etc", "/var", "/usr", "/run", "/dev/shm", "/proc")
+HOST_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    netns: str
+    host_dir: Path
+    hostname: str
+    authorized_key: str
+    user_data: bytes | None = None
+
+
+@dataclass
+class BootedHost:
+    spec: HostSpec
+    process: subprocess.Popen[bytes]
+    host_public_key: str
+    sshd_pid: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Kill the host's PID namespace. Safe to call twice."""
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise VpclabError(f"host {self.spec.hostname} (pid {self.pid}) did not stop",
+                              "check `ps` for a process stuck in the kernel") from exc
+
+    def user_data_done(self) -> bool:
+        return (_upper(self.spec.host_dir, CLOUD_DIR) / "boot-finished").exists()
+
+    def user_data_status(self) -> int | None:
+        """The user data's exit status, or None while it runs (or when there was none)."""
+        rc = _upper(self.spec.host_dir, CLOUD_DIR) / "user-data.rc"
+        try:
+            return int(rc.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def wait_user_data(self, timeout: float = 300.0) -> int | None:
+        deadline = time.monotonic() + timeout
+        while not self.user_data_done():
+            if not self.alive():
+                raise VpclabError(f"host {self.spec.hostname} died while its user data ran",
+                                  f"see {self.spec.host_dir / 'console.log'}")
+            if time.monotonic() > deadline:
+                raise VpclabError(f"user data on {self.spec.hostname} still running "
+                                  f"after {timeout:.0f} s",
+                                  f"see {log_path(self.spec.host_dir)}")
+            time.sleep(0.05)
+        return self.user_data_status()
+
+    def console_output(self) -> str:
+        return (self.spec.host_dir / "console.log").read_text(errors="replace")
+
+
+def log_path(host_dir: Path) -> Path:
+    """Where the host's /var/log/cloud-init-output.log is, seen from outside."""
+    return host_dir / "log" / "cloud-init-output.log"
+
+
+def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
+    """Prepare the host's folder (first boot) or reuse it (reboot), then start the host.
+
+    Returns once sshd is PID 1 of the host; use `wait_ssh` for the moment it answers.
+    """
+    _check_root()
+    host_dir = spec.host_dir.resolve()
+    _check_host_dir(host_dir)
+    if not Path("/run/netns", spec.netns).exists():
+        raise VpclabError(f"network namespace {spec.netns} does not exist",
+                          "the agent creates it before booting the host")
+    public_key = prepare(spec)
+    console = open(host_dir / "console.log", "ab")  # noqa: SIM115 - the child keeps it
+    console.write(_console_banner(spec.hostname, public_key).encode())
+    console.flush()
+    argv = ["ip", "netns", "exec", spec.netns,
+            "unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork",
+            "--mount-proc", "--kill-child",
+            "/bin/sh", str(VIEW_SCRIPT), str(host_dir), spec.hostname,
+            SSHD, "-D", "-e"]
+    try:
+        # A new session: a Ctrl-C meant for the agent's terminal must not reach the host.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
+                                stderr=subprocess.STDOUT, env=HOST_ENV, cwd="/",
+                                start_new_session=True)
+    finally:
+        console.close()
+    host = BootedHost(spec=spec, process=proc, host_public_key=public_key)
+    host.sshd_pid = _wait_for_sshd(host, timeout)
+    return host
+
+
+def wait_ssh(netns: str | None, ip: str, timeout: float = 10.0, port: int = 22) -> float:
+    """Wait until sshd at ip:port answers with its banner, seen from `netns`.
+
+    Returns the seconds waited. Raises VpclabError on timeout.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with connect_in(netns, (ip, port), timeout=max(0.05, deadline - time.monotonic())) \
+                    as sock:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+                if sock.recv(8).startswith(b"SSH-"):
+                    return time.monotonic() - start
+        except OSError as exc:
+            last = exc
+        time.sleep(0.005)
+    raise VpclabError(f"no SSH server at {ip}:{port} after {timeout:.0f} s ({last})",
+                      "see the host's console.log in its folder")
+
+
+def prepare(spec: HostSpec) -> str:
+    """Lay out the host's folder and write its identity into the upper /etc.
+
+    Idempotent: a reboot keeps the host key, the user's files and the user data marker,
+    but rewrites the accounts, the authorized key and sshd's settings.
+    Returns the host's public key line.
+    """
+    h = spec.host_dir.resolve()
+    h.mkdir(parents=True, exist_ok=True)
+    os.chmod(h, 0o755)
+    for d in OVERLAID:
+        _mkdir_like(h / "upper" / d, Path("/", d))
+        (h / "work" / d).mkdir(parents=True, exist_ok=True)
+    for d in ("home", "opt", "srv"):
+        _mkdir_like(h / d, Path("/", d))
+    _mkdir(h / "root", 0o700)
+    _mkdir(h / "tmp", 0o1777)
+    if not (h / "log").exists():
+        _copy_tree_dirs(Path("/var/log"), h / "log")
+
+    etc = h / "upper" / "etc"
+    _write_accounts(etc)
+    _write(h, SUDOERS, f"{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
+    _write(h, "/etc/hostname", f"{spec.hostname}\n", 0o644)
+    _write(h, "/etc/hosts", _hosts_file(spec.hostname), 0o644)
+    public_key = _host_key(h, spec.hostname)
+    _write(h, SSHD_DROPIN, _sshd_settings(), 0o644)
+
+    home = h / "home" / USER
+    _mkdir(home, 0o750, UID, GID)
+    _mkdir(home / ".ssh", 0o700, UID, GID)
+    key = spec.authorized_key.strip()
+    if not key.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise VpclabError("the authorized key is not an OpenSSH public key line",
+                          "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'")
+    _write_file(home / ".ssh" / "authorized_keys", key + "\n", 0o600, UID, GID)
+
+    cloud = _upper(h, CLOUD_DIR)
+    for sub in ("", "scripts", "sem"):
+        _mkdir(cloud / sub, 0o755)
+    if spec.user_data is not None and not (cloud / "sem" / "user-data").exists():
+        _write_file(cloud / "user-data.txt", spec.user_data, 0o600)
+    return public_key
+
+
+# --- the pieces of a host's identity -----------------------------------------------------
+
+def _write_accounts(etc: Path) -> None:
+    """passwd, group, shadow and gshadow: the machine's own, plus `ubuntu` as uid 1000."""
+    passwd = _keep(Path("/etc/passwd"), lambda f: f[0] != USER and f[2] != str(UID))
+    passwd.append(f"{USER}:x:{UID}:{GID}:Ubuntu:/home/{USER}:/bin/bash")
+    names = {line.split(":")[0] for line in _read_lines(Path("/etc/passwd"))}
+    dropped = names - {line.split(":")[0] for line in passwd}
+
+    def group_entry(fields: list[str], member_index: int) -> str:
+        members = [m for m in fields[member_index].split(",") if m and m not in dropped]
+        if fields[0] in ("sudo", "adm") and USER not in members:
+            members.append(USER)
+        fields[member_index] = ",".join(members)
+        return ":".join(fields)
+
+    groups = [group_entry(line.split(":"), 3)
+              for line in _keep(Path("/etc/group"), lambda f: f[0] != USER and f[2] != str(GID))]
+    groups.append(f"{USER}:x:{GID}:")
+    kept_groups = {g.split(":")[0] for g in groups}
+
+    shadow = _keep(Path("/etc/shadow"), lambda f: f[0] not in dropped and f[0] != USER)
+    # "*": no password can ever match, yet the account is not "locked" for key logins.
+    shadow.append(f"{USER}:*:{int(time.time()) // 86400}:0:99999:7:::")
+    gshadow = [group_entry(line.split(":"), 3) for line in _keep(
+        Path("/etc/gshadow"), lambda f: f[0] in kept_groups and f[0] != USER)]
+    gshadow.append(f"{USER}:!::")
+
+    _write_file(etc / "passwd", "\n".join(passwd) + "\n", 0o644)
+    _write_file(etc / "group", "\n".join(groups) + "\n", 0o644)
+    shadow_gid = _gid("shadow")
+    _write_file(etc / "shadow", "\n".join(shadow) + "\n", 0o640, 0, shadow_gid)
+    _write_file(etc / "gshadow", "\n".join(gshadow) + "\n", 0o640, 0, shadow_gid)
+
+
+def _host_key(h: Path, hostname: str) -> str:
+    """The host's ed25519 key: made on first boot, kept across reboots, like an instance."""
+    private = _upper(h, HOST_KEY)
+    public = private.with_name(private.name + ".pub")
+    if private.exists() and public.exists():
+        return public.read_text().strip()
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                            serialization.NoEncryption())
+    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH).decode()
+    line = f"{line} root@{hostname}"
+    _write_file(private, pem, 0o600)
+    _write_file(public, line + "\n", 0o644)
+    return line
+
+
+def _sshd_settings() -> str:
+    # Read before the machine's sshd_config (first value wins); HostKey names our key only,
+    # so the machine's own host keys are never offered.
+    return (f"HostKey {HOST_KEY}\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "PermitRootLogin no\n"
+            "PubkeyAuthentication yes\n"
+            "UseDNS no\n"
+            "PrintMotd no\n")
+
+
+def _hosts_file(hostname: str) -> str:
+    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n")
+
+
+def _console_banner(hostname: str, public_key: str) -> str:
+    # The same block cloud-init prints on AWS, so one parser reads both targets.
+    return ("-----BEGIN SSH HOST KEY KEYS-----\n"
+            f"{public_key}\n"
+            "-----END SSH HOST KEY KEYS-----\n"
+            f"vpclab: booting {hostname}\n")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _check_root() -> None:
+    if os.geteuid() != 0:
+        raise VpclabError("booting a local host needs root",
+                          "run the local target as root, or use --target aws")
+
+
+def _check_host_dir(h: Path) -> None:
+    for top in COVERED:
+        if h == Path(top) or Path(top) in h.parents:
+            raise VpclabError(f"host folder {h} is under {top}, which the host's view covers",
+                              "keep the state folder elsewhere (set VPCLAB_STATE)")
+
+
+def _upper(h: Path, path: str) -> Path:
+    """Where a path of the host's view lives in the host's folder (overlaid trees only)."""
+    rel = Path(path).relative_to("/")
+    if rel.parts[:2] == ("var", "log"):
+        return h / "log" / Path(*rel.parts[2:])
+    return h / "upper" / rel
+
+
+def _write(h: Path, path: str, data: str | bytes, mode: int) -> None:
+    target = _upper(h, path)
+    top = h / "upper" / Path(path).parts[1]
+    real = Path("/", Path(path).parts[1])
+    # Create missing parents with the real directory's owner and mode, so the merged view
+    # of e.g. /etc/ssh looks the same as the real one.
+    for parent in reversed(target.parent.relative_to(top).parents):
+        _mkdir_like(top / parent, real / parent)
+    _mkdir_like(target.parent, real / target.parent.relative_to(top))
+    _write_file(target, data, mode)
+
+
+def _write_file(path: Path, data: str | bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.vpclab-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, raw)
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _mkdir(path: Path, mode: int, uid: int = 0, gid: int = 0) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def _mkdir_like(path: Path, like: Path) -> None:
+    try:
+        st = like.stat()
+    except FileNotFoundError:
+        _mkdir(path, 0o755)
+        return
+    _mkdir(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+
+
+def _copy_tree_dirs(src: Path, dst: Path) -> None:
+    """The real /var/log's folders, owners and modes, without a single file."""
+    for root, dirs, _files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        _mkdir_like(dst / rel, Path(root))
+        for d in list(dirs):
+            if (Path(root) / d).is_symlink():
+                dirs.remove(d)
+
+
+def _read_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def _keep(path: Path, pred: object) -> list[str]:
+    assert callable(pred)
+    return [line for line in _read_lines(path) if pred(line.split(":"))]
+
+
+def _gid(group: str) -> int:
+    for line in _read_lines(Path("/etc/group")):
+        fields = line.split(":")
+        if fields[0] == group:
+            return int(fields[2])
+    return 0
+
+
+def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
+    """The host's PID 1 in the root PID namespace, once it has become sshd."""
+    deadline = time.monotonic() + timeout
+    children = Path(f"/proc/{host.pid}/task/{host.pid}/children")
+    while time.monotonic() < deadline:
+        if not host.alive():
+            raise VpclabError(f"host {host.spec.hostname} failed to boot "
+                              f"(exit status {host.process.returncode})",
+                              f"see {host.spec.host_dir / 'console.log'}")
+        try:
+            pids = children.read_text().split()
+        except FileNotFoundError:
+            pids = []
+        if pids:
+            pid = int(pids[0])
+            try:
+                if os.readlink(f"/proc/{pid}/exe") == SSHD:
+                    return pid
+            except (FileNotFoundError, PermissionError):
+                pass
+        time.sleep(0.002)
+    host.stop()
+    raise VpclabError(f"host {host.spec.hostname} did not start sshd in {timeout:.0f} s",
+                      f"see {host.spec.host_dir / 'console.log'}")
+
+
+__all__ = ["BootedHost", "HostSpec", "boot", "log_path", "prepare", "wait_ssh", "socket"]

@@ -1,0 +1,211 @@
+"""Network namespaces and links, by shelling out to `ip` (pyroute2 is not a dependency).
+
+Every link is created directly inside a lab's namespaces (`ip link add ... netns A type veth
+peer ... netns B`), so the root namespace never gets an address, a route or a link from us.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from vpclab.errors import VpclabError
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+class CommandError(RuntimeError):
+    """An `ip`/`nft` command failed: carries the command and its stderr."""
+
+
+def run(args: list[str], input: str | None = None, check: bool = True) -> str:
+    proc = subprocess.run(args, input=input, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise CommandError(f"{' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def unsupported_reason() -> str | None:
+    """Why this machine cannot run the data plane, or None when it can."""
+    if not sys.platform.startswith("linux"):
+        return f"the local data plane needs Linux (this is {sys.platform})"
+    if os.geteuid() != 0:
+        return "the local data plane needs root (network namespaces, nftables)"
+    for tool in ("ip", "nft", "unshare"):
+        if shutil.which(tool) is None:
+            return f"the '{tool}' command is missing (install iproute2, nftables, util-linux)"
+    return None
+
+
+def require_support() -> None:
+    reason = unsupported_reason()
+    if reason:
+        raise VpclabError(reason, "run as root on Linux (e.g. 'sudo make lab')")
+
+
+def list_netns() -> list[str]:
+    try:
+        return sorted(p.name for p in NETNS_DIR.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+def pids(name: str) -> list[int]:
+    """Processes whose network namespace is `name` (what `ip netns pids` reports)."""
+    if not exists(name):
+        return []
+    out = run(["ip", "netns", "pids", name], check=False)
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def kill_pids(found: Iterable[int]) -> list[int]:
+    """SIGKILL the given processes (found through our namespaces) and wait for them to go."""
+    killed = []
+    for pid in found:
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 3
+    for pid in killed:
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            _reap(pid)
+            time.sleep(0.01)
+    return killed
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def add(name: str) -> None:
+    """Create a fresh namespace with loopback up (an existing one is replaced)."""
+    if exists(name):
+        delete(name)
+    run(["ip", "netns", "add", name])
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
+def delete(name: str) -> None:
+    """Kill every process inside, then delete the namespace (and with it its links)."""
+    if not exists(name):
+        return
+    kill_pids(pids(name))
+    run(["ip", "netns", "del", name], check=False)
+
+
+def batch(name: str, commands: list[str], force: bool = False) -> None:
+    """Run many `ip` commands in one process inside a namespace (much faster than one each)."""
+    if not commands:
+        return
+    args = ["ip", "-n", name] + (["-force"] if force else []) + ["-batch", "-"]
+    run(args, input="\n".join(commands) + "\n", check=not force)
+
+
+def exec_in(name: str, args: list[str], input: str | None = None, check: bool = True) -> str:
+    return run(["ip", "netns", "exec", name, *args], input=input, check=check)
+
+
+def sysctl(name: str, key: str, value: str) -> None:
+    exec_in(name, ["sysctl", "-qw", f"{key}={value}"])
+
+
+def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mac_b: str | None = None) -> None:
+    """A veth pair whose ends are born in two namespaces."""
+    args = ["ip", "link", "add", "name", if_a, "netns", ns_a, "type", "veth",
+            "peer", "name", if_b, "netns", ns_b]
+    if mac_b:
+        args[-2:-2] = ["address", mac_b]
+    run(args)
+
+
+def host_mac(ip: str) -> str:
+    """02:00 plus the IP's four bytes: a reused IP keeps its MAC, so peers' ARP stays right."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def gateway_mac(ip: str) -> str:
+    return "02:01:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def link_names(name: str) -> list[str]:
+    out = run(["ip", "-n", name, "-o", "link", "show"], check=False)
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) > 1:
+            names.append(parts[1].strip().split("@")[0])
+    return names
+
+
+_libc = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def run_in(name: str, fn: Callable[[], T]) -> T:
+    """Call `fn` on a new thread that has joined the namespace; sockets it makes stay there.
+
+    Python 3.11 has no os.setns, and a network namespace is per thread, so ctypes on a
+    short-lived thread leaves the caller's namespace untouched.
+    """
+    path = NETNS_DIR / name
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            result["value"] = fn()
+        except BaseException as exc:  # handed back to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"netns-{name}", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]  # type: ignore[return-value]
+
+
+class NetnsThread:
+    """A long-lived worker thread inside one namespace (for the localhost publisher)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return run_in(self.name, fn)

@@ -1,0 +1,46 @@
+"""Step `instances`: security groups, key pairs, and the web (public subnet), app (private
+subnet, no public IP) and monitoring servers."""
+
+from __future__ import annotations
+
+from vpclab.errors import VpclabError
+from vpclab.steps.compute import Ingress, ensure_instance, ensure_key_pair, ensure_security_group
+from vpclab.steps.context import Context
+
+ANYWHERE = "0.0.0.0/0"
+
+
+def apply(ctx: Context) -> None:
+    spec = ctx.spec
+    ports = spec.ports
+    state = ctx.state()
+    if state.vpc is None or set(state.subnets) != {"public", "private"}:
+        raise VpclabError("the VPC and its subnets are missing", "run 'vpclab up --through vpc'")
+    jenkins_sg = state.security_groups.get("jenkins")
+    if jenkins_sg is None:
+        raise VpclabError("the Jenkins security group is missing",
+                          "run 'vpclab up --through jenkins'")
+    vpc_id = state.vpc["VpcId"]
+    groups = state.security_groups
+
+    web_sg = ensure_security_group(ctx, "web", vpc_id, groups.get("web"), [
+        Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
+        Ingress(ports.ssh, group_id=jenkins_sg["GroupId"], description="Jenkins"),
+        Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
+    ], "Web server: Nginx reverse proxy")
+    app_sg = ensure_security_group(ctx, "app", vpc_id, groups.get("app"), [
+        Ingress(ports.ssh, group_id=web_sg, description="web server"),
+        Ingress(ports.app, group_id=web_sg, description="web server (app port)"),
+    ], "Application server: reachable only from the web server")
+    monitoring_sg = ensure_security_group(ctx, "monitoring", vpc_id, groups.get("monitoring"), [
+        Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
+        Ingress(ports.prometheus, cidr=spec.admin_cidr, description="admin (Prometheus)"),
+        Ingress(ports.grafana, cidr=spec.admin_cidr, description="admin (Grafana)"),
+    ], "Monitoring server: Prometheus and Grafana")
+
+    layout = {"web": ("public", web_sg, True), "app": ("private", app_sg, False),
+              "monitoring": ("public", monitoring_sg, True)}
+    for role, (subnet_role, group_id, public_ip) in layout.items():
+        key_name = ensure_key_pair(ctx, role, state.key_pairs.get(role))
+        ensure_instance(ctx, role, state.instances.get(role),
+                        state.subnets[subnet_role]["SubnetId"], group_id, key_name, public_ip)
