@@ -25,9 +25,7 @@ class AppMetrics:
         self.enabled = registry is not None
         if registry is None:
             return
-        self._users = Counter(
-            "microblog_users_registered", "Accounts created.", registry=registry
-        )
+        self._users = Counter("microblog_users_registered", "Accounts created.", registry=registry)
         self._posts = Counter("microblog_posts_created", "Posts published.", registry=registry)
         self._logins = Counter(
             "microblog_logins", "Login attempts by result.", ["result"], registry=registry

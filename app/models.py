@@ -92,9 +92,7 @@ class User(UserMixin, db.Model):
 
     def timeline(self) -> sa.Select:
         """Own posts and posts of followed users, newest first."""
-        followed_ids = sa.select(followers.c.followed_id).where(
-            followers.c.follower_id == self.id
-        )
+        followed_ids = sa.select(followers.c.followed_id).where(followers.c.follower_id == self.id)
         return (
             sa.select(Post)
             .options(so.joinedload(Post.author))

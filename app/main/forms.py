@@ -40,4 +40,3 @@ class EditProfileForm(FlaskForm):
     def validate_username(self, field: StringField) -> None:
         if field.data.lower() != self.original_username.lower() and username_taken(field.data):
             raise ValidationError("That username is taken.")
-

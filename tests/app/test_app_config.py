@@ -10,8 +10,9 @@ from app import create_app, git_commit
 from app.config import ConfigError, data_dir, env_flag, env_int, load_config, normalise_database_url
 
 
-def test_production_requires_secret_key(monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_production_requires_secret_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("MICROBLOG_ENV", raising=False)
     with pytest.raises(SystemExit) as excinfo:

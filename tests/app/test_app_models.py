@@ -6,12 +6,11 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
+from microblog_helpers import make_post, make_user
 
 from app.avatar import identicon_svg
 from app.extensions import db
 from app.models import Post, all_posts, load_user, user_by_name, utcnow
-
-from microblog_helpers import make_post, make_user
 
 
 def test_password_hashing(app: Flask) -> None:
@@ -62,7 +61,9 @@ def test_timeline_has_own_and_followed_posts_newest_first(app: Flask) -> None:
     assert len(db.session.scalars(all_posts()).all()) == 4
     assert alice.posts_count() == 2
     assert [p.body for p in db.session.scalars(alice.authored_posts())] == [
-        "alice new", "alice old"]
+        "alice new",
+        "alice old",
+    ]
     assert repr(posts[0]).startswith("<Post ")
 
 
