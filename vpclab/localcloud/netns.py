@@ -6,25 +6,18 @@ peer ... netns B`), so the root namespace never gets an address, a route or a li
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import ipaddress
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
-
 from vpclab.errors import VpclabError
 
 NETNS_DIR = Path("/run/netns")
-CLONE_NEWNET = 0x40000000
-T = TypeVar("T")
 
 
 class CommandError(RuntimeError):
@@ -160,52 +153,3 @@ def link_names(name: str) -> list[str]:
             names.append(parts[1].strip().split("@")[0])
     return names
 
-
-_libc = None
-
-
-def _setns(fd: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def run_in(name: str, fn: Callable[[], T]) -> T:
-    """Call `fn` on a new thread that has joined the namespace; sockets it makes stay there.
-
-    Python 3.11 has no os.setns, and a network namespace is per thread, so ctypes on a
-    short-lived thread leaves the caller's namespace untouched.
-    """
-    path = NETNS_DIR / name
-    result: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
-            result["value"] = fn()
-        except BaseException as exc:  # handed back to the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"netns-{name}", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    return result["value"]  # type: ignore[return-value]
-
-
-class NetnsThread:
-    """A long-lived worker thread inside one namespace (for the localhost publisher)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def call(self, fn: Callable[[], T]) -> T:
-        return run_in(self.name, fn)

@@ -1,0 +1,80 @@
+"""The checklist: checks with stable ids, grouped by step, each reading real state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from vpclab.aws.inventory import LabState, read_state
+from vpclab.aws.session import Cloud
+from vpclab.checklist import CheckResult, Status
+from vpclab.spec import LabSpec
+
+
+@dataclass
+class Facts:
+    """What checks look at: the spec, the control plane's state, and a client for extra reads."""
+
+    spec: LabSpec
+    cloud: Cloud
+    spec_path: Path
+
+    @cached_property
+    def state(self) -> LabState:
+        return read_state(self.cloud, self.spec.name, self.spec.az)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+def ok(detail: str) -> Outcome:
+    return Outcome(Status.PASS, detail)
+
+
+def fail(detail: str, hint: str | None = None) -> Outcome:
+    return Outcome(Status.FAIL, detail, hint)
+
+
+def skip(reason: str) -> Outcome:
+    return Outcome(Status.SKIP, reason)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    hint: str
+    run: Callable[[Facts], Outcome]
+
+    @property
+    def step(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def result(self, facts: Facts) -> CheckResult:
+        outcome = self.run(facts)
+        hint = (outcome.hint or self.hint) if outcome.status is Status.FAIL else ""
+        return CheckResult(self.id, self.step, self.title, outcome.status, outcome.detail, hint)
+
+
+REGISTRY: list[Check] = []
+
+
+def check(check_id: str, title: str, hint: str) -> Callable:
+    def register(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
+        REGISTRY.append(Check(check_id, title, hint, func))
+        return func
+    return register
+
+
+def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
+    from vpclab.checks import compute, network  # noqa: F401 - registers the checks
+    from vpclab.spec import STEPS
+
+    ordered = sorted(REGISTRY, key=lambda c: STEPS.index(c.step))
+    return [c.result(facts) for c in ordered if c.step in steps]

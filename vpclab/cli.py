@@ -1,0 +1,167 @@
+"""The `vpclab` command. User mistakes are one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from vpclab import report
+from vpclab.checklist import failed
+from vpclab.errors import UsageError, VpclabError
+from vpclab.lab import Lab
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build, check and tear down the microblog VPC lab.")
+local_app = typer.Typer(no_args_is_help=True, help="The local target: moto server and hosts.")
+app.add_typer(local_app, name="local")
+console = Console()
+err = Console(stderr=True)
+
+SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", help="local (default: moto + namespaces) or aws (real AWS: explicit only).")]
+
+
+def _target(value: str | None) -> str | None:
+    if value is not None and value not in ("local", "aws"):
+        raise UsageError(f"--target {value!r} is not a target", "use --target local or aws")
+    return value
+
+
+def _lab(spec: Path, target: str | None, quiet: bool = False) -> Lab:
+    say = (lambda _line: None) if quiet else (lambda line: err.print(line, highlight=False))
+    lab = Lab(spec, _target(target), say=say)
+    if lab.target == "aws" and not quiet:
+        err.print(f"[bold yellow]target aws[/]: {lab.account()} — real resources, real bills")
+    return lab
+
+
+@app.command()
+def up(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
+       through: Annotated[str | None, typer.Option(help="Stop after this step.")] = None) -> None:
+    """Bring the lab up (idempotent), then print the checklist."""
+    lab = _lab(spec, target)
+    steps = lab.up(through)
+    results = lab.verify(through=through)
+    report.to_rich(results, console)
+    url = lab.status().get("web_url")
+    if url:
+        console.print(f"microblog: {url}")
+    if not steps:
+        err.print("no built steps selected")
+    raise typer.Exit(1 if failed(results) else 0)
+
+
+@app.command()
+def verify(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
+           step: Annotated[str | None, typer.Option(help="Check one step only.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+           junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML.")] = None,
+           ) -> None:
+    """Print the checklist. Exit 1 if anything FAILs."""
+    lab = _lab(spec, target, quiet=True)
+    results = lab.verify(step=step)
+    if junit:
+        report.write_junit(results, junit)
+    if as_json:
+        print(report.to_json(results))
+    else:
+        report.to_rich(results, console)
+    raise typer.Exit(1 if failed(results) else 0)
+
+
+@app.command()
+def status(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+    """What exists, by role, with ids and addresses."""
+    data = _lab(spec, target, quiet=True).status()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"lab {data['lab']} on {data['target']} ({data['region']})")
+    for column in ("role", "id", "state", "type", "private IP", "public IP"):
+        table.add_column(column)
+    table.add_row("vpc", data["vpc"] or "-", "", "", "", "")
+    table.add_row("nat", data["nat_gateway"] or "-", "", "", "", "")
+    table.add_row("peering", data["peering"] or "-", "", "", "", "")
+    for role, inst in data["instances"].items():
+        table.add_row(role, inst["id"], inst["state"], inst["type"], inst["private_ip"],
+                      inst["public_ip"] or "-")
+    console.print(table)
+    if data.get("web_url"):
+        console.print(f"microblog: {data['web_url']}")
+
+
+@app.command()
+def down(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+         ) -> None:
+    """Tear the lab down in dependency order, so nothing keeps billing."""
+    lab = _lab(spec, target)
+    done = lab.down(dry_run=dry_run)
+    err.print(f"{len(done)} actions {'planned' if dry_run else 'done'}; "
+              f"{'nothing changed' if dry_run else 'nothing tagged for the lab is left'}")
+
+
+@local_app.command("start")
+def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
+    """Start the local control plane (moto server)."""
+    from vpclab.localcloud import motoserver
+
+    lab = Lab(spec, "local", say=lambda _l: None)
+    server = motoserver.start(lab.local_dir)
+    console.print(f"moto server: {server.endpoint} (pid {server.pid})")
+
+
+@local_app.command("stop")
+def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
+    """Stop the local control plane; its state is kept for the next start."""
+    from vpclab.localcloud import motoserver
+
+    lab = Lab(spec, "local", say=lambda _l: None)
+    stopped = motoserver.stop(lab.local_dir)
+    console.print("moto server stopped" if stopped else "moto server was not running")
+
+
+@local_app.command("status")
+def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
+    """Is the local control plane running?"""
+    from vpclab.localcloud import motoserver
+
+    lab = Lab(spec, "local", say=lambda _l: None)
+    server = motoserver.status(lab.local_dir)
+    console.print(f"moto server: {server.endpoint} (pid {server.pid})" if server
+                  else "moto server: not running (vpclab local start)")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except VpclabError as exc:
+        err.print(f"[bold red]error:[/] {exc.line()}", highlight=False)
+        sys.exit(exc.exit_code)
+    except (ClientError, BotoCoreError) as exc:
+        err.print(f"[bold red]error:[/] the cloud refused a call: {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to continue where it stopped")
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors from typer's bundled click: shown as click shows them, exit 2.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
