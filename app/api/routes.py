@@ -44,10 +44,10 @@ def user_json(user: User) -> dict[str, Any]:
 
 @bp.route("/posts")
 def get_posts() -> Response:
-    default = current_app.config["POSTS_PER_PAGE"]
-    per_page = request.args.get("per_page", default, type=int)
-    if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
-        abort(400, description=f"per_page must be between 1 and {MAX_PER_PAGE}.")
+    raw = request.args.get("per_page", str(current_app.config["POSTS_PER_PAGE"]))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PER_PAGE:
+        abort(400, description=f"per_page must be a number from 1 to {MAX_PER_PAGE}.")
+    per_page = int(raw)
     page = db.paginate(all_posts(), per_page=per_page, error_out=True)
 
     def link(number: int | None) -> str | None:

@@ -60,7 +60,6 @@ def record_last_seen() -> None:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@bp.route("/index", methods=["GET", "POST"])
 @login_required
 def index() -> str | BaseResponse | tuple[str, int]:
     form = PostForm()
