@@ -274,8 +274,8 @@ class Host:
         """
         line = cmd
         if env:
-            line = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + line
-            line = f"env {line}"
+            # Exported before the command line, so its own $VARS see them too.
+            line = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items()) + line
         if sudo:
             line = f"sudo -n -H -- sh -c {shlex.quote(line)}"
         chan = self.transport.open_session(timeout=self.connect_timeout)
