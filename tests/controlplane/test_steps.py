@@ -1,0 +1,63 @@
+"""Steps against moto: a clean lab passes, and a second `up` changes nothing."""
+
+from __future__ import annotations
+
+import stat
+
+from vpclab.checklist import Status
+from vpclab.spec import STEPS
+
+
+def test_clean_lab_has_no_fail(built_lab):
+    results = built_lab.verify()
+    assert results, "no checks ran"
+    assert [r.id for r in results if r.status is not Status.PASS] == []
+    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+
+
+def test_second_up_makes_no_mutating_call(built_lab):
+    log = built_lab.cloud.log
+    log.clear()
+    built_lab.up()
+    assert log.calls, "the second up read nothing"
+    assert log.mutating == []
+
+
+def test_up_through_stops_at_the_step(lab):
+    assert lab.up(through="nat") == ["vpc", "nat"]
+    state = lab.context().state()
+    assert state.nat is not None
+    assert state.instances == {} and state.peering is None
+
+
+def test_layout_matches_the_seed(built_lab):
+    state = built_lab.context().state()
+    inst = state.instances
+    assert inst["web"]["SubnetId"] == state.subnets["public"]["SubnetId"]
+    assert inst["web"].get("PublicIpAddress")
+    assert inst["app"]["SubnetId"] == state.subnets["private"]["SubnetId"]
+    assert not inst["app"].get("PublicIpAddress")
+    assert inst["jenkins"]["VpcId"] == state.default_vpc["VpcId"]
+    assert inst["jenkins"]["InstanceType"] == "t3.medium"
+    assert state.nat["SubnetId"] == state.subnets["public"]["SubnetId"]
+
+
+def test_private_keys_are_0600_in_the_state_folder(built_lab):
+    pems = sorted(built_lab.keys_dir.glob("*.pem"))
+    assert len(pems) == 4
+    for pem in pems:
+        assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+
+
+def test_user_data_is_a_script(built_lab):
+    ec2 = built_lab.cloud.ec2
+    app = built_lab.context().state().instances["app"]
+    data = ec2.describe_instance_attribute(InstanceId=app["InstanceId"], Attribute="userData")
+    import base64
+
+    script = base64.b64decode(data["UserData"]["Value"]).decode()
+    assert script.startswith("#!/bin/bash") and "role=%s" in script
+
+
+def test_steps_order_is_the_seed_order():
+    assert STEPS[:4] == ("vpc", "nat", "jenkins", "instances")
