@@ -29,11 +29,25 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    for name in ("DATABASE_URL", "SECRET_KEY", "PROMETHEUS_MULTIPROC_DIR", "METRICS_ENABLED"):
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting of the developer's shell (or of another test) leaks into a test."""
+    for name in (
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "METRICS_ENABLED",
+        "MICROBLOG_ENV",
+        "MICROBLOG_DATA",
+        "SESSION_COOKIE_SECURE",
+        "POSTS_PER_PAGE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_GIT_COMMIT", "testcommit")
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
     application = create_app("testing")
     with application.app_context():
         db.create_all()

@@ -63,16 +63,36 @@ def test_duplicate_email(client: FlaskClient) -> None:
 
 def test_malformed_inputs(client: FlaskClient) -> None:
     cases = [
-        {"username": "ok_name", "email": "not-an-email", "password": "longenough",
-         "password2": "longenough"},
-        {"username": "ok_name", "email": "a@example.com", "password": "short",
-         "password2": "short"},
-        {"username": "ok_name", "email": "a@example.com", "password": "longenough",
-         "password2": "different1"},
-        {"username": "no spaces!", "email": "a@example.com", "password": "longenough",
-         "password2": "longenough"},
-        {"username": "x" * 33, "email": "a@example.com", "password": "longenough",
-         "password2": "longenough"},
+        {
+            "username": "ok_name",
+            "email": "not-an-email",
+            "password": "longenough",
+            "password2": "longenough",
+        },
+        {
+            "username": "ok_name",
+            "email": "a@example.com",
+            "password": "short",
+            "password2": "short",
+        },
+        {
+            "username": "ok_name",
+            "email": "a@example.com",
+            "password": "longenough",
+            "password2": "different1",
+        },
+        {
+            "username": "no spaces!",
+            "email": "a@example.com",
+            "password": "longenough",
+            "password2": "longenough",
+        },
+        {
+            "username": "x" * 33,
+            "email": "a@example.com",
+            "password": "longenough",
+            "password2": "longenough",
+        },
         {"username": "", "email": "", "password": "", "password2": ""},
     ]
     for data in cases:
@@ -116,8 +136,14 @@ def test_login_follows_only_local_next(app: Flask, client: FlaskClient) -> None:
 def test_safe_next(app: Flask) -> None:
     with app.test_request_context():
         assert safe_next("/user/bob?page=2") == "/user/bob?page=2"
-        for bad in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x",
-                    None, ""]:
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "javascript:x",
+            None,
+            "",
+        ]:
             assert safe_next(bad) == "/"
 
 
@@ -128,13 +154,19 @@ def test_missing_csrf_token_is_rejected(app: Flask, client: FlaskClient) -> None
     assert b"The form expired" in response.data
     response = client.post(
         "/auth/register",
-        data={"username": "eve", "email": "e@example.com", "password": "longenough",
-              "password2": "longenough"},
+        data={
+            "username": "eve",
+            "email": "e@example.com",
+            "password": "longenough",
+            "password2": "longenough",
+        },
     )
     assert response.status_code == 400
     assert user_count() == 1
-    response = client.post("/auth/login", data={"username": "alice", "password": "correct horse",
-                                                 "csrf_token": "forged"})
+    response = client.post(
+        "/auth/login",
+        data={"username": "alice", "password": "correct horse", "csrf_token": "forged"},
+    )
     assert response.status_code == 400
 
 

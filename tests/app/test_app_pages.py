@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import csrf_token, login, make_post, make_user, post_form
+from microblog_helpers import csrf_token, make_post, make_user, post_form
 
 from app import create_app
 from app.extensions import db
