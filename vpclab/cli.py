@@ -22,7 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 local_app = typer.Typer(no_args_is_help=True, help="The local target: moto server and hosts.")
 app.add_typer(local_app, name="local")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
 TargetOpt = Annotated[str | None, typer.Option(
@@ -143,7 +143,8 @@ def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer returns Exit codes in this mode
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except VpclabError as exc:

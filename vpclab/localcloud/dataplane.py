@@ -265,6 +265,8 @@ class _Routing:
 def _groups_of(instance: Resource, default_sg: dict[str, str]) -> list[str]:
     # moto lists no group for an instance launched without one; AWS would use the default.
     ids = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
+    for eni in instance.get("NetworkInterfaces", []):  # launched with NetworkInterfaces=[...]
+        ids += [g["GroupId"] for g in eni.get("Groups", []) if g["GroupId"] not in ids]
     if not ids and instance.get("VpcId") in default_sg:
         ids = [default_sg[instance["VpcId"]]]
     return ids

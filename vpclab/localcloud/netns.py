@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
 from vpclab.errors import VpclabError
 
 NETNS_DIR = Path("/run/netns")
@@ -144,12 +145,9 @@ def gateway_mac(ip: str) -> str:
     return "02:01:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
-def link_names(name: str) -> list[str]:
-    out = run(["ip", "-n", name, "-o", "link", "show"], check=False)
-    names = []
-    for line in out.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) > 1:
-            names.append(parts[1].strip().split("@")[0])
-    return names
 
+def link_names_root() -> list[str]:
+    """Links of the root namespace (to sweep any stray one of a lab)."""
+    out = run(["ip", "-o", "link", "show"], check=False)
+    return [line.split(":", 2)[1].strip().split("@")[0]
+            for line in out.splitlines() if line.count(":") >= 2]

@@ -1,0 +1,150 @@
+"""The CLI: bad specs and flags give one line and exit 2 with no API call; output shapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from vpclab import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["vpclab", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out, err = capsys.readouterr()
+    return exc.value.code or 0, out, err
+
+
+@pytest.fixture
+def no_api(monkeypatch):
+    """Fail the test if anything tries to reach a control plane."""
+    def refuse(*_a, **_k):
+        raise AssertionError("an API client was created")
+    monkeypatch.setattr("vpclab.lab.connect", refuse)
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    data = tomllib.loads((ROOT / "lab.toml").read_text())
+    data.update(changes)
+    lines, nested = [], []
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {json.dumps(value)}")
+            continue
+        for sub, inner in value.items():
+            if isinstance(inner, dict):  # e.g. [instances.web]: tables go last
+                nested.append(f"[{key}.{sub}]")
+                nested += [f"{k} = {json.dumps(v)}" for k, v in inner.items()]
+            else:
+                lines.append(f"{key}.{sub} = {json.dumps(inner)}")
+    lines += nested
+    path = tmp_path / "lab.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+BAD_SPECS = {
+    "invalid_cidr": ({"cidr": "10.0.0.0/33"}, "cidr"),
+    "subnet_outside_vpc": ({"public_subnets": ["10.9.1.0/24"]}, "outside the VPC"),
+    "overlapping_subnets": ({"private_subnets": ["10.0.1.128/25"]}, "overlaps"),
+    "overlaps_default_vpc": ({"cidr": "172.31.0.0/16", "public_subnets": ["172.31.1.0/24"],
+                              "private_subnets": ["172.31.2.0/24"]}, "default VPC"),
+    "port_out_of_range": ({"ports": {"app": 70000}}, "ports.app"),
+    "unknown_step": ({"steps": ["vpc", "natt"]}, "unknown step 'natt'"),
+    "empty_region": ({"region": ""}, "region"),
+    "unknown_field": ({"cidr_block": "10.0.0.0/16"}, "unknown field 'cidr_block'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SPECS))
+@pytest.mark.parametrize("command", ["up", "verify", "down"])
+def test_bad_spec_is_one_line_exit_2_no_api_call(tmp_path, monkeypatch, capsys, no_api,
+                                                 name, command):
+    changes, expected = BAD_SPECS[name]
+    spec = write_spec(tmp_path, **changes)
+    code, out, err = run_cli(monkeypatch, capsys, command, "--spec", str(spec))
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err + out
+
+
+def test_unknown_step_flag(tmp_path, monkeypatch, capsys, no_api):
+    spec = write_spec(tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, "up", "--spec", str(spec), "--through", "nta")
+    assert code == 2 and "did you mean 'nat'" in err
+
+
+def test_bad_target_flag(tmp_path, monkeypatch, capsys, no_api):
+    spec = write_spec(tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, "up", "--spec", str(spec), "--target", "gcp")
+    assert code == 2 and "--target" in err
+
+
+def test_missing_spec_file(tmp_path, monkeypatch, capsys, no_api):
+    code, _, err = run_cli(monkeypatch, capsys, "verify", "--spec", str(tmp_path / "no.toml"))
+    assert code == 2 and "not found" in err and "--spec" in err
+
+
+def test_broken_toml(tmp_path, monkeypatch, capsys, no_api):
+    spec = tmp_path / "lab.toml"
+    spec.write_text("name = \n")
+    code, _, err = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec))
+    assert code == 2 and "not valid TOML" in err
+
+
+def test_unknown_flag_is_a_usage_error(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "up", "--bogus")
+    assert code == 2 and "No such option" in err and "Traceback" not in err
+
+
+def test_no_traceback_from_the_real_command(tmp_path):
+    spec = write_spec(tmp_path, cidr="nonsense")
+    proc = subprocess.run([sys.executable, "-m", "vpclab.cli", "up", "--spec", str(spec)],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_verify_json_and_junit(spec_path, monkeypatch, capsys, tmp_path):
+    code, _, _ = run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path))
+    assert code == 0
+    junit = tmp_path / "verify.xml"
+    code, out, _ = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec_path), "--json",
+                           "--junit", str(junit))
+    assert code == 0
+    results = json.loads(out)
+    assert {tuple(sorted(r)) for r in results} == {
+        ("detail", "hint", "id", "status", "step", "title")}
+    suite = ET.parse(junit).getroot()
+    assert int(suite.get("tests")) == len(results) and suite.get("failures") == "0"
+
+
+def test_verify_exits_1_on_fail(spec_path, monkeypatch, capsys):
+    run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path), "--through", "vpc")
+    code, out, _ = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec_path), "--step",
+                           "nat", "--json")
+    assert code == 1
+    assert {r["status"] for r in json.loads(out)} == {"FAIL"}
+
+
+def test_status_json_shape(spec_path, monkeypatch, capsys):
+    run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path))
+    code, out, _ = run_cli(monkeypatch, capsys, "status", "--spec", str(spec_path), "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) >= {"lab", "target", "region", "vpc", "subnets", "nat_gateway", "peering",
+                         "instances", "web_url"}
+    assert set(data["instances"]) == {"jenkins", "web", "app", "monitoring"}
+    assert data["instances"]["app"]["public_ip"] is None
+    assert set(data["instances"]["web"]) == {"id", "state", "type", "private_ip", "public_ip"}
