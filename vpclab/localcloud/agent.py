@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import cleanup, dataplane, names, netns, nft, router
+from vpclab.localcloud import cleanup, dataplane, internet, names, netns, nft, router
 from vpclab.localcloud.dataplane import HostPlan, LabPlan, Snapshot, SubnetPlan
 from vpclab.localcloud.publish import Publisher, Target
 
@@ -74,8 +74,20 @@ def running(local_dir: Path) -> dict | None:
     return None
 
 
-def start(local_dir: Path, endpoint: str, region: str) -> int:
-    """Start the agent (a no-op when it runs). Returns its PID. Needs root on Linux."""
+def project_root() -> Path | None:
+    """The checkout vpclab runs from, when there is one: what the internet's git serves."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists() and (root / internet.REQUIREMENTS).exists():
+        return root
+    return None
+
+
+def start(local_dir: Path, endpoint: str, region: str, repo_root: Path | None = None,
+          interval: float = INTERVAL) -> int:
+    """Start the agent (a no-op when it runs). Returns its PID. Needs root on Linux.
+
+    `repo_root` is the project the internet namespace serves (default: this checkout).
+    """
     local_dir = Path(local_dir).resolve()
     record = running(local_dir)
     if record:
@@ -84,10 +96,14 @@ def start(local_dir: Path, endpoint: str, region: str) -> int:
     local_dir.mkdir(parents=True, exist_ok=True)
     (local_dir / STATUS_FILE).unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE",)}
+    argv = [sys.executable, "-m", "vpclab.localcloud.agent", "--local-dir", str(local_dir),
+            "--endpoint", endpoint, "--region", region, "--interval", str(interval)]
+    repo_root = repo_root or project_root()
+    if repo_root:
+        argv += ["--repo-root", str(Path(repo_root).resolve())]
     with open(local_dir / LOG_FILE, "ab") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vpclab.localcloud.agent", "--local-dir", str(local_dir),
-             "--endpoint", endpoint, "--region", region],
+            argv,
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
             cwd=str(local_dir), start_new_session=True)  # its own session: outlives the CLI
     _write_json(local_dir / AGENT_FILE, {"pid": proc.pid, "endpoint": endpoint,
@@ -179,11 +195,18 @@ def wait_converged(local_dir: Path, lab: str, timeout: float = 30.0) -> dict:
                     raise VpclabError(f"lab {lab}: host {name} did not boot: {why}",
                                       f"see {Path(local_dir) / LOG_FILE} and the host's "
                                       "console.log")
+                services = lab_status.get("services", {})
+                if services.get("state") == "failed":
+                    raise VpclabError(f"lab {lab}: the internet services failed: "
+                                      f"{services.get('error')}",
+                                      f"see {Path(local_dir) / LOG_FILE}")
                 down = sorted(n for n, h in lab_status["hosts"].items() if not h["booted"])
                 errors = lab_status.get("errors", [])
+                if services.get("state") == "starting":
+                    down.append("internet services")
                 if not down and not errors:
                     return lab_status
-                pending = (f"hosts not booted yet: {', '.join(down)}" if down
+                pending = (f"not up yet: {', '.join(down)}" if down
                            else f"errors: {'; '.join(errors)}")
         if time.monotonic() > deadline:
             raise VpclabError(f"lab {lab}: the local data plane did not converge in "
@@ -247,7 +270,7 @@ class LabRuntime:
         self.public: dict[str, str] = {}
         self.router_addrs: set[str] = set()
         self.router_text = ""
-        self.services: Any = None
+        self.services: Future | None = None
         self.web_url: str | None = None
         self.errors: list[str] = []
         self.plan: LabPlan | None = None
@@ -357,21 +380,28 @@ class LabRuntime:
         self.router_addrs = addrs
 
     def _services(self) -> None:
-        """The internet's servers (git daemon, wheel index): the hosts helper's module."""
-        if self.services is not None:
-            return
-        try:
-            from vpclab.localcloud import internet
-        except ImportError:
-            self.services = False  # hook: lands with vpclab.localcloud.internet
-            return
-        try:
-            self.services = internet.start_services(
-                netns=self.internet_ns, address=dataplane.SERVICES_IP,
-                folder=self.agent.local_dir / "internet" / self.lab)
-        except Exception as exc:
-            self.services = None
-            self.errors.append(f"internet services: {exc}")
+        """The internet's servers (git daemon, wheel index), started once, off the loop."""
+        if self.services is None and self.agent.repo_root is not None:
+            self.services = self.agent.services_pool.submit(
+                internet.start_services, self.internet_ns, dataplane.SERVICES_IP,
+                self.agent.repo_root, self.agent.local_dir / "internet")
+            self.services.add_done_callback(lambda _f: self.agent.wake.set())
+
+    def services_status(self) -> dict:
+        if self.agent.repo_root is None:
+            return {"state": "unavailable", "error": "no project folder to serve "
+                    "(start the agent from a checkout of the project)"}
+        future = self.services
+        if future is None or not future.done():
+            return {"state": "starting"}
+        if future.exception() is not None:
+            return {"state": "failed", "error": str(future.exception())}
+        served = future.result()
+        if not served.alive():
+            return {"state": "failed", "error": "a service exited; see "
+                    f"{served.cache_dir / 'logs'}"}
+        return {"state": "up", "git_url": served.git_url, "index_url": served.index_url,
+                "pip_args": served.pip_args()}
 
     def _publish(self, plan: LabPlan) -> None:
         web = next((h for h in plan.hosts if h.role == "web"), None)
@@ -390,9 +420,9 @@ class LabRuntime:
         # Stop hosts in parallel: each stop is a SIGKILL and a wait.
         list(self.agent.pool.map(lambda r: r.stop(), runtimes))
         self.hosts.clear()
-        if self.services:
+        if self.services is not None:
             with contextlib.suppress(Exception):
-                self.services.stop()
+                self.services.result(timeout=60).stop()
         self.services = None
         for r in runtimes:
             netns.delete(r.plan.netns)
@@ -419,12 +449,13 @@ class LabRuntime:
                              "laptop": dataplane.LAPTOP_IP,
                              "services": dataplane.SERVICES_IP},
                 "nat": {k: v for k, v in self.public.items() if k.startswith("nat-")},
+                "services": self.services_status(),
                 "hosts": hosts, "errors": list(self.errors)}
 
 
 class Agent:
     def __init__(self, local_dir: Path, endpoint: str, region: str,
-                 interval: float = INTERVAL) -> None:
+                 repo_root: Path | None = None, interval: float = INTERVAL) -> None:
         import boto3
 
         from vpclab.aws.session import LOCAL_CREDENTIALS
@@ -435,7 +466,10 @@ class Agent:
             "ec2", endpoint_url=endpoint)
         self.endpoint, self.region = endpoint, region
         self.labs: dict[str, LabRuntime] = {}
+        self.repo_root = repo_root
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="boot")
+        # One at a time: labs share the wheel cache.
+        self.services_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
         self.publisher = Publisher()
         self.stopping = threading.Event()
         self.wake = threading.Event()
@@ -533,6 +567,7 @@ class Agent:
                 cleanup.force_down(lab)
         self.publisher.close()
         self.pool.shutdown(wait=True)
+        self.services_pool.shutdown(wait=True)
 
 
 def _read_text(path: Path) -> str | None:
@@ -547,11 +582,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--local-dir", required=True, type=Path)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--region", required=True)
+    parser.add_argument("--repo-root", type=Path, default=None)
     parser.add_argument("--interval", type=float, default=INTERVAL)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    agent = Agent(args.local_dir.resolve(), args.endpoint, args.region, args.interval)
+    agent = Agent(args.local_dir.resolve(), args.endpoint, args.region,
+                  args.repo_root.resolve() if args.repo_root else None, args.interval)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
