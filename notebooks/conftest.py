@@ -1,0 +1,37 @@
+"""The nbval run of the notebooks: `pytest --nbval notebooks/` (tests/notebooks runs it too).
+
+nbval's cells are plain pytest Items, not test functions, so fixtures (autouse or not) never
+reach them. The shared moto server is therefore started in `pytest_configure`, before any
+kernel, and stopped in `pytest_unconfigure`. Each kernel inherits this process's environment,
+which is how AWS_ENDPOINT_URL and VPCLAB_STATE reach the notebooks.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _cloud import SANITIZE, NotebookCloud
+
+_cloud: NotebookCloud | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _cloud
+    opt = config.option
+    if not (getattr(opt, "nbval", False) or getattr(opt, "nbval_lax", False)):
+        return
+    if getattr(opt, "numprocesses", None) or getattr(opt, "dist", "no") != "no":
+        raise pytest.UsageError("the notebooks share one lab and run in order: no xdist")
+    # The lab's own sanitize file and kernel, unless the command line names others.
+    if not opt.nbval_sanitize_with:
+        opt.nbval_sanitize_with = str(SANITIZE)
+    if not opt.nbval_kernel_name:
+        opt.nbval_current_env = True  # this interpreter, not a kernel spec found elsewhere
+    if _cloud is None:
+        _cloud = NotebookCloud().start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _cloud
+    if _cloud is not None:
+        _cloud.stop()
+        _cloud = None
