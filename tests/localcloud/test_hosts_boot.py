@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +204,46 @@ def test_system_ssh_uses_the_same_pins(web, netlab, tmp_path):
                           stdin=subprocess.DEVNULL)
     assert done.returncode != 0
     assert "HOST IDENTIFICATION HAS CHANGED" in done.stderr
+
+
+def _pidns_members(pidns: str) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "pid") == pidns:
+                    members.append(int(entry.name))
+            except OSError:
+                pass
+    return members
+
+
+def test_background_work_outlives_the_session_and_stop_ends_it_all(web):
+    booted, host = web
+    pidns = os.readlink(f"/proc/{booted.sshd_pid}/ns/pid")
+    start = time.monotonic()
+    host.run("cd /tmp; nohup sleep 300 >/tmp/bg.log 2>&1 </dev/null &")
+    host.run("cd /tmp; nohup sh -c 'sleep 0.1' >/dev/null 2>&1 </dev/null &")
+    assert time.monotonic() - start < 5  # the channel closed: nothing held it open
+    host.close()
+    time.sleep(0.5)
+    assert "sleep 300" in host.run("ps -eo args").stdout
+    # Orphans are reparented to the host's PID 1 (sshd), which reaps them.
+    assert "Z" not in host.run("ps -eo stat=").stdout.split()
+    host.close()
+    assert len(_pidns_members(pidns)) >= 2
+
+    booted.stop()
+    assert not booted.alive()
+    assert _pidns_members(pidns) == []
+    booted.stop()  # twice is fine
+
+
+def test_a_lost_host_is_found_and_stopped_from_its_folder(web):
+    booted, host = web
+    host.close()
+    assert (booted.spec.host_dir / "host.pid").exists()
+    assert hostboot.stop_stale(booted.spec.host_dir)
+    booted.process.wait(5)
+    assert not (booted.spec.host_dir / "host.pid").exists()
+    assert not hostboot.stop_stale(booted.spec.host_dir)

@@ -20,6 +20,7 @@ import signal
 import stat
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ class HostSpec:
     netns: str
     host_dir: Path
     hostname: str
-    authorized_key: str
+    authorized_key: str | None  # the key pair's OpenSSH public key line; None: no key pair
     user_data: bytes | None = None
 
 
@@ -72,15 +73,29 @@ class BootedHost:
     def stop(self, timeout: float = 10.0) -> None:
         """Kill the host's PID namespace. Safe to call twice."""
         if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # The host's init first: the kernel ends every process of its PID namespace and
+            # unshare reaps it, then dies of the same signal. (Killing unshare first works
+            # too, but leaves the init a zombie for the machine's init to collect.)
+            if self.sshd_pid is not None and _ppid(self.sshd_pid) == self.pid:
+                try:
+                    os.kill(self.sshd_pid, signal.SIGKILL)
+                    self.process.wait(2)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+            if self.process.poll() is None:
+                try:
+                    self.process.send_signal(signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired as exc:
             raise VpclabError(f"host {self.spec.hostname} (pid {self.pid}) did not stop",
                               "check `ps` for a process stuck in the kernel") from exc
+        # PID 1 of the host dies with unshare; wait for it too, so the namespace is empty.
+        if self.sshd_pid is not None:
+            _wait_gone(self.sshd_pid, None, timeout)
+        _pid_file(self.spec.host_dir).unlink(missing_ok=True)
 
     def user_data_done(self) -> bool:
         return (_upper(self.spec.host_dir, CLOUD_DIR) / "boot-finished").exists()
@@ -123,6 +138,7 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     _check_root()
     host_dir = spec.host_dir.resolve()
     _check_host_dir(host_dir)
+    stop_stale(host_dir)  # never two hosts on one folder
     if not Path("/run/netns", spec.netns).exists():
         raise VpclabError(f"network namespace {spec.netns} does not exist",
                           "the agent creates it before booting the host")
@@ -143,8 +159,36 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     finally:
         console.close()
     host = BootedHost(spec=spec, process=proc, host_public_key=public_key)
+    # Recorded so a later agent (after a crash) can find and stop this host: stop_stale.
+    _pid_file(host_dir).write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
     host.sshd_pid = _wait_for_sshd(host, timeout)
     return host
+
+
+def stop_stale(host_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop a host that an earlier agent booted from `host_dir` and lost track of.
+
+    Trusts the recorded pid only if that process is still the same `unshare` (same start
+    time), so a reused pid is never killed. Returns True if a host was stopped.
+    """
+    pid_file = _pid_file(host_dir.resolve())
+    try:
+        pid_text, start = pid_file.read_text().split()
+        pid = int(pid_text)
+    except (FileNotFoundError, ValueError):
+        return False
+    stopped = False
+    if _start_time(pid) == start and _comm(pid) == "unshare":
+        try:
+            for child in _children(pid):  # the host's init first, as in BootedHost.stop
+                os.kill(child, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+            stopped = True
+        except ProcessLookupError:
+            pass
+        _wait_gone(pid, start, timeout)
+    pid_file.unlink(missing_ok=True)
+    return stopped
 
 
 def wait_ssh(netns: str | None, ip: str, timeout: float = 10.0, port: int = 22) -> float:
@@ -194,17 +238,21 @@ def prepare(spec: HostSpec) -> str:
     _write(h, SUDOERS, f"{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
     _write(h, "/etc/hostname", f"{spec.hostname}\n", 0o644)
     _write(h, "/etc/hosts", _hosts_file(spec.hostname), 0o644)
+    # No resolver in the lab: fail lookups at once instead of sending them to the machine's.
+    _write(h, "/etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644)
+    if not _upper(h, "/etc/machine-id").exists():
+        _write(h, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     public_key = _host_key(h, spec.hostname)
     _write(h, SSHD_DROPIN, _sshd_settings(), 0o644)
 
     home = h / "home" / USER
     _mkdir(home, 0o750, UID, GID)
     _mkdir(home / ".ssh", 0o700, UID, GID)
-    key = spec.authorized_key.strip()
-    if not key.startswith(("ssh-", "ecdsa-", "sk-")):
+    key = (spec.authorized_key or "").strip()
+    if key and not key.startswith(("ssh-", "ecdsa-", "sk-")):
         raise VpclabError("the authorized key is not an OpenSSH public key line",
                           "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'")
-    _write_file(home / ".ssh" / "authorized_keys", key + "\n", 0o600, UID, GID)
+    _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600, UID, GID)
 
     cloud = _upper(h, CLOUD_DIR)
     for sub in ("", "scripts", "sem"):
@@ -380,21 +428,75 @@ def _gid(group: str) -> int:
     return 0
 
 
+def _pid_file(host_dir: Path) -> Path:
+    return host_dir / "host.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat), or None."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat_line.rsplit(")", 1)[1].split()[19]
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _wait_gone(pid: int, start: str | None, timeout: float) -> None:
+    """Wait until pid has exited, for a process that is not our child.
+
+    A zombie counts as gone: its reaper is not us. A PID namespace's init becomes a zombie
+    only after every other process of the namespace has exited.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        now = _start_time(pid)
+        if now is None or (start is not None and now != start) or _stat_state(pid) == "Z":
+            return
+        if time.monotonic() > deadline:
+            raise VpclabError(f"process {pid} of a local host did not exit",
+                              "check `ps` for a process stuck in the kernel")
+        time.sleep(0.005)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _stat_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
 def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
     """The host's PID 1 in the root PID namespace, once it has become sshd."""
     deadline = time.monotonic() + timeout
-    children = Path(f"/proc/{host.pid}/task/{host.pid}/children")
     while time.monotonic() < deadline:
         if not host.alive():
             raise VpclabError(f"host {host.spec.hostname} failed to boot "
                               f"(exit status {host.process.returncode})",
                               f"see {host.spec.host_dir / 'console.log'}")
-        try:
-            pids = children.read_text().split()
-        except FileNotFoundError:
-            pids = []
+        pids = _children(host.pid)
         if pids:
-            pid = int(pids[0])
+            pid = pids[0]
             try:
                 if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
                     return pid
