@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Bounded load test of the microblog under gunicorn on 127.0.0.1, with metrics on and off.
+
+For each endpoint (/healthz, the logged-out login page, a logged-in timeline) it runs wrk for
+a fixed duration, several times, and reports the median requests/s and median p50/p99
+latency, plus the throughput ratio metrics-on / metrics-off (the goal: metrics cost < 10%).
+
+Both servers run side by side and the runs are interleaved, so drift on a shared, noisy
+machine hits both modes alike. Traffic goes to loopback only, every wrk run stops by itself.
+
+    .venv/bin/python benchmarks/bench_app.py                 # 3 repeats x 5 s per run
+    .venv/bin/python benchmarks/bench_app.py --repeats 5 --duration 10 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+HOST = "127.0.0.1"  # never anything else
+PASSWORD = "benchmark passphrase"
+SEED = """
+from app import create_app
+from app.extensions import db
+from app.models import Post, User
+
+app = create_app()
+with app.app_context():
+    users = []
+    for name in ("bench", "friend", "stranger"):
+        user = User(username=name, email=name + "@example.com")
+        user.set_password({password!r})
+        db.session.add(user)
+        users.append(user)
+    bench, friend, stranger = users
+    db.session.flush()
+    bench.follow(friend)
+    for i in range(60):
+        author = (bench, friend, stranger)[i % 3]
+        db.session.add(Post(body="benchmark post %d by %s" % (i, author.username), author=author))
+    db.session.commit()
+"""
+ENDPOINTS = {
+    "healthz": ("/healthz", False),
+    "login page (logged out)": ("/auth/login", False),
+    "timeline (logged in)": ("/", True),
+}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    mode: str
+    port: int
+    process: subprocess.Popen[bytes]
+    cookie: str = ""
+    log: Path = field(default_factory=Path)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)  # our own session only
+                self.process.wait(timeout=5)
+
+
+def start_server(mode: str, workdir: Path, workers: int) -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        MICROBLOG_ENV="production",
+        SECRET_KEY=os.urandom(24).hex(),
+        MICROBLOG_DATA=str(workdir / "data"),
+        METRICS_ENABLED="1" if mode == "on" else "0",
+        GUNICORN_BIND=f"{HOST}:{port}",
+        GUNICORN_WORKERS=str(workers),
+        GUNICORN_ACCESS_LOG=str(workdir / "access.log"),  # a file, not the terminal
+        APP_GIT_COMMIT="bench",
+    )
+    run = {"cwd": REPO_ROOT, "env": env, "check": True, "capture_output": True, "timeout": 120}
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], **run)
+    subprocess.run([sys.executable, "-c", SEED.format(password=PASSWORD)], **run)
+    log = workdir / "gunicorn.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Server(mode=mode, port=port, process=process, log=log)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"gunicorn ({mode}) did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    server.cookie = log_in(server.url)
+    return server
+
+
+def log_in(base: str) -> str:
+    """Log in through the real form (with its CSRF token); return the Cookie header value."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/auth/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token, "login page has no CSRF token"
+    form = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "username": "bench", "password": PASSWORD}
+    ).encode()
+    home = opener.open(base + "/auth/login", data=form, timeout=10).read().decode()
+    if "Hello, bench" not in home:
+        raise RuntimeError("benchmark login failed")
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def to_ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def run_wrk(url: str, cookie: str | None, args: argparse.Namespace) -> dict[str, float]:
+    assert url.startswith(f"http://{HOST}:")
+    cmd = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+           "--timeout", "5s", "--latency"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    done = subprocess.run(cmd + [url], capture_output=True, text=True,
+                          timeout=args.duration + 30, check=True)
+    out = done.stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if not (rps and p50 and p99):
+        raise RuntimeError(f"could not read wrk output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": to_ms(p50.group(1)),
+        "p99_ms": to_ms(p99.group(1)),
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    cpus = len(os.sched_getaffinity(0))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per endpoint and mode")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2 * cpus + 1, help="gunicorn workers")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if not Path(WRK).exists():
+        print("bench_app: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if not 1 <= args.duration <= 60 or not 1 <= args.repeats <= 10:
+        parser.error("keep it bounded: --duration 1..60, --repeats 1..10")
+
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {"on": [], "off": []} for name in ENDPOINTS
+    }
+    with tempfile.TemporaryDirectory(prefix="microblog-bench-") as tmp:
+        servers: dict[str, Server] = {}
+        try:
+            for mode in ("on", "off"):
+                servers[mode] = start_server(mode, Path(tmp) / mode, args.workers)
+            print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
+                  f"{args.repeats} repeats, gunicorn {args.workers} sync workers, {cpus} CPUs")
+            # Warm-up, discarded: first requests pay for imports, caches and connections.
+            warm = argparse.Namespace(**{**vars(args), "duration": 1})
+            for server in servers.values():
+                for path, needs_login in ENDPOINTS.values():
+                    run_wrk(server.url + path, server.cookie if needs_login else None, warm)
+            for repeat in range(args.repeats):
+                # Alternate which mode goes first so neither always gets the warmer machine.
+                order = ("on", "off") if repeat % 2 == 0 else ("off", "on")
+                for name, (path, needs_login) in ENDPOINTS.items():
+                    for mode in order:
+                        server = servers[mode]
+                        cookie = server.cookie if needs_login else None
+                        result = run_wrk(server.url + path, cookie, args)
+                        samples[name][mode].append(result)
+                        print(f"  run {repeat + 1} {name:<24} metrics {mode:<3} "
+                              f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                              f"p99 {result['p99_ms']:7.2f} ms", flush=True)
+        finally:
+            for server in servers.values():
+                server.stop()
+
+    report: dict[str, Any] = {"settings": vars(args) | {"json": str(args.json or ""),
+                                                       "cpus": cpus}, "endpoints": {}}
+    print("\nmedians")
+    print(f"{'endpoint':<25}{'metrics':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    ratios = []
+    for name in ENDPOINTS:
+        entry: dict[str, Any] = {}
+        for mode in ("on", "off"):
+            runs = samples[name][mode]
+            med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            entry[mode] = med
+            print(f"{name:<25}{mode:<9}{med['rps']:>9.1f}{med['p50_ms']:>9.2f}"
+                  f"{med['p99_ms']:>9.2f}{int(sum(r['non_2xx'] for r in runs)):>9}")
+        entry["ratio_on_off"] = entry["on"]["rps"] / entry["off"]["rps"]
+        ratios.append(entry["ratio_on_off"])
+        report["endpoints"][name] = entry
+    overall = statistics.geometric_mean(ratios)
+    report["ratio_on_off_geomean"] = overall
+    print("\nthroughput ratio, metrics on / off (1.00 = free; goal >= 0.90)")
+    for name in ENDPOINTS:
+        print(f"  {name:<25}{report['endpoints'][name]['ratio_on_off']:6.3f}")
+    print(f"  {'geometric mean':<25}{overall:6.3f}  -> metrics cost {100 * (1 - overall):.1f}%")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
