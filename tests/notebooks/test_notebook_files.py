@@ -1,0 +1,93 @@
+"""The notebooks' stored files: each `.ipynb` matches its jupytext `.py` source, holds executed
+reference outputs nbval can compare, ends with a checkpoint, and leaks nothing.
+
+When a test here fails, run `.venv/bin/python notebooks/refresh.py` and commit the result.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+REFRESH = "run '.venv/bin/python notebooks/refresh.py' and commit the .ipynb"
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _inputs(nb: nbformat.NotebookNode) -> list[tuple]:
+    return [(c.get("id"), c.cell_type, c.source, c.metadata.get("tags", []))
+            for c in nb.cells]
+
+
+def _code_cells(nb: nbformat.NotebookNode) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_notebooks_exist_in_pairs():
+    assert [p.name for p in SOURCES][:4] == ["01_vpc.py", "02_nat.py", "03_jenkins.py",
+                                              "04_instances.py"]
+    stored = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert stored == [p.with_suffix(".ipynb").name for p in SOURCES], REFRESH
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_in_sync_with_py(source, tmp_path):
+    """`jupytext --to ipynb --update` into a copy changes no cell (id, type, source, tags).
+    (`jupytext --diff` exits 0 even when the pair differs, so compare ourselves.)"""
+    stored = source.with_suffix(".ipynb")
+    shutil.copy(source, tmp_path / source.name)
+    shutil.copy(stored, tmp_path / stored.name)
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update",
+                    str(tmp_path / source.name)], check=True, cwd=tmp_path)
+    assert _inputs(_read(tmp_path / stored.name)) == _inputs(_read(stored)), (
+        f"{stored.name} is out of date with {source.name}: {REFRESH}")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_reference_outputs_are_executed(source):
+    """nbval never compares a cell stored with a null count, and fails one that has outputs."""
+    nb = _read(source.with_suffix(".ipynb"))
+    counts = [c.execution_count for c in _code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), f"not executed in order: {REFRESH}"
+    for cell in _code_cells(nb):
+        for out in cell.outputs:
+            assert out.output_type != "error", f"stored error in {cell.source!r}"
+            assert not (out.output_type == "stream" and out.name == "stderr"), (
+                f"stderr in {cell.source!r}: nbval would compare it")
+            assert "text/html" not in out.get("data", {}), "rich/HTML output is not compared"
+            text = out.get("text", "") + out.get("data", {}).get("text/plain", "")
+            assert "\x1b[" not in text, f"ANSI escapes in {cell.source!r}: print plain text"
+        assert "execution" not in cell.metadata, "timing metadata: refresh with record_timing off"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ends_with_a_checkpoint(source):
+    step = source.stem.split("_", 1)[1]
+    last = _code_cells(_read(source.with_suffix(".ipynb")))[-1]
+    assert "checkpoint" in last.metadata.get("tags", [])
+    assert "nbval-check-output" in last.metadata.get("tags", [])  # compared under --nbval-lax
+    assert last.source.strip() == f'lab.checkpoint("{step}")'
+    printed = "".join(o.get("text", "") for o in last.outputs).splitlines()
+    assert printed and re.fullmatch(r"\d+ passed, 0 failed, \d+ skipped", printed[-1])
+    assert not [line for line in printed if line.startswith("FAIL")]
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")) + SOURCES,
+                         ids=lambda p: p.name)
+def test_nothing_machine_specific_or_secret(path):
+    text = path.read_text()
+    for needle in (str(ROOT), "/tmp/", "/root/", "/home/"):
+        assert needle not in text, f"{path.name} holds the machine path {needle}"
+    assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text)
+    assert not re.search(r"\bAKIA[0-9A-Z]{16}\b", text)

@@ -1,0 +1,37 @@
+"""Run the notebooks under nbval, as an instructor's grading run does, inside `make test`.
+
+The nbval run is a child pytest (`pytest --nbval notebooks/`) rather than extra items in
+this session, because:
+- nbval's cells are plain Items that fixtures never reach, so notebooks/conftest.py starts
+  the shared moto server at configure time and exports AWS_ENDPOINT_URL, VPCLAB_STATE, ...
+  into os.environ for the kernels. In a child process that environment cannot leak into
+  the rest of the suite (and the rest of the suite cannot leak into the notebooks);
+- `--nbval` and its options stay out of pyproject's addopts, so other tests are unaffected;
+- the notebooks need their own order and no xdist, whatever this session uses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUDGET = 20 * 5  # seconds: < 20 s a notebook, and there are at most five here so far
+
+
+def test_notebooks_pass_nbval():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "AWS_", "VPCLAB_"))}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "notebooks", "-p", "no:randomly",
+         "-p", "no:xdist", "-p", "no:cacheprovider", "-q", "--no-header"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - started
+    report = proc.stdout[-8000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, f"nbval failed (exit {proc.returncode}):\n{report}"
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout, report
+    assert elapsed < BUDGET, f"the notebooks took {elapsed:.0f} s"
