@@ -49,6 +49,11 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    try:  # reap it if it is our own exited child, else it lingers as a zombie
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

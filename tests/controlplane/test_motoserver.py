@@ -1,0 +1,50 @@
+"""The shared local moto server: started once, reused, and its state survives a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from vpclab.aws.session import connect
+from vpclab.localcloud import motoserver
+
+
+@pytest.fixture
+def local_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    path = tmp_path / "local"
+    yield path
+    motoserver.stop(path)
+
+
+def test_started_once_and_reused(local_dir):
+    first = motoserver.start(local_dir)
+    second = motoserver.start(local_dir)
+    assert first == second
+    assert motoserver.status(local_dir) == first
+
+
+def test_state_survives_stop_and_start(local_dir):
+    cloud = connect("local", "us-east-1", local_dir)
+    vpc_id = cloud.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    assert motoserver.stop(local_dir)
+    assert motoserver.status(local_dir) is None
+    cloud = connect("local", "us-east-1", local_dir)
+    vpcs = cloud.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert vpcs[0]["CidrBlock"] == "10.42.0.0/16"
+
+
+def test_forget_gives_an_empty_cloud(local_dir):
+    cloud = connect("local", "us-east-1", local_dir)
+    cloud.ec2.create_vpc(CidrBlock="10.43.0.0/16")
+    motoserver.stop(local_dir)
+    motoserver.forget(local_dir)
+    cloud = connect("local", "us-east-1", local_dir)
+    cidrs = [v["CidrBlock"] for v in cloud.ec2.describe_vpcs()["Vpcs"]]
+    assert "10.43.0.0/16" not in cidrs
+
+
+def test_endpoint_env_wins_and_starts_nothing(local_dir, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    cloud = connect("local", "us-east-1", local_dir)
+    assert cloud.endpoint == "http://127.0.0.1:1"
+    assert motoserver.status(local_dir) is None
