@@ -1,0 +1,114 @@
+"""Fixtures of the local data-plane tests: a moto server, an agent per module, test labs.
+
+Every lab name a test uses is registered, and the session ends by removing (force_down) and
+then asserting that nothing of them is left: no namespace, link, nft table or process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import labkit
+import pytest
+
+from vpclab.localcloud import agent, cleanup, names, netns
+
+RUN = f"{os.getpid() % 10000}"
+TEST_LABS: set[str] = set()
+
+
+def lab_name(suffix: str) -> str:
+    """A lab name unique to this test run (two runs on one machine never clash)."""
+    name = f"lc{RUN}{suffix}"
+    TEST_LABS.add(name)
+    return name
+
+
+def require_root() -> None:
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    for tool in ("/usr/sbin/sshd", "git"):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            pytest.skip(f"{tool} is not installed")
+
+
+def leftovers(lab: str) -> list[str]:
+    found = [f"namespace {n}" for n in cleanup.lab_namespaces(lab)]
+    prefix = names.short(lab) + "-"
+    found += [f"link {link}" for link in netns.link_names_root() if link.startswith(prefix)]
+    tables = netns.run(["nft", "list", "tables"], check=False)
+    found += [f"nft {t}" for t in tables.splitlines() if names.nft_table(lab) in t]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After the session: no namespace, link, table or process of any test lab remains."""
+    yield
+    if netns.unsupported_reason():
+        return
+    for lab in sorted(TEST_LABS):
+        cleanup.force_down(lab)
+    remaining = [item for lab in sorted(TEST_LABS) for item in leftovers(lab)]
+    assert not remaining, f"left behind: {remaining}"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.MotoServer]:
+    require_root()
+    server = labkit.MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One state folder for the session: the wheel cache is built once."""
+    return tmp_path_factory.mktemp("state") / "local"
+
+
+@dataclass
+class Cloud:
+    moto: labkit.MotoServer
+    local_dir: Path
+    ec2: object
+    keys: Path
+
+    def converge(self, lab: str, timeout: float = 30.0) -> dict:
+        return agent.wait_converged(self.local_dir, lab, timeout)
+
+    def lab_status(self, lab: str) -> dict:
+        return (agent.status(self.local_dir) or {})["labs"][lab]
+
+
+@pytest.fixture(scope="module")
+def cloud(moto: labkit.MotoServer, local_dir: Path,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """An empty control plane and a running agent, for one test module."""
+    moto.reset()
+    local_dir.mkdir(parents=True, exist_ok=True)
+    agent.start(local_dir, moto.endpoint, labkit.REGION)
+    try:
+        yield Cloud(moto, local_dir, labkit.ec2_client(moto.endpoint),
+                    tmp_path_factory.mktemp("keys"))
+    finally:
+        agent.stop(local_dir)
+        for lab in sorted(TEST_LABS):
+            cleanup.force_down(lab)
+        moto.reset()
+
+
+def eventually(predicate, timeout: float = 5.0, interval: float = 0.05) -> float:
+    """Seconds until predicate() is true; fails the test after timeout."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not true after {timeout} s: {getattr(predicate, '__doc__', '')}")
+        time.sleep(interval)
+    return time.monotonic() - start
