@@ -247,3 +247,25 @@ def test_a_lost_host_is_found_and_stopped_from_its_folder(web):
     booted.process.wait(5)
     assert not (booted.spec.host_dir / "host.pid").exists()
     assert not hostboot.stop_stale(booted.spec.host_dir)
+
+
+def test_an_interactive_terminal_works(web):
+    _, host = web
+    chan = host.transport.open_session()
+    try:
+        chan.get_pty(term="xterm", width=80, height=24)
+        chan.exec_command("tty")
+        assert chan.recv_exit_status() == 0
+        assert chan.recv(1024).decode().strip().startswith("/dev/pts/")
+    finally:
+        chan.close()
+
+
+def test_the_agent_can_enter_a_running_host(web):
+    booted, _ = web
+    done = subprocess.run(booted.enter_command("hostname"), capture_output=True, text=True,
+                          timeout=10)
+    assert done.stdout.strip() == "ip-198-51-100-10"
+    done = subprocess.run(booted.enter_command("sh", "-c", "id -un; test -d /run/sshd"),
+                          capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0 and done.stdout.strip() == "root"

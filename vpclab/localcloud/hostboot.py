@@ -121,6 +121,13 @@ class BootedHost:
             time.sleep(0.05)
         return self.user_data_status()
 
+    def enter_command(self, *argv: str) -> list[str]:
+        """argv that runs a command inside the running host (its view, PID and network
+        namespaces), as root, without SSH: for the agent's own checks and debugging."""
+        if self.sshd_pid is None:
+            raise VpclabError(f"host {self.spec.hostname} has no init process to enter")
+        return ["nsenter", "-t", str(self.sshd_pid), "-a", *(argv or ("/bin/sh",))]
+
     def console_output(self) -> str:
         return (self.spec.host_dir / "console.log").read_text(errors="replace")
 
