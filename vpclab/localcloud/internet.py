@@ -129,7 +129,7 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
     goes to a fresh folder that replaces the old one whole, so a running index never serves
     a half-built set.
     """
-    python = python or (HOST_PYTHON if Path(HOST_PYTHON).exists() else sys.executable)
+    python = python or _wheel_python()
     wheels = cache_dir / "wheels"
     texts = _requirement_texts(repo_root, cache_dir)
     version = subprocess.run([python, "-c", "import sys; print(sys.version)"],
@@ -161,6 +161,17 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return wheels
+
+
+def _wheel_python() -> str:
+    """The hosts' python if it has pip (the tags then match exactly), else this one.
+
+    Debian's python3-venv brings no pip module to /usr/bin/python3; the project's venv is
+    made from that same interpreter, so its wheels fit the hosts too.
+    """
+    if subprocess.run([HOST_PYTHON, "-c", "import pip"], capture_output=True).returncode == 0:
+        return HOST_PYTHON
+    return sys.executable
 
 
 def _requirement_texts(repo_root: Path, cache_dir: Path) -> list[str]:
