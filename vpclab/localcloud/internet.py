@@ -169,7 +169,8 @@ def _wheel_python() -> str:
     Debian's python3-venv brings no pip module to /usr/bin/python3; the project's venv is
     made from that same interpreter, so its wheels fit the hosts too.
     """
-    if subprocess.run([HOST_PYTHON, "-c", "import pip"], capture_output=True).returncode == 0:
+    if Path(HOST_PYTHON).exists() and subprocess.run(
+            [HOST_PYTHON, "-c", "import pip"], capture_output=True).returncode == 0:
         return HOST_PYTHON
     return sys.executable
 
