@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_pip_download_from_a_plain_namespace(online, netlab, tmp_path):
     services, _ = online
     dest = tmp_path / "dl"
     done = subprocess.run(
-        ["ip", "netns", "exec", netlab.ns("app"), "/usr/bin/python3", "-m", "pip", "download",
+        ["ip", "netns", "exec", netlab.ns("app"), sys.executable, "-m", "pip", "download",
          "--quiet", "--isolated", "--no-index", "--find-links", services.index_url,
          "--trusted-host", SERVICES_IP, "-d", str(dest), "flask"],
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
