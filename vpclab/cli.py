@@ -110,6 +110,17 @@ def down(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
               f"{'nothing changed' if dry_run else 'nothing tagged for the lab is left'}")
 
 
+@app.command()
+def diagram(spec: SpecOpt = Path("lab.toml"),
+            out: Annotated[Path, typer.Option(help="Where to write the JPEG.")] = Path(
+                "Diagram.jpg")) -> None:
+    """Draw the architecture (Diagram.jpg) from the spec."""
+    from vpclab.diagram import draw
+    from vpclab.spec import load_spec
+
+    console.print(f"wrote {draw(load_spec(spec), out)}")
+
+
 @local_app.command("start")
 def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
     """Start the local control plane (moto server)."""
