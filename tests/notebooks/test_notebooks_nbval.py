@@ -35,3 +35,11 @@ def test_notebooks_pass_nbval():
     assert proc.returncode == 0, f"nbval failed (exit {proc.returncode}):\n{report}"
     assert " passed" in proc.stdout and "skipped" not in proc.stdout, report
     assert elapsed < BUDGET, f"the notebooks took {elapsed:.0f} s"
+
+
+def test_reference_outputs_are_current():
+    """Re-run the command that makes the .ipynb files (into a scratch copy) and compare."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VPCLAB_"))}
+    proc = subprocess.run([sys.executable, "notebooks/refresh.py", "--check"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
