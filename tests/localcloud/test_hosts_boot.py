@@ -77,6 +77,10 @@ def test_user_data_runs_once_as_root_and_logs(web, netlab):
     log = host.run("cat /var/log/cloud-init-output.log").stdout
     assert "user data says hello" in log
     assert hostboot.log_path(booted.spec.host_dir).read_text() == log
+    # What the host changes itself must survive a reboot (the identity is first-boot only).
+    host.run("useradd -m deployer && echo 'restart me' > /etc/motd", sudo=True)
+    host.run("echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployDeployDeployDeployDeployDeployDeploy"
+             " jenkins' >> ~/.ssh/authorized_keys")
     host.close()
 
     # A reboot keeps the instance's disk, its host key and the once-only marker.
@@ -88,6 +92,10 @@ def test_user_data_runs_once_as_root_and_logs(web, netlab):
     hostboot.wait_ssh(netlab.ns("internet"), WEB_IP, timeout=10)
     again.wait_user_data(timeout=30)
     assert host.run("cat /var/lib/vpclab-ud-count").stdout.split() == ["ran"]
+    assert host.run("id -u deployer").ok
+    assert host.run("cat /etc/motd").stdout == "restart me\n"
+    assert "jenkins" in host.run("cat ~/.ssh/authorized_keys").stdout
+    assert host.run("sudo -n true").ok
 
 
 def test_host_writes_never_touch_the_real_files(web):

@@ -39,6 +39,7 @@ HOST_KEY = "/etc/ssh/vpclab_host_ed25519_key"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vpclab.conf"
 SUDOERS = "/etc/sudoers.d/90-cloud-init-users"
 CLOUD_DIR = "/var/lib/cloud/instance"
+PREPARED = "first-boot-done"  # in the host folder: the identity is written
 OVERLAID = ("etc", "var", "usr")
 BOUND = ("home", "root", "opt", "srv", "tmp", "log")
 # Folders the view covers: a host folder under one of them would be hidden from itself.
@@ -223,11 +224,16 @@ def wait_ssh(netns: str | None, ip: str, timeout: float = 10.0, port: int = 22) 
 def prepare(spec: HostSpec) -> str:
     """Lay out the host's folder and write its identity into the upper /etc.
 
-    Idempotent: a reboot keeps the host key, the user's files and the user data marker,
-    but rewrites the accounts, the authorized key and sshd's settings.
+    Like cloud-init's per-instance modules, the identity (accounts, sudoers, hostname, hosts,
+    host key, sshd settings, authorized key) is written on the first boot only: a reboot
+    keeps whatever the host changed since (a user added, a deploy key authorized).
     Returns the host's public key line.
     """
     h = spec.host_dir.resolve()
+    key = (spec.authorized_key or "").strip()
+    if key and not key.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise VpclabError("the authorized key is not an OpenSSH public key line",
+                          "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'")
     h.mkdir(parents=True, exist_ok=True)
     os.chmod(h, 0o755)
     for d in OVERLAID:
@@ -239,33 +245,30 @@ def prepare(spec: HostSpec) -> str:
     _mkdir(h / "tmp", 0o1777)
     if not (h / "log").exists():
         _copy_tree_dirs(Path("/var/log"), h / "log")
-
-    etc = h / "upper" / "etc"
-    _write_accounts(etc)
-    _write(h, SUDOERS, f"{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
-    _write(h, "/etc/hostname", f"{spec.hostname}\n", 0o644)
-    _write(h, "/etc/hosts", _hosts_file(spec.hostname), 0o644)
     # No resolver in the lab: fail lookups at once instead of sending them to the machine's.
     _write(h, "/etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644)
-    if not _upper(h, "/etc/machine-id").exists():
-        _write(h, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
-    public_key = _host_key(h, spec.hostname)
-    _write(h, SSHD_DROPIN, _sshd_settings(), 0o644)
 
-    home = h / "home" / USER
-    _mkdir(home, 0o750, UID, GID)
-    _mkdir(home / ".ssh", 0o700, UID, GID)
-    key = (spec.authorized_key or "").strip()
-    if key and not key.startswith(("ssh-", "ecdsa-", "sk-")):
-        raise VpclabError("the authorized key is not an OpenSSH public key line",
-                          "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'")
-    _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600, UID, GID)
+    prepared = h / PREPARED
+    if not prepared.exists():
+        _write_accounts(h / "upper" / "etc")
+        _write(h, SUDOERS, f"{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
+        _write(h, "/etc/hostname", f"{spec.hostname}\n", 0o644)
+        _write(h, "/etc/hosts", _hosts_file(spec.hostname), 0o644)
+        _write(h, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
+        _write(h, SSHD_DROPIN, _sshd_settings(), 0o644)
+        home = h / "home" / USER
+        _mkdir(home, 0o750, UID, GID)
+        _mkdir(home / ".ssh", 0o700, UID, GID)
+        _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600,
+                    UID, GID)
+    public_key = _host_key(h, spec.hostname)
 
     cloud = _upper(h, CLOUD_DIR)
     for sub in ("", "scripts", "sem"):
         _mkdir(cloud / sub, 0o755)
     if spec.user_data is not None and not (cloud / "sem" / "user-data").exists():
         _write_file(cloud / "user-data.txt", spec.user_data, 0o600)
+    prepared.write_text(f"{spec.hostname}\n")
     return public_key
 
 
