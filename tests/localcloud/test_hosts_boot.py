@@ -277,3 +277,15 @@ def test_the_agent_can_enter_a_running_host(web):
     done = subprocess.run(booted.enter_command("sh", "-c", "id -un; test -d /run/sshd"),
                           capture_output=True, text=True, timeout=10)
     assert done.returncode == 0 and done.stdout.strip() == "root"
+
+
+@pytest.mark.parametrize(("user_data", "status", "logged"), [
+    (b"#!/bin/bash\necho about to fail\nexit 7\n", 7, "about to fail"),
+    (b"#cloud-config\npackages: [nginx]\n", 0, "not a shell script"),
+])
+def test_user_data_status_and_formats(netlab, tmp_path, user_data, status, logged):
+    _, public = make_client_key(tmp_path)
+    booted = netlab.boot("web", public, user_data)
+    assert booted.wait_user_data(timeout=30) == status
+    log = hostboot.log_path(booted.spec.host_dir).read_text()
+    assert logged in log and f"exit status {status}" in log
