@@ -61,7 +61,6 @@ def nothing_left_behind() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.MotoServer]:
-    require_root()
     server = labkit.MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
@@ -91,6 +90,7 @@ class Cloud:
 def cloud(moto: labkit.MotoServer, local_dir: Path,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     """An empty control plane and a running agent, for one test module."""
+    require_root()
     moto.reset()
     local_dir.mkdir(parents=True, exist_ok=True)
     agent.start(local_dir, moto.endpoint, labkit.REGION)

@@ -82,17 +82,22 @@ def kill_pids(found: Iterable[int]) -> list[int]:
             pass
     deadline = time.monotonic() + 3
     for pid in killed:
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            _reap(pid)
+        while time.monotonic() < deadline and _running(pid):
             time.sleep(0.01)
     return killed
 
 
-def _reap(pid: int) -> None:
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for init, not for us)."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def add(name: str) -> None:
