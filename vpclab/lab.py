@@ -13,10 +13,12 @@ from vpclab.aws.inventory import read_state
 from vpclab.aws.session import Cloud, connect
 from vpclab.aws.teardown import plan
 from vpclab.checklist import CheckResult, failed
-from vpclab.checks import Facts, run_checks
+from vpclab.checks import Facts, live, run_checks
 from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
+from vpclab.localcloud import agent, netns
 from vpclab.paths import keys_dir, local_dir
-from vpclab.spec import LabSpec, check_step_name, load_spec
+from vpclab.spec import STEPS, LabSpec, check_step_name, load_spec
 from vpclab.steps import BUILT, steps_through
 from vpclab.steps.context import Context
 
@@ -59,17 +61,53 @@ class Lab:
         return f"account {ident['Account']} in {self.spec.region}"
 
     def up(self, through: str | None = None) -> list[str]:
-        """Apply the steps in order, through `through`. Idempotent."""
+        """Apply the steps in order, through `through`, then let the data plane follow.
+        Idempotent."""
         steps = self.built_steps(through)
         ctx = self.context()
         for step in steps:
             self.say(f"== {step}")
             BUILT[step].apply(ctx)
+        self.follow_dataplane()
         return steps
+
+    def dataplane_off(self) -> str | None:
+        """Why the hosts do not run here, or None when the local data plane can run."""
+        if self.target != "local":
+            return "live probes run on the local target only"
+        if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
+            return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
+        return netns.unsupported_reason()
+
+    def follow_dataplane(self, timeout: float = 60.0) -> dict | None:
+        """Local target: start the agent, wait until the hosts match the control plane, and
+        pin their host keys. Returns the lab's data-plane status, or None when off."""
+        reason = self.dataplane_off()
+        if reason:
+            if self.target == "local":
+                self.say(f"hosts skipped: {reason}")
+            return None
+        agent.start(self.local_dir, self.cloud.endpoint, self.spec.region)
+        lab_status = agent.wait_converged(self.local_dir, self.spec.name, timeout)
+        known = known_hosts_path(self.spec.name, self.spec_path)
+        for host in lab_status.get("hosts", {}).values():
+            if host.get("host_key"):
+                for address in filter(None, (host.get("private_ip"), host.get("public_ip"))):
+                    pin_host_keys(known, address, [host["host_key"]])
+        if lab_status.get("hosts"):
+            self.say(f"hosts up: {', '.join(sorted(lab_status['hosts']))}")
+        return lab_status
 
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         steps = [check_step_name(step)] if step else self.built_steps(through)
-        return run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
+        results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
+        reason = self.dataplane_off()
+        if reason:
+            results += live.skipped(set(steps), reason)
+        else:
+            results += live.live_checks(self.spec.name, self.local_dir, set(steps))
+        order = {name: i for i, name in enumerate(STEPS)}
+        return sorted(results, key=lambda r: order[r.step])  # stable: API checks first
 
     def checkpoint(self, step: str) -> None:
         """A notebook's last cell: print the step's checklist; raise if anything FAILs."""
@@ -94,8 +132,24 @@ class Lab:
                        "type": i["InstanceType"], "private_ip": i.get("PrivateIpAddress"),
                        "public_ip": i.get("PublicIpAddress")}
                 for role, i in sorted(state.instances.items())},
-            "web_url": None,
+            "web_url": self._dataplane_status().get("web_url"),
+            "dataplane": self._dataplane_status(),
         }
+
+    def _dataplane_status(self) -> dict:
+        reason = self.dataplane_off()
+        if reason:
+            return {"running": False, "reason": reason, "hosts": {}}
+        current = agent.status(self.local_dir)
+        lab_status = (current or {}).get("labs", {}).get(self.spec.name)
+        if lab_status is None:
+            why = "the local agent is not running" if current is None else "no hosts yet"
+            return {"running": current is not None, "reason": why, "hosts": {}}
+        hosts = {name: {k: h.get(k) for k in ("role", "netns", "private_ip", "public_ip",
+                                               "booted")}
+                 for name, h in sorted(lab_status.get("hosts", {}).items())}
+        return {"running": True, "reason": None, "web_url": lab_status.get("web_url"),
+                "hosts": hosts}
 
     def down(self, dry_run: bool = False) -> list[str]:
         state = read_state(self.cloud, self.spec.name, self.spec.az)

@@ -62,6 +62,8 @@ def spec_path(tmp_path, monkeypatch, moto_endpoint) -> Path:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path / "state"))
     monkeypatch.delenv("VPCLAB_TARGET", raising=False)
+    # These tests are about the control plane; tests/localcloud covers the hosts.
+    monkeypatch.setenv("VPCLAB_DATAPLANE", "off")
     path = tmp_path / "lab.toml"
     shutil.copy(ROOT / "lab.toml", path)
     return path
