@@ -99,6 +99,10 @@ for subnet in sorted(ec2.describe_subnets(Filters=mine)["Subnets"], key=lambda s
 # The last cell checks the step against real state and prints the checklist: one line per
 # check, `PASS`, `FAIL` or `SKIP`, with what was seen. If anything fails it raises, and the
 # message tells you how to fix it. This cell is what gets graded.
+#
+# Some checks are live probes: they open real connections between the hosts. They need the
+# local data plane (root on Linux) or real AWS. Where the hosts do not run, as in the
+# automated grading run, those checks say `SKIP` and why; a `SKIP` is never a `PASS`.
 
 # %% tags=["checkpoint", "nbval-check-output"]
 lab.checkpoint("vpc")

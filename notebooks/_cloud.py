@@ -91,10 +91,36 @@ class NotebookCloud:
             "AWS_ENDPOINT_URL": self.endpoint,
             "VPCLAB_STATE": str(state),
             "VPCLAB_TARGET": "local",  # never a real account, whatever the caller's shell says
+            # Control plane only: no agent, namespaces or hosts, even as root. Live checks
+            # then SKIP with this reason, the same on every machine.
+            "VPCLAB_DATAPLANE": "off",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+
+    @staticmethod
+    def _stop_agent(local_dir: Path) -> None:
+        """Belt and braces: if a data-plane agent was started in our state folder anyway,
+        SIGTERM it by its recorded PID (it stops its hosts and removes its namespaces)."""
+        if not local_dir.exists():
+            return
+        try:
+            from vpclab.localcloud import agent
+        except ImportError:
+            return
+        record = agent.running(local_dir)
+        if not record:
+            return
+        pid = int(record["pid"])
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
 
     def _export(self) -> None:
         """Set the environment in this process: kernels started from here inherit it."""
@@ -107,6 +133,8 @@ class NotebookCloud:
 
     def stop(self) -> None:
         """Stop our server (by its PID only), restore the environment, drop the temp folder."""
+        if self.tmp is not None:
+            self._stop_agent(self.tmp / "state" / "local")
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:

@@ -1,0 +1,79 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Overview: what we are building, and how these notebooks work
+#
+# ## The problem
+#
+# The microblog (a small Flask app) used to run on one public EC2 instance together with
+# Jenkins. One machine, one security group, everything reachable from the internet, and a
+# build that could starve the site of CPU. This lab rebuilds it the way a production team
+# would: each job on its own server, and the network deciding who can reach whom.
+#
+# ## The target architecture
+#
+# ```
+#                    internet
+#                       |
+#                Internet Gateway
+#                       |
+#  +--------------- lab VPC 10.0.0.0/16 ------------------------------+
+#  |  public subnet 10.0.1.0/24          private subnet 10.0.2.0/24   |
+#  |  +-------------+  port 5000         +-----------------+          |
+#  |  | web: Nginx  | -----------------> | app: gunicorn   |          |
+#  |  +-------------+                    +-----------------+          |
+#  |  +-------------+                            | outbound only      |
+#  |  | monitoring  |   NAT gateway <------------+                    |
+#  |  +-------------+                                                 |
+#  +------------------------------------------------------------------+
+#           ^ VPC peering (private addresses)
+#  +--------+--------- default VPC 172.31.0.0/16 -----+
+#  |  Jenkins: build, test, scan, deploy over SSH     |
+#  +--------------------------------------------------+
+# ```
+#
+# - Users reach only the **web server**; Nginx passes their requests to the **app server**.
+# - The app server has no public address. It can still download packages, through the
+#   **NAT gateway**.
+# - **Jenkins** lives apart, in the default VPC. It deploys by SSH to the web server, which
+#   then runs the start script on the app server.
+# - The **monitoring** server scrapes the app's metrics with Prometheus; Grafana draws them.
+#
+# ## How the notebooks work
+#
+# One notebook per step, run in order: `01_vpc`, `02_nat`, `03_jenkins`, `04_instances`, …
+# Each one
+#
+# 1. explains why the step exists,
+# 2. runs it with one call, `lab.up(through="<step>")` (safe to run again: it only changes
+#    what is missing or wrong),
+# 3. shows the result, through the lab's summary and through the raw EC2 API,
+# 4. ends with `lab.checkpoint("<step>")`, which prints the step's checklist and raises if
+#    any check fails. Your instructor grades these checkpoint cells.
+#
+# Everything comes from `lab.toml`, the lab's single source of truth. The default target,
+# `local`, is a simulated AWS on this machine, so nothing here touches a real account; the
+# same notebooks run against real AWS when the target is `aws`. The same checks are
+# available from a terminal: `vpclab verify --step nat`.
+#
+# This notebook changes nothing. It only reads the spec:
+
+# %%
+from vpclab.lab import Lab
+
+lab = Lab("../lab.toml")
+print("lab", lab.spec.name, "| region", lab.spec.region, "| target", lab.target)
+print("steps, in order:", ", ".join(lab.spec.steps))
+for role, server in lab.spec.instances.items():
+    print(f"{role:<11} {server.instance_type:<10} key pair {server.key_name}")
