@@ -123,33 +123,107 @@ def diagram(spec: SpecOpt = Path("lab.toml"),
 
 @local_app.command("start")
 def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Start the local control plane (moto server)."""
-    from vpclab.localcloud import motoserver
+    """Start the local cloud: the moto server, and (as root) the agent that runs the hosts."""
+    from vpclab.localcloud import agent
 
-    lab = Lab(spec, "local", say=lambda _l: None)
-    server = motoserver.start(lab.local_dir)
-    console.print(f"moto server: {server.endpoint} (pid {server.pid})")
+    lab = _lab(spec, "local", quiet=True)
+    console.print(f"control plane: {lab.cloud.endpoint}")
+    reason = lab.dataplane_off()
+    if reason:
+        console.print(f"data plane: off ({reason})")
+        return
+    pid = agent.start(lab.local_dir, lab.cloud.endpoint, lab.spec.region)
+    console.print(f"data plane: agent running (pid {pid})")
 
 
 @local_app.command("stop")
 def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Stop the local control plane; its state is kept for the next start."""
-    from vpclab.localcloud import motoserver
+    """Stop the local cloud. The control plane's state is kept for the next start; the hosts
+    are rebuilt from it."""
+    from vpclab.localcloud import agent, motoserver
 
-    lab = Lab(spec, "local", say=lambda _l: None)
+    lab = _lab(spec, "local", quiet=True)
+    if agent.stop(lab.local_dir):
+        console.print("data plane: agent stopped, hosts and namespaces removed")
     stopped = motoserver.stop(lab.local_dir)
-    console.print("moto server stopped" if stopped else "moto server was not running")
+    console.print("control plane: moto server stopped" if stopped
+                  else "control plane: no moto server of ours was running")
 
 
 @local_app.command("status")
 def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Is the local control plane running?"""
+    """Is the local cloud running, and which hosts are up?"""
     from vpclab.localcloud import motoserver
 
     lab = Lab(spec, "local", say=lambda _l: None)
     server = motoserver.status(lab.local_dir)
-    console.print(f"moto server: {server.endpoint} (pid {server.pid})" if server
-                  else "moto server: not running (vpclab local start)")
+    console.print(f"control plane: {server.endpoint} (pid {server.pid})" if server
+                  else "control plane: not running (vpclab local start)")
+    data = lab._dataplane_status()
+    if not data["running"]:
+        console.print(f"data plane: {data['reason']}")
+    for name, host in data["hosts"].items():
+        console.print(f"  {name:<11} {host['netns']:<28} private {host['private_ip']:<12} "
+                      f"public {host['public_ip'] or '-':<15} "
+                      f"{'booted' if host['booted'] else 'booting'}")
+
+
+@local_app.command("down")
+def local_down(spec: SpecOpt = Path("lab.toml"),
+               force: Annotated[bool, typer.Option(
+                   "--force", help="Remove every namespace, link and process of the lab by "
+                   "its prefix, even after a crash.")] = False) -> None:
+    """Remove the lab's hosts from this machine (the control plane is left as it is)."""
+    from vpclab.localcloud import agent, cleanup
+
+    lab = Lab(spec, "local", say=lambda _l: None)
+    if not force:
+        raise UsageError("local down removes hosts by force", "add --force to confirm")
+    if agent.running(lab.local_dir):
+        agent.stop(lab.local_dir)
+    removed = cleanup.force_down(lab.spec.name)
+    console.print(f"removed {len(removed)} objects of lab {lab.spec.name}"
+                  + (f": {', '.join(removed)}" if removed else ""))
+
+
+@app.command()
+def ssh(role: Annotated[str, typer.Argument(help="jenkins, web, app or monitoring")],
+        spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
+        command: Annotated[list[str] | None, typer.Argument(help="Run this instead of a shell."
+                                                             )] = None) -> None:
+    """Open a shell on a lab host over SSH, host keys pinned (the app through the web server)."""
+    import os
+
+    from vpclab.hosts.ssh import ssh_command
+    from vpclab.spec import ROLES
+
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}", f"roles are {', '.join(ROLES)}")
+    lab = _lab(spec, target, quiet=True)
+    local = lab.target == "local"
+    hosts = lab.status()["dataplane"]["hosts"] if local else {}
+    instances = lab.status()["instances"]
+    if role not in instances:
+        raise VpclabError(f"there is no {role} server", "run 'vpclab up' first")
+
+    def address(r: str, public: bool) -> str | None:
+        if local:
+            host = hosts.get(r) or {}
+            return host.get("public_ip" if public else "private_ip")
+        return instances.get(r, {}).get("public_ip" if public else "private_ip")
+
+    public = address(role, True)
+    jump = None if public else address("web", True)
+    target_ip = public or address(role, False)
+    if local and not hosts:
+        raise VpclabError(f"the {role} host is not running here", "run 'vpclab up' as root")
+    if not target_ip or (not public and not jump):
+        raise VpclabError(f"no address to reach {role}", "run 'vpclab up' and try again")
+    argv = ssh_command(lab.spec.name, role, address=target_ip,
+                       key_name=lab.spec.instance(role).key_name, jump=jump,
+                       jump_key_name=lab.spec.instance("web").key_name, local=local,
+                       command=command or None, spec_path=lab.spec_path)
+    os.execvp(argv[0], argv)
 
 
 def main() -> None:

@@ -93,12 +93,12 @@ def test_ssh_command_locally_runs_in_the_internet_namespace(tmp_path, monkeypatc
 def test_ssh_command_to_the_app_jumps_with_the_same_pins(tmp_path, monkeypatch):
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path))
     make_client_key(known_hosts_path("lab1").parent, "lab1-key")
-    argv = ssh_command("lab1", "app", address="10.0.2.10", jump="203.0.113.7",
+    argv = ssh_command("lab1", "app", address="10.0.2.10", jump="198.51.100.7",
                        key_name="lab1-key", local=False, command=["uptime"])
     assert argv[0] == "ssh" and argv[-3:] == ["ubuntu@10.0.2.10", "--", "uptime"]
     proxy = next(a for a in argv if a.startswith("ProxyCommand="))
     hop = shlex.split(proxy.removeprefix("ProxyCommand="))
-    assert hop[0] == "ssh" and hop[-3:] == ["-W", "%h:%p", "ubuntu@203.0.113.7"]
+    assert hop[0] == "ssh" and hop[-3:] == ["-W", "%h:%p", "ubuntu@198.51.100.7"]
     assert "StrictHostKeyChecking=yes" in hop
     assert f"UserKnownHostsFile={known_hosts_path('lab1')}" in hop
 

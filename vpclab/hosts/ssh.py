@@ -405,12 +405,14 @@ def open_host(lab: str, address: str, *, key_name: str, via: Host | None = None,
 # --- the system ssh, for an interactive shell ------------------------------------------------
 
 def ssh_command(lab: str, role: str, *, address: str, key_name: str, jump: str | None = None,
-                local: bool = True, user: str = DEFAULT_USER, command: list[str] | None = None,
+                jump_key_name: str | None = None, local: bool = True, user: str = DEFAULT_USER,
+                command: list[str] | None = None,
                 batch: bool = False, spec_path: Path | None = None) -> list[str]:
     """argv for the system `ssh` to a lab host, pinned like paramiko, for `vpclab ssh ROLE`.
 
-    `jump`: the public address to go through (the web server, for the private app). It is a
-    ProxyCommand rather than -J, because -J does not pass -i and -o on to the jump hop.
+    `jump`: the public address to go through (the web server, for the private app), logged
+    into with `jump_key_name` (default: the same key). It is a ProxyCommand rather than -J,
+    because -J does not pass -i and -o on to the jump hop.
     Locally the whole thing runs in the lab's internet namespace (`ip netns exec`, root).
     """
     key = key_path(lab, key_name, spec_path)
@@ -425,7 +427,8 @@ def ssh_command(lab: str, role: str, *, address: str, key_name: str, jump: str |
         opts += ["-o", "BatchMode=yes"]
     argv = ["ssh", *opts]
     if jump:
-        hop = shlex.join(["ssh", *opts, "-W", "%h:%p", f"{user}@{jump}"])
+        hop_key = key_path(lab, jump_key_name, spec_path) if jump_key_name else key
+        hop = shlex.join(["ssh", "-i", str(hop_key), *opts[2:], "-W", "%h:%p", f"{user}@{jump}"])
         argv += ["-o", f"ProxyCommand={hop}"]
     argv.append(f"{user}@{address}")
     if command:

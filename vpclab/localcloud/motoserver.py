@@ -7,6 +7,7 @@ moto's recorder keeps a log of every request; a restart replays it, so the lab s
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +65,44 @@ def _alive(pid: int) -> bool:
 
 
 def _answers(endpoint: str, timeout: float = 1.0) -> bool:
+    # A TCP connect, not an HTTP call: a busy server with a big state must not look dead.
+    port = int(endpoint.rsplit(":", 1)[1])
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=timeout):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
-    except (urllib.error.URLError, OSError):
+    except OSError:
         return False
+
+
+def _action(entry: dict) -> str:
+    """The API action a recorded request called ("" when it cannot tell)."""
+    target = entry.get("headers", {}).get("X-Amz-Target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    query = urllib.parse.urlsplit(entry.get("url", "")).query
+    params = urllib.parse.parse_qs(f"{query}&{body}")
+    return params.get("Action", [""])[0]
+
+
+def compact(recording: Path) -> None:
+    """Drop read-only requests from the recording: the agent polls, and a replay needs only
+    the calls that changed something."""
+    if not recording.exists():
+        return
+    kept = []
+    for line in recording.read_text().splitlines():
+        try:
+            action = _action(json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        if not action.startswith(("Describe", "Get", "List")):
+            kept.append(line)
+    tmp = recording.with_suffix(".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept))
+    tmp.replace(recording)
 
 
 def _post(endpoint: str, path: str) -> None:
@@ -96,6 +130,7 @@ def start(local_dir: Path, port: int | None = None) -> MotoServer:
         return running
     local_dir.mkdir(parents=True, exist_ok=True)
     recording = _recording(local_dir)
+    compact(recording)
     replay = recording.exists() and recording.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
@@ -154,6 +189,7 @@ def stop(local_dir: Path) -> bool:
         time.sleep(0.05)
     if _alive(server.pid):
         os.kill(server.pid, signal.SIGKILL)
+    compact(_recording(local_dir))
     return True
 
 
