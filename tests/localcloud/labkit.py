@@ -191,15 +191,20 @@ def build_network(ec2, lab: str, cidr: str = "10.0.0.0/16", public: str = "10.0.
     return out
 
 
-def launch(lab: Lab, role: str, key_dir: Path, user_data: str = "") -> str:
-    """Run one instance of `role` in its subnet, with the lab's key pair."""
-    ec2 = lab.ec2
+def prepare(lab: Lab, key_dir: Path) -> None:
+    """The lab's key pair and an AMI id (once; `launch` does it when needed)."""
     if not lab.key_name:
         lab.key_name = f"{lab.name}-key"
         lab.key_file, public = make_key(key_dir, lab.key_name)
-        ec2.import_key_pair(KeyName=lab.key_name, PublicKeyMaterial=public.encode())
+        lab.ec2.import_key_pair(KeyName=lab.key_name, PublicKeyMaterial=public.encode())
     if not lab.ami:
-        lab.ami = ec2.describe_images()["Images"][0]["ImageId"]
+        lab.ami = lab.ec2.describe_images()["Images"][0]["ImageId"]
+
+
+def launch(lab: Lab, role: str, key_dir: Path, user_data: str = "") -> str:
+    """Run one instance of `role` in its subnet, with the lab's key pair."""
+    ec2 = lab.ec2
+    prepare(lab, key_dir)
     subnet = {"web": lab.subnets["public"], "app": lab.subnets["private"],
               "jenkins": default_vpc(ec2)[1]}[role]
     kwargs = {}

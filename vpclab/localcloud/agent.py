@@ -94,7 +94,6 @@ def start(local_dir: Path, endpoint: str, region: str, repo_root: Path | None = 
         return int(record["pid"])
     netns.require_support()
     local_dir.mkdir(parents=True, exist_ok=True)
-    (local_dir / STATUS_FILE).unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE",)}
     argv = [sys.executable, "-m", "vpclab.localcloud.agent", "--local-dir", str(local_dir),
             "--endpoint", endpoint, "--region", region, "--interval", str(interval)]
@@ -114,7 +113,7 @@ def start(local_dir: Path, endpoint: str, region: str, repo_root: Path | None = 
             (local_dir / AGENT_FILE).unlink(missing_ok=True)
             raise VpclabError(f"the local agent exited at start: {_last_line(local_dir)}",
                               f"see {local_dir / LOG_FILE}")
-        if _read_json(local_dir / STATUS_FILE):
+        if (_read_json(local_dir / STATUS_FILE) or {}).get("pid") == proc.pid:
             return proc.pid
         time.sleep(0.05)
     raise VpclabError("the local agent did not report within 20 s",
@@ -166,9 +165,13 @@ def _reap(pid: int) -> None:
 def status(local_dir: Path) -> dict | None:
     """The agent's last status (see the module doc), or None when it is not running."""
     local_dir = Path(local_dir).resolve()
-    if not running(local_dir):
+    record = running(local_dir)
+    if not record:
         return None
-    return _read_json(local_dir / STATUS_FILE)
+    current = _read_json(local_dir / STATUS_FILE)
+    if current and current.get("pid") == record["pid"]:
+        return current
+    return {"generation": 0, "loop_started": 0, "labs": {}, "pid": record["pid"]}  # starting
 
 
 def wait_converged(local_dir: Path, lab: str, timeout: float = 30.0) -> dict:
@@ -489,10 +492,12 @@ class Agent:
         host_dir = self.local_dir / "hosts" / lab / h.netns[len(names.netns(lab, "")):]
         marker = host_dir / "instance-id"
         # The folder is the instance's disk: a new instance in the same role starts clean.
-        if host_dir.exists() and _read_text(marker) != h.instance_id:
+        # The key is part of the identity: a fresh control plane with seeded ids reuses ids.
+        identity = f"{h.instance_id} {key}"
+        if host_dir.exists() and _read_text(marker) != identity:
             shutil.rmtree(host_dir)
         host_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(h.instance_id)
+        marker.write_text(identity)
         return hostboot.boot(hostboot.HostSpec(
             netns=h.netns, host_dir=host_dir, hostname=h.role or h.instance_id,
             authorized_key=key, user_data=user_data))
