@@ -136,28 +136,29 @@ CHECKS = (
 )
 
 
+def skipped(steps: set[str], reason: str) -> list[CheckResult]:
+    """The live checks of the given steps, all SKIP with the reason (never PASS)."""
+    return [CheckResult(id=c.id, step=c.step, title=c.title, status=Status.SKIP,
+                        detail=reason) for c in CHECKS if c.step in steps]
+
+
 def live_checks(lab: str, local_dir: Path, steps: set[str]) -> list[CheckResult]:
     """The live checks of the given steps, run against the lab's local data plane."""
-    chosen = [c for c in CHECKS if c.step in steps]
     reason = netns.unsupported_reason()
-    lab_status = None
-    if reason is None:
-        current = agent.status(local_dir)
-        if current is None:
-            reason = "the local agent is not running ('vpclab local start')"
-        else:
-            lab_status = current.get("labs", {}).get(lab)
-            if lab_status is None:
-                reason = f"the local agent has nothing of lab {lab!r} yet"
+    if reason:
+        return skipped(steps, reason)
+    current = agent.status(local_dir)
+    if current is None:
+        return skipped(steps, "the local agent is not running ('vpclab local start')")
+    lab_status = current.get("labs", {}).get(lab)
+    if lab_status is None:
+        return skipped(steps, f"the local agent has nothing of lab {lab!r} yet")
     results = []
-    for check in chosen:
-        if lab_status is None:
-            status, detail = Status.SKIP, str(reason)
-        else:
-            try:
-                status, detail = check.run(lab, lab_status)
-            except Exception as exc:  # a namespace vanished mid-check, for example
-                status, detail = Status.SKIP, f"could not probe: {exc}"
+    for check in (c for c in CHECKS if c.step in steps):
+        try:
+            status, detail = check.run(lab, lab_status)
+        except Exception as exc:  # a namespace vanished mid-check, for example
+            status, detail = Status.SKIP, f"could not probe: {exc}"
         hint = check.hint if status is Status.FAIL else ""
         results.append(CheckResult(id=check.id, step=check.step, title=check.title,
                                    status=status, detail=detail, hint=hint))
