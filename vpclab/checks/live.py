@@ -163,9 +163,3 @@ def live_checks(lab: str, local_dir: Path, steps: set[str]) -> list[CheckResult]
         results.append(CheckResult(id=check.id, step=check.step, title=check.title,
                                    status=status, detail=detail, hint=hint))
     return results
-
-
-def skipped(steps: set[str], reason: str) -> list[CheckResult]:
-    """The live checks of `steps`, each SKIP with `reason` (no data plane here)."""
-    return [CheckResult(id=c.id, step=c.step, title=c.title, status=Status.SKIP, detail=reason)
-            for c in CHECKS if c.step in steps]
