@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -32,7 +33,7 @@ from .forms import EditProfileForm, PostForm
 USERNAME_RE = re.compile(USERNAME_PATTERN)
 
 
-def paginate(query: sa.Select) -> object:
+def paginate(query: sa.Select) -> Pagination:
     """One page of ``query``; ?page= that is not a page number or past the end is a 404."""
     return db.paginate(query, per_page=current_app.config["POSTS_PER_PAGE"], error_out=True)
 

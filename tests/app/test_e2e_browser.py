@@ -139,6 +139,11 @@ def test_register_post_follow_timeline(
     shot = ARTIFACTS / "e2e-timeline.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
+    visitor.open("/user/bob")
+    assert browser.save_screenshot(str(ARTIFACTS / "e2e-profile.png"))
+    visitor.open("/user/nobody-here")
+    assert "Not Found" in visitor.text()
+    assert browser.save_screenshot(str(ARTIFACTS / "e2e-404.png"))
     # The browser console has no CSP violations or script errors from our pages.
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not [e for e in logs if "Content Security Policy" in e.get("message", "")], logs
