@@ -482,6 +482,15 @@ class Agent:
     # -- hosts
 
     def boot_host(self, lab: str, h: HostPlan) -> Any:
+        try:
+            host = self._boot(lab, h)
+        except Exception:
+            log.exception("%s: host %s did not boot", lab, h.netns)
+            raise
+        log.info("%s: host %s booted (pid %d)", lab, h.netns, host.pid)
+        return host
+
+    def _boot(self, lab: str, h: HostPlan) -> Any:
         from vpclab.localcloud import hostboot
 
         key = self._authorized_key(lab, h)
@@ -502,10 +511,10 @@ class Agent:
             netns=h.netns, host_dir=host_dir, hostname=h.role or h.instance_id,
             authorized_key=key, user_data=user_data))
 
-    def _authorized_key(self, lab: str, h: HostPlan) -> str:
+    def _authorized_key(self, lab: str, h: HostPlan) -> str | None:
+        """The key pair's public key line; None for an instance launched without one."""
         if not h.key_name:
-            raise VpclabError(f"instance {h.instance_id} has no key pair",
-                              "launch it with KeyName so SSH can log in")
+            return None
         with contextlib.suppress(Exception):
             pairs = self.ec2.describe_key_pairs(KeyNames=[h.key_name], IncludePublicKey=True)
             key = pairs["KeyPairs"][0].get("PublicKey")
