@@ -1,13 +1,12 @@
 """One moto server on 127.0.0.1, shared by every process (CLI, notebook kernels, tests).
 
 It is started detached and recorded in the state folder, so the next process reuses it.
-moto's recorder keeps a log of every request; a restart replays it, so the lab survives
-`vpclab local stop` / `start`.
+moto's recorder keeps a log of every request that changed something (see `moto_main`); a
+restart replays it, so the lab survives `vpclab local stop` / `start`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -15,14 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-
-SEED = 4242  # deterministic ids on a fresh server: reference outputs need less masking
 
 
 @dataclass(frozen=True)
@@ -74,43 +70,6 @@ def _answers(endpoint: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def _action(entry: dict) -> str:
-    """The API action a recorded request called ("" when it cannot tell)."""
-    target = entry.get("headers", {}).get("X-Amz-Target", "")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    body = entry.get("body") or ""
-    if entry.get("body_encoded"):
-        body = base64.b64decode(body).decode("utf-8", "replace")
-    query = urllib.parse.urlsplit(entry.get("url", "")).query
-    params = urllib.parse.parse_qs(f"{query}&{body}")
-    return params.get("Action", [""])[0]
-
-
-def compact(recording: Path) -> None:
-    """Drop read-only requests from the recording: the agent polls, and a replay needs only
-    the calls that changed something."""
-    if not recording.exists():
-        return
-    kept = []
-    for line in recording.read_text().splitlines():
-        try:
-            action = _action(json.loads(line))
-        except (ValueError, TypeError):
-            continue
-        if not action.startswith(("Describe", "Get", "List")):
-            kept.append(line)
-    tmp = recording.with_suffix(".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in kept))
-    tmp.replace(recording)
-
-
-def _post(endpoint: str, path: str) -> None:
-    req = urllib.request.Request(f"{endpoint}{path}", data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=60):
-        pass
-
-
 def status(local_dir: Path) -> MotoServer | None:
     """The running server recorded in the state folder, or None."""
     try:
@@ -130,7 +89,6 @@ def start(local_dir: Path, port: int | None = None) -> MotoServer:
         return running
     local_dir.mkdir(parents=True, exist_ok=True)
     recording = _recording(local_dir)
-    compact(recording)
     replay = recording.exists() and recording.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
@@ -141,7 +99,7 @@ def start(local_dir: Path, port: int | None = None) -> MotoServer:
         env.pop(key, None)
     log = open(local_dir / "moto.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "vpclab.localcloud.moto_main", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, start_new_session=True,  # outlives this process: it is shared
     )
@@ -153,11 +111,11 @@ def start(local_dir: Path, port: int | None = None) -> MotoServer:
                               f"see {local_dir / 'moto.log'}")
         time.sleep(0.1)
     if replay and previous == port:
-        _post(server.endpoint, "/moto-api/recorder/replay-recording")
-    else:
-        if replay:  # recorded against another port: cannot be replayed faithfully
-            recording.rename(recording.with_suffix(".stale"))
-        _post(server.endpoint, f"/moto-api/seed?a={SEED}")
+        req = urllib.request.Request(f"{server.endpoint}/moto-api/recorder/replay-recording",
+                                     data=b"", method="POST")
+        urllib.request.urlopen(req, timeout=120).close()
+    elif replay:  # recorded against another port: it cannot be replayed faithfully
+        recording.rename(recording.with_suffix(".stale"))
     _record_file(local_dir).write_text(json.dumps({"pid": server.pid, "port": port}))
     return server
 
@@ -189,7 +147,6 @@ def stop(local_dir: Path) -> bool:
         time.sleep(0.05)
     if _alive(server.pid):
         os.kill(server.pid, signal.SIGKILL)
-    compact(_recording(local_dir))
     return True
 
 
