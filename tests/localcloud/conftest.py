@@ -47,15 +47,33 @@ def leftovers(lab: str) -> list[str]:
     return found
 
 
+def processes_using(folder: Path) -> list[str]:
+    """Processes whose command line names `folder`: the agent, hosts, internet services."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if str(folder) in cmdline and state != "Z":
+            found.append(f"process {proc.name}: {cmdline.strip()[:120]}")
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
-def nothing_left_behind() -> Iterator[None]:
+def nothing_left_behind(local_dir: Path) -> Iterator[None]:
     """After the session: no namespace, link, table or process of any test lab remains."""
     yield
     if netns.unsupported_reason():
         return
+    agent.stop(local_dir)
     for lab in sorted(TEST_LABS):
         cleanup.force_down(lab)
     remaining = [item for lab in sorted(TEST_LABS) for item in leftovers(lab)]
+    remaining += processes_using(local_dir)
     assert not remaining, f"left behind: {remaining}"
 
 
