@@ -48,3 +48,23 @@ def test_endpoint_env_wins_and_starts_nothing(local_dir, monkeypatch):
     cloud = connect("local", "us-east-1", local_dir)
     assert cloud.endpoint == "http://127.0.0.1:1"
     assert motoserver.status(local_dir) is None
+
+
+def test_replay_keeps_ids_even_with_reads_between(local_dir):
+    """Reads (the agent polls) are not recorded, yet every id comes back after a restart."""
+    ec2 = connect("local", "us-east-1", local_dir).ec2
+    ec2.describe_instances()
+    vpc = ec2.create_vpc(CidrBlock="10.44.0.0/16")["Vpc"]["VpcId"]
+    for _ in range(5):
+        ec2.describe_vpcs()
+        ec2.describe_subnets()
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.44.1.0/24")["Subnet"]["SubnetId"]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    recording = (local_dir / "moto-recording.jsonl").read_text().splitlines()
+    assert len(recording) == 2, "only the two mutations are recorded"
+    motoserver.stop(local_dir)
+
+    ec2 = connect("local", "us-east-1", local_dir).ec2
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc
+    again = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    assert again["Vpcs"][0]["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]
