@@ -21,7 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build, check and tear down the microblog VPC lab.")
 local_app = typer.Typer(no_args_is_help=True, help="The local target: moto server and hosts.")
 app.add_typer(local_app, name="local")
-console = Console()
+# Wide when piped (make, CI logs), the real width in a terminal.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
