@@ -274,6 +274,7 @@ class LabRuntime:
         self.router_addrs: set[str] = set()
         self.router_text = ""
         self.services: Future | None = None
+        self.served_head: str | None = None
         self.web_url: str | None = None
         self.errors: list[str] = []
         self.plan: LabPlan | None = None
@@ -383,12 +384,22 @@ class LabRuntime:
         self.router_addrs = addrs
 
     def _services(self) -> None:
-        """The internet's servers (git daemon, wheel index), started once, off the loop."""
-        if self.services is None and self.agent.repo_root is not None:
+        """The internet's servers (git daemon, wheel index), started once, off the loop, and
+        refreshed when the project gets a new commit (they serve what is committed)."""
+        if self.agent.repo_root is None:
+            return
+        if self.services is None:
+            self.served_head = self.agent.project_head()
             self.services = self.agent.services_pool.submit(
                 internet.start_services, self.internet_ns, dataplane.SERVICES_IP,
                 self.agent.repo_root, self.agent.local_dir / "internet")
             self.services.add_done_callback(lambda _f: self.agent.wake.set())
+            return
+        head = self.agent.project_head()
+        if head != self.served_head and self.services.done() and not self.services.exception():
+            self.served_head = head
+            self.agent.services_pool.submit(self.services.result().refresh)
+            log.info("%s: serving the project's new commit %s", self.lab, (head or "")[:12])
 
     def services_status(self) -> dict:
         if self.agent.repo_root is None:
@@ -478,6 +489,18 @@ class Agent:
         self.wake = threading.Event()
         self.generation = 0
         self.previous_ports: dict[str, int] = {}
+        self._head: str | None = None
+        self._head_checked = -1e9
+
+    def project_head(self) -> str | None:
+        """The project's current commit, looked up at most every 2 s (it is cheap, not free)."""
+        now = time.monotonic()
+        if self.repo_root is not None and now - self._head_checked > 2.0:
+            self._head_checked = now
+            done = subprocess.run(["git", "-C", str(self.repo_root), "rev-parse", "HEAD"],
+                                  capture_output=True, text=True)
+            self._head = done.stdout.strip() if done.returncode == 0 else None
+        return self._head
 
     # -- hosts
 
