@@ -304,6 +304,8 @@ class LabRuntime:
 
     def _add_bridge(self, s: SubnetPlan) -> None:
         prefix = s.cidr.split("/")[1]
+        # A half-made bridge from a failed loop is replaced, so a retry can succeed.
+        netns.run(["ip", "-n", self.router_ns, "link", "del", s.bridge], check=False)
         netns.batch(self.router_ns, [
             f"link add name {s.bridge} type bridge",
             f"link set {s.bridge} address {netns.gateway_mac(s.gateway)}",
