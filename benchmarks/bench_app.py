@@ -350,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     report["ratio_on_off_geomean"] = overall
     print("\nthroughput ratio metrics on / off, median of back-to-back pairs (goal >= 0.90)")
     for name in ENDPOINTS:
-        print(f"  {name:<25}{report['endpoints'][name]['ratio_on_off']:6.3f}")
+        entry = report["endpoints"][name]
+        # The spread shows how much of the difference the machine's noise could explain.
+        print(
+            f"  {name:<25}{entry['ratio_on_off']:6.3f}   pairs ranged "
+            f"{min(entry['pair_ratios']):.2f}..{max(entry['pair_ratios']):.2f}"
+        )
     print(f"  {'geometric mean':<25}{overall:6.3f}  -> metrics cost {100 * (1 - overall):.1f}%")
 
     if args.cpu_requests:
