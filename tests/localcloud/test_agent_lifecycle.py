@@ -13,7 +13,7 @@ from conftest import eventually, lab_name, leftovers, require_root
 from vpclab.checklist import Status
 from vpclab.checks.live import live_checks
 from vpclab.errors import VpclabError
-from vpclab.localcloud import agent, cleanup, netns
+from vpclab.localcloud import agent, cleanup, netns, probe
 
 
 def test_start_without_root_says_why(monkeypatch, tmp_path):
@@ -110,3 +110,13 @@ def _zombie(pid: int) -> bool:
             return f.read().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_the_agent_rebuilds_what_someone_else_removed(cloud):
+    lab = labkit.build_network(cloud.ec2, lab_name("r"), peering=False)
+    labkit.launch(lab, "web", cloud.keys)
+    before = cloud.converge(lab.name)["hosts"]["web"]["pid"]
+    cleanup.force_down(lab.name)  # behind the agent's back
+    st = cloud.converge(lab.name)
+    assert st["hosts"]["web"]["booted"] and st["hosts"]["web"]["pid"] != before
+    assert probe.tcp_connect(lab.name, "internet", st["hosts"]["web"]["public_ip"], 22)

@@ -344,11 +344,16 @@ class LabRuntime:
     def converge(self, plan: LabPlan) -> None:
         self.errors = []
         self.plan = plan
+        if self.based and not (netns.exists(self.router_ns) and netns.exists(self.internet_ns)):
+            # Someone removed them (`down --force`, `ip netns del`): build the lab again.
+            log.warning("%s: router or internet namespace vanished: rebuilding", self.lab)
+            self.teardown()
         if not self.based:
             self._base()
         desired = {h.instance_id: h for h in plan.hosts}
         for iid, runtime in list(self.hosts.items()):
-            if iid not in desired or _identity(desired[iid]) != _identity(runtime.plan):
+            if (iid not in desired or _identity(desired[iid]) != _identity(runtime.plan)
+                    or not netns.exists(runtime.plan.netns)):
                 self._remove_host(iid)
         subnets = {s.id: s for s in plan.subnets}
         for sid, s in list(self.bridges.items()):
@@ -445,7 +450,12 @@ class LabRuntime:
         netns.delete(self.router_ns)
         netns.delete(self.internet_ns)
         cleanup.force_down(self.lab)
+        # Forget what was made, so a later converge builds everything again.
         self.based = False
+        self.bridges.clear()
+        self.router_addrs.clear()
+        self.router_text = ""
+        self.web_url = None
         log.info("%s: torn down", self.lab)
 
     def status(self) -> dict:
