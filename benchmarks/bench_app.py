@@ -161,7 +161,25 @@ def to_ms(value: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-def run_wrk(url: str, cookie: str | None, args: argparse.Namespace) -> dict[str, float]:
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time used so far by the children (workers) of a gunicorn master."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == master_pid:  # fields after "(comm)": state, ppid, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def run_wrk(
+    url: str, cookie: str | None, args: argparse.Namespace, master_pid: int | None = None
+) -> dict[str, float]:
+    """One bounded wrk run. With ``master_pid``, also the workers' CPU time per request:
+    unlike throughput, that hardly changes when other jobs compete for the cores."""
     assert url.startswith(f"http://{HOST}:")
     cmd = [
         WRK,
@@ -174,9 +192,11 @@ def run_wrk(url: str, cookie: str | None, args: argparse.Namespace) -> dict[str,
     ]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
+    cpu_before = workers_cpu_seconds(master_pid) if master_pid else 0.0
     done = subprocess.run(
         cmd + [url], capture_output=True, text=True, timeout=args.duration + 30, check=True
     )
+    cpu_used = workers_cpu_seconds(master_pid) - cpu_before if master_pid else 0.0
     out = done.stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
@@ -185,7 +205,10 @@ def run_wrk(url: str, cookie: str | None, args: argparse.Namespace) -> dict[str,
         raise RuntimeError(f"could not read wrk output:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    requests = re.search(r"(\d+) requests in", out)
+    count = int(requests.group(1)) if requests else 0
     return {
+        "cpu_us_per_request": max(cpu_used, 0.0) / count * 1e6 if count else 0.0,
         "rps": float(rps.group(1)),
         "p50_ms": to_ms(p50.group(1)),
         "p99_ms": to_ms(p99.group(1)),
@@ -309,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
                     for mode in order:
                         server = servers[mode]
                         cookie = server.cookie if needs_login else None
-                        result = run_wrk(server.url + path, cookie, args)
+                        result = run_wrk(server.url + path, cookie, args, server.process.pid)
                         samples[name][mode].append(result)
                         print(
                             f"  run {repeat + 1} {name:<24} metrics {mode:<3} "
                             f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                            f"p99 {result['p99_ms']:7.2f} ms",
+                            f"p99 {result['p99_ms']:7.2f} ms  "
+                            f"cpu {result['cpu_us_per_request']:6.0f} us/req",
                             flush=True,
                         )
         finally:
@@ -326,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         "endpoints": {},
     }
     print("\nmedians")
-    print(f"{'endpoint':<25}{'metrics':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print(
+        f"{'endpoint':<25}{'metrics':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'cpu us/req':>11}{'non-2xx':>9}"
+    )
     ratios = []
     for name in ENDPOINTS:
         entry: dict[str, Any] = {}
@@ -336,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             entry[mode] = med
             print(
                 f"{name:<25}{mode:<9}{med['rps']:>9.1f}{med['p50_ms']:>9.2f}"
-                f"{med['p99_ms']:>9.2f}{int(sum(r['non_2xx'] for r in runs)):>9}"
+                f"{med['p99_ms']:>9.2f}{med['cpu_us_per_request']:>11.0f}"
+                f"{int(sum(r['non_2xx'] for r in runs)):>9}"
             )
         pairs = [
             a["rps"] / b["rps"]
@@ -357,6 +385,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{min(entry['pair_ratios']):.2f}..{max(entry['pair_ratios']):.2f}"
         )
     print(f"  {'geometric mean':<25}{overall:6.3f}  -> metrics cost {100 * (1 - overall):.1f}%")
+
+    print("\ngunicorn workers' CPU per request, metrics on / off (1.00 = free; goal <= 1.10)")
+    cpu_ratios = []
+    for name in ENDPOINTS:
+        entry = report["endpoints"][name]
+        on, off = entry["on"]["cpu_us_per_request"], entry["off"]["cpu_us_per_request"]
+        entry["cpu_ratio_on_off"] = on / off if off else float("nan")
+        cpu_ratios.append(entry["cpu_ratio_on_off"])
+        print(f"  {name:<25}{entry['cpu_ratio_on_off']:6.3f}   ({on:.0f} vs {off:.0f} us)")
+    report["cpu_ratio_on_off_geomean"] = statistics.geometric_mean(cpu_ratios)
+    print(f"  {'geometric mean':<25}{report['cpu_ratio_on_off_geomean']:6.3f}")
 
     if args.cpu_requests:
         report["cpu"] = cpu_cost(args.cpu_requests, args.repeats)
