@@ -5,7 +5,10 @@ Phases, each timed over several runs (medians reported):
              at a random moment of the agent's 0.5 s polling cycle);
 - terminate: `terminate_instances` -> its namespace and processes are gone;
 - converge:  agent start -> a whole lab (jenkins, web, app) booted;
-- down:      agent stop -> every namespace, link and process of the lab removed.
+- down:      agent stop -> every namespace, link and process of the lab removed;
+- up:        the CLI's whole `up` through instances (steps on moto, then the agent boots the
+             four hosts and `up` returns once they answer), from an empty cloud;
+- lab down:  `vpclab down` of that lab until the agent has removed its hosts.
 
 Goals: boot under 1 s, down under 3 s. To add a phase (e.g. the CLI's whole `up` through
 instances), write `def phase_x(bench: Bench) -> float` and add it to PHASES.
@@ -15,6 +18,7 @@ Usage: python benchmarks/bench_localcloud.py [--runs N] [--phase NAME ...]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -30,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "localcloud"))
 
 import labkit  # noqa: E402
 
+from vpclab.lab import Lab  # noqa: E402
 from vpclab.localcloud import agent, cleanup, netns, probe  # noqa: E402
 
 
@@ -109,11 +114,35 @@ def phase_converge_and_down(bench: Bench) -> dict[str, float]:
     return {"converge": converge, "down": down}
 
 
+def phase_up(bench: Bench) -> dict[str, float]:
+    bench.moto.reset()
+    bench.count += 1
+    name = f"bench{bench.count}"
+    spec = bench.tmp / f"{name}.toml"
+    spec.write_text((ROOT / "lab.toml").read_text().replace('name = "microblog"',
+                                                            f'name = "{name}"', 1))
+    os.environ.update(AWS_ENDPOINT_URL=bench.moto.endpoint,
+                      VPCLAB_STATE=str(bench.tmp / "up-state"))
+    lab = Lab(spec, "local", say=lambda _line: None)
+    start = time.perf_counter()
+    lab.up(through="instances")
+    up = time.perf_counter() - start
+    start = time.perf_counter()
+    lab.down()
+    # Done when no host is left (the lab's router and internet may go a loop later).
+    _wait(lambda: all(ns.endswith(("-internet", "-router"))
+                      for ns in cleanup.lab_namespaces(name)))
+    down = time.perf_counter() - start
+    agent.stop(lab.local_dir)
+    return {"up": up, "lab down": down}
+
+
 PHASES: dict[str, Callable[[Bench], dict[str, float]]] = {
+    "up": phase_up,
     "boot": phase_boot_and_terminate,
     "lab": phase_converge_and_down,
 }
-GOALS = {"boot": 1.0, "down": 3.0}
+GOALS = {"boot": 1.0, "down": 3.0, "up": 10.0, "lab down": 3.0}
 
 
 def main() -> None:
