@@ -53,8 +53,11 @@ def up(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
     results = lab.verify(through=through)
     report.to_rich(results, console)
     url = lab.status().get("web_url")
-    if url:
+    if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}")
+    elif url:
+        console.print(f"web server published at {url} (the microblog is served there once "
+                      "the nginx step is built)")
     if not steps:
         err.print("no built steps selected")
     raise typer.Exit(1 if failed(results) else 0)

@@ -150,3 +150,20 @@ def test_status_json_shape(spec_path, monkeypatch, capsys):
     assert set(data["instances"]) == {"jenkins", "web", "app", "monitoring"}
     assert data["instances"]["app"]["public_ip"] is None
     assert set(data["instances"]["web"]) == {"id", "state", "type", "private_ip", "public_ip"}
+
+
+def test_aws_target_without_credentials_is_one_line(tmp_path, monkeypatch, capsys):
+    spec = write_spec(tmp_path)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    # No credential chain lookups that would leave this machine.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    code, _, err = run_cli(monkeypatch, capsys, "up", "--spec", str(spec), "--target", "aws")
+    assert code == 1
+    assert "no AWS credentials" in err and "--target local" in err
+    assert len(err.strip().splitlines()) == 1
