@@ -23,7 +23,6 @@ XSS = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned =
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -78,8 +77,11 @@ class Visitor:
         return self.driver.find_element(By.TAG_NAME, "body").text
 
     def wait_for_text(self, text: str) -> None:
+        # Read the page's text in one script call: an element handle taken before a
+        # navigation finishes can belong to the old document.
         WebDriverWait(self.driver, 10).until(
-            ec.text_to_be_present_in_element((By.TAG_NAME, "body"), text)
+            lambda d: text in d.execute_script(
+                "return document.body ? document.body.innerText : ''")
         )
 
     def register_and_login(self, name: str) -> None:
