@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from vpclab.aws import keypairs
 from vpclab.localcloud import hostboot, names
-from vpclab.paths import write_private
 
 TEST_LAB = f"th{os.getpid() % 100000}"
 
@@ -41,14 +39,8 @@ def mac_for(ip: str) -> str:
 
 def make_client_key(folder: Path, name: str = "lab-key") -> tuple[Path, str]:
     """An ed25519 key pair: the private key as `<name>.pem` (0600) and the public line."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
-    path = folder / f"{name}.pem"
-    write_private(path, pem)
-    return path, public
+    public = keypairs.generate(folder, name).rsplit(" ", 1)[0]
+    return keypairs.private_key_path(folder, name), public
 
 
 class NetLab:

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from vpclab.aws import tags
-from vpclab.paths import write_private
+from vpclab.aws import keypairs, tags
 
 REGION = "us-east-1"
 ADMIN_CIDR = "198.51.100.0/24"
@@ -104,14 +101,9 @@ def _tag(lab: str, role: str, kind: str) -> list[dict]:
 
 
 def make_key(folder: Path, name: str) -> tuple[Path, str]:
-    key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
-    path = folder / f"{name}.pem"
-    write_private(path, pem)
-    return path, public
+    """An ed25519 key pair: the private key as `<name>.pem` (0600) and the public line."""
+    public = keypairs.generate(folder, name).rsplit(" ", 1)[0]
+    return keypairs.private_key_path(folder, name), public
 
 
 def default_vpc(ec2) -> tuple[str, str, str]:
