@@ -205,8 +205,9 @@ def ssh(role: Annotated[str, typer.Argument(help="jenkins, web, app or monitorin
         raise UsageError(f"unknown role {role!r}", f"roles are {', '.join(ROLES)}")
     lab = _lab(spec, target, quiet=True)
     local = lab.target == "local"
-    hosts = lab.status()["dataplane"]["hosts"] if local else {}
-    instances = lab.status()["instances"]
+    current = lab.status()
+    hosts = current["dataplane"]["hosts"] if local else {}
+    instances = current["instances"]
     if role not in instances:
         raise VpclabError(f"there is no {role} server", "run 'vpclab up' first")
 

@@ -119,6 +119,7 @@ class Lab:
 
     def status(self) -> dict:
         state = read_state(self.cloud, self.spec.name, self.spec.az)
+        dataplane = self._dataplane_status()
         return {
             "lab": self.spec.name,
             "target": self.target,
@@ -132,8 +133,8 @@ class Lab:
                        "type": i["InstanceType"], "private_ip": i.get("PrivateIpAddress"),
                        "public_ip": i.get("PublicIpAddress")}
                 for role, i in sorted(state.instances.items())},
-            "web_url": self._dataplane_status().get("web_url"),
-            "dataplane": self._dataplane_status(),
+            "web_url": dataplane.get("web_url"),
+            "dataplane": dataplane,
         }
 
     def _dataplane_status(self) -> dict:

@@ -46,6 +46,13 @@ def app_sg_open(port):
     return fault
 
 
+def app_sg_open_all_tcp(lab, ec2):
+    ec2.authorize_security_group_ingress(
+        GroupId=_state(lab).security_groups["app"]["GroupId"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
+
 def app_with_public_ip(lab, ec2):
     state = _state(lab)
     app = state.instances["app"]
@@ -84,6 +91,7 @@ FAULTS = {
     "nat_in_private_subnet": (nat_in_private_subnet, "nat.gateway_in_public_subnet"),
     "app_sg_open_5000": (app_sg_open(5000), "instances.app_security_group"),
     "app_sg_open_22": (app_sg_open(22), "instances.app_security_group"),
+    "app_sg_open_all_tcp": (app_sg_open_all_tcp, "instances.app_security_group"),
     "app_with_public_ip": (app_with_public_ip, "instances.app_server_private"),
     "peering_route_missing_default": (peering_route_missing_default,
                                       "jenkins.peering_route_default_vpc"),

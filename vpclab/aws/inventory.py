@@ -87,3 +87,30 @@ def default_route_target(table: dict | None, destination: str = "0.0.0.0/0") -> 
 
 def associated_subnets(table: dict | None) -> set[str]:
     return {a["SubnetId"] for a in (table or {}).get("Associations", []) if a.get("SubnetId")}
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    """One inbound TCP range from one source (a CIDR or a security group id)."""
+
+    first: int
+    last: int
+    source: str
+
+
+def ingress_rules(group: dict) -> list[IngressRule]:
+    rules = []
+    for perm in group.get("IpPermissions", []):
+        if perm.get("IpProtocol") not in ("tcp", "-1"):
+            continue
+        everything = perm.get("IpProtocol") == "-1"
+        first = 0 if everything else perm.get("FromPort", 0)
+        last = 65535 if everything else perm.get("ToPort", 65535)
+        sources = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+        sources += [p["GroupId"] for p in perm.get("UserIdGroupPairs", [])]
+        rules += [IngressRule(first, last, source) for source in sources]
+    return rules
+
+
+def allows(rules: list[IngressRule], port: int, source: str) -> bool:
+    return any(r.source == source and r.first <= port <= r.last for r in rules)

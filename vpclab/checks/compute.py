@@ -5,11 +5,10 @@ from __future__ import annotations
 import stat
 
 from vpclab.aws import keypairs
-from vpclab.aws.inventory import default_route_target
+from vpclab.aws.inventory import allows, default_route_target, ingress_rules
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.paths import keys_dir
 from vpclab.spec import DEFAULT_VPC_CIDR
-from vpclab.steps.compute import existing_ingress
 
 UP_JENKINS = "run 'vpclab up --through jenkins'"
 UP_INSTANCES = "run 'vpclab up --through instances'"
@@ -118,11 +117,12 @@ def web_sg(facts: Facts) -> Outcome:
     if web is None or jenkins is None:
         return fail("the web or Jenkins security group is missing")
     ports = facts.spec.ports
-    have = existing_ingress(web)
+    have = ingress_rules(web)
     wanted = {(ports.ssh, facts.spec.admin_cidr): "22 from admin",
               (ports.ssh, jenkins["GroupId"]): "22 from Jenkins",
               (ports.http, "0.0.0.0/0"): "80 from anyone"}
-    missing = [label for rule, label in wanted.items() if rule not in have]
+    missing = [label for (port, source), label in wanted.items()
+               if not allows(have, port, source)]
     if missing:
         return fail(f"{web['GroupId']} lacks {', '.join(missing)}")
     return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 anyone")
@@ -136,17 +136,22 @@ def app_sg(facts: Facts) -> Outcome:
     if app is None or web is None:
         return fail("the app or web security group is missing", UP_INSTANCES)
     ports = facts.spec.ports
-    have = existing_ingress(app)
-    foreign = sorted(f"{port} from {src}" for port, src in have if src != web["GroupId"])
+    have = ingress_rules(app)
+    foreign = [r for r in have if r.source != web["GroupId"]]
     if foreign:
-        opened = [f for f in foreign if f.split(" from ")[1] in OPEN]
-        detail = ("open to the internet: " + ", ".join(opened)) if opened else (
-            "allows sources other than the web SG: " + ", ".join(foreign))
+        opened = [r for r in foreign if r.source in OPEN]
+        shown = ", ".join(f"{_ports(r)} from {r.source}" for r in (opened or foreign))
+        detail = ("open to the internet: " if opened else
+                  "allows sources other than the web SG: ") + shown
         return fail(f"{app['GroupId']} {detail}")
-    missing = [p for p in (ports.ssh, ports.app) if (p, web["GroupId"]) not in have]
+    missing = [p for p in (ports.ssh, ports.app) if not allows(have, p, web["GroupId"])]
     if missing:
         return fail(f"{app['GroupId']} does not allow {missing} from the web SG", UP_INSTANCES)
     return ok(f"{app['GroupId']}: 22, {ports.app} from {web['GroupId']} only")
+
+
+def _ports(rule) -> str:
+    return str(rule.first) if rule.first == rule.last else f"{rule.first}-{rule.last}"
 
 
 @check("instances.web_server", "The web server runs in the public subnet with a public IP",

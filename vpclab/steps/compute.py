@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from vpclab.aws import keypairs
+from vpclab.aws.inventory import IngressRule, allows, ingress_rules
 from vpclab.errors import VpclabError
 from vpclab.render import render
 from vpclab.steps.context import Context
@@ -39,21 +40,6 @@ class Ingress:
         return perm
 
 
-def existing_ingress(group: dict) -> set[tuple[int, str]]:
-    """(port, source) pairs a group allows, source being a CIDR or a group id."""
-    found: set[tuple[int, str]] = set()
-    for perm in group.get("IpPermissions", []):
-        if perm.get("IpProtocol") not in ("tcp", "-1"):
-            continue
-        ports = range(perm.get("FromPort", 0), perm.get("ToPort", 65535) + 1)
-        sources = [r["CidrIp"] for r in perm.get("IpRanges", [])]
-        sources += [p["GroupId"] for p in perm.get("UserIdGroupPairs", [])]
-        for source in sources:
-            for port in (ports if len(ports) <= 16 else [perm.get("FromPort", 0)]):
-                found.add((port, source))
-    return found
-
-
 def ensure_key_pair(ctx: Context, role: str, existing: dict | None) -> str:
     key_name = ctx.spec.instance(role).key_name
     pem = keypairs.private_key_path(ctx.keys_dir, key_name)
@@ -77,10 +63,10 @@ def ensure_security_group(ctx: Context, role: str, vpc_id: str, existing: dict |
             GroupName=f"{ctx.spec.name}-{role}", Description=description, VpcId=vpc_id,
             TagSpecifications=ctx.tag_spec("security-group", role))["GroupId"]
         ctx.say(f"created security group {group_id} ({role})")
-        have: set[tuple[int, str]] = set()
+        have: list[IngressRule] = []
     else:
-        group_id, have = existing["GroupId"], existing_ingress(existing)
-    missing = [r for r in rules if (r.port, r.cidr or r.group_id) not in have]
+        group_id, have = existing["GroupId"], ingress_rules(existing)
+    missing = [r for r in rules if not allows(have, r.port, r.cidr or r.group_id)]
     if missing:
         ctx.ec2.authorize_security_group_ingress(
             GroupId=group_id, IpPermissions=[r.permission() for r in missing])
