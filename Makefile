@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
-.PHONY: lab test setup lint down clean
+.PHONY: lab test setup lint down clean jupyter
 
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
@@ -21,6 +21,11 @@ lint: setup
 
 down: setup
 	$(BIN)/vpclab down --target $(TARGET)
+
+# The students' notebooks in JupyterLab, on this machine only.
+jupyter: setup
+	$(BIN)/python -m pip install -q jupyterlab
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
