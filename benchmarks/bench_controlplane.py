@@ -7,6 +7,7 @@ Usage: python benchmarks/bench_controlplane.py [--runs N]
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -36,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    os.environ["VPCLAB_DATAPLANE"] = "off"  # the hosts: benchmarks/bench_localcloud.py
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "lab.toml"
         shutil.copy(ROOT / "lab.toml", spec)
