@@ -52,7 +52,7 @@ def up(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
     steps = lab.up(through)
     results = lab.verify(through=through)
     report.to_rich(results, console)
-    url = lab.status().get("web_url")
+    url = lab.dataplane_status().get("web_url")
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}")
     elif url:
@@ -163,7 +163,7 @@ def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
     server = motoserver.status(lab.local_dir)
     console.print(f"control plane: {server.endpoint} (pid {server.pid})" if server
                   else "control plane: not running (vpclab local start)")
-    data = lab._dataplane_status()
+    data = lab.dataplane_status()
     if not data["running"]:
         console.print(f"data plane: {data['reason']}")
     for name, host in data["hosts"].items():

@@ -119,7 +119,7 @@ class Lab:
 
     def status(self) -> dict:
         state = read_state(self.cloud, self.spec.name, self.spec.az)
-        dataplane = self._dataplane_status()
+        dataplane = self.dataplane_status()
         return {
             "lab": self.spec.name,
             "target": self.target,
@@ -137,7 +137,8 @@ class Lab:
             "dataplane": dataplane,
         }
 
-    def _dataplane_status(self) -> dict:
+    def dataplane_status(self) -> dict:
+        """The local hosts of this lab as the agent reports them, or why there are none."""
         reason = self.dataplane_off()
         if reason:
             return {"running": False, "reason": reason, "hosts": {}}

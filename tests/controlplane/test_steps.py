@@ -5,7 +5,6 @@ from __future__ import annotations
 import stat
 
 from vpclab.checklist import Status
-from vpclab.spec import STEPS
 
 
 def test_clean_lab_has_no_fail(built_lab):
@@ -61,7 +60,3 @@ def test_user_data_is_a_script(built_lab):
 
     script = base64.b64decode(data["UserData"]["Value"]).decode()
     assert script.startswith("#!/bin/bash") and "role=%s" in script
-
-
-def test_steps_order_is_the_seed_order():
-    assert STEPS[:4] == ("vpc", "nat", "jenkins", "instances")

@@ -60,24 +60,25 @@ def private_subnet(facts: Facts) -> Outcome:
     return _subnet(facts, "private", facts.spec.private_subnets[0])
 
 
+def _auto_ip(facts: Facts, role: str, wanted: bool) -> Outcome:
+    subnet = facts.state.subnets.get(role)
+    if subnet is None:
+        return fail(f"no {role} subnet", UP_VPC)
+    on = subnet.get("MapPublicIpOnLaunch", False)
+    detail = f"MapPublicIpOnLaunch={str(on).lower()}"
+    return ok(detail) if on == wanted else fail(detail)
+
+
 @check("vpc.public_subnet_auto_ip", "The public subnet assigns public IPv4 addresses on launch",
        "aws ec2 modify-subnet-attribute --map-public-ip-on-launch on the public subnet")
 def public_auto_ip(facts: Facts) -> Outcome:
-    subnet = facts.state.subnets.get("public")
-    if subnet is None:
-        return fail("no public subnet", UP_VPC)
-    on = subnet.get("MapPublicIpOnLaunch", False)
-    return ok("MapPublicIpOnLaunch=true") if on else fail("MapPublicIpOnLaunch=false")
+    return _auto_ip(facts, "public", wanted=True)
 
 
 @check("vpc.private_subnet_no_auto_ip", "The private subnet assigns no public addresses",
        "aws ec2 modify-subnet-attribute --no-map-public-ip-on-launch on the private subnet")
 def private_no_auto_ip(facts: Facts) -> Outcome:
-    subnet = facts.state.subnets.get("private")
-    if subnet is None:
-        return fail("no private subnet", UP_VPC)
-    on = subnet.get("MapPublicIpOnLaunch", False)
-    return fail("MapPublicIpOnLaunch=true") if on else ok("MapPublicIpOnLaunch=false")
+    return _auto_ip(facts, "private", wanted=False)
 
 
 @check("nat.igw_attached", "An Internet Gateway is attached to the VPC", UP_NAT)

@@ -23,8 +23,9 @@ from moto.moto_api import recorder
 from moto.moto_api._internal import mock_random
 from moto.server import main as moto_server_main
 
+from vpclab.aws.session import is_mutating
+
 SEED = 4242
-READ_PREFIXES = ("Describe", "Get", "List")
 
 
 def action_of(headers: dict, method: str, body: bytes, url: str) -> str:
@@ -38,10 +39,6 @@ def action_of(headers: dict, method: str, body: bytes, url: str) -> str:
     if "Action" in params:
         return params["Action"][0]
     return "Get" if method in ("GET", "HEAD") else method
-
-
-def is_read(action: str) -> bool:
-    return action.startswith(READ_PREFIXES)
 
 
 _record = recorder._record_request
@@ -71,7 +68,7 @@ def _record_mutations(request, body: bytes | None = None) -> None:
         body = request.environ["wsgi.input"].read(size) if size else b""
         request.environ["wsgi.input"] = io.BytesIO(body)
     raw = body if isinstance(body, bytes) else str(body).encode()
-    if is_read(action_of(dict(request.headers), request.method, raw, request.raw_url)):
+    if not is_mutating(action_of(dict(request.headers), request.method, raw, request.raw_url)):
         return
     mock_random.seed(SEED * 1_000_003 + next(_mutations))
     _record(request, body)  # records only while recording is on; a replay is not recorded

@@ -82,7 +82,7 @@ def status(local_dir: Path) -> MotoServer | None:
     return None
 
 
-def start(local_dir: Path, port: int | None = None) -> MotoServer:
+def start(local_dir: Path) -> MotoServer:
     """Start the shared server (or return the running one), replaying any earlier recording."""
     running = status(local_dir)
     if running:
@@ -92,21 +92,25 @@ def start(local_dir: Path, port: int | None = None) -> MotoServer:
     replay = recording.exists() and recording.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
-    port = port or (previous if previous and _port_free(previous) else _free_port())
+    port = previous if previous and _port_free(previous) else _free_port()
     env = dict(os.environ)
     env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=str(recording))
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(key, None)
-    log = open(local_dir / "moto.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vpclab.localcloud.moto_main", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=env, start_new_session=True,  # outlives this process: it is shared
-    )
+    with open(local_dir / "moto.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vpclab.localcloud.moto_main", "-H", "127.0.0.1",
+             "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,  # outlives this process: it is shared
+        )
     server = MotoServer(pid=proc.pid, port=port)
     deadline = time.monotonic() + 30
     while not _answers(server.endpoint, 0.5):
         if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
             raise VpclabError("the local moto server did not start",
                               f"see {local_dir / 'moto.log'}")
         time.sleep(0.1)
