@@ -11,6 +11,7 @@ lab: setup
 # The app's line coverage must stay at 90% or more (issue: the microblog).
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
 setup:
@@ -18,6 +19,7 @@ setup:
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 down: setup
 	$(BIN)/vpclab down --target $(TARGET)

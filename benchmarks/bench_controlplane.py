@@ -23,13 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_run(spec: Path) -> dict[str, tuple[float, int, int]]:
     lab = Lab(spec, "local", say=lambda _l: None)
     phases = {}
-    for name, action in (("up", lab.up), ("up again", lab.up), ("verify", lab.verify),
-                         ("down", lab.down)):
+    for name, action in (
+        ("up", lab.up),
+        ("up again", lab.up),
+        ("verify", lab.verify),
+        ("down", lab.down),
+    ):
         lab.cloud.log.clear()
         start = time.perf_counter()
         action()
-        phases[name] = (time.perf_counter() - start, len(lab.cloud.log.calls),
-                        len(lab.cloud.log.mutating))
+        phases[name] = (
+            time.perf_counter() - start,
+            len(lab.cloud.log.calls),
+            len(lab.cloud.log.mutating),
+        )
     return phases
 
 
@@ -52,8 +59,10 @@ def main() -> None:
     for phase in runs[0]:
         secs = [r[phase][0] for r in runs]
         _, calls, mutating = runs[-1][phase]
-        print(f"{phase:<10} {statistics.median(secs):>9.3f} {min(secs):>7.3f} "
-              f"{calls:>6} {mutating:>9}")
+        print(
+            f"{phase:<10} {statistics.median(secs):>9.3f} {min(secs):>7.3f} "
+            f"{calls:>6} {mutating:>9}"
+        )
 
 
 if __name__ == "__main__":

@@ -64,24 +64,49 @@ def main() -> int:
                 made.append(ns)
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
             a, b = names.ifname(LAB, "ba"), names.ifname(LAB, "bb")
-            sh("ip", "link", "add", a, "netns", admin_ns, "type", "veth",
-               "peer", "name", b, "netns", host_ns)
+            sh(
+                "ip",
+                "link",
+                "add",
+                a,
+                "netns",
+                admin_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                b,
+                "netns",
+                host_ns,
+            )
             for ns, dev, ip in ((admin_ns, a, ADMIN_IP), (host_ns, b, HOST_IP)):
                 sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
                 sh("ip", "-n", ns, "link", "set", dev, "up")
 
             client = ed25519.Ed25519PrivateKey.generate()
             key = Path(tmp, "key.pem")
-            write_private(key, client.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                serialization.NoEncryption()))
-            public = client.public_key().public_bytes(
-                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+            write_private(
+                key,
+                client.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.OpenSSH,
+                    serialization.NoEncryption(),
+                ),
+            )
+            public = (
+                client.public_key()
+                .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+                .decode()
+            )
             known = Path(tmp, "known_hosts")
 
             def spec(i: int) -> hostboot.HostSpec:
-                return hostboot.HostSpec(netns=host_ns, host_dir=Path(tmp, f"host{i}"),
-                                         hostname="web", authorized_key=public)
+                return hostboot.HostSpec(
+                    netns=host_ns,
+                    host_dir=Path(tmp, f"host{i}"),
+                    hostname="web",
+                    authorized_key=public,
+                )
 
             one_boot(spec(-1), admin_ns, key, known)  # warm the page cache
             first = [one_boot(spec(i), admin_ns, key, known) for i in range(args.boots)]
@@ -90,8 +115,10 @@ def main() -> int:
             for ns in reversed(made):
                 subprocess.run(["ip", "netns", "delete", ns], check=False)
     for label, runs in (("first boot", first), ("reboot", again)):
-        print(f"{label:10} boot-to-login over {len(runs)}: median {statistics.median(runs):.3f} s"
-              f"  min {min(runs):.3f}  max {max(runs):.3f}")
+        print(
+            f"{label:10} boot-to-login over {len(runs)}: median {statistics.median(runs):.3f} s"
+            f"  min {min(runs):.3f}  max {max(runs):.3f}"
+        )
     return 0
 
 

@@ -85,7 +85,9 @@ def phase_boot_and_terminate(bench: Bench) -> dict[str, float]:
     def answers() -> bool:
         ip = _public_ip(bench, lab.name, iid)
         return bool(ip) and (probe.banner(lab.name, "internet", ip, 22, 0.2) or b"").startswith(
-            b"SSH-")
+            b"SSH-"
+        )
+
     _wait(answers)
     boot = time.perf_counter() - start
     ns = f"vpclab-{lab.name}-web"
@@ -119,10 +121,12 @@ def phase_up(bench: Bench) -> dict[str, float]:
     bench.count += 1
     name = f"bench{bench.count}"
     spec = bench.tmp / f"{name}.toml"
-    spec.write_text((ROOT / "lab.toml").read_text().replace('name = "microblog"',
-                                                            f'name = "{name}"', 1))
-    os.environ.update(AWS_ENDPOINT_URL=bench.moto.endpoint,
-                      VPCLAB_STATE=str(bench.tmp / "up-state"))
+    spec.write_text(
+        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
+    )
+    os.environ.update(
+        AWS_ENDPOINT_URL=bench.moto.endpoint, VPCLAB_STATE=str(bench.tmp / "up-state")
+    )
     lab = Lab(spec, "local", say=lambda _line: None)
     start = time.perf_counter()
     lab.up(through="instances")
@@ -130,8 +134,7 @@ def phase_up(bench: Bench) -> dict[str, float]:
     start = time.perf_counter()
     lab.down()
     # Done when no host is left (the lab's router and internet may go a loop later).
-    _wait(lambda: all(ns.endswith(("-internet", "-router"))
-                      for ns in cleanup.lab_namespaces(name)))
+    _wait(lambda: all(ns.endswith(("-internet", "-router")) for ns in cleanup.lab_namespaces(name)))
     down = time.perf_counter() - start
     agent.stop(lab.local_dir)
     return {"up": up, "lab down": down}
@@ -146,8 +149,9 @@ GOALS = {"boot": 1.0, "down": 3.0, "up": 10.0, "lab down": 3.0}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--phase", action="append", choices=sorted(PHASES))
     args = parser.parse_args()
@@ -176,8 +180,10 @@ def main() -> None:
     print(f"{'phase':<10} {'median':>7} {'min':>7} {'max':>7} {'goal':>6}")
     for key, secs in figures.items():
         goal = f"<{GOALS[key]:.0f}" if key in GOALS else ""
-        print(f"{key:<10} {statistics.median(secs):>7.3f} {min(secs):>7.3f} "
-              f"{max(secs):>7.3f} {goal:>6}")
+        print(
+            f"{key:<10} {statistics.median(secs):>7.3f} {min(secs):>7.3f} "
+            f"{max(secs):>7.3f} {goal:>6}"
+        )
 
 
 if __name__ == "__main__":

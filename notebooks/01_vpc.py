@@ -43,8 +43,10 @@ from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
 print(f"lab {lab.spec.name}: target {lab.target}, region {lab.spec.region}")
-print(f"VPC {lab.spec.cidr}, public {lab.spec.public_subnets}, "
-      f"private {lab.spec.private_subnets}, zone {lab.spec.az}")
+print(
+    f"VPC {lab.spec.cidr}, public {lab.spec.public_subnets}, "
+    f"private {lab.spec.private_subnets}, zone {lab.spec.az}"
+)
 
 # %% [markdown]
 # ## Do the step
@@ -87,11 +89,23 @@ vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]
 dns_support = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsSupport")
 dns_names = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")
 print("VPC    cidr", vpc["CidrBlock"], "| id", vpc["VpcId"])
-print("       dns support", dns_support["EnableDnsSupport"]["Value"],
-      "| dns hostnames", dns_names["EnableDnsHostnames"]["Value"])
+print(
+    "       dns support",
+    dns_support["EnableDnsSupport"]["Value"],
+    "| dns hostnames",
+    dns_names["EnableDnsHostnames"]["Value"],
+)
 for subnet in sorted(ec2.describe_subnets(Filters=mine)["Subnets"], key=lambda s: s["CidrBlock"]):
-    print("subnet cidr", subnet["CidrBlock"], "| zone", subnet["AvailabilityZone"],
-          "| public IP on launch", subnet["MapPublicIpOnLaunch"], "| id", subnet["SubnetId"])
+    print(
+        "subnet cidr",
+        subnet["CidrBlock"],
+        "| zone",
+        subnet["AvailabilityZone"],
+        "| public IP on launch",
+        subnet["MapPublicIpOnLaunch"],
+        "| id",
+        subnet["SubnetId"],
+    )
 
 # %% [markdown]
 # ## Checkpoint

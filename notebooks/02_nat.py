@@ -61,8 +61,16 @@ for table in ec2.describe_route_tables(Filters=mine)["RouteTables"]:
         print(f"    {route['DestinationCidrBlock']:<12} -> {target}")
 
 nat = ec2.describe_nat_gateways(Filter=mine)["NatGateways"][0]
-print("NAT gateway", nat["State"], "| subnet", nat["SubnetId"], "| id", nat["NatGatewayId"],
-      "| Elastic IP", nat["NatGatewayAddresses"][0]["PublicIp"])
+print(
+    "NAT gateway",
+    nat["State"],
+    "| subnet",
+    nat["SubnetId"],
+    "| id",
+    nat["NatGatewayId"],
+    "| Elastic IP",
+    nat["NatGatewayAddresses"][0]["PublicIp"],
+)
 
 # %% [markdown]
 # ## A fault, and how the checklist catches it
@@ -76,8 +84,9 @@ print("NAT gateway", nat["State"], "| subnet", nat["SubnetId"], "| id", nat["Nat
 igw = ec2.describe_internet_gateways(Filters=mine)["InternetGateways"][0]["InternetGatewayId"]
 private_only = mine + [{"Name": "tag:vpclab:role", "Values": ["private"]}]
 private_table = ec2.describe_route_tables(Filters=private_only)["RouteTables"][0]
-ec2.replace_route(RouteTableId=private_table["RouteTableId"],
-                  DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+ec2.replace_route(
+    RouteTableId=private_table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw
+)
 print("private subnet now sends 0.0.0.0/0 to", igw)
 
 # %% [markdown]

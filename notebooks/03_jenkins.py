@@ -66,13 +66,23 @@ print(json.dumps(lab.status(), indent=2))
 # %%
 pcx = ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"][0]
 print("peering status", pcx["Status"]["Code"], "| id", pcx["VpcPeeringConnectionId"])
-print("  requester cidr", pcx["RequesterVpcInfo"]["CidrBlock"], "| vpc",
-      pcx["RequesterVpcInfo"]["VpcId"])
-print("  accepter  cidr", pcx["AccepterVpcInfo"]["CidrBlock"], "| vpc",
-      pcx["AccepterVpcInfo"]["VpcId"])
+print(
+    "  requester cidr",
+    pcx["RequesterVpcInfo"]["CidrBlock"],
+    "| vpc",
+    pcx["RequesterVpcInfo"]["VpcId"],
+)
+print(
+    "  accepter  cidr",
+    pcx["AccepterVpcInfo"]["CidrBlock"],
+    "| vpc",
+    pcx["AccepterVpcInfo"]["VpcId"],
+)
 
-default_vpc = [{"Name": "vpc-id", "Values": [pcx["RequesterVpcInfo"]["VpcId"]]},
-               {"Name": "association.main", "Values": ["true"]}]
+default_vpc = [
+    {"Name": "vpc-id", "Values": [pcx["RequesterVpcInfo"]["VpcId"]]},
+    {"Name": "association.main", "Values": ["true"]},
+]
 for route in ec2.describe_route_tables(Filters=default_vpc)["RouteTables"][0]["Routes"]:
     target = route.get("VpcPeeringConnectionId") or route.get("GatewayId")
     print(f"default VPC route {route['DestinationCidrBlock']:<14} -> {target}")

@@ -55,23 +55,30 @@ lab.up(through="instances")
 # %%
 print(f"{'role':<11} {'type':<10} {'state':<8} private IP / public IP / id")
 for role, server in lab.status()["instances"].items():
-    print(f"{role:<11} {server['type']:<10} {server['state']:<8} "
-          f"{server['private_ip']} / {server['public_ip']} / {server['id']}")
+    print(
+        f"{role:<11} {server['type']:<10} {server['state']:<8} "
+        f"{server['private_ip']} / {server['public_ip']} / {server['id']}"
+    )
 
 # %% [markdown]
 # The app server's inbound rules, from `describe_security_group_rules`. Each rule's source
 # is another security group (the web server's), not a CIDR:
 
 # %%
-groups = {g["GroupId"]: g["GroupName"]
-          for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]}
+groups = {
+    g["GroupId"]: g["GroupName"]
+    for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
+}
 app_group = next(gid for gid, name in groups.items() if name == f"{lab.spec.name}-app")
-rules = ec2.describe_security_group_rules(
-    Filters=[{"Name": "group-id", "Values": [app_group]}])["SecurityGroupRules"]
+rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [app_group]}])[
+    "SecurityGroupRules"
+]
 for rule in sorted((r for r in rules if not r["IsEgress"]), key=lambda r: r["FromPort"]):
     source = rule.get("ReferencedGroupInfo", {}).get("GroupId") or rule.get("CidrIpv4")
-    print(f"allow tcp {rule['FromPort']:<5} from group {groups.get(source, source)}"
-          f" | rule {rule['SecurityGroupRuleId']}")
+    print(
+        f"allow tcp {rule['FromPort']:<5} from group {groups.get(source, source)}"
+        f" | rule {rule['SecurityGroupRuleId']}"
+    )
 
 # %% [markdown]
 # ## Checkpoint

@@ -68,7 +68,11 @@ class NotebookCloud:
         env = {k: v for k, v in os.environ.items() if k not in DROPPED + ("AWS_ENDPOINT_URL",)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while not _answers(f"{self.endpoint}/moto-api/data.json"):
@@ -77,8 +81,9 @@ class NotebookCloud:
                 self.stop()
                 raise RuntimeError(f"the notebooks' moto server did not start:\n{detail}")
             time.sleep(0.1)
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/seed?a={SEED}", data=b"",
-                                         method="POST")
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/seed?a={SEED}", data=b"", method="POST"
+        )
         with urllib.request.urlopen(request, timeout=30):
             pass
         self._export()

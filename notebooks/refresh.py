@@ -47,8 +47,19 @@ def sync(source: Path, into: Path) -> Path:
         shutil.copy(source, into / source.name)
         if stored.exists():
             shutil.copy(stored, into / stored.name)
-    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update",
-                    str(into / source.name)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--quiet",
+            "--to",
+            "ipynb",
+            "--update",
+            str(into / source.name),
+        ],
+        check=True,
+    )
     return into / stored.name
 
 
@@ -59,8 +70,12 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
         merged: list = []
         for out in cell.get("outputs", []):
             prev = merged[-1] if merged else None
-            if (out.output_type == "stream" and prev is not None
-                    and prev.output_type == "stream" and prev.name == out.name):
+            if (
+                out.output_type == "stream"
+                and prev is not None
+                and prev.output_type == "stream"
+                and prev.name == out.name
+            ):
                 prev.text += out.text
             else:
                 merged.append(out)
@@ -71,10 +86,17 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
 def execute(notebook: Path) -> float:
     """Run every cell in a fresh kernel (this interpreter) from this folder; store the result."""
     nb = nbformat.read(notebook, as_version=4)
-    km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
-                       kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, record_timing=False,
-                            allow_errors=False, resources={"metadata": {"path": str(HERE)}})
+    km = KernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(HERE)}},
+    )
     started = time.monotonic()
     client.execute(stderr=subprocess.DEVNULL)  # as nbval starts its kernels
     elapsed = time.monotonic() - started
@@ -103,12 +125,24 @@ def sanitized(nb: nbformat.NotebookNode) -> list[tuple]:
                 value = re.sub(regex, replace, value)
         return value
 
-    return [(c.get("id"), c.cell_type, c.source, c.metadata.get("tags", []),
-             c.get("execution_count"),
-             [(o.output_type, mask(o.get("text")),
-               {k: mask(v) for k, v in sorted(o.get("data", {}).items())})
-              for o in c.get("outputs", [])])
-            for c in nb.cells]
+    return [
+        (
+            c.get("id"),
+            c.cell_type,
+            c.source,
+            c.metadata.get("tags", []),
+            c.get("execution_count"),
+            [
+                (
+                    o.output_type,
+                    mask(o.get("text")),
+                    {k: mask(v) for k, v in sorted(o.get("data", {}).items())},
+                )
+                for o in c.get("outputs", [])
+            ],
+        )
+        for c in nb.cells
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -122,17 +156,19 @@ def main(argv: list[str]) -> int:
             forbidden = [str(HERE.parent), str(cloud.tmp), str(Path.home()) + "/"]
             for notebook in notebooks:
                 elapsed = execute(notebook)
-                print(f"{'checked' if check else 'refreshed'} {notebook.name} "
-                      f"in {elapsed:.1f} s")
+                print(f"{'checked' if check else 'refreshed'} {notebook.name} in {elapsed:.1f} s")
                 found = leaks(notebook, forbidden)
                 if found:
                     print(f"{notebook.name}: outputs contain {found}", file=sys.stderr)
                     return 1
         finally:
             cloud.stop()
-        stale = [n.name for n in notebooks
-                 if sanitized(nbformat.read(n, as_version=4))
-                 != sanitized(nbformat.read(HERE / n.name, as_version=4))]
+        stale = [
+            n.name
+            for n in notebooks
+            if sanitized(nbformat.read(n, as_version=4))
+            != sanitized(nbformat.read(HERE / n.name, as_version=4))
+        ]
     if check and stale:
         print(f"out of date: {', '.join(stale)}; run notebooks/refresh.py", file=sys.stderr)
         return 1

@@ -41,38 +41,53 @@ def test_every_pattern_compiles():
         re.compile(regex)
 
 
-@pytest.mark.parametrize(("raw", "masked"), [
-    ("vpc-9b61b66572ab1d559 10.0.0.0/16", "vpc-ID 10.0.0.0/16"),
-    ("subnet-b1904f012729eb4fb in rtb-4edfdde04b0cbcb1c", "subnet-ID in rtb-ID"),
-    ("igw-d37518400b3e97dd0 nat-d6317f0c054643205 pcx-f5b04ff8dce537b91",
-     "igw-ID nat-ID pcx-ID"),
-    ("sg-92aeb1379c6334b97 sgr-aaa8565f8283c4c82 i-58e6afa55b7ac639a ami-4f7c154ba42588452",
-     "sg-ID sgr-ID i-ID ami-ID"),
-    ("eipalloc-0123456789abcdef0 key-0123456789abcdef0 rtbassoc-0123456789abcdef0",
-     "eipalloc-ID key-ID rtbassoc-ID"),
-    ("running t3.micro 10.0.2.4", "running t3.micro 10.0.2.N"),
-    ("10.0.1.5 / 54.214.85.80 /", "10.0.1.N / IP /"),
-    ("Jenkins 172.31.0.4 54.214.254.245", "Jenkins 172.31.N.N IP"),
-    ("Elastic IP 127.98.244.228", "Elastic IP IP"),
-    ("0.0.0.0/0 -> nat-d6317f0c054643205, 172.31.0.0/16 -> local",
-     "0.0.0.0/0 -> nat-ID, 172.31.0.0/16 -> local"),
-    ("endpoint http://127.0.0.1:40123/", "endpoint http://IP:PORT/"),
-    ("at 2025-11-26T14:22:01.123456+00:00 and 2025-11-26 14:22:01",
-     "at TIMESTAMP and TIMESTAMP"),
-    ("key in /tmp/vpclab-notebooks-x1y2/state/labs/microblog/keys.",
-     "key in TMPPATH"),
-    ("<Cloud object at 0x7f3a2b1c9d10>", "<Cloud object at 0xADDR>"),
-])
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("vpc-9b61b66572ab1d559 10.0.0.0/16", "vpc-ID 10.0.0.0/16"),
+        ("subnet-b1904f012729eb4fb in rtb-4edfdde04b0cbcb1c", "subnet-ID in rtb-ID"),
+        (
+            "igw-d37518400b3e97dd0 nat-d6317f0c054643205 pcx-f5b04ff8dce537b91",
+            "igw-ID nat-ID pcx-ID",
+        ),
+        (
+            "sg-92aeb1379c6334b97 sgr-aaa8565f8283c4c82 i-58e6afa55b7ac639a ami-4f7c154ba42588452",
+            "sg-ID sgr-ID i-ID ami-ID",
+        ),
+        (
+            "eipalloc-0123456789abcdef0 key-0123456789abcdef0 rtbassoc-0123456789abcdef0",
+            "eipalloc-ID key-ID rtbassoc-ID",
+        ),
+        ("running t3.micro 10.0.2.4", "running t3.micro 10.0.2.N"),
+        ("10.0.1.5 / 54.214.85.80 /", "10.0.1.N / IP /"),
+        ("Jenkins 172.31.0.4 54.214.254.245", "Jenkins 172.31.N.N IP"),
+        ("Elastic IP 127.98.244.228", "Elastic IP IP"),
+        (
+            "0.0.0.0/0 -> nat-d6317f0c054643205, 172.31.0.0/16 -> local",
+            "0.0.0.0/0 -> nat-ID, 172.31.0.0/16 -> local",
+        ),
+        ("endpoint http://127.0.0.1:40123/", "endpoint http://IP:PORT/"),
+        (
+            "at 2025-11-26T14:22:01.123456+00:00 and 2025-11-26 14:22:01",
+            "at TIMESTAMP and TIMESTAMP",
+        ),
+        ("key in /tmp/vpclab-notebooks-x1y2/state/labs/microblog/keys.", "key in TMPPATH"),
+        ("<Cloud object at 0x7f3a2b1c9d10>", "<Cloud object at 0xADDR>"),
+    ],
+)
 def test_masks(raw, masked):
     assert sanitize(raw) == masked
 
 
-@pytest.mark.parametrize("stable", [
-    "PASS vpc.exists: The lab VPC exists with the spec's CIDR",
-    "microblog-web, microblog-app, microblog-monitoring (private keys 0600)",
-    "allow tcp 5000  from group microblog-web",
-    "t3.medium us-east-1a MapPublicIpOnLaunch=true",
-    "10.0.1.0/24 10.0.2.0/24 198.51.100.0/24",
-])
+@pytest.mark.parametrize(
+    "stable",
+    [
+        "PASS vpc.exists: The lab VPC exists with the spec's CIDR",
+        "microblog-web, microblog-app, microblog-monitoring (private keys 0600)",
+        "allow tcp 5000  from group microblog-web",
+        "t3.medium us-east-1a MapPublicIpOnLaunch=true",
+        "10.0.1.0/24 10.0.2.0/24 198.51.100.0/24",
+    ],
+)
 def test_keeps_what_is_graded(stable):
     assert sanitize(stable) == stable

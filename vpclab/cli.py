@@ -17,8 +17,11 @@ from vpclab.checklist import failed
 from vpclab.errors import UsageError, VpclabError
 from vpclab.lab import Lab
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Build, check and tear down the microblog VPC lab.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Build, check and tear down the microblog VPC lab.",
+)
 local_app = typer.Typer(no_args_is_help=True, help="The local target: moto server and hosts.")
 app.add_typer(local_app, name="local")
 # Wide when piped (make, CI logs), the real width in a terminal.
@@ -26,8 +29,12 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
-TargetOpt = Annotated[str | None, typer.Option(
-    "--target", help="local (default: moto + namespaces) or aws (real AWS: explicit only).")]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target", help="local (default: moto + namespaces) or aws (real AWS: explicit only)."
+    ),
+]
 
 
 def _target(value: str | None) -> str | None:
@@ -45,8 +52,11 @@ def _lab(spec: Path, target: str | None, quiet: bool = False) -> Lab:
 
 
 @app.command()
-def up(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
-       through: Annotated[str | None, typer.Option(help="Stop after this step.")] = None) -> None:
+def up(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    through: Annotated[str | None, typer.Option(help="Stop after this step.")] = None,
+) -> None:
     """Bring the lab up (idempotent), then print the checklist."""
     lab = _lab(spec, target)
     steps = lab.up(through)
@@ -56,19 +66,23 @@ def up(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}")
     elif url:
-        console.print(f"web server published at {url} (the microblog is served there once "
-                      "the nginx step is built)")
+        console.print(
+            f"web server published at {url} (the microblog is served there once "
+            "the nginx step is built)"
+        )
     if not steps:
         err.print("no built steps selected")
     raise typer.Exit(1 if failed(results) else 0)
 
 
 @app.command()
-def verify(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
-           step: Annotated[str | None, typer.Option(help="Check one step only.")] = None,
-           as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-           junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML.")] = None,
-           ) -> None:
+def verify(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    step: Annotated[str | None, typer.Option(help="Check one step only.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML.")] = None,
+) -> None:
     """Print the checklist. Exit 1 if anything FAILs."""
     lab = _lab(spec, target, quiet=True)
     results = lab.verify(step=step)
@@ -82,8 +96,11 @@ def verify(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
 
 
 @app.command()
-def status(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
-           as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+def status(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
     """What exists, by role, with ids and addresses."""
     data = _lab(spec, target, quiet=True).status()
     if as_json:
@@ -96,28 +113,39 @@ def status(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
     table.add_row("nat", data["nat_gateway"] or "-", "", "", "", "")
     table.add_row("peering", data["peering"] or "-", "", "", "", "")
     for role, inst in data["instances"].items():
-        table.add_row(role, inst["id"], inst["state"], inst["type"], inst["private_ip"],
-                      inst["public_ip"] or "-")
+        table.add_row(
+            role,
+            inst["id"],
+            inst["state"],
+            inst["type"],
+            inst["private_ip"],
+            inst["public_ip"] or "-",
+        )
     console.print(table)
     if data.get("web_url"):
         console.print(f"microblog: {data['web_url']}")
 
 
 @app.command()
-def down(spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
-         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
-         ) -> None:
+def down(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+) -> None:
     """Tear the lab down in dependency order, so nothing keeps billing."""
     lab = _lab(spec, target)
     done = lab.down(dry_run=dry_run)
-    err.print(f"{len(done)} actions {'planned' if dry_run else 'done'}; "
-              f"{'nothing changed' if dry_run else 'nothing tagged for the lab is left'}")
+    err.print(
+        f"{len(done)} actions {'planned' if dry_run else 'done'}; "
+        f"{'nothing changed' if dry_run else 'nothing tagged for the lab is left'}"
+    )
 
 
 @app.command()
-def diagram(spec: SpecOpt = Path("lab.toml"),
-            out: Annotated[Path, typer.Option(help="Where to write the JPEG.")] = Path(
-                "Diagram.jpg")) -> None:
+def diagram(
+    spec: SpecOpt = Path("lab.toml"),
+    out: Annotated[Path, typer.Option(help="Where to write the JPEG.")] = Path("Diagram.jpg"),
+) -> None:
     """Draw the architecture (Diagram.jpg) from the spec."""
     from vpclab.diagram import draw
     from vpclab.spec import load_spec
@@ -150,8 +178,11 @@ def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
     if agent.stop(lab.local_dir):
         console.print("data plane: agent stopped, hosts and namespaces removed")
     stopped = motoserver.stop(lab.local_dir)
-    console.print("control plane: moto server stopped" if stopped
-                  else "control plane: no moto server of ours was running")
+    console.print(
+        "control plane: moto server stopped"
+        if stopped
+        else "control plane: no moto server of ours was running"
+    )
 
 
 @local_app.command("status")
@@ -161,22 +192,34 @@ def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
 
     lab = Lab(spec, "local", say=lambda _l: None)
     server = motoserver.status(lab.local_dir)
-    console.print(f"control plane: {server.endpoint} (pid {server.pid})" if server
-                  else "control plane: not running (vpclab local start)")
+    console.print(
+        f"control plane: {server.endpoint} (pid {server.pid})"
+        if server
+        else "control plane: not running (vpclab local start)"
+    )
     data = lab.dataplane_status()
     if not data["running"]:
         console.print(f"data plane: {data['reason']}")
     for name, host in data["hosts"].items():
-        console.print(f"  {name:<11} {host['netns']:<28} private {host['private_ip']:<12} "
-                      f"public {host['public_ip'] or '-':<15} "
-                      f"{'booted' if host['booted'] else 'booting'}")
+        console.print(
+            f"  {name:<11} {host['netns']:<28} private {host['private_ip']:<12} "
+            f"public {host['public_ip'] or '-':<15} "
+            f"{'booted' if host['booted'] else 'booting'}"
+        )
 
 
 @local_app.command("down")
-def local_down(spec: SpecOpt = Path("lab.toml"),
-               force: Annotated[bool, typer.Option(
-                   "--force", help="Remove every namespace, link and process of the lab by "
-                   "its prefix, even after a crash.")] = False) -> None:
+def local_down(
+    spec: SpecOpt = Path("lab.toml"),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Remove every namespace, link and process of the lab by "
+            "its prefix, even after a crash.",
+        ),
+    ] = False,
+) -> None:
     """Remove the lab's hosts from this machine (the control plane is left as it is)."""
     from vpclab.localcloud import agent, cleanup
 
@@ -186,15 +229,21 @@ def local_down(spec: SpecOpt = Path("lab.toml"),
     if agent.running(lab.local_dir):
         agent.stop(lab.local_dir)
     removed = cleanup.force_down(lab.spec.name)
-    console.print(f"removed {len(removed)} objects of lab {lab.spec.name}"
-                  + (f": {', '.join(removed)}" if removed else ""))
+    console.print(
+        f"removed {len(removed)} objects of lab {lab.spec.name}"
+        + (f": {', '.join(removed)}" if removed else "")
+    )
 
 
 @app.command()
-def ssh(role: Annotated[str, typer.Argument(help="jenkins, web, app or monitoring")],
-        spec: SpecOpt = Path("lab.toml"), target: TargetOpt = None,
-        command: Annotated[list[str] | None, typer.Argument(help="Run this instead of a shell."
-                                                             )] = None) -> None:
+def ssh(
+    role: Annotated[str, typer.Argument(help="jenkins, web, app or monitoring")],
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Run this instead of a shell.")
+    ] = None,
+) -> None:
     """Open a shell on a lab host over SSH, host keys pinned (the app through the web server)."""
     import os
 
@@ -224,10 +273,17 @@ def ssh(role: Annotated[str, typer.Argument(help="jenkins, web, app or monitorin
         raise VpclabError(f"the {role} host is not running here", "run 'vpclab up' as root")
     if not target_ip or (not public and not jump):
         raise VpclabError(f"no address to reach {role}", "run 'vpclab up' and try again")
-    argv = ssh_command(lab.spec.name, role, address=target_ip,
-                       key_name=lab.spec.instance(role).key_name, jump=jump,
-                       jump_key_name=lab.spec.instance("web").key_name, local=local,
-                       command=command or None, spec_path=lab.spec_path)
+    argv = ssh_command(
+        lab.spec.name,
+        role,
+        address=target_ip,
+        key_name=lab.spec.instance(role).key_name,
+        jump=jump,
+        jump_key_name=lab.spec.instance("web").key_name,
+        local=local,
+        command=command or None,
+        spec_path=lab.spec_path,
+    )
     os.execvp(argv[0], argv)
 
 

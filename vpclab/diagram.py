@@ -26,10 +26,14 @@ def draw(spec: LabSpec, out: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # diagrams writes beside the working directory first
         try:
-            with Diagram(f"lab {spec.name}: a Flask microblog in a segmented VPC",
-                         filename="diagram",
-                         outformat="jpg", show=False, direction="LR",
-                         graph_attr={"fontsize": "20", "pad": "0.4"}):
+            with Diagram(
+                f"lab {spec.name}: a Flask microblog in a segmented VPC",
+                filename="diagram",
+                outformat="jpg",
+                show=False,
+                direction="LR",
+                graph_attr={"fontsize": "20", "pad": "0.4"},
+            ):
                 users = Users("users / admin")
                 with Cluster(f"default VPC {DEFAULT_VPC_CIDR}"):
                     jenkins = Jenkins(f"Jenkins ({spec.instance('jenkins').instance_type})")

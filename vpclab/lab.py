@@ -28,8 +28,12 @@ class CheckpointFailed(AssertionError):
 
 
 class Lab:
-    def __init__(self, spec_path: str | Path = "lab.toml", target: str | None = None,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        spec_path: str | Path = "lab.toml",
+        target: str | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
         self.spec_path = Path(spec_path).resolve()
         self.spec: LabSpec = load_spec(self.spec_path)
         self.target = target or os.environ.get("VPCLAB_TARGET") or self.spec.target
@@ -129,10 +133,15 @@ class Lab:
             "nat_gateway": state.nat["NatGatewayId"] if state.nat else None,
             "peering": state.peering["VpcPeeringConnectionId"] if state.peering else None,
             "instances": {
-                role: {"id": i["InstanceId"], "state": i["State"]["Name"],
-                       "type": i["InstanceType"], "private_ip": i.get("PrivateIpAddress"),
-                       "public_ip": i.get("PublicIpAddress")}
-                for role, i in sorted(state.instances.items())},
+                role: {
+                    "id": i["InstanceId"],
+                    "state": i["State"]["Name"],
+                    "type": i["InstanceType"],
+                    "private_ip": i.get("PrivateIpAddress"),
+                    "public_ip": i.get("PublicIpAddress"),
+                }
+                for role, i in sorted(state.instances.items())
+            },
             "web_url": dataplane.get("web_url"),
             "dataplane": dataplane,
         }
@@ -147,11 +156,16 @@ class Lab:
         if lab_status is None:
             why = "the local agent is not running" if current is None else "no hosts yet"
             return {"running": current is not None, "reason": why, "hosts": {}}
-        hosts = {name: {k: h.get(k) for k in ("role", "netns", "private_ip", "public_ip",
-                                               "booted")}
-                 for name, h in sorted(lab_status.get("hosts", {}).items())}
-        return {"running": True, "reason": None, "web_url": lab_status.get("web_url"),
-                "hosts": hosts}
+        hosts = {
+            name: {k: h.get(k) for k in ("role", "netns", "private_ip", "public_ip", "booted")}
+            for name, h in sorted(lab_status.get("hosts", {}).items())
+        }
+        return {
+            "running": True,
+            "reason": None,
+            "web_url": lab_status.get("web_url"),
+            "hosts": hosts,
+        }
 
     def down(self, dry_run: bool = False) -> list[str]:
         state = read_state(self.cloud, self.spec.name, self.spec.az)

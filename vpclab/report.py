@@ -16,8 +16,9 @@ STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow"}
 
 def summary(results: list[CheckResult]) -> str:
     counts = {s: sum(r.status is s for r in results) for s in Status}
-    return (f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
-            f"{counts[Status.SKIP]} skipped")
+    return (
+        f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
+    )
 
 
 def to_rich(results: list[CheckResult], console: Console) -> None:
@@ -47,9 +48,13 @@ def to_json(results: list[CheckResult]) -> str:
 
 
 def write_junit(results: list[CheckResult], path: Path) -> None:
-    suite = ET.Element("testsuite", name="vpclab", tests=str(len(results)),
-                       failures=str(sum(r.status is Status.FAIL for r in results)),
-                       skipped=str(sum(r.status is Status.SKIP for r in results)))
+    suite = ET.Element(
+        "testsuite",
+        name="vpclab",
+        tests=str(len(results)),
+        failures=str(sum(r.status is Status.FAIL for r in results)),
+        skipped=str(sum(r.status is Status.SKIP for r in results)),
+    )
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"vpclab.{r.step}", name=r.id)
         if r.status is Status.FAIL:

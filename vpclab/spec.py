@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vpclab.errors import SpecError
 
-STEPS = ("vpc", "nat", "jenkins", "instances", "keys", "nginx", "scripts", "pipeline",
-         "monitoring")
+STEPS = ("vpc", "nat", "jenkins", "instances", "keys", "nginx", "scripts", "pipeline", "monitoring")
 ROLES = ("jenkins", "web", "app", "monitoring")
 UBUNTU_AMI_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id")
+    "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
+)
 # AWS's default VPC, where Jenkins lives: the lab must not overlap it, or peering breaks.
 DEFAULT_VPC_CIDR = ipaddress.ip_network("172.31.0.0/16")
 
@@ -89,15 +89,16 @@ class LabSpec(Strict):
     @classmethod
     def _name_shape(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", value):
-            raise ValueError(f"{value!r} must be 1-20 lowercase letters, digits or '-', "
-                             "starting with a letter")
+            raise ValueError(
+                f"{value!r} must be 1-20 lowercase letters, digits or '-', starting with a letter"
+            )
         return value
 
     @field_validator("region")
     @classmethod
     def _region_shape(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("region is empty; set it, e.g. region = \"us-east-1\"")
+            raise ValueError('region is empty; set it, e.g. region = "us-east-1"')
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
             raise ValueError(f"{value!r} is not an AWS region like 'us-east-1'")
         return value
@@ -112,7 +113,7 @@ class LabSpec(Strict):
     @classmethod
     def _subnets(cls, value: list[str]) -> list[str]:
         if len(value) != 1:
-            raise ValueError("exactly one subnet is expected, e.g. [\"10.0.1.0/24\"]")
+            raise ValueError('exactly one subnet is expected, e.g. ["10.0.1.0/24"]')
         for item in value:
             _network(item)
         return value
@@ -137,19 +138,24 @@ class LabSpec(Strict):
     def _network_layout(self) -> LabSpec:
         vpc = _network(self.cidr)
         if vpc.overlaps(DEFAULT_VPC_CIDR):
-            raise ValueError(f"cidr: {self.cidr} overlaps the default VPC {DEFAULT_VPC_CIDR}, "
-                             "so the Jenkins peering would break; use e.g. 10.0.0.0/16")
+            raise ValueError(
+                f"cidr: {self.cidr} overlaps the default VPC {DEFAULT_VPC_CIDR}, "
+                "so the Jenkins peering would break; use e.g. 10.0.0.0/16"
+            )
         subnets = [("public_subnets", s) for s in self.public_subnets]
         subnets += [("private_subnets", s) for s in self.private_subnets]
         for field, subnet in subnets:
             if not _network(subnet).subnet_of(vpc):
-                raise ValueError(f"{field}: {subnet} is outside the VPC cidr {self.cidr}; "
-                                 "pick a subnet inside it")
+                raise ValueError(
+                    f"{field}: {subnet} is outside the VPC cidr {self.cidr}; "
+                    "pick a subnet inside it"
+                )
         for i, (field_a, a) in enumerate(subnets):
-            for field_b, b in subnets[i + 1:]:
+            for field_b, b in subnets[i + 1 :]:
                 if _network(a).overlaps(_network(b)):
-                    raise ValueError(f"{field_b}: {b} overlaps {field_a} {a}; "
-                                     "subnets must not overlap")
+                    raise ValueError(
+                        f"{field_b}: {b} overlaps {field_a} {a}; subnets must not overlap"
+                    )
         for az in self.azs:
             if not az.startswith(self.region):
                 raise ValueError(f"azs: {az!r} is not in region {self.region}")
@@ -158,8 +164,11 @@ class LabSpec(Strict):
     def instance(self, role: str) -> Instance:
         default_type = "t3.medium" if role == "jenkins" else "t3.micro"
         found = self.instances.get(role) or Instance(instance_type=default_type)
-        return found if found.key_name else found.model_copy(
-            update={"key_name": f"{self.name}-{role}"})
+        return (
+            found
+            if found.key_name
+            else found.model_copy(update={"key_name": f"{self.name}-{role}"})
+        )
 
     @property
     def az(self) -> str:
@@ -215,8 +224,9 @@ def load_spec(path: Path) -> LabSpec:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpecError(f"spec file {str(path)!r} not found",
-                        "run from the project folder or pass --spec FILE") from None
+        raise SpecError(
+            f"spec file {str(path)!r} not found", "run from the project folder or pass --spec FILE"
+        ) from None
     except OSError as exc:
         raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from None
     try:

@@ -80,8 +80,9 @@ class Visitor:
         # Read the page's text in one script call: an element handle taken before a
         # navigation finishes can belong to the old document.
         WebDriverWait(self.driver, 10).until(
-            lambda d: text in d.execute_script(
-                "return document.body ? document.body.innerText : ''")
+            lambda d: (
+                text in d.execute_script("return document.body ? document.body.innerText : ''")
+            )
         )
 
     def register_and_login(self, name: str) -> None:

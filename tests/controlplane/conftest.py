@@ -24,16 +24,19 @@ def _free_port() -> int:
 
 
 def _post(endpoint: str, path: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}{path}", data=b"",
-                                                  method="POST"), timeout=30).close()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{endpoint}{path}", data=b"", method="POST"), timeout=30
+    ).close()
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

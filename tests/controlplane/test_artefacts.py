@@ -18,4 +18,5 @@ def test_diagram_is_current(tmp_path):
     fresh = draw(load_spec(ROOT / "lab.toml"), tmp_path / "Diagram.jpg")
     assert fresh.stat().st_size > 10_000
     assert fresh.read_bytes() == (ROOT / "Diagram.jpg").read_bytes(), (
-        "Diagram.jpg is stale: run 'vpclab diagram'")
+        "Diagram.jpg is stale: run 'vpclab diagram'"
+    )

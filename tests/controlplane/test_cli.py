@@ -27,8 +27,10 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def no_api(monkeypatch):
     """Fail the test if anything tries to reach a control plane."""
+
     def refuse(*_a, **_k):
         raise AssertionError("an API client was created")
+
     monkeypatch.setattr("vpclab.lab.connect", refuse)
 
 
@@ -56,8 +58,14 @@ BAD_SPECS = {
     "invalid_cidr": ({"cidr": "10.0.0.0/33"}, "cidr"),
     "subnet_outside_vpc": ({"public_subnets": ["10.9.1.0/24"]}, "outside the VPC"),
     "overlapping_subnets": ({"private_subnets": ["10.0.1.128/25"]}, "overlaps"),
-    "overlaps_default_vpc": ({"cidr": "172.31.0.0/16", "public_subnets": ["172.31.1.0/24"],
-                              "private_subnets": ["172.31.2.0/24"]}, "default VPC"),
+    "overlaps_default_vpc": (
+        {
+            "cidr": "172.31.0.0/16",
+            "public_subnets": ["172.31.1.0/24"],
+            "private_subnets": ["172.31.2.0/24"],
+        },
+        "default VPC",
+    ),
     "port_out_of_range": ({"ports": {"app": 70000}}, "ports.app"),
     "unknown_step": ({"steps": ["vpc", "natt"]}, "unknown step 'natt'"),
     "empty_region": ({"region": ""}, "region"),
@@ -67,8 +75,9 @@ BAD_SPECS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_SPECS))
 @pytest.mark.parametrize("command", ["up", "verify", "down"])
-def test_bad_spec_is_one_line_exit_2_no_api_call(tmp_path, monkeypatch, capsys, no_api,
-                                                 name, command):
+def test_bad_spec_is_one_line_exit_2_no_api_call(
+    tmp_path, monkeypatch, capsys, no_api, name, command
+):
     changes, expected = BAD_SPECS[name]
     spec = write_spec(tmp_path, **changes)
     code, out, err = run_cli(monkeypatch, capsys, command, "--spec", str(spec))
@@ -109,9 +118,13 @@ def test_unknown_flag_is_a_usage_error(monkeypatch, capsys):
 
 def test_no_traceback_from_the_real_command(tmp_path):
     spec = write_spec(tmp_path, cidr="nonsense")
-    proc = subprocess.run([sys.executable, "-m", "vpclab.cli", "up", "--spec", str(spec)],
-                          capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "vpclab.cli", "up", "--spec", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
@@ -120,20 +133,23 @@ def test_verify_json_and_junit(spec_path, monkeypatch, capsys, tmp_path):
     code, _, _ = run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path))
     assert code == 0
     junit = tmp_path / "verify.xml"
-    code, out, _ = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec_path), "--json",
-                           "--junit", str(junit))
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "verify", "--spec", str(spec_path), "--json", "--junit", str(junit)
+    )
     assert code == 0
     results = json.loads(out)
     assert {tuple(sorted(r)) for r in results} == {
-        ("detail", "hint", "id", "status", "step", "title")}
+        ("detail", "hint", "id", "status", "step", "title")
+    }
     suite = ET.parse(junit).getroot()
     assert int(suite.get("tests")) == len(results) and suite.get("failures") == "0"
 
 
 def test_verify_exits_1_on_fail(spec_path, monkeypatch, capsys):
     run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path), "--through", "vpc")
-    code, out, _ = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec_path), "--step",
-                           "nat", "--json")
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "verify", "--spec", str(spec_path), "--step", "nat", "--json"
+    )
     assert code == 1
     statuses = {r["id"]: r["status"] for r in json.loads(out)}
     assert statuses["nat.igw_attached"] == "FAIL"
@@ -145,8 +161,17 @@ def test_status_json_shape(spec_path, monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "status", "--spec", str(spec_path), "--json")
     data = json.loads(out)
     assert code == 0
-    assert set(data) >= {"lab", "target", "region", "vpc", "subnets", "nat_gateway", "peering",
-                         "instances", "web_url"}
+    assert set(data) >= {
+        "lab",
+        "target",
+        "region",
+        "vpc",
+        "subnets",
+        "nat_gateway",
+        "peering",
+        "instances",
+        "web_url",
+    }
     assert set(data["instances"]) == {"jenkins", "web", "app", "monitoring"}
     assert data["instances"]["app"]["public_ip"] is None
     assert set(data["instances"]["web"]) == {"id", "state", "type", "private_ip", "public_ip"}
@@ -154,8 +179,13 @@ def test_status_json_shape(spec_path, monkeypatch, capsys):
 
 def test_aws_target_without_credentials_is_one_line(tmp_path, monkeypatch, capsys):
     spec = write_spec(tmp_path)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     # No credential chain lookups that would leave this machine.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -13,19 +13,22 @@ def _state(lab):
 
 
 def dns_hostnames_off(lab, ec2):
-    ec2.modify_vpc_attribute(VpcId=_state(lab).vpc["VpcId"],
-                             EnableDnsHostnames={"Value": False})
+    ec2.modify_vpc_attribute(VpcId=_state(lab).vpc["VpcId"], EnableDnsHostnames={"Value": False})
 
 
 def public_subnet_no_auto_ip(lab, ec2):
-    ec2.modify_subnet_attribute(SubnetId=_state(lab).subnets["public"]["SubnetId"],
-                                MapPublicIpOnLaunch={"Value": False})
+    ec2.modify_subnet_attribute(
+        SubnetId=_state(lab).subnets["public"]["SubnetId"], MapPublicIpOnLaunch={"Value": False}
+    )
 
 
 def private_routed_to_igw(lab, ec2):
     state = _state(lab)
-    ec2.replace_route(RouteTableId=state.route_tables["private"]["RouteTableId"],
-                      DestinationCidrBlock="0.0.0.0/0", GatewayId=state.igw["InternetGatewayId"])
+    ec2.replace_route(
+        RouteTableId=state.route_tables["private"]["RouteTableId"],
+        DestinationCidrBlock="0.0.0.0/0",
+        GatewayId=state.igw["InternetGatewayId"],
+    )
 
 
 def nat_in_private_subnet(lab, ec2):
@@ -33,24 +36,41 @@ def nat_in_private_subnet(lab, ec2):
     ec2.delete_nat_gateway(NatGatewayId=state.nat["NatGatewayId"])
     eip = ec2.allocate_address(Domain="vpc")
     ec2.create_nat_gateway(
-        SubnetId=state.subnets["private"]["SubnetId"], AllocationId=eip["AllocationId"],
-        TagSpecifications=tags.tag_spec("natgateway", lab.spec.name, "nat", "misplaced"))
+        SubnetId=state.subnets["private"]["SubnetId"],
+        AllocationId=eip["AllocationId"],
+        TagSpecifications=tags.tag_spec("natgateway", lab.spec.name, "nat", "misplaced"),
+    )
 
 
 def app_sg_open(port):
     def fault(lab, ec2):
         ec2.authorize_security_group_ingress(
-            GroupId=_state(lab).security_groups["app"]["GroupId"], IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            GroupId=_state(lab).security_groups["app"]["GroupId"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
+            ],
+        )
+
     return fault
 
 
 def app_sg_open_all_tcp(lab, ec2):
     ec2.authorize_security_group_ingress(
-        GroupId=_state(lab).security_groups["app"]["GroupId"], IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535,
-             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        GroupId=_state(lab).security_groups["app"]["GroupId"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 0,
+                "ToPort": 65535,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
 
 
 def app_with_public_ip(lab, ec2):
@@ -58,22 +78,34 @@ def app_with_public_ip(lab, ec2):
     app = state.instances["app"]
     ec2.terminate_instances(InstanceIds=[app["InstanceId"]])
     ec2.run_instances(
-        ImageId=app["ImageId"], MinCount=1, MaxCount=1, InstanceType="t3.micro",
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": state.subnets["private"]["SubnetId"],
-                            "Groups": [state.security_groups["app"]["GroupId"]],
-                            "AssociatePublicIpAddress": True}],
-        TagSpecifications=tags.tag_spec("instance", lab.spec.name, "app", "exposed"))
+        ImageId=app["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": state.subnets["private"]["SubnetId"],
+                "Groups": [state.security_groups["app"]["GroupId"]],
+                "AssociatePublicIpAddress": True,
+            }
+        ],
+        TagSpecifications=tags.tag_spec("instance", lab.spec.name, "app", "exposed"),
+    )
 
 
 def peering_route_missing_default(lab, ec2):
     state = _state(lab)
-    ec2.delete_route(RouteTableId=state.default_route_table["RouteTableId"],
-                     DestinationCidrBlock=lab.spec.cidr)
+    ec2.delete_route(
+        RouteTableId=state.default_route_table["RouteTableId"], DestinationCidrBlock=lab.spec.cidr
+    )
 
 
 def peering_route_missing_lab(lab, ec2):
-    ec2.delete_route(RouteTableId=_state(lab).route_tables["private"]["RouteTableId"],
-                     DestinationCidrBlock="172.31.0.0/16")
+    ec2.delete_route(
+        RouteTableId=_state(lab).route_tables["private"]["RouteTableId"],
+        DestinationCidrBlock="172.31.0.0/16",
+    )
 
 
 def key_pair_missing(lab, ec2):
@@ -93,8 +125,10 @@ FAULTS = {
     "app_sg_open_22": (app_sg_open(22), "instances.app_security_group"),
     "app_sg_open_all_tcp": (app_sg_open_all_tcp, "instances.app_security_group"),
     "app_with_public_ip": (app_with_public_ip, "instances.app_server_private"),
-    "peering_route_missing_default": (peering_route_missing_default,
-                                      "jenkins.peering_route_default_vpc"),
+    "peering_route_missing_default": (
+        peering_route_missing_default,
+        "jenkins.peering_route_default_vpc",
+    ),
     "peering_route_missing_lab": (peering_route_missing_lab, "jenkins.peering_route_lab"),
     "key_pair_missing": (key_pair_missing, "instances.key_pairs"),
     "private_key_file_missing": (private_key_file_missing, "jenkins.key_pair"),

@@ -10,10 +10,20 @@ from vpclab.spec import STEPS
 BUILT = [s for s in STEPS if s in ("vpc", "nat", "jenkins", "instances")]
 
 # Each operation must come after every operation listed before it.
-ORDER = ["TerminateInstances", "DeleteNatGateway", "ReleaseAddress", "DetachInternetGateway",
-         "DeleteInternetGateway", "DeleteVpcPeeringConnection",
-         "DeleteRouteTable", "RevokeSecurityGroupIngress", "DeleteSecurityGroup", "DeleteSubnet",
-         "DeleteVpc", "DeleteKeyPair"]
+ORDER = [
+    "TerminateInstances",
+    "DeleteNatGateway",
+    "ReleaseAddress",
+    "DetachInternetGateway",
+    "DeleteInternetGateway",
+    "DeleteVpcPeeringConnection",
+    "DeleteRouteTable",
+    "RevokeSecurityGroupIngress",
+    "DeleteSecurityGroup",
+    "DeleteSubnet",
+    "DeleteVpc",
+    "DeleteKeyPair",
+]
 
 
 def tagged_leftovers(lab) -> list[str]:
@@ -22,16 +32,28 @@ def tagged_leftovers(lab) -> list[str]:
     left = [v["VpcId"] for v in ec2.describe_vpcs(Filters=flt)["Vpcs"]]
     left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=flt)["Subnets"]]
     left += [r["RouteTableId"] for r in ec2.describe_route_tables(Filters=flt)["RouteTables"]]
-    left += [g["InternetGatewayId"]
-             for g in ec2.describe_internet_gateways(Filters=flt)["InternetGateways"]]
+    left += [
+        g["InternetGatewayId"]
+        for g in ec2.describe_internet_gateways(Filters=flt)["InternetGateways"]
+    ]
     left += [a["AllocationId"] for a in ec2.describe_addresses(Filters=flt)["Addresses"]]
-    left += [n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]
-             if n["State"] != "deleted"]
-    left += [p["VpcPeeringConnectionId"] for p in ec2.describe_vpc_peering_connections(
-        Filters=flt)["VpcPeeringConnections"] if p["Status"]["Code"] != "deleted"]
+    left += [
+        n["NatGatewayId"]
+        for n in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]
+        if n["State"] != "deleted"
+    ]
+    left += [
+        p["VpcPeeringConnectionId"]
+        for p in ec2.describe_vpc_peering_connections(Filters=flt)["VpcPeeringConnections"]
+        if p["Status"]["Code"] != "deleted"
+    ]
     left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]]
-    left += [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)["Reservations"]
-             for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    left += [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=flt)["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
     left += [k["KeyName"] for k in ec2.describe_key_pairs(Filters=flt)["KeyPairs"]]
     return left
 

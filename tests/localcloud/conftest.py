@@ -105,16 +105,18 @@ class Cloud:
 
 
 @pytest.fixture(scope="module")
-def cloud(moto: labkit.MotoServer, local_dir: Path,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def cloud(
+    moto: labkit.MotoServer, local_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cloud]:
     """An empty control plane and a running agent, for one test module."""
     require_root()
     moto.reset()
     local_dir.mkdir(parents=True, exist_ok=True)
     agent.start(local_dir, moto.endpoint, labkit.REGION)
     try:
-        yield Cloud(moto, local_dir, labkit.ec2_client(moto.endpoint),
-                    tmp_path_factory.mktemp("keys"))
+        yield Cloud(
+            moto, local_dir, labkit.ec2_client(moto.endpoint), tmp_path_factory.mktemp("keys")
+        )
     finally:
         agent.stop(local_dir)
         for lab in sorted(TEST_LABS):

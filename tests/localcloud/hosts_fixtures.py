@@ -68,17 +68,43 @@ class NetLab:
         self._links += 1
         end_a = names.ifname(self.lab, f"l{self._links}a")
         end_b = names.ifname(self.lab, f"l{self._links}b")
-        sh("ip", "link", "add", end_a, "netns", a, "address", mac_for(a_ip),
-           "type", "veth", "peer", "name", end_b, "netns", b, "address", mac_for(b_ip))
+        sh(
+            "ip",
+            "link",
+            "add",
+            end_a,
+            "netns",
+            a,
+            "address",
+            mac_for(a_ip),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            end_b,
+            "netns",
+            b,
+            "address",
+            mac_for(b_ip),
+        )
         for ns, end, ip in ((a, end_a, a_ip), (b, end_b, b_ip)):
             sh("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", end)
             sh("ip", "-n", ns, "link", "set", end, "up")
 
-    def boot(self, role: str, public_key: str, user_data: bytes | None = None,
-             hostname: str | None = None) -> hostboot.BootedHost:
-        spec = hostboot.HostSpec(netns=self.ns(role), host_dir=self.root / "hosts" / role,
-                                 hostname=hostname or role, authorized_key=public_key,
-                                 user_data=user_data)
+    def boot(
+        self,
+        role: str,
+        public_key: str,
+        user_data: bytes | None = None,
+        hostname: str | None = None,
+    ) -> hostboot.BootedHost:
+        spec = hostboot.HostSpec(
+            netns=self.ns(role),
+            host_dir=self.root / "hosts" / role,
+            hostname=hostname or role,
+            authorized_key=public_key,
+            user_data=user_data,
+        )
         host = hostboot.boot(spec)
         self.hosts.append(host)
         return host

@@ -77,8 +77,7 @@ def test_force_down_cleans_up_after_a_killed_agent(cloud):
     assert any(r.startswith("namespace ") for r in removed)
     assert leftovers(lab.name) == []
     for host_pid in host_pids:
-        eventually(lambda p=host_pid: not os.path.exists(f"/proc/{p}")
-                   or _zombie(p), 3.0)
+        eventually(lambda p=host_pid: not os.path.exists(f"/proc/{p}") or _zombie(p), 3.0)
     # A restarted agent sweeps what is left and rebuilds the lab from the control plane.
     agent.start(cloud.local_dir, cloud.moto.endpoint, labkit.REGION)
     assert set(cloud.converge(lab.name)["hosts"]) == {"web", "app"}

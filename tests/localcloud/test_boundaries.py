@@ -38,7 +38,8 @@ def lab(cloud):
 def ips(lab, cloud):
     st = cloud.lab_status(lab.name)
     return {role: h["private_ip"] for role, h in st["hosts"].items()} | {
-        "web_public": st["hosts"]["web"]["public_ip"]}
+        "web_public": st["hosts"]["web"]["public_ip"]
+    }
 
 
 def test_every_instance_boots_with_the_private_ip_moto_gave_it(lab, cloud):
@@ -96,18 +97,29 @@ def test_revoking_web_to_app_cuts_within_2s_and_reauthorizing_restores(lab, ips)
     assert rule_ids
     ec2.revoke_security_group_ingress(GroupId=lab.groups["app"], SecurityGroupRuleIds=rule_ids)
     try:
+
         def cut() -> bool:
             """web -> app:22 refused"""
             return not probe.tcp_connect(lab.name, "web", ips["app"], 22, 0.2)
+
         assert eventually(cut, timeout=2.0, interval=0.0) < 2.0
     finally:
-        ec2.authorize_security_group_ingress(GroupId=lab.groups["app"], IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-             "UserIdGroupPairs": [{"GroupId": lab.groups["web"]}]}])
+        ec2.authorize_security_group_ingress(
+            GroupId=lab.groups["app"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "UserIdGroupPairs": [{"GroupId": lab.groups["web"]}],
+                }
+            ],
+        )
 
     def restored() -> bool:
         """web -> app:22 accepted again"""
         return probe.tcp_connect(lab.name, "web", ips["app"], 22, 0.3)
+
     assert eventually(restored, timeout=2.0, interval=0.0) < 2.0
 
 
@@ -115,20 +127,22 @@ def test_deleting_the_nat_route_cuts_the_app_from_the_internet(lab):
     ec2, table = lab.ec2, lab.tables["private"]
     ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
     try:
+
         def cut() -> bool:
             """app -> internet git daemon refused"""
             return not probe.tcp_connect(lab.name, "app", SERVICES_IP, internet.GIT_PORT, 0.2)
+
         eventually(cut, timeout=2.0, interval=0.0)
         # And it stays cut: it was no fluke of timing.
         time.sleep(0.6)
         assert cut()
     finally:
-        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0",
-                         NatGatewayId=lab.nat)
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=lab.nat)
 
     def back() -> bool:
         """app -> internet git daemon accepted again"""
         return probe.tcp_connect(lab.name, "app", SERVICES_IP, internet.GIT_PORT, 0.3)
+
     eventually(back, timeout=2.0, interval=0.0)
 
 
@@ -136,13 +150,18 @@ def test_peering_needs_the_route_on_both_sides(lab, ips):
     ec2, table = lab.ec2, lab.tables["public"]
     ec2.delete_route(RouteTableId=table, DestinationCidrBlock=labkit.DEFAULT_VPC_CIDR)
     try:
+
         def cut() -> bool:
             """jenkins -> web refused without the lab side's route back"""
             return not probe.tcp_connect(lab.name, "jenkins", ips["web"], 22, 0.2)
+
         eventually(cut, timeout=2.0, interval=0.0)
     finally:
-        ec2.create_route(RouteTableId=table, DestinationCidrBlock=labkit.DEFAULT_VPC_CIDR,
-                         VpcPeeringConnectionId=lab.peering)
+        ec2.create_route(
+            RouteTableId=table,
+            DestinationCidrBlock=labkit.DEFAULT_VPC_CIDR,
+            VpcPeeringConnectionId=lab.peering,
+        )
     eventually(lambda: probe.tcp_connect(lab.name, "jenkins", ips["web"], 22, 0.3), 2.0, 0.0)
 
 
@@ -161,8 +180,7 @@ def _serve_http_in(ns: str, port: int, body: bytes) -> socket.socket:
                 return
             with conn:
                 conn.recv(4096)
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(body), body))
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
     threading.Thread(target=serve, daemon=True).start()
     return listener
@@ -182,10 +200,14 @@ def test_web_port_80_is_published_on_localhost(lab, cloud):
 def test_live_checks_pass_on_a_healthy_lab(lab, cloud):
     results = live_checks(lab.name, cloud.local_dir, {"instances", "jenkins", "nat"})
     assert {r.id for r in results} == {
-        "instances.hosts_booted", "instances.internet_to_web_ssh",
-        "instances.internet_to_app_ssh_blocked", "instances.internet_to_app_5000_blocked",
-        "instances.web_to_app_ssh", "jenkins.reaches_web_over_peering",
-        "nat.app_reaches_internet"}
+        "instances.hosts_booted",
+        "instances.internet_to_web_ssh",
+        "instances.internet_to_app_ssh_blocked",
+        "instances.internet_to_app_5000_blocked",
+        "instances.web_to_app_ssh",
+        "jenkins.reaches_web_over_peering",
+        "nat.app_reaches_internet",
+    }
     assert [(r.id, r.detail) for r in results if r.status is not Status.PASS] == []
 
 
@@ -197,8 +219,7 @@ def test_live_check_fails_with_a_hint_when_the_nat_route_is_gone(lab, cloud):
         (result,) = live_checks(lab.name, cloud.local_dir, {"nat"})
         assert result.status is Status.FAIL and "NAT" in result.hint
     finally:
-        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0",
-                         NatGatewayId=lab.nat)
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=lab.nat)
         cloud.converge(lab.name)
 
 
@@ -212,6 +233,7 @@ def test_terminating_an_instance_removes_its_host_and_namespace(lab, cloud):
     def gone() -> bool:
         """namespace and host process gone"""
         return not netns.exists(f"vpclab-{lab.name}-{iid}") and not _alive(pid)
+
     assert eventually(gone, timeout=3.0) < 3.0
     assert iid not in cloud.converge(lab.name)["hosts"]
 

@@ -20,16 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cli_lab(moto: labkit.MotoServer, local_dir: Path,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict, str]]:
+def cli_lab(
+    moto: labkit.MotoServer, local_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, dict, str]]:
     require_root()
     moto.reset()
     name = lab_name("cli")
     spec = tmp_path_factory.mktemp("cli") / "lab.toml"
-    spec.write_text((ROOT / "lab.toml").read_text().replace(
-        'name = "microblog"', f'name = "{name}"', 1))
-    env = {**os.environ, "AWS_ENDPOINT_URL": moto.endpoint,
-           "VPCLAB_STATE": str(local_dir.parent)}
+    spec.write_text(
+        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
+    )
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto.endpoint, "VPCLAB_STATE": str(local_dir.parent)}
     env.pop("VPCLAB_DATAPLANE", None)
     try:
         yield spec, env, name
@@ -40,8 +41,13 @@ def cli_lab(moto: labkit.MotoServer, local_dir: Path,
 
 
 def vpclab(spec: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpclab.cli", *args, "--spec", str(spec)],
-                          env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_up_ssh_and_force_down(cli_lab):

@@ -67,7 +67,11 @@ def test_login_as_ubuntu_with_pinned_key_and_passwordless_sudo(web):
     assert host.run("sudo -n true").ok
     assert host.run("id -u", sudo=True).stdout.strip() == "0"
     assert host.run("stat -c '%U %a' ~/.ssh ~/.ssh/authorized_keys").stdout.split() == [
-        "ubuntu", "700", "ubuntu", "600"]
+        "ubuntu",
+        "700",
+        "ubuntu",
+        "600",
+    ]
 
 
 def test_user_data_runs_once_as_root_and_logs(web, netlab):
@@ -79,8 +83,10 @@ def test_user_data_runs_once_as_root_and_logs(web, netlab):
     assert hostboot.log_path(booted.spec.host_dir).read_text() == log
     # What the host changes itself must survive a reboot (the identity is first-boot only).
     host.run("useradd -m deployer && echo 'restart me' > /etc/motd", sudo=True)
-    host.run("echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployDeployDeployDeployDeployDeployDeploy"
-             " jenkins' >> ~/.ssh/authorized_keys")
+    host.run(
+        "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployDeployDeployDeployDeployDeployDeploy"
+        " jenkins' >> ~/.ssh/authorized_keys"
+    )
     host.close()
 
     # A reboot keeps the instance's disk, its host key and the once-only marker.
@@ -100,11 +106,23 @@ def test_user_data_runs_once_as_root_and_logs(web, netlab):
 
 def test_host_writes_never_touch_the_real_files(web):
     booted, host = web
-    real = {p: _digest(p) for p in ("/etc/passwd", "/etc/shadow", "/etc/group",
-                                     "/etc/hostname", "/etc/hosts", "/etc/sudoers")}
+    real = {
+        p: _digest(p)
+        for p in (
+            "/etc/passwd",
+            "/etc/shadow",
+            "/etc/group",
+            "/etc/hostname",
+            "/etc/hosts",
+            "/etc/sudoers",
+        )
+    }
     probe = f"vpclab-probe-{booted.pid}"
-    host.run(f"echo '# {probe}' >> /etc/hosts; touch /etc/{probe} /usr/local/bin/{probe} "
-             f"/var/lib/{probe} /opt/{probe} /tmp/{probe}", sudo=True)
+    host.run(
+        f"echo '# {probe}' >> /etc/hosts; touch /etc/{probe} /usr/local/bin/{probe} "
+        f"/var/lib/{probe} /opt/{probe} /tmp/{probe}",
+        sudo=True,
+    )
     assert probe in host.run("cat /etc/hosts").stdout
     for p, digest in real.items():
         assert _digest(p) == digest, p
@@ -147,15 +165,21 @@ def test_a_wrong_host_key_is_rejected(web, netlab, tmp_path):
     _, other_public = make_client_key(tmp_path, "impostor")
     wrong = tmp_path / "wrong_known_hosts"
     pin_host_keys(wrong, WEB_IP, [other_public])
-    impostor = Host(WEB_IP, key_file=host.key_file, known_hosts=wrong,
-                    netns=netlab.ns("internet"), name="web")
+    impostor = Host(
+        WEB_IP, key_file=host.key_file, known_hosts=wrong, netns=netlab.ns("internet"), name="web"
+    )
     with pytest.raises(VpclabError, match="does not match the pinned one"):
         impostor.connect()
 
     unpinned = tmp_path / "empty_known_hosts"
     unpinned.write_text("")
-    stranger = Host(WEB_IP, key_file=host.key_file, known_hosts=unpinned,
-                    netns=netlab.ns("internet"), name="web")
+    stranger = Host(
+        WEB_IP,
+        key_file=host.key_file,
+        known_hosts=unpinned,
+        netns=netlab.ns("internet"),
+        name="web",
+    )
     with pytest.raises(VpclabError, match="no pinned host key"):
         stranger.connect()
 
@@ -184,7 +208,9 @@ def test_files_go_both_ways(web, tmp_path):
     assert host.run("stat -c %a /home/ubuntu/conf").stdout.strip() == "640"
     host.put_text("root only\n", "/etc/vpclab/secret.env", 0o600, sudo=True)
     assert host.run("stat -c '%U %a' /etc/vpclab/secret.env", sudo=True).stdout.split() == [
-        "root", "600"]
+        "root",
+        "600",
+    ]
     assert host.read_text("/etc/vpclab/secret.env", sudo=True) == "root only\n"
     host.put_text("x", "/home/ubuntu/owned", 0o644, owner="www-data:www-data")
     assert host.run("stat -c %U /home/ubuntu/owned").stdout.strip() == "www-data"
@@ -196,20 +222,23 @@ def test_files_go_both_ways(web, tmp_path):
 
 def test_system_ssh_uses_the_same_pins(web, netlab, tmp_path):
     _, host = web
-    argv = ssh_command(netlab.lab, "web", address=WEB_IP, key_name="lab-key", batch=True,
-                       command=["hostname"])
+    argv = ssh_command(
+        netlab.lab, "web", address=WEB_IP, key_name="lab-key", batch=True, command=["hostname"]
+    )
     assert argv[:4] == ["ip", "netns", "exec", netlab.ns("internet")]
     assert "StrictHostKeyChecking=yes" in argv
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ip-198-51-100-10"
 
     # A different pinned key makes the system ssh refuse as well.
     _, other_public = make_client_key(tmp_path, "impostor")
     pin_host_keys(known_hosts_path(netlab.lab), WEB_IP, [other_public])
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
     assert done.returncode != 0
     assert "HOST IDENTIFICATION HAS CHANGED" in done.stderr
 
@@ -271,18 +300,26 @@ def test_an_interactive_terminal_works(web):
 
 def test_the_agent_can_enter_a_running_host(web):
     booted, _ = web
-    done = subprocess.run(booted.enter_command("hostname"), capture_output=True, text=True,
-                          timeout=10)
+    done = subprocess.run(
+        booted.enter_command("hostname"), capture_output=True, text=True, timeout=10
+    )
     assert done.stdout.strip() == "ip-198-51-100-10"
-    done = subprocess.run(booted.enter_command("sh", "-c", "id -un; test -d /run/sshd"),
-                          capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        booted.enter_command("sh", "-c", "id -un; test -d /run/sshd"),
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert done.returncode == 0 and done.stdout.strip() == "root"
 
 
-@pytest.mark.parametrize(("user_data", "status", "logged"), [
-    (b"#!/bin/bash\necho about to fail\nexit 7\n", 7, "about to fail"),
-    (b"#cloud-config\npackages: [nginx]\n", 0, "not a shell script"),
-])
+@pytest.mark.parametrize(
+    ("user_data", "status", "logged"),
+    [
+        (b"#!/bin/bash\necho about to fail\nexit 7\n", 7, "about to fail"),
+        (b"#cloud-config\npackages: [nginx]\n", 0, "not a shell script"),
+    ],
+)
 def test_user_data_status_and_formats(netlab, tmp_path, user_data, status, logged):
     _, public = make_client_key(tmp_path)
     booted = netlab.boot("web", public, user_data)

@@ -25,11 +25,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def online(netlab: NetLab, state_dir: Path,
-           cache_dir: Path) -> Iterator[tuple[internet.InternetServices, Host]]:
+def online(
+    netlab: NetLab, state_dir: Path, cache_dir: Path
+) -> Iterator[tuple[internet.InternetServices, Host]]:
     """Services in the internet namespace, and a host joined to it by a veth."""
-    if subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("the project is not a git checkout with a commit")
     inet = netlab.ns("internet")
     netlab.link(inet, SERVICES_IP, netlab.ns("app"), HOST_IP)
@@ -52,14 +57,23 @@ def test_urls_and_pip_args(online):
     assert services.alive()
     assert services.git_url == f"git://{SERVICES_IP}/microblog_VPC_deployment.git"
     assert services.index_url == f"http://{SERVICES_IP}:8080/"
-    assert services.pip_args() == ["--no-index", "--find-links", services.index_url,
-                                   "--trusted-host", SERVICES_IP]
+    assert services.pip_args() == [
+        "--no-index",
+        "--find-links",
+        services.index_url,
+        "--trusted-host",
+        SERVICES_IP,
+    ]
 
 
 def test_a_host_clones_the_project_and_installs_the_apps_requirements(online):
     services, host = online
-    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     host.run(f"git clone --quiet {services.git_url} ~/microblog")
     assert host.run("git -C ~/microblog rev-parse HEAD").stdout.strip() == head
     assert host.run("test -f ~/microblog/app/requirements.txt").ok
@@ -69,24 +83,47 @@ def test_a_host_clones_the_project_and_installs_the_apps_requirements(online):
 
     pip = " ".join(services.pip_args())
     host.run("/usr/bin/python3 -m venv ~/venv", timeout=120)
-    host.run(f"~/venv/bin/pip install --quiet {pip} -r ~/microblog/app/requirements.txt",
-             timeout=300)
-    versions = host.run("~/venv/bin/python -c 'import flask, gunicorn; "
-                        "print(flask.__name__, gunicorn.__version__)'").stdout.split()
+    host.run(
+        f"~/venv/bin/pip install --quiet {pip} -r ~/microblog/app/requirements.txt", timeout=300
+    )
+    versions = host.run(
+        "~/venv/bin/python -c 'import flask, gunicorn; print(flask.__name__, gunicorn.__version__)'"
+    ).stdout.split()
     assert versions[0] == "flask"
     # The wheels came over HTTP from the internet namespace, not from a folder on disk.
     served = (services.cache_dir / "logs" / "wheel-index.log").read_text()
-    assert f'{HOST_IP} - - ' in served and "GET /flask-" in served
+    assert f"{HOST_IP} - - " in served and "GET /flask-" in served
 
 
 def test_pip_download_from_a_plain_namespace(online, netlab, tmp_path):
     services, _ = online
     dest = tmp_path / "dl"
     done = subprocess.run(
-        ["ip", "netns", "exec", netlab.ns("app"), sys.executable, "-m", "pip", "download",
-         "--quiet", "--isolated", "--no-index", "--find-links", services.index_url,
-         "--trusted-host", SERVICES_IP, "-d", str(dest), "flask"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+        [
+            "ip",
+            "netns",
+            "exec",
+            netlab.ns("app"),
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--isolated",
+            "--no-index",
+            "--find-links",
+            services.index_url,
+            "--trusted-host",
+            SERVICES_IP,
+            "-d",
+            str(dest),
+            "flask",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert any(p.name.startswith("flask-") for p in dest.iterdir())
 

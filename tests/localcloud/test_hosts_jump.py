@@ -71,16 +71,30 @@ def test_the_apps_key_is_pinned_too(pair, netlab, tmp_path):
 
 def test_jump_fails_clearly_when_the_app_is_unreachable(pair, netlab):
     web, _ = pair
-    ghost = Host("10.0.2.99", key_file=web.key_file, known_hosts=web.known_hosts, via=web,
-                 name="ghost", connect_timeout=3)
+    ghost = Host(
+        "10.0.2.99",
+        key_file=web.key_file,
+        known_hosts=web.known_hosts,
+        via=web,
+        name="ghost",
+        connect_timeout=3,
+    )
     with pytest.raises(VpclabError, match="cannot reach ghost .* through web"):
         ghost.connect()
 
 
 def test_system_ssh_jumps_with_the_same_pins(pair, netlab):
-    argv = ssh_command(netlab.lab, "app", address=APP_IP, jump=WEB_PUBLIC, key_name="lab-key",
-                       batch=True, command=["hostname"])
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    argv = ssh_command(
+        netlab.lab,
+        "app",
+        address=APP_IP,
+        jump=WEB_PUBLIC,
+        key_name="lab-key",
+        batch=True,
+        command=["hostname"],
+    )
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "app"

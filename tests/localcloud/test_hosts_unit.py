@@ -21,9 +21,11 @@ from vpclab.localcloud import hostboot
 from vpclab.localcloud.netns_socket import run_in
 
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrVR0fN8a0wJ1JwT1o3jBvV3d4w3ZbbL2w0ZrFq9xYz"
-ECDSA = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFakeFakeFak"
-         "eFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFak"
-         "eFakeFakeFakeFakeFakeFak=")
+ECDSA = (
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFakeFakeFak"
+    "eFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFak"
+    "eFakeFakeFakeFakeFakeFak="
+)
 
 AWS_CONSOLE = f"""[    5.104] cloud-init[512]: Cloud-init v. 24.1 running 'modules:config'
 ec2: #############################################################
@@ -45,9 +47,11 @@ def test_console_host_keys_are_parsed_without_comments():
 
 def test_console_takes_the_last_boots_block_and_tolerates_prefixes():
     second = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-    text = AWS_CONSOLE + ("ec2: -----BEGIN SSH HOST KEY KEYS-----\n"
-                          f"ec2: {second} root@x\n"
-                          "ec2: -----END SSH HOST KEY KEYS-----\n")
+    text = AWS_CONSOLE + (
+        "ec2: -----BEGIN SSH HOST KEY KEYS-----\n"
+        f"ec2: {second} root@x\n"
+        "ec2: -----END SSH HOST KEY KEYS-----\n"
+    )
     assert parse_console_host_keys(text) == [second]
     assert parse_console_host_keys("booting...\n") == []
     # An unfinished block (output still coming) is not trusted.
@@ -94,8 +98,15 @@ def test_ssh_command_locally_runs_in_the_internet_namespace(tmp_path, monkeypatc
 def test_ssh_command_to_the_app_jumps_with_the_same_pins(tmp_path, monkeypatch):
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path))
     make_client_key(known_hosts_path("lab1").parent, "lab1-key")
-    argv = ssh_command("lab1", "app", address="10.0.2.10", jump="198.51.100.7",
-                       key_name="lab1-key", local=False, command=["uptime"])
+    argv = ssh_command(
+        "lab1",
+        "app",
+        address="10.0.2.10",
+        jump="198.51.100.7",
+        key_name="lab1-key",
+        local=False,
+        command=["uptime"],
+    )
     assert argv[0] == "ssh" and argv[-3:] == ["ubuntu@10.0.2.10", "--", "uptime"]
     proxy = next(a for a in argv if a.startswith("ProxyCommand="))
     hop = shlex.split(proxy.removeprefix("ProxyCommand="))
@@ -112,8 +123,9 @@ def test_ssh_command_needs_the_key(tmp_path, monkeypatch):
 
 def test_host_errors_are_one_line_with_a_fix(tmp_path):
     key, _ = make_client_key(tmp_path)
-    host = Host("198.51.100.10", key_file=tmp_path / "missing.pem",
-                known_hosts=tmp_path / "known_hosts")
+    host = Host(
+        "198.51.100.10", key_file=tmp_path / "missing.pem", known_hosts=tmp_path / "known_hosts"
+    )
     with pytest.raises(VpclabError, match="private key .* is missing"):
         host.connect()
     host = Host("198.51.100.10", key_file=key, known_hosts=tmp_path / "known_hosts")

@@ -28,17 +28,29 @@ def plan_of(lab):
 def bridges(lab, plan):
     by_subnet = {s.id: s.bridge for s in plan.subnets}
     jenkins = next(h for h in plan.hosts if h.role == "jenkins")
-    return (by_subnet[lab.subnets["public"]], by_subnet[lab.subnets["private"]],
-            by_subnet[jenkins.subnet_id])
+    return (
+        by_subnet[lab.subnets["public"]],
+        by_subnet[lab.subnets["private"]],
+        by_subnet[jenkins.subnet_id],
+    )
 
 
 def test_the_healthy_lab(lab):
     plan = plan_of(lab)
     pub, priv, default = bridges(lab, plan)
-    assert {(pub, priv), (priv, pub), (default, pub), (pub, default), (default, priv),
-            (priv, default)} == set(plan.links)
-    assert set(plan.egress) == {Egress(pub, "igw"), Egress(default, "igw"),
-                                Egress(priv, "nat", lab.nat)}
+    assert {
+        (pub, priv),
+        (priv, pub),
+        (default, pub),
+        (pub, default),
+        (default, priv),
+        (priv, default),
+    } == set(plan.links)
+    assert set(plan.egress) == {
+        Egress(pub, "igw"),
+        Egress(default, "igw"),
+        Egress(priv, "nat", lab.nat),
+    }
     inbound_roles = {h.role for h in plan.hosts if h.instance_id in plan.inbound}
     assert inbound_roles == {"web", "jenkins"}
     assert plan.nat_ids == (lab.nat,)
@@ -52,14 +64,20 @@ def test_a_subnet_without_a_default_route_has_no_way_out(lab):
         _, priv, _ = bridges(lab, plan)
         assert all(e.bridge != priv for e in plan.egress)
     finally:
-        lab.ec2.create_route(RouteTableId=lab.tables["private"],
-                             DestinationCidrBlock="0.0.0.0/0", NatGatewayId=lab.nat)
+        lab.ec2.create_route(
+            RouteTableId=lab.tables["private"],
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=lab.nat,
+        )
 
 
 def test_a_nat_in_a_subnet_without_an_igw_route_gives_no_way_out(lab):
-    igw = next(r["GatewayId"] for t in lab.ec2.describe_route_tables(
-        RouteTableIds=[lab.tables["public"]])["RouteTables"] for r in t["Routes"]
-        if r.get("DestinationCidrBlock") == "0.0.0.0/0")
+    igw = next(
+        r["GatewayId"]
+        for t in lab.ec2.describe_route_tables(RouteTableIds=[lab.tables["public"]])["RouteTables"]
+        for r in t["Routes"]
+        if r.get("DestinationCidrBlock") == "0.0.0.0/0"
+    )
     lab.ec2.delete_route(RouteTableId=lab.tables["public"], DestinationCidrBlock="0.0.0.0/0")
     try:
         plan = plan_of(lab)
@@ -67,16 +85,18 @@ def test_a_nat_in_a_subnet_without_an_igw_route_gives_no_way_out(lab):
         assert {e.bridge for e in plan.egress}.isdisjoint({pub, priv})
         assert all(h.role != "web" for h in plan.hosts if h.instance_id in plan.inbound)
     finally:
-        lab.ec2.create_route(RouteTableId=lab.tables["public"],
-                             DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        lab.ec2.create_route(
+            RouteTableId=lab.tables["public"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw
+        )
 
 
 def test_security_groups_become_rules_with_member_addresses(lab):
     plan = plan_of(lab)
     hosts = {h.role: h for h in plan.hosts}
     web_ip = hosts["web"].private_ip
-    ingress = {(r.protocol, r.from_port, r.peers) for r in hosts["app"].rules
-               if r.direction == "in"}
+    ingress = {
+        (r.protocol, r.from_port, r.peers) for r in hosts["app"].rules if r.direction == "in"
+    }
     assert ingress == {("tcp", 22, (f"{web_ip}/32",)), ("tcp", 5000, (f"{web_ip}/32",))}
     web_in = {(r.from_port, r.peers) for r in hosts["web"].rules if r.direction == "in"}
     assert (22, (f"{hosts['jenkins'].private_ip}/32", labkit.ADMIN_CIDR)) in web_in
@@ -106,8 +126,11 @@ def test_public_addresses_are_kept_while_their_owner_lives():
 
 def test_interface_names_fit_linux_limits():
     lab = "a-rather-long-lab-name"
-    for name in (dataplane.bridge_name(lab, "subnet-0123456789abcdef0"),
-                 dataplane.veth_name(lab, "172.31.255.254"), dataplane.internet_link(lab)):
+    for name in (
+        dataplane.bridge_name(lab, "subnet-0123456789abcdef0"),
+        dataplane.veth_name(lab, "172.31.255.254"),
+        dataplane.internet_link(lab),
+    ):
         assert len(name) <= 15
 
 
@@ -118,8 +141,9 @@ def test_namespace_suffixes_tell_labs_apart():
 
 
 def test_peering_needs_both_routes_and_an_active_connection(lab):
-    lab.ec2.delete_route(RouteTableId=lab.tables["public"],
-                         DestinationCidrBlock=labkit.DEFAULT_VPC_CIDR)
+    lab.ec2.delete_route(
+        RouteTableId=lab.tables["public"], DestinationCidrBlock=labkit.DEFAULT_VPC_CIDR
+    )
     plan = plan_of(lab)
     pub, priv, default = bridges(lab, plan)
     assert (default, pub) not in plan.links and (pub, default) not in plan.links

@@ -17,7 +17,8 @@ USER = "nobody"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("runuser") is None or shutil.which("unshare") is None,
-    reason="switching to an unprivileged user needs root, runuser and unshare")
+    reason="switching to an unprivileged user needs root, runuser and unshare",
+)
 
 
 @pytest.fixture
@@ -45,13 +46,19 @@ def workdir(tmp_path_factory):
 def run_as_user(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     project = workdir / "project"
     python = project / ".venv" / "bin" / "python"
-    inner = (f"mount --bind {ROOT} {project} && exec runuser -u {USER} -- "
-             f"env HOME={workdir} PYTHONPATH={project} {python} -m vpclab.cli "
-             + " ".join(args))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "VPCLAB_"))}
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    inner = (
+        f"mount --bind {ROOT} {project} && exec runuser -u {USER} -- "
+        f"env HOME={workdir} PYTHONPATH={project} {python} -m vpclab.cli " + " ".join(args)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VPCLAB_"))}
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_up_without_root(workdir):

@@ -29,8 +29,7 @@ def _read(path: Path) -> nbformat.NotebookNode:
 
 
 def _inputs(nb: nbformat.NotebookNode) -> list[tuple]:
-    return [(c.get("id"), c.cell_type, c.source, c.metadata.get("tags", []))
-            for c in nb.cells]
+    return [(c.get("id"), c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
 
 
 def _code_cells(nb: nbformat.NotebookNode) -> list:
@@ -39,8 +38,9 @@ def _code_cells(nb: nbformat.NotebookNode) -> list:
 
 def test_notebooks_exist_in_pairs():
     names = [p.name for p in SOURCES]
-    assert {"00_overview.py", "01_vpc.py", "02_nat.py", "03_jenkins.py",
-            "04_instances.py"} <= set(names)
+    assert {"00_overview.py", "01_vpc.py", "02_nat.py", "03_jenkins.py", "04_instances.py"} <= set(
+        names
+    )
     stored = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     assert stored == [p.with_suffix(".ipynb").name for p in SOURCES], REFRESH
 
@@ -52,10 +52,23 @@ def test_ipynb_in_sync_with_py(source, tmp_path):
     stored = source.with_suffix(".ipynb")
     shutil.copy(source, tmp_path / source.name)
     shutil.copy(stored, tmp_path / stored.name)
-    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update",
-                    str(tmp_path / source.name)], check=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--quiet",
+            "--to",
+            "ipynb",
+            "--update",
+            str(tmp_path / source.name),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     assert _inputs(_read(tmp_path / stored.name)) == _inputs(_read(stored)), (
-        f"{stored.name} is out of date with {source.name}: {REFRESH}")
+        f"{stored.name} is out of date with {source.name}: {REFRESH}"
+    )
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -68,7 +81,8 @@ def test_reference_outputs_are_executed(source):
         for out in cell.outputs:
             assert out.output_type != "error", f"stored error in {cell.source!r}"
             assert not (out.output_type == "stream" and out.name == "stderr"), (
-                f"stderr in {cell.source!r}: nbval would compare it")
+                f"stderr in {cell.source!r}: nbval would compare it"
+            )
             assert "text/html" not in out.get("data", {}), "rich/HTML output is not compared"
             text = out.get("text", "") + out.get("data", {}).get("text/plain", "")
             assert "\x1b[" not in text, f"ANSI escapes in {cell.source!r}: print plain text"
@@ -88,8 +102,7 @@ def test_ends_with_a_checkpoint(source):
     assert not [line for line in printed if line.startswith("FAIL")]
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")) + SOURCES,
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")) + SOURCES, ids=lambda p: p.name)
 def test_nothing_machine_specific_or_secret(path):
     text = path.read_text()
     for needle in (str(ROOT), "/tmp/", "/root/", "/home/"):

@@ -23,13 +23,30 @@ BUDGET = 20 * 5  # seconds: < 20 s a notebook, and there are at most five here s
 
 
 def test_notebooks_pass_nbval():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "AWS_", "VPCLAB_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AWS_", "VPCLAB_"))}
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "notebooks", "-p", "no:randomly",
-         "-p", "no:xdist", "-p", "no:cacheprovider", "-q", "--no-header"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "notebooks",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     elapsed = time.monotonic() - started
     report = proc.stdout[-8000:] + proc.stderr[-4000:]
     assert proc.returncode == 0, f"nbval failed (exit {proc.returncode}):\n{report}"
@@ -40,6 +57,12 @@ def test_notebooks_pass_nbval():
 def test_reference_outputs_are_current():
     """Re-run the command that makes the .ipynb files (into a scratch copy) and compare."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VPCLAB_"))}
-    proc = subprocess.run([sys.executable, "notebooks/refresh.py", "--check"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "notebooks/refresh.py", "--check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -31,9 +31,20 @@ class LabState:
 
     @property
     def empty(self) -> bool:
-        return not any([self.vpc, self.subnets, self.route_tables, self.igw, self.eips,
-                        self.nat, self.peering, self.security_groups, self.instances,
-                        self.key_pairs])
+        return not any(
+            [
+                self.vpc,
+                self.subnets,
+                self.route_tables,
+                self.igw,
+                self.eips,
+                self.nat,
+                self.peering,
+                self.security_groups,
+                self.instances,
+                self.key_pairs,
+            ]
+        )
 
 
 def _by_role(items: list[dict]) -> dict[str, dict]:
@@ -51,16 +62,23 @@ def read_state(cloud: Cloud, lab: str, az: str | None = None) -> LabState:
     igws = ec2.describe_internet_gateways(Filters=flt)["InternetGateways"]
     state.igw = igws[0] if igws else None
     state.eips = ec2.describe_addresses(Filters=flt)["Addresses"]
-    nats = [n for n in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]
-            if n["State"] not in GONE_NAT]
+    nats = [
+        n
+        for n in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]
+        if n["State"] not in GONE_NAT
+    ]
     state.nat = nats[0] if nats else None
-    peerings = [p for p in ec2.describe_vpc_peering_connections(Filters=flt)[
-        "VpcPeeringConnections"] if p["Status"]["Code"] not in GONE_PEERING]
+    peerings = [
+        p
+        for p in ec2.describe_vpc_peering_connections(Filters=flt)["VpcPeeringConnections"]
+        if p["Status"]["Code"] not in GONE_PEERING
+    ]
     state.peering = peerings[0] if peerings else None
     state.security_groups = _by_role(ec2.describe_security_groups(Filters=flt)["SecurityGroups"])
     reservations = ec2.describe_instances(Filters=flt)["Reservations"]
-    state.instances = _by_role([i for r in reservations for i in r["Instances"]
-                                if i["State"]["Name"] not in GONE_INSTANCE])
+    state.instances = _by_role(
+        [i for r in reservations for i in r["Instances"] if i["State"]["Name"] not in GONE_INSTANCE]
+    )
     state.key_pairs = _by_role(ec2.describe_key_pairs(Filters=flt)["KeyPairs"])
     defaults = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if defaults:
@@ -69,9 +87,12 @@ def read_state(cloud: Cloud, lab: str, az: str | None = None) -> LabState:
         subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
         subnets.sort(key=lambda s: (s.get("AvailabilityZone") != az, s["CidrBlock"]))
         state.default_subnet = subnets[0] if subnets else None
-        tables = ec2.describe_route_tables(Filters=[
-            {"Name": "vpc-id", "Values": [vpc_id]},
-            {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        tables = ec2.describe_route_tables(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "association.main", "Values": ["true"]},
+            ]
+        )["RouteTables"]
         state.default_route_table = tables[0] if tables else None
     return state
 
@@ -80,8 +101,12 @@ def default_route_target(table: dict | None, destination: str = "0.0.0.0/0") -> 
     """The gateway (igw-, nat-, pcx-...) a route table sends `destination` to."""
     for route in (table or {}).get("Routes", []):
         if route.get("DestinationCidrBlock") == destination and route.get("State") != "blackhole":
-            return (route.get("GatewayId") or route.get("NatGatewayId")
-                    or route.get("VpcPeeringConnectionId") or route.get("InstanceId"))
+            return (
+                route.get("GatewayId")
+                or route.get("NatGatewayId")
+                or route.get("VpcPeeringConnectionId")
+                or route.get("InstanceId")
+            )
     return None
 
 

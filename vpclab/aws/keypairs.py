@@ -18,10 +18,16 @@ def private_key_path(keys_dir: Path, key_name: str) -> Path:
 def generate(keys_dir: Path, key_name: str) -> str:
     """Write a new ed25519 key pair (OpenSSH format); return the public key line."""
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     write_private(private_key_path(keys_dir, key_name), private)
     (keys_dir / f"{key_name}.pub").write_text(f"{public} {key_name}\n")
     return f"{public} {key_name}"
@@ -32,6 +38,8 @@ def validate_public_key(text: str, source: str) -> str:
     try:
         serialization.load_ssh_public_key(text.strip().encode())
     except (ValueError, TypeError) as exc:
-        raise VpclabError(f"{source} is not an OpenSSH public key ({exc})",
-                          "give a line like 'ssh-ed25519 AAAA... comment'") from None
+        raise VpclabError(
+            f"{source} is not an OpenSSH public key ({exc})",
+            "give a line like 'ssh-ed25519 AAAA... comment'",
+        ) from None
     return text.strip()

@@ -54,7 +54,8 @@ class Cloud:
     def client(self, service: str):
         if service not in self._clients:
             client = self.session.client(
-                service, endpoint_url=self.endpoint,
+                service,
+                endpoint_url=self.endpoint,
                 config=Config(retries={"max_attempts": 3, "mode": "standard"}),
             )
             client.meta.events.register("provide-client-params.*.*", self._record)
@@ -90,7 +91,9 @@ def connect(target: str, region: str, local_dir: Path, start: bool = True) -> Cl
     if target == "aws":
         session = boto3.Session(region_name=region)
         if session.get_credentials() is None:
-            raise VpclabError("no AWS credentials found for target 'aws'",
-                              "run aws configure (or set AWS_PROFILE), or use --target local")
+            raise VpclabError(
+                "no AWS credentials found for target 'aws'",
+                "run aws configure (or set AWS_PROFILE), or use --target local",
+            )
         return Cloud(target, region, None, session)
     raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")

@@ -14,8 +14,9 @@ def tag_list(lab: str, role: str, name: str, extra: dict[str, str] | None = None
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def tag_spec(resource_type: str, lab: str, role: str, name: str,
-             extra: dict[str, str] | None = None) -> list[dict]:
+def tag_spec(
+    resource_type: str, lab: str, role: str, name: str, extra: dict[str, str] | None = None
+) -> list[dict]:
     return [{"ResourceType": resource_type, "Tags": tag_list(lab, role, name, extra)}]
 
 

@@ -28,9 +28,11 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
 
     instance_ids = [i["InstanceId"] for i in state.instances.values()]
     if instance_ids:
+
         def terminate() -> None:
             ec2.terminate_instances(InstanceIds=instance_ids)
             ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids)
+
         add(f"terminate instances {', '.join(instance_ids)}", terminate)
 
     if state.nat:
@@ -39,21 +41,29 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
         def delete_nat() -> None:
             ec2.delete_nat_gateway(NatGatewayId=nat_id)
             ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id])
+
         add(f"delete NAT gateway {nat_id}", delete_nat)
 
     for eip in state.eips:
         alloc = eip["AllocationId"]
-        add(f"release Elastic IP {eip.get('PublicIp')}",
-            lambda a=alloc: ec2.release_address(AllocationId=a))
+        add(
+            f"release Elastic IP {eip.get('PublicIp')}",
+            lambda a=alloc: ec2.release_address(AllocationId=a),
+        )
 
     if state.igw:
         igw_id = state.igw["InternetGatewayId"]
         for attachment in state.igw.get("Attachments", []):
-            add(f"detach {igw_id} from {attachment['VpcId']}",
+            add(
+                f"detach {igw_id} from {attachment['VpcId']}",
                 lambda v=attachment["VpcId"]: ec2.detach_internet_gateway(
-                    InternetGatewayId=igw_id, VpcId=v))
-        add(f"delete Internet Gateway {igw_id}",
-            lambda: ec2.delete_internet_gateway(InternetGatewayId=igw_id))
+                    InternetGatewayId=igw_id, VpcId=v
+                ),
+            )
+        add(
+            f"delete Internet Gateway {igw_id}",
+            lambda: ec2.delete_internet_gateway(InternetGatewayId=igw_id),
+        )
 
     if state.peering:
         pcx = state.peering["VpcPeeringConnectionId"]
@@ -61,43 +71,62 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
         for route in (state.default_route_table or {}).get("Routes", []):
             if route.get("VpcPeeringConnectionId") == pcx:
                 table_id = state.default_route_table["RouteTableId"]
-                add(f"delete route {route['DestinationCidrBlock']} -> {pcx} from {table_id}",
+                add(
+                    f"delete route {route['DestinationCidrBlock']} -> {pcx} from {table_id}",
                     lambda t=table_id, d=route["DestinationCidrBlock"]: ec2.delete_route(
-                        RouteTableId=t, DestinationCidrBlock=d))
-        add(f"delete VPC peering {pcx}",
-            lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx))
+                        RouteTableId=t, DestinationCidrBlock=d
+                    ),
+                )
+        add(
+            f"delete VPC peering {pcx}",
+            lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx),
+        )
 
     for table in state.route_tables.values():
         table_id = table["RouteTableId"]
         for assoc in table.get("Associations", []):
             if not assoc.get("Main"):
-                add(f"disassociate {assoc.get('SubnetId')} from {table_id}",
+                add(
+                    f"disassociate {assoc.get('SubnetId')} from {table_id}",
                     lambda a=assoc["RouteTableAssociationId"]: ec2.disassociate_route_table(
-                        AssociationId=a))
-        add(f"delete route table {table_id}",
-            lambda t=table_id: ec2.delete_route_table(RouteTableId=t))
+                        AssociationId=a
+                    ),
+                )
+        add(
+            f"delete route table {table_id}",
+            lambda t=table_id: ec2.delete_route_table(RouteTableId=t),
+        )
 
     groups = list(state.security_groups.values())
     group_ids = {g["GroupId"] for g in groups}
     for group in groups:
-        refs = [r["SecurityGroupRuleId"] for r in ec2.describe_security_group_rules(
-                    Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])[
-                    "SecurityGroupRules"]
-                if not r.get("IsEgress") and r.get("ReferencedGroupInfo", {}).get("GroupId")]
+        refs = [
+            r["SecurityGroupRuleId"]
+            for r in ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}]
+            )["SecurityGroupRules"]
+            if not r.get("IsEgress") and r.get("ReferencedGroupInfo", {}).get("GroupId")
+        ]
         if refs:
-            add(f"revoke {len(refs)} group-to-group rules of {group['GroupId']}",
+            add(
+                f"revoke {len(refs)} group-to-group rules of {group['GroupId']}",
                 lambda g=group["GroupId"], ids=refs: ec2.revoke_security_group_ingress(
-                    GroupId=g, SecurityGroupRuleIds=ids))
+                    GroupId=g, SecurityGroupRuleIds=ids
+                ),
+            )
     for group_id in sorted(group_ids):
-        add(f"delete security group {group_id}",
-            lambda g=group_id: ec2.delete_security_group(GroupId=g))
+        add(
+            f"delete security group {group_id}",
+            lambda g=group_id: ec2.delete_security_group(GroupId=g),
+        )
 
     for subnet in state.subnets.values():
-        add(f"delete subnet {subnet['SubnetId']}",
-            lambda s=subnet["SubnetId"]: ec2.delete_subnet(SubnetId=s))
+        add(
+            f"delete subnet {subnet['SubnetId']}",
+            lambda s=subnet["SubnetId"]: ec2.delete_subnet(SubnetId=s),
+        )
     if state.vpc:
-        add(f"delete VPC {state.vpc['VpcId']}",
-            lambda: ec2.delete_vpc(VpcId=state.vpc["VpcId"]))
+        add(f"delete VPC {state.vpc['VpcId']}", lambda: ec2.delete_vpc(VpcId=state.vpc["VpcId"]))
 
     for key in state.key_pairs.values():
         name = key["KeyName"]
@@ -106,5 +135,6 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
             ec2.delete_key_pair(KeyName=n)
             for suffix in (".pem", ".pub"):
                 (keys_dir / f"{n}{suffix}").unlink(missing_ok=True)
+
         add(f"delete key pair {name} and its local key files", delete_key)
     return actions

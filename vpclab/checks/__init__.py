@@ -69,6 +69,7 @@ def check(check_id: str, title: str, hint: str) -> Callable:
     def register(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
         REGISTRY.append(Check(check_id, title, hint, func))
         return func
+
     return register
 
 

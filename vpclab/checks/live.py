@@ -48,8 +48,9 @@ def _hosts_booted(lab: str, st: dict) -> tuple[Status, str]:
     hosts = st["hosts"]
     if not hosts:
         return Status.FAIL, "no running instance"
-    down = sorted(f"{n} ({h.get('error') or 'booting'})" for n, h in hosts.items()
-                  if not h["booted"])
+    down = sorted(
+        f"{n} ({h.get('error') or 'booting'})" for n, h in hosts.items() if not h["booted"]
+    )
     if down:
         return Status.FAIL, f"not booted: {', '.join(down)}"
     return Status.PASS, f"sshd up on {', '.join(sorted(hosts))}"
@@ -61,8 +62,7 @@ def _reach(lab: str, source: str, address: str, port: int, what: str) -> tuple[S
     return Status.FAIL, f"{what}: no connection within {OPEN_TIMEOUT:.0f} s"
 
 
-def _blocked(lab: str, source: str, targets: list[str], port: int,
-             what: str) -> tuple[Status, str]:
+def _blocked(lab: str, source: str, targets: list[str], port: int, what: str) -> tuple[Status, str]:
     for address in targets:
         if probe.tcp_connect(lab, source, address, port, BLOCKED_TIMEOUT):
             return Status.FAIL, f"{what}: {address}:{port} accepted a connection"
@@ -85,6 +85,7 @@ def _internet_to_app(port: int) -> Callable[[str, dict], tuple[Status, str]]:
             return _missing("app")
         targets = [app["private_ip"]] + ([app["public_ip"]] if app.get("public_ip") else [])
         return _blocked(lab, "internet", targets, port, f"internet → app {'/'.join(targets)}")
+
     return run
 
 
@@ -101,8 +102,13 @@ def _jenkins_to_web(lab: str, st: dict) -> tuple[Status, str]:
         return _missing("jenkins")
     if web is None:
         return _not_yet("web")
-    return _reach(lab, "jenkins", web["private_ip"], 22,
-                  f"jenkins → web {web['private_ip']}:22 (over the peering)")
+    return _reach(
+        lab,
+        "jenkins",
+        web["private_ip"],
+        22,
+        f"jenkins → web {web['private_ip']}:22 (over the peering)",
+    )
 
 
 def _app_to_internet(lab: str, st: dict) -> tuple[Status, str]:
@@ -113,40 +119,73 @@ def _app_to_internet(lab: str, st: dict) -> tuple[Status, str]:
     if services.get("state") != "up":
         return Status.SKIP, f"the internet services are not up ({services.get('state')})"
     address = st["internet"]["services"]
-    return _reach(lab, "app", address, internet.GIT_PORT,
-                  f"app → internet git daemon {address}:{internet.GIT_PORT}")
+    return _reach(
+        lab,
+        "app",
+        address,
+        internet.GIT_PORT,
+        f"app → internet git daemon {address}:{internet.GIT_PORT}",
+    )
 
 
 CHECKS = (
-    _Live("instances.hosts_booted", "Every instance has booted with its own sshd",
-          "see the agent log ('vpclab local status') and the host's console.log",
-          _hosts_booted),
-    _Live("instances.internet_to_web_ssh", "The internet reaches the web server on port 22",
-          "the web SG must allow 22 from the admin CIDR, the public subnet must route "
-          "0.0.0.0/0 to the IGW, and web needs a public IP", _internet_to_web_ssh),
-    _Live("instances.internet_to_app_ssh_blocked", "The internet cannot reach the app on 22",
-          "the app must have no public IP, sit in the private subnet, and allow 22 only "
-          "from the web SG", _internet_to_app(22)),
-    _Live("instances.internet_to_app_5000_blocked",
-          "The internet cannot reach the app on 5000",
-          "the app must have no public IP, sit in the private subnet, and allow 5000 only "
-          "from the web SG", _internet_to_app(5000)),
-    _Live("instances.web_to_app_ssh", "The web server reaches the app on port 22",
-          "the app SG must allow 22 from the web SG", _web_to_app_ssh),
-    _Live("jenkins.reaches_web_over_peering",
-          "Jenkins reaches the web server's private IP over the VPC peering",
-          "the peering must be active, both sides' route tables need a route to the other "
-          "VPC via the pcx, and the web SG must allow 22 from the Jenkins SG", _jenkins_to_web),
-    _Live("nat.app_reaches_internet", "The private app reaches the internet through the NAT",
-          "the private route table needs 0.0.0.0/0 via the NAT gateway, and the NAT must sit "
-          "in the public subnet", _app_to_internet),
+    _Live(
+        "instances.hosts_booted",
+        "Every instance has booted with its own sshd",
+        "see the agent log ('vpclab local status') and the host's console.log",
+        _hosts_booted,
+    ),
+    _Live(
+        "instances.internet_to_web_ssh",
+        "The internet reaches the web server on port 22",
+        "the web SG must allow 22 from the admin CIDR, the public subnet must route "
+        "0.0.0.0/0 to the IGW, and web needs a public IP",
+        _internet_to_web_ssh,
+    ),
+    _Live(
+        "instances.internet_to_app_ssh_blocked",
+        "The internet cannot reach the app on 22",
+        "the app must have no public IP, sit in the private subnet, and allow 22 only "
+        "from the web SG",
+        _internet_to_app(22),
+    ),
+    _Live(
+        "instances.internet_to_app_5000_blocked",
+        "The internet cannot reach the app on 5000",
+        "the app must have no public IP, sit in the private subnet, and allow 5000 only "
+        "from the web SG",
+        _internet_to_app(5000),
+    ),
+    _Live(
+        "instances.web_to_app_ssh",
+        "The web server reaches the app on port 22",
+        "the app SG must allow 22 from the web SG",
+        _web_to_app_ssh,
+    ),
+    _Live(
+        "jenkins.reaches_web_over_peering",
+        "Jenkins reaches the web server's private IP over the VPC peering",
+        "the peering must be active, both sides' route tables need a route to the other "
+        "VPC via the pcx, and the web SG must allow 22 from the Jenkins SG",
+        _jenkins_to_web,
+    ),
+    _Live(
+        "nat.app_reaches_internet",
+        "The private app reaches the internet through the NAT",
+        "the private route table needs 0.0.0.0/0 via the NAT gateway, and the NAT must sit "
+        "in the public subnet",
+        _app_to_internet,
+    ),
 )
 
 
 def skipped(steps: set[str], reason: str) -> list[CheckResult]:
     """The live checks of the given steps, all SKIP with the reason (never PASS)."""
-    return [CheckResult(id=c.id, step=c.step, title=c.title, status=Status.SKIP,
-                        detail=reason) for c in CHECKS if c.step in steps]
+    return [
+        CheckResult(id=c.id, step=c.step, title=c.title, status=Status.SKIP, detail=reason)
+        for c in CHECKS
+        if c.step in steps
+    ]
 
 
 def live_checks(lab: str, local_dir: Path, steps: set[str]) -> list[CheckResult]:
@@ -167,6 +206,14 @@ def live_checks(lab: str, local_dir: Path, steps: set[str]) -> list[CheckResult]
         except Exception as exc:  # a namespace vanished mid-check, for example
             status, detail = Status.SKIP, f"could not probe: {exc}"
         hint = check.hint if status is Status.FAIL else ""
-        results.append(CheckResult(id=check.id, step=check.step, title=check.title,
-                                   status=status, detail=detail, hint=hint))
+        results.append(
+            CheckResult(
+                id=check.id,
+                step=check.step,
+                title=check.title,
+                status=status,
+                detail=detail,
+                hint=hint,
+            )
+        )
     return results

@@ -23,19 +23,27 @@ def vpc_exists(facts: Facts) -> Outcome:
     if vpc is None:
         return fail(f"no VPC tagged vpclab:lab={facts.spec.name}")
     if vpc["CidrBlock"] != facts.spec.cidr:
-        return fail(f"CIDR is {vpc['CidrBlock']}, spec says {facts.spec.cidr}",
-                    "run 'vpclab down' then 'vpclab up' to rebuild it with the spec's CIDR")
+        return fail(
+            f"CIDR is {vpc['CidrBlock']}, spec says {facts.spec.cidr}",
+            "run 'vpclab down' then 'vpclab up' to rebuild it with the spec's CIDR",
+        )
     return ok(f"{vpc['VpcId']} {vpc['CidrBlock']}")
 
 
-@check("vpc.dns_hostnames", "DNS hostnames are enabled in the VPC",
-       "aws ec2 modify-vpc-attribute --enable-dns-hostnames, or run 'vpclab up --through vpc'")
+@check(
+    "vpc.dns_hostnames",
+    "DNS hostnames are enabled in the VPC",
+    "aws ec2 modify-vpc-attribute --enable-dns-hostnames, or run 'vpclab up --through vpc'",
+)
 def dns_hostnames(facts: Facts) -> Outcome:
     return _vpc_attribute(facts, "enableDnsHostnames", "EnableDnsHostnames")
 
 
-@check("vpc.dns_support", "DNS resolution is enabled in the VPC",
-       "aws ec2 modify-vpc-attribute --enable-dns-support, or run 'vpclab up --through vpc'")
+@check(
+    "vpc.dns_support",
+    "DNS resolution is enabled in the VPC",
+    "aws ec2 modify-vpc-attribute --enable-dns-support, or run 'vpclab up --through vpc'",
+)
 def dns_support(facts: Facts) -> Outcome:
     return _vpc_attribute(facts, "enableDnsSupport", "EnableDnsSupport")
 
@@ -45,8 +53,10 @@ def _subnet(facts: Facts, role: str, cidr: str) -> Outcome:
     if subnet is None:
         return fail(f"no {role} subnet tagged for this lab")
     if subnet["CidrBlock"] != cidr:
-        return fail(f"CIDR is {subnet['CidrBlock']}, spec says {cidr}",
-                    "run 'vpclab down' then 'vpclab up' to rebuild it")
+        return fail(
+            f"CIDR is {subnet['CidrBlock']}, spec says {cidr}",
+            "run 'vpclab down' then 'vpclab up' to rebuild it",
+        )
     return ok(f"{subnet['SubnetId']} {subnet['CidrBlock']} {subnet['AvailabilityZone']}")
 
 
@@ -69,14 +79,20 @@ def _auto_ip(facts: Facts, role: str, wanted: bool) -> Outcome:
     return ok(detail) if on == wanted else fail(detail)
 
 
-@check("vpc.public_subnet_auto_ip", "The public subnet assigns public IPv4 addresses on launch",
-       "aws ec2 modify-subnet-attribute --map-public-ip-on-launch on the public subnet")
+@check(
+    "vpc.public_subnet_auto_ip",
+    "The public subnet assigns public IPv4 addresses on launch",
+    "aws ec2 modify-subnet-attribute --map-public-ip-on-launch on the public subnet",
+)
 def public_auto_ip(facts: Facts) -> Outcome:
     return _auto_ip(facts, "public", wanted=True)
 
 
-@check("vpc.private_subnet_no_auto_ip", "The private subnet assigns no public addresses",
-       "aws ec2 modify-subnet-attribute --no-map-public-ip-on-launch on the private subnet")
+@check(
+    "vpc.private_subnet_no_auto_ip",
+    "The private subnet assigns no public addresses",
+    "aws ec2 modify-subnet-attribute --no-map-public-ip-on-launch on the private subnet",
+)
 def private_no_auto_ip(facts: Facts) -> Outcome:
     return _auto_ip(facts, "private", wanted=False)
 
@@ -88,8 +104,10 @@ def igw_attached(facts: Facts) -> Outcome:
         return fail("no Internet Gateway tagged for this lab")
     attached = [a["VpcId"] for a in igw.get("Attachments", []) if a.get("State") != "detached"]
     if not vpc or vpc["VpcId"] not in attached:
-        return fail(f"{igw['InternetGatewayId']} is not attached to the lab VPC",
-                    "aws ec2 attach-internet-gateway, or run 'vpclab up --through nat'")
+        return fail(
+            f"{igw['InternetGatewayId']} is not attached to the lab VPC",
+            "aws ec2 attach-internet-gateway, or run 'vpclab up --through nat'",
+        )
     return ok(f"{igw['InternetGatewayId']} attached")
 
 
@@ -104,15 +122,20 @@ def nat_available(facts: Facts) -> Outcome:
     return ok(f"{nat['NatGatewayId']} available, Elastic IP {public_ips[0]}")
 
 
-@check("nat.gateway_in_public_subnet", "The NAT gateway sits in the public subnet",
-       "delete it and create it again in the public subnet ('vpclab up --through nat' does)")
+@check(
+    "nat.gateway_in_public_subnet",
+    "The NAT gateway sits in the public subnet",
+    "delete it and create it again in the public subnet ('vpclab up --through nat' does)",
+)
 def nat_in_public(facts: Facts) -> Outcome:
     nat, public = facts.state.nat, facts.state.subnets.get("public")
     if nat is None or public is None:
         return fail("no NAT gateway or no public subnet", UP_NAT)
     if nat["SubnetId"] != public["SubnetId"]:
-        return fail(f"{nat['NatGatewayId']} is in {nat['SubnetId']}, not the public subnet "
-                    f"{public['SubnetId']}: it would have no route to the internet")
+        return fail(
+            f"{nat['NatGatewayId']} is in {nat['SubnetId']}, not the public subnet "
+            f"{public['SubnetId']}: it would have no route to the internet"
+        )
     return ok(f"{nat['NatGatewayId']} in {public['SubnetId']}")
 
 
@@ -124,14 +147,20 @@ def _subnet_default_route(facts: Facts, role: str) -> tuple[str | None, str | No
     for table in facts.state.route_tables.values():
         if subnet["SubnetId"] in associated_subnets(table):
             return default_route_target(table), subnet["SubnetId"]
-    main = facts.cloud.ec2.describe_route_tables(Filters=[
-        {"Name": "vpc-id", "Values": [subnet["VpcId"]]},
-        {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    main = facts.cloud.ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"]
     return default_route_target(main[0] if main else None), subnet["SubnetId"]
 
 
-@check("nat.public_default_route", "The public subnet routes 0.0.0.0/0 to the Internet Gateway",
-       "add 0.0.0.0/0 -> igw-... to the public route table, or run 'vpclab up --through nat'")
+@check(
+    "nat.public_default_route",
+    "The public subnet routes 0.0.0.0/0 to the Internet Gateway",
+    "add 0.0.0.0/0 -> igw-... to the public route table, or run 'vpclab up --through nat'",
+)
 def public_route(facts: Facts) -> Outcome:
     target, subnet_id = _subnet_default_route(facts, "public")
     if subnet_id is None:
@@ -141,17 +170,21 @@ def public_route(facts: Facts) -> Outcome:
     return ok(f"0.0.0.0/0 -> {target}")
 
 
-@check("nat.private_default_route", "The private subnet routes 0.0.0.0/0 through the NAT gateway",
-       "point 0.0.0.0/0 in the private route table at the NAT gateway (nat-...), "
-       "or run 'vpclab up --through nat'")
+@check(
+    "nat.private_default_route",
+    "The private subnet routes 0.0.0.0/0 through the NAT gateway",
+    "point 0.0.0.0/0 in the private route table at the NAT gateway (nat-...), "
+    "or run 'vpclab up --through nat'",
+)
 def private_route(facts: Facts) -> Outcome:
     target, subnet_id = _subnet_default_route(facts, "private")
     if subnet_id is None:
         return fail("no private subnet", UP_VPC)
     if (target or "").startswith("igw-"):
-        return fail(f"0.0.0.0/0 goes to the Internet Gateway {target}: the private subnet "
-                    "would be public",
-                    "replace the route so 0.0.0.0/0 goes to the NAT gateway, not the IGW")
+        return fail(
+            f"0.0.0.0/0 goes to the Internet Gateway {target}: the private subnet would be public",
+            "replace the route so 0.0.0.0/0 goes to the NAT gateway, not the IGW",
+        )
     if not (target or "").startswith("nat-"):
         return fail(f"0.0.0.0/0 goes to {target or 'nowhere'}: no outbound internet")
     return ok(f"0.0.0.0/0 -> {target}")

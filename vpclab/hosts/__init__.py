@@ -10,5 +10,12 @@ from vpclab.hosts.ssh import (
     ssh_command,
 )
 
-__all__ = ["Host", "Result", "known_hosts_path", "open_host", "parse_console_host_keys",
-           "pin_host_keys", "ssh_command"]
+__all__ = [
+    "Host",
+    "Result",
+    "known_hosts_path",
+    "open_host",
+    "parse_console_host_keys",
+    "pin_host_keys",
+    "ssh_command",
+]

@@ -37,15 +37,23 @@ from vpclab.paths import keys_dir
 DEFAULT_USER = "ubuntu"
 BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
 END_KEYS = "-----END SSH HOST KEY KEYS-----"
-KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-             "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
-             "sk-ecdsa-sha2-nistp256@openssh.com")
-_KEY_RE = re.compile(r"(?P<type>" + "|".join(re.escape(t) for t in KEY_TYPES)
-                     + r")\s+(?P<blob>[A-Za-z0-9+/]+={0,2})")
+KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+_KEY_RE = re.compile(
+    r"(?P<type>" + "|".join(re.escape(t) for t in KEY_TYPES) + r")\s+(?P<blob>[A-Za-z0-9+/]+={0,2})"
+)
 STDERR_TAIL = 800
 
 
 # --- pinned host keys ----------------------------------------------------------------------
+
 
 def known_hosts_path(lab: str, spec_path: Path | None = None) -> Path:
     return keys_dir(lab, spec_path) / "known_hosts"
@@ -89,8 +97,10 @@ def _host_pattern(host: str, port: int) -> str:
 def _check_key_line(line: str) -> str:
     fields = line.split()
     if len(fields) < 2 or fields[0] not in KEY_TYPES:
-        raise VpclabError(f"not an SSH public key: {line[:40]!r}",
-                          "expected 'TYPE BASE64', e.g. 'ssh-ed25519 AAAA...'")
+        raise VpclabError(
+            f"not an SSH public key: {line[:40]!r}",
+            "expected 'TYPE BASE64', e.g. 'ssh-ed25519 AAAA...'",
+        )
     try:
         base64.b64decode(fields[1], validate=True)
     except binascii.Error:
@@ -98,8 +108,7 @@ def _check_key_line(line: str) -> str:
     return f"{fields[0]} {fields[1]}"
 
 
-def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str],
-                  port: int = 22) -> None:
+def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str], port: int = 22) -> None:
     """Pin `host`'s keys, replacing whatever was pinned for it before.
 
     Replacing is right only because the keys come from a trusted channel (console output or
@@ -107,8 +116,10 @@ def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str],
     """
     keys = [_check_key_line(k) for k in key_lines]
     if not keys:
-        raise VpclabError(f"no host key to pin for {host}",
-                          "wait until the instance has booted and printed its keys")
+        raise VpclabError(
+            f"no host key to pin for {host}",
+            "wait until the instance has booted and printed its keys",
+        )
     pattern = _host_pattern(host, port)
     lines = []
     if known_hosts.exists():
@@ -129,11 +140,15 @@ def pinned_host_keys(known_hosts: Path, host: str, port: int = 22) -> list[str]:
     pattern = _host_pattern(host, port)
     if not known_hosts.exists():
         return []
-    return [" ".join(line.split()[1:3]) for line in known_hosts.read_text().splitlines()
-            if line.split() and pattern in line.split()[0].split(",")]
+    return [
+        " ".join(line.split()[1:3])
+        for line in known_hosts.read_text().splitlines()
+        if line.split() and pattern in line.split()[0].split(",")
+    ]
 
 
 # --- running commands and copying files ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Result:
@@ -154,10 +169,19 @@ class Host:
     local target's internet namespace); None for a plain connect (AWS, or a jump).
     """
 
-    def __init__(self, address: str, *, key_file: Path, known_hosts: Path,
-                 user: str = DEFAULT_USER, port: int = 22, via: Host | None = None,
-                 netns: str | None = None, name: str | None = None,
-                 connect_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        key_file: Path,
+        known_hosts: Path,
+        user: str = DEFAULT_USER,
+        port: int = 22,
+        via: Host | None = None,
+        netns: str | None = None,
+        name: str | None = None,
+        connect_timeout: float = 15.0,
+    ) -> None:
         self.address = address
         self.port = port
         self.user = user
@@ -181,42 +205,57 @@ class Host:
         self.close()
         pkey = _load_key(self.key_file)
         if not self.known_hosts.exists():
-            raise VpclabError(f"no pinned host keys ({self.known_hosts} is missing)",
-                              "pin the hosts' keys first (the instances step does it)")
+            raise VpclabError(
+                f"no pinned host keys ({self.known_hosts} is missing)",
+                "pin the hosts' keys first (the instances step does it)",
+            )
         client = paramiko.SSHClient()
         # System host keys are read-only to paramiko: nothing is ever written back.
         client.load_system_host_keys(str(self.known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         sock = self._open_socket()
         try:
-            client.connect(self.address, port=self.port, username=self.user, pkey=pkey,
-                           sock=sock, look_for_keys=False, allow_agent=False,
-                           timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
-                           auth_timeout=self.connect_timeout)
+            client.connect(
+                self.address,
+                port=self.port,
+                username=self.user,
+                pkey=pkey,
+                sock=sock,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+            )
         except paramiko.BadHostKeyException as exc:
             client.close()
             raise VpclabError(
                 f"{self.name} ({self.address}) presented a host key that does not match the "
                 f"pinned one in {self.known_hosts}: connection refused",
                 "if the instance was rebuilt, re-pin its key from the console output; "
-                "otherwise someone is in the middle") from exc
+                "otherwise someone is in the middle",
+            ) from exc
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise VpclabError(f"{self.user}@{self.name} ({self.address}) refused the key "
-                              f"{self.key_file.name}",
-                              "check the instance was launched with this key pair") from exc
+            raise VpclabError(
+                f"{self.user}@{self.name} ({self.address}) refused the key {self.key_file.name}",
+                "check the instance was launched with this key pair",
+            ) from exc
         except paramiko.SSHException as exc:
             client.close()
             if "not found in known_hosts" in str(exc):
-                raise VpclabError(f"no pinned host key for {self.name} ({self.address}) in "
-                                  f"{self.known_hosts}: connection refused",
-                                  "pin its key from the console output first") from exc
+                raise VpclabError(
+                    f"no pinned host key for {self.name} ({self.address}) in "
+                    f"{self.known_hosts}: connection refused",
+                    "pin its key from the console output first",
+                ) from exc
             raise VpclabError(f"SSH to {self.name} ({self.address}) failed: {exc}") from exc
         except OSError as exc:
             client.close()
-            raise VpclabError(f"cannot reach {self.name} ({self.address}:{self.port}): {exc}",
-                              "check the instance runs and its security group allows SSH "
-                              "from you") from exc
+            raise VpclabError(
+                f"cannot reach {self.name} ({self.address}:{self.port}): {exc}",
+                "check the instance runs and its security group allows SSH from you",
+            ) from exc
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(30)
@@ -227,16 +266,19 @@ class Host:
         try:
             if self.via is not None:
                 return self.via.transport.open_channel(
-                    "direct-tcpip", (self.address, self.port), ("127.0.0.1", 0),
-                    timeout=self.connect_timeout)
-            return connect_in(self.netns, (self.address, self.port),
-                              timeout=self.connect_timeout)
+                    "direct-tcpip",
+                    (self.address, self.port),
+                    ("127.0.0.1", 0),
+                    timeout=self.connect_timeout,
+                )
+            return connect_in(self.netns, (self.address, self.port), timeout=self.connect_timeout)
         except (OSError, paramiko.SSHException) as exc:
             hop = f" through {self.via.name}" if self.via else ""
-            raise VpclabError(f"cannot reach {self.name} ({self.address}:{self.port}){hop}: "
-                              f"{exc or type(exc).__name__}",
-                              "check the instance runs and its security group allows SSH "
-                              "from the previous hop") from exc
+            raise VpclabError(
+                f"cannot reach {self.name} ({self.address}:{self.port}){hop}: "
+                f"{exc or type(exc).__name__}",
+                "check the instance runs and its security group allows SSH from the previous hop",
+            ) from exc
 
     @staticmethod
     def _transport_alive(client: paramiko.SSHClient) -> bool:
@@ -259,14 +301,26 @@ class Host:
     def __enter__(self) -> Host:
         return self.connect()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # commands
 
-    def run(self, cmd: str, *, sudo: bool = False, check: bool = True, timeout: float = 300.0,
-            env: Mapping[str, str] | None = None, input: str | bytes | None = None) -> Result:
+    def run(
+        self,
+        cmd: str,
+        *,
+        sudo: bool = False,
+        check: bool = True,
+        timeout: float = 300.0,
+        env: Mapping[str, str] | None = None,
+        input: str | bytes | None = None,
+    ) -> Result:
         """Run a shell command line; with sudo, as root through `sudo -n`.
 
         With check (the default) a non-zero exit raises VpclabError naming the command and
@@ -291,12 +345,13 @@ class Host:
         result = Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
         if check and rc != 0:
             tail = (result.stderr.strip() or result.stdout.strip())[-STDERR_TAIL:]
-            raise VpclabError(f"`{cmd}` failed on {self.name} (exit {rc}): {tail}",
-                              "fix what the command reports, then run the step again")
+            raise VpclabError(
+                f"`{cmd}` failed on {self.name} (exit {rc}): {tail}",
+                "fix what the command reports, then run the step again",
+            )
         return result
 
-    def _collect(self, chan: paramiko.Channel, cmd: str,
-                 timeout: float) -> tuple[bytes, bytes]:
+    def _collect(self, chan: paramiko.Channel, cmd: str, timeout: float) -> tuple[bytes, bytes]:
         # Read both streams as they come, so a chatty command never blocks on a full window.
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
@@ -309,15 +364,15 @@ class Host:
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
                 busy = True
-            if chan.exit_status_ready() and not chan.recv_ready() \
-                    and not chan.recv_stderr_ready():
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                 return bytes(out), bytes(err)
             if chan.closed and not busy:
                 return bytes(out), bytes(err)
             if time.monotonic() > deadline:
-                raise VpclabError(f"`{cmd}` on {self.name} did not finish in {timeout:.0f} s",
-                                  "background long-running work with "
-                                  "`nohup cmd >log 2>&1 </dev/null &`")
+                raise VpclabError(
+                    f"`{cmd}` on {self.name} did not finish in {timeout:.0f} s",
+                    "background long-running work with `nohup cmd >log 2>&1 </dev/null &`",
+                )
             if busy:
                 pause = 0.001
             else:
@@ -326,17 +381,38 @@ class Host:
 
     # files
 
-    def put(self, local: Path | str, remote: str, mode: int | None = None, *,
-            sudo: bool = False, owner: str | None = None) -> None:
+    def put(
+        self,
+        local: Path | str,
+        remote: str,
+        mode: int | None = None,
+        *,
+        sudo: bool = False,
+        owner: str | None = None,
+    ) -> None:
         """Copy a local file to `remote`; with sudo (or owner), via a temporary file."""
         self.put_bytes(Path(local).read_bytes(), remote, mode, sudo=sudo, owner=owner)
 
-    def put_text(self, text: str, remote: str, mode: int | None = None, *,
-                 sudo: bool = False, owner: str | None = None) -> None:
+    def put_text(
+        self,
+        text: str,
+        remote: str,
+        mode: int | None = None,
+        *,
+        sudo: bool = False,
+        owner: str | None = None,
+    ) -> None:
         self.put_bytes(text.encode(), remote, mode, sudo=sudo, owner=owner)
 
-    def put_bytes(self, data: bytes, remote: str, mode: int | None = None, *,
-                  sudo: bool = False, owner: str | None = None) -> None:
+    def put_bytes(
+        self,
+        data: bytes,
+        remote: str,
+        mode: int | None = None,
+        *,
+        sudo: bool = False,
+        owner: str | None = None,
+    ) -> None:
         if sudo or owner:
             staging = f"/tmp/.vpclab-put-{uuid.uuid4().hex}"
             self._sftp_write(staging, data, 0o600)
@@ -358,8 +434,9 @@ class Host:
                 if mode is not None:
                     sftp.chmod(remote, mode)
         except OSError as exc:
-            raise VpclabError(f"cannot write {remote} on {self.name}: {exc}",
-                              "for a system path pass sudo=True") from exc
+            raise VpclabError(
+                f"cannot write {remote} on {self.name}: {exc}", "for a system path pass sudo=True"
+            ) from exc
 
     def get(self, remote: str, local: Path | str) -> Path:
         local = Path(local)
@@ -386,28 +463,53 @@ def _load_key(path: Path) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except FileNotFoundError:
-        raise VpclabError(f"private key {path} is missing",
-                          "run the keys step, which creates and saves the key pair") from None
+        raise VpclabError(
+            f"private key {path} is missing",
+            "run the keys step, which creates and saves the key pair",
+        ) from None
     except (paramiko.SSHException, ValueError) as exc:
         raise VpclabError(f"cannot load private key {path}: {exc}") from exc
 
 
-def open_host(lab: str, address: str, *, key_name: str, via: Host | None = None,
-              local: bool = True, name: str | None = None,
-              spec_path: Path | None = None) -> Host:
+def open_host(
+    lab: str,
+    address: str,
+    *,
+    key_name: str,
+    via: Host | None = None,
+    local: bool = True,
+    name: str | None = None,
+    spec_path: Path | None = None,
+) -> Host:
     """A Host with the lab's key and pinned keys; on the local target, a public host is
     reached from the lab's internet namespace (a host behind `via` needs no namespace)."""
-    return Host(address, key_file=key_path(lab, key_name, spec_path),
-                known_hosts=known_hosts_path(lab, spec_path), via=via,
-                netns=internet_netns(lab) if local and via is None else None, name=name)
+    return Host(
+        address,
+        key_file=key_path(lab, key_name, spec_path),
+        known_hosts=known_hosts_path(lab, spec_path),
+        via=via,
+        netns=internet_netns(lab) if local and via is None else None,
+        name=name,
+    )
 
 
 # --- the system ssh, for an interactive shell ------------------------------------------------
 
-def ssh_command(lab: str, role: str, *, address: str, key_name: str, jump: str | None = None,
-                jump_key_name: str | None = None, local: bool = True, user: str = DEFAULT_USER,
-                command: list[str] | None = None,
-                batch: bool = False, spec_path: Path | None = None) -> list[str]:
+
+def ssh_command(
+    lab: str,
+    role: str,
+    *,
+    address: str,
+    key_name: str,
+    jump: str | None = None,
+    jump_key_name: str | None = None,
+    local: bool = True,
+    user: str = DEFAULT_USER,
+    command: list[str] | None = None,
+    batch: bool = False,
+    spec_path: Path | None = None,
+) -> list[str]:
     """argv for the system `ssh` to a lab host, pinned like paramiko, for `vpclab ssh ROLE`.
 
     `jump`: the public address to go through (the web server, for the private app), logged
@@ -417,12 +519,24 @@ def ssh_command(lab: str, role: str, *, address: str, key_name: str, jump: str |
     """
     key = key_path(lab, key_name, spec_path)
     if not key.exists():
-        raise VpclabError(f"private key {key} is missing, so {role} cannot be reached",
-                          "run the keys step first")
+        raise VpclabError(
+            f"private key {key} is missing, so {role} cannot be reached", "run the keys step first"
+        )
     known = known_hosts_path(lab, spec_path)
-    opts = ["-i", str(key), "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no"]
+    opts = [
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "UpdateHostKeys=no",
+    ]
     if batch:
         opts += ["-o", "BatchMode=yes"]
     argv = ["ssh", *opts]

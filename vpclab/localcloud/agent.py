@@ -45,6 +45,7 @@ log = logging.getLogger("vpclab.agent")
 
 # --- the API the CLI calls -----------------------------------------------------------------
 
+
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -82,8 +83,13 @@ def project_root() -> Path | None:
     return None
 
 
-def start(local_dir: Path, endpoint: str, region: str, repo_root: Path | None = None,
-          interval: float = INTERVAL) -> int:
+def start(
+    local_dir: Path,
+    endpoint: str,
+    region: str,
+    repo_root: Path | None = None,
+    interval: float = INTERVAL,
+) -> int:
     """Start the agent (a no-op when it runs). Returns its PID. Needs root on Linux.
 
     `repo_root` is the project the internet namespace serves (default: this checkout).
@@ -95,29 +101,48 @@ def start(local_dir: Path, endpoint: str, region: str, repo_root: Path | None = 
     netns.require_support()
     local_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE",)}
-    argv = [sys.executable, "-m", "vpclab.localcloud.agent", "--local-dir", str(local_dir),
-            "--endpoint", endpoint, "--region", region, "--interval", str(interval)]
+    argv = [
+        sys.executable,
+        "-m",
+        "vpclab.localcloud.agent",
+        "--local-dir",
+        str(local_dir),
+        "--endpoint",
+        endpoint,
+        "--region",
+        region,
+        "--interval",
+        str(interval),
+    ]
     repo_root = repo_root or project_root()
     if repo_root:
         argv += ["--repo-root", str(Path(repo_root).resolve())]
     with open(local_dir / LOG_FILE, "ab") as logf:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
-            cwd=str(local_dir), start_new_session=True)  # its own session: outlives the CLI
-    _write_json(local_dir / AGENT_FILE, {"pid": proc.pid, "endpoint": endpoint,
-                                         "region": region, "started": time.time()})
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(local_dir),
+            start_new_session=True,
+        )  # its own session: outlives the CLI
+    _write_json(
+        local_dir / AGENT_FILE,
+        {"pid": proc.pid, "endpoint": endpoint, "region": region, "started": time.time()},
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             (local_dir / AGENT_FILE).unlink(missing_ok=True)
-            raise VpclabError(f"the local agent exited at start: {_last_line(local_dir)}",
-                              f"see {local_dir / LOG_FILE}")
+            raise VpclabError(
+                f"the local agent exited at start: {_last_line(local_dir)}",
+                f"see {local_dir / LOG_FILE}",
+            )
         if (_read_json(local_dir / STATUS_FILE) or {}).get("pid") == proc.pid:
             return proc.pid
         time.sleep(0.05)
-    raise VpclabError("the local agent did not report within 20 s",
-                      f"see {local_dir / LOG_FILE}")
+    raise VpclabError("the local agent did not report within 20 s", f"see {local_dir / LOG_FILE}")
 
 
 def _last_line(local_dir: Path) -> str:
@@ -195,30 +220,35 @@ def wait_converged(local_dir: Path, lab: str, timeout: float = 30.0) -> dict:
                 failed = {n: h["error"] for n, h in lab_status["hosts"].items() if h.get("error")}
                 if failed:
                     name, why = next(iter(failed.items()))
-                    raise VpclabError(f"lab {lab}: host {name} did not boot: {why}",
-                                      f"see {Path(local_dir) / LOG_FILE} and the host's "
-                                      "console.log")
+                    raise VpclabError(
+                        f"lab {lab}: host {name} did not boot: {why}",
+                        f"see {Path(local_dir) / LOG_FILE} and the host's console.log",
+                    )
                 services = lab_status.get("services", {})
                 if services.get("state") == "failed":
-                    raise VpclabError(f"lab {lab}: the internet services failed: "
-                                      f"{services.get('error')}",
-                                      f"see {Path(local_dir) / LOG_FILE}")
+                    raise VpclabError(
+                        f"lab {lab}: the internet services failed: {services.get('error')}",
+                        f"see {Path(local_dir) / LOG_FILE}",
+                    )
                 down = sorted(n for n, h in lab_status["hosts"].items() if not h["booted"])
                 errors = lab_status.get("errors", [])
                 if services.get("state") == "starting":
                     down.append("internet services")
                 if not down and not errors:
                     return lab_status
-                pending = (f"not up yet: {', '.join(down)}" if down
-                           else f"errors: {'; '.join(errors)}")
+                pending = (
+                    f"not up yet: {', '.join(down)}" if down else f"errors: {'; '.join(errors)}"
+                )
         if time.monotonic() > deadline:
-            raise VpclabError(f"lab {lab}: the local data plane did not converge in "
-                              f"{timeout:.0f} s ({pending})",
-                              f"see {Path(local_dir) / LOG_FILE}")
+            raise VpclabError(
+                f"lab {lab}: the local data plane did not converge in {timeout:.0f} s ({pending})",
+                f"see {Path(local_dir) / LOG_FILE}",
+            )
         time.sleep(0.05)
 
 
 # --- the agent process ---------------------------------------------------------------------
+
 
 @dataclass
 class HostRuntime:
@@ -286,31 +316,55 @@ class LabRuntime:
         cleanup.force_down(self.lab)  # leftovers of a crashed agent
         netns.add(self.router_ns)
         netns.add(self.internet_ns)
-        netns.veth(self.router_ns, self.inet, self.internet_ns, "eth0",
-                   mac_b=netns.host_mac(dataplane.LAPTOP_IP))
-        netns.batch(self.router_ns, [
-            f"link set {self.inet} address {netns.gateway_mac(dataplane.ROUTER_PUBLIC_IP)}",
-            f"addr add {dataplane.ROUTER_PUBLIC_IP}/24 dev {self.inet}",
-            f"link set {self.inet} up"])
-        netns.batch(self.internet_ns, [
-            f"addr add {dataplane.LAPTOP_IP}/24 dev eth0",
-            f"addr add {dataplane.SERVICES_IP}/24 dev eth0",
-            "link set eth0 up"])
-        netns.exec_in(self.router_ns, [
-            "sysctl", "-qw", "net.ipv4.ip_forward=1",
-            # Bridged (same-subnet) traffic must not go through the router's forward rules.
-            "net.bridge.bridge-nf-call-iptables=0"], check=False)
+        netns.veth(
+            self.router_ns,
+            self.inet,
+            self.internet_ns,
+            "eth0",
+            mac_b=netns.host_mac(dataplane.LAPTOP_IP),
+        )
+        netns.batch(
+            self.router_ns,
+            [
+                f"link set {self.inet} address {netns.gateway_mac(dataplane.ROUTER_PUBLIC_IP)}",
+                f"addr add {dataplane.ROUTER_PUBLIC_IP}/24 dev {self.inet}",
+                f"link set {self.inet} up",
+            ],
+        )
+        netns.batch(
+            self.internet_ns,
+            [
+                f"addr add {dataplane.LAPTOP_IP}/24 dev eth0",
+                f"addr add {dataplane.SERVICES_IP}/24 dev eth0",
+                "link set eth0 up",
+            ],
+        )
+        netns.exec_in(
+            self.router_ns,
+            [
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                # Bridged (same-subnet) traffic must not go through the router's forward rules.
+                "net.bridge.bridge-nf-call-iptables=0",
+            ],
+            check=False,
+        )
         self.based = True
 
     def _add_bridge(self, s: SubnetPlan) -> None:
         prefix = s.cidr.split("/")[1]
         # A half-made bridge from a failed loop is replaced, so a retry can succeed.
         netns.run(["ip", "-n", self.router_ns, "link", "del", s.bridge], check=False)
-        netns.batch(self.router_ns, [
-            f"link add name {s.bridge} type bridge",
-            f"link set {s.bridge} address {netns.gateway_mac(s.gateway)}",
-            f"addr add {s.gateway}/{prefix} dev {s.bridge}",
-            f"link set {s.bridge} up"])
+        netns.batch(
+            self.router_ns,
+            [
+                f"link add name {s.bridge} type bridge",
+                f"link set {s.bridge} address {netns.gateway_mac(s.gateway)}",
+                f"addr add {s.gateway}/{prefix} dev {s.bridge}",
+                f"link set {s.bridge} up",
+            ],
+        )
         self.bridges[s.id] = s
 
     def _remove_bridge(self, subnet_id: str) -> None:
@@ -321,11 +375,15 @@ class LabRuntime:
         netns.add(h.netns)
         netns.veth(self.router_ns, h.veth, h.netns, "eth0", mac_b=netns.host_mac(h.private_ip))
         bridge = self.bridges[h.subnet_id].bridge
-        netns.batch(self.router_ns, [f"link set {h.veth} master {bridge}",
-                                     f"link set {h.veth} up"])
-        netns.batch(h.netns, [f"addr add {h.private_ip}/{h.prefixlen} dev eth0",
-                              "link set eth0 up",
-                              f"route add default via {h.gateway}"])
+        netns.batch(self.router_ns, [f"link set {h.veth} master {bridge}", f"link set {h.veth} up"])
+        netns.batch(
+            h.netns,
+            [
+                f"addr add {h.private_ip}/{h.prefixlen} dev eth0",
+                "link set eth0 up",
+                f"route add default via {h.gateway}",
+            ],
+        )
         nft.apply(h.netns, "inet", self.table, nft.render_host(self.table, h.rules))
         runtime = HostRuntime(plan=h)
         runtime.boot = self.agent.pool.submit(self.agent.boot_host, self.lab, h)
@@ -352,8 +410,11 @@ class LabRuntime:
             self._base()
         desired = {h.instance_id: h for h in plan.hosts}
         for iid, runtime in list(self.hosts.items()):
-            if (iid not in desired or _identity(desired[iid]) != _identity(runtime.plan)
-                    or not netns.exists(runtime.plan.netns)):
+            if (
+                iid not in desired
+                or _identity(desired[iid]) != _identity(runtime.plan)
+                or not netns.exists(runtime.plan.netns)
+            ):
                 self._remove_host(iid)
         subnets = {s.id: s for s in plan.subnets}
         for sid, s in list(self.bridges.items()):
@@ -398,8 +459,12 @@ class LabRuntime:
         if self.services is None:
             self.served_head = self.agent.project_head()
             self.services = self.agent.services_pool.submit(
-                internet.start_services, self.internet_ns, dataplane.SERVICES_IP,
-                self.agent.repo_root, self.agent.local_dir / "internet")
+                internet.start_services,
+                self.internet_ns,
+                dataplane.SERVICES_IP,
+                self.agent.repo_root,
+                self.agent.local_dir / "internet",
+            )
             self.services.add_done_callback(lambda _f: self.agent.wake.set())
             return
         head = self.agent.project_head()
@@ -410,8 +475,11 @@ class LabRuntime:
 
     def services_status(self) -> dict:
         if self.agent.repo_root is None:
-            return {"state": "unavailable", "error": "no project folder to serve "
-                    "(start the agent from a checkout of the project)"}
+            return {
+                "state": "unavailable",
+                "error": "no project folder to serve "
+                "(start the agent from a checkout of the project)",
+            }
         future = self.services
         if future is None or not future.done():
             return {"state": "starting"}
@@ -419,10 +487,16 @@ class LabRuntime:
             return {"state": "failed", "error": str(future.exception())}
         served = future.result()
         if not served.alive():
-            return {"state": "failed", "error": "a service exited; see "
-                    f"{served.cache_dir / 'logs'}"}
-        return {"state": "up", "git_url": served.git_url, "index_url": served.index_url,
-                "pip_args": served.pip_args()}
+            return {
+                "state": "failed",
+                "error": f"a service exited; see {served.cache_dir / 'logs'}",
+            }
+        return {
+            "state": "up",
+            "git_url": served.git_url,
+            "index_url": served.index_url,
+            "pip_args": served.pip_args(),
+        }
 
     def _publish(self, plan: LabPlan) -> None:
         web = next((h for h in plan.hosts if h.role == "web"), None)
@@ -431,8 +505,11 @@ class LabRuntime:
             self.agent.publisher.unpublish(self.lab)
             self.web_url = None
             return
-        port = self.agent.publisher.publish(self.lab, Target(self.internet_ns, ip, WEB_PORT),
-                                            self.agent.previous_ports.get(self.lab, 0))
+        port = self.agent.publisher.publish(
+            self.lab,
+            Target(self.internet_ns, ip, WEB_PORT),
+            self.agent.previous_ports.get(self.lab, 0),
+        )
         self.web_url = f"http://127.0.0.1:{port}/"
 
     def teardown(self) -> None:
@@ -464,24 +541,42 @@ class LabRuntime:
             h = runtime.plan
             booted = runtime.booted()
             key = booted.host_public_key.split()[:2] if booted else []
-            hosts[h.netns[len(names.netns(self.lab, "")):]] = {
-                "instance_id": h.instance_id, "role": h.role, "netns": h.netns,
-                "private_ip": h.private_ip, "public_ip": self.public.get(h.instance_id),
-                "booted": booted is not None, "host_key": " ".join(key) or None,
-                "pid": booted.pid if booted else None, "error": runtime.error()}
-        return {"web_url": self.web_url, "router_netns": self.router_ns,
-                "internet_netns": self.internet_ns,
-                "internet": {"router": dataplane.ROUTER_PUBLIC_IP,
-                             "laptop": dataplane.LAPTOP_IP,
-                             "services": dataplane.SERVICES_IP},
-                "nat": {k: v for k, v in self.public.items() if k.startswith("nat-")},
-                "services": self.services_status(),
-                "hosts": hosts, "errors": list(self.errors)}
+            hosts[h.netns[len(names.netns(self.lab, "")) :]] = {
+                "instance_id": h.instance_id,
+                "role": h.role,
+                "netns": h.netns,
+                "private_ip": h.private_ip,
+                "public_ip": self.public.get(h.instance_id),
+                "booted": booted is not None,
+                "host_key": " ".join(key) or None,
+                "pid": booted.pid if booted else None,
+                "error": runtime.error(),
+            }
+        return {
+            "web_url": self.web_url,
+            "router_netns": self.router_ns,
+            "internet_netns": self.internet_ns,
+            "internet": {
+                "router": dataplane.ROUTER_PUBLIC_IP,
+                "laptop": dataplane.LAPTOP_IP,
+                "services": dataplane.SERVICES_IP,
+            },
+            "nat": {k: v for k, v in self.public.items() if k.startswith("nat-")},
+            "services": self.services_status(),
+            "hosts": hosts,
+            "errors": list(self.errors),
+        }
 
 
 class Agent:
-    def __init__(self, local_dir: Path, endpoint: str, region: str,
-                 repo_root: Path | None = None, interval: float = INTERVAL) -> None:
+    def __init__(
+        self,
+        local_dir: Path,
+        endpoint: str,
+        region: str,
+        repo_root: Path | None = None,
+        interval: float = INTERVAL,
+    ) -> None:
         import boto3
 
         from vpclab.aws.session import LOCAL_CREDENTIALS
@@ -489,7 +584,8 @@ class Agent:
         self.local_dir = local_dir
         self.interval = interval
         self.ec2 = boto3.Session(region_name=region, **LOCAL_CREDENTIALS).client(
-            "ec2", endpoint_url=endpoint)
+            "ec2", endpoint_url=endpoint
+        )
         self.endpoint, self.region = endpoint, region
         self.labs: dict[str, LabRuntime] = {}
         self.repo_root = repo_root
@@ -509,8 +605,11 @@ class Agent:
         now = time.monotonic()
         if self.repo_root is not None and now - self._head_checked > 2.0:
             self._head_checked = now
-            done = subprocess.run(["git", "-C", str(self.repo_root), "rev-parse", "HEAD"],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                ["git", "-C", str(self.repo_root), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+            )
             self._head = done.stdout.strip() if done.returncode == 0 else None
         return self._head
 
@@ -529,11 +628,10 @@ class Agent:
         from vpclab.localcloud import hostboot
 
         key = self._authorized_key(lab, h)
-        attr = self.ec2.describe_instance_attribute(InstanceId=h.instance_id,
-                                                    Attribute="userData")
+        attr = self.ec2.describe_instance_attribute(InstanceId=h.instance_id, Attribute="userData")
         encoded = attr.get("UserData", {}).get("Value")
         user_data = base64.b64decode(encoded) if encoded else None
-        host_dir = self.local_dir / "hosts" / lab / h.netns[len(names.netns(lab, "")):]
+        host_dir = self.local_dir / "hosts" / lab / h.netns[len(names.netns(lab, "")) :]
         marker = host_dir / "instance-id"
         # The folder is the instance's disk: a new instance in the same role starts clean.
         # The key is part of the identity: a fresh control plane with seeded ids reuses ids.
@@ -542,9 +640,15 @@ class Agent:
             shutil.rmtree(host_dir)
         host_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text(identity)
-        return hostboot.boot(hostboot.HostSpec(
-            netns=h.netns, host_dir=host_dir, hostname=h.role or h.instance_id,
-            authorized_key=key, user_data=user_data))
+        return hostboot.boot(
+            hostboot.HostSpec(
+                netns=h.netns,
+                host_dir=host_dir,
+                hostname=h.role or h.instance_id,
+                authorized_key=key,
+                user_data=user_data,
+            )
+        )
 
     def _authorized_key(self, lab: str, h: HostPlan) -> str | None:
         """The key pair's public key line; None for an instance launched without one."""
@@ -559,8 +663,10 @@ class Agent:
         pub = self.local_dir.parent / "labs" / lab / "keys" / f"{h.key_name}.pub"
         if pub.exists():
             return pub.read_text().strip()
-        raise VpclabError(f"no public key for key pair {h.key_name}",
-                          "import the key pair again ('vpclab up --through instances')")
+        raise VpclabError(
+            f"no public key for key pair {h.key_name}",
+            "import the key pair again ('vpclab up --through instances')",
+        )
 
     # -- the loop
 
@@ -601,10 +707,16 @@ class Agent:
         return None
 
     def write_status(self, started: float, error: str | None) -> None:
-        data = {"generation": self.generation, "loop_started": started, "updated": time.time(),
-                "pid": os.getpid(), "endpoint": self.endpoint, "region": self.region,
-                "control_plane_error": error,
-                "labs": {lab: rt.status() for lab, rt in self.labs.items()}}
+        data = {
+            "generation": self.generation,
+            "loop_started": started,
+            "updated": time.time(),
+            "pid": os.getpid(),
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "control_plane_error": error,
+            "labs": {lab: rt.status() for lab, rt in self.labs.items()},
+        }
         _write_json(self.local_dir / STATUS_FILE, data)
 
     def shutdown(self) -> None:
@@ -634,10 +746,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo-root", type=Path, default=None)
     parser.add_argument("--interval", type=float, default=INTERVAL)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    agent = Agent(args.local_dir.resolve(), args.endpoint, args.region,
-                  args.repo_root.resolve() if args.repo_root else None, args.interval)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    agent = Agent(
+        args.local_dir.resolve(),
+        args.endpoint,
+        args.region,
+        args.repo_root.resolve() if args.repo_root else None,
+        args.interval,
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)

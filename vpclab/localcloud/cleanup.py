@@ -14,8 +14,11 @@ from vpclab.localcloud.dataplane import is_host_netns_suffix
 def lab_namespaces(lab: str) -> list[str]:
     """The lab's namespaces, and not those of a lab whose name merely starts the same."""
     prefix = names.netns(lab, "")
-    return [n for n in netns.list_netns()
-            if n.startswith(prefix) and is_host_netns_suffix(n[len(prefix):])]
+    return [
+        n
+        for n in netns.list_netns()
+        if n.startswith(prefix) and is_host_netns_suffix(n[len(prefix) :])
+    ]
 
 
 def force_down(lab: str) -> list[str]:

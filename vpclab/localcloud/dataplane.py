@@ -186,8 +186,13 @@ class _Routing:
         vpc = self.vpcs.get(vpc_id, {})
         if vpc.get("IsDefault") and vpc_id not in self.igw_of and table is self.main.get(vpc_id):
             if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in routes):
-                routes.append({"DestinationCidrBlock": "0.0.0.0/0",
-                               "GatewayId": DEFAULT_VPC_IGW, "State": "active"})
+                routes.append(
+                    {
+                        "DestinationCidrBlock": "0.0.0.0/0",
+                        "GatewayId": DEFAULT_VPC_IGW,
+                        "State": "active",
+                    }
+                )
         return routes
 
     def lookup(self, subnet_id: str, dest: ipaddress.IPv4Network) -> tuple[str, str] | None:
@@ -203,8 +208,12 @@ class _Routing:
         if best is None:
             return None
         route = best[1]
-        target = (route.get("NatGatewayId") or route.get("VpcPeeringConnectionId")
-                  or route.get("GatewayId") or "")
+        target = (
+            route.get("NatGatewayId")
+            or route.get("VpcPeeringConnectionId")
+            or route.get("GatewayId")
+            or ""
+        )
         if target == "local":
             return ("local", target)
         for prefix, kind in (("igw-", "igw"), ("nat-", "nat"), ("pcx-", "pcx")):
@@ -230,8 +239,10 @@ class _Routing:
         pcx = self.peerings.get(pcx_id)
         if not pcx or pcx.get("Status", {}).get("Code") != "active":
             return False
-        ends = {pcx.get("RequesterVpcInfo", {}).get("VpcId"),
-                pcx.get("AccepterVpcInfo", {}).get("VpcId")}
+        ends = {
+            pcx.get("RequesterVpcInfo", {}).get("VpcId"),
+            pcx.get("AccepterVpcInfo", {}).get("VpcId"),
+        }
         return ends == {vpc_a, vpc_b}
 
     def internet_route(self, subnet_id: str) -> Egress | None:
@@ -272,8 +283,9 @@ def _groups_of(instance: Resource, default_sg: dict[str, str]) -> list[str]:
     return ids
 
 
-def _rules(group_ids: list[str], groups: dict[str, Resource],
-           members: dict[str, list[str]]) -> tuple[Rule, ...]:
+def _rules(
+    group_ids: list[str], groups: dict[str, Resource], members: dict[str, list[str]]
+) -> tuple[Rule, ...]:
     rules: set[Rule] = set()
     for gid in group_ids:
         group = groups.get(gid)
@@ -291,8 +303,12 @@ def _rules(group_ids: list[str], groups: dict[str, Resource],
                 from_port = perm.get("FromPort") if proto != "all" else None
                 to_port = perm.get("ToPort") if proto != "all" else None
                 rules.add(Rule(direction, proto, from_port, to_port, tuple(sorted(peers))))
-    return tuple(sorted(rules, key=lambda r: (r.direction, r.protocol, r.from_port or 0,
-                                              r.to_port or 0, r.peers)))
+    return tuple(
+        sorted(
+            rules,
+            key=lambda r: (r.direction, r.protocol, r.from_port or 0, r.to_port or 0, r.peers),
+        )
+    )
 
 
 def plan(snap: Snapshot, lab: str) -> LabPlan:
@@ -300,20 +316,33 @@ def plan(snap: Snapshot, lab: str) -> LabPlan:
     routing = _Routing(snap)
     live = [i for i in snap.instances if i["State"]["Name"] in LIVE_STATES]
     lab_instances = sorted(
-        (i for i in live if tags.tags_of(i).get(tags.LAB) == lab
-         and i.get("SubnetId") in routing.subnets and i.get("PrivateIpAddress")),
-        key=lambda i: (str(i.get("LaunchTime", "")), i["InstanceId"]))
+        (
+            i
+            for i in live
+            if tags.tags_of(i).get(tags.LAB) == lab
+            and i.get("SubnetId") in routing.subnets
+            and i.get("PrivateIpAddress")
+        ),
+        key=lambda i: (str(i.get("LaunchTime", "")), i["InstanceId"]),
+    )
 
     lab_vpcs = {v["VpcId"] for v in snap.vpcs if tags.tags_of(v).get(tags.LAB) == lab}
-    subnet_ids = {s["SubnetId"] for s in snap.subnets
-                  if s["VpcId"] in lab_vpcs or tags.tags_of(s).get(tags.LAB) == lab}
+    subnet_ids = {
+        s["SubnetId"]
+        for s in snap.subnets
+        if s["VpcId"] in lab_vpcs or tags.tags_of(s).get(tags.LAB) == lab
+    }
     subnet_ids.update(i["SubnetId"] for i in lab_instances)
     subnets = tuple(
-        SubnetPlan(id=sid, vpc_id=routing.subnets[sid]["VpcId"],
-                   cidr=routing.subnets[sid]["CidrBlock"],
-                   gateway=str(ipaddress.IPv4Network(routing.subnets[sid]["CidrBlock"])[1]),
-                   bridge=bridge_name(lab, sid))
-        for sid in sorted(subnet_ids))
+        SubnetPlan(
+            id=sid,
+            vpc_id=routing.subnets[sid]["VpcId"],
+            cidr=routing.subnets[sid]["CidrBlock"],
+            gateway=str(ipaddress.IPv4Network(routing.subnets[sid]["CidrBlock"])[1]),
+            bridge=bridge_name(lab, sid),
+        )
+        for sid in sorted(subnet_ids)
+    )
     by_id = {s.id: s for s in subnets}
 
     default_sg = {g["VpcId"]: g["GroupId"] for g in snap.groups if g.get("GroupName") == "default"}
@@ -332,28 +361,54 @@ def plan(snap: Snapshot, lab: str) -> LabPlan:
         taken.add(name)
         subnet = by_id[inst["SubnetId"]]
         ip = inst["PrivateIpAddress"]
-        hosts.append(HostPlan(
-            instance_id=inst["InstanceId"], role=role or name, netns=names.netns(lab, name),
-            hostname=f"{lab}-{name}", private_ip=ip,
-            prefixlen=ipaddress.IPv4Network(subnet.cidr).prefixlen, gateway=subnet.gateway,
-            subnet_id=subnet.id, veth=veth_name(lab, ip),
-            wants_public=bool(inst.get("PublicIpAddress")), key_name=inst.get("KeyName"),
-            rules=_rules(_groups_of(inst, default_sg), groups, members)))
+        hosts.append(
+            HostPlan(
+                instance_id=inst["InstanceId"],
+                role=role or name,
+                netns=names.netns(lab, name),
+                hostname=f"{lab}-{name}",
+                private_ip=ip,
+                prefixlen=ipaddress.IPv4Network(subnet.cidr).prefixlen,
+                gateway=subnet.gateway,
+                subnet_id=subnet.id,
+                veth=veth_name(lab, ip),
+                wants_public=bool(inst.get("PublicIpAddress")),
+                key_name=inst.get("KeyName"),
+                rules=_rules(_groups_of(inst, default_sg), groups, members),
+            )
+        )
 
-    links = tuple((by_id[a].bridge, by_id[b].bridge) for a in sorted(by_id) for b in sorted(by_id)
-                  if a != b and routing.reaches(a, b))
+    links = tuple(
+        (by_id[a].bridge, by_id[b].bridge)
+        for a in sorted(by_id)
+        for b in sorted(by_id)
+        if a != b and routing.reaches(a, b)
+    )
     egress = []
     for s in subnets:
         route = routing.internet_route(s.id)
         if route:
             egress.append(Egress(bridge=s.bridge, via=route.via, nat_id=route.nat_id))
     igw_bridges = {e.bridge for e in egress if e.via == "igw"}
-    inbound = tuple(h.instance_id for h in hosts
-                    if h.wants_public and by_id[h.subnet_id].bridge in igw_bridges)
-    nat_ids = tuple(sorted(n["NatGatewayId"] for n in snap.nats
-                           if n.get("State") == "available" and n.get("VpcId") in lab_vpcs))
-    return LabPlan(lab=lab, subnets=subnets, hosts=tuple(hosts), links=links,
-                   egress=tuple(egress), inbound=inbound, nat_ids=nat_ids)
+    inbound = tuple(
+        h.instance_id for h in hosts if h.wants_public and by_id[h.subnet_id].bridge in igw_bridges
+    )
+    nat_ids = tuple(
+        sorted(
+            n["NatGatewayId"]
+            for n in snap.nats
+            if n.get("State") == "available" and n.get("VpcId") in lab_vpcs
+        )
+    )
+    return LabPlan(
+        lab=lab,
+        subnets=subnets,
+        hosts=tuple(hosts),
+        links=links,
+        egress=tuple(egress),
+        inbound=inbound,
+        nat_ids=nat_ids,
+    )
 
 
 def allocate(previous: dict[str, str], wanted: list[str]) -> dict[str, str]:

@@ -44,8 +44,10 @@ OVERLAID = ("etc", "var", "usr")
 BOUND = ("home", "root", "opt", "srv", "tmp", "log")
 # Folders the view covers: a host folder under one of them would be hidden from itself.
 COVERED = ("/etc", "/var", "/usr", "/run", "/dev/shm", "/proc")
-HOST_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG": "C.UTF-8"}
+HOST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,10 @@ class BootedHost:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired as exc:
-            raise VpclabError(f"host {self.spec.hostname} (pid {self.pid}) did not stop",
-                              "check `ps` for a process stuck in the kernel") from exc
+            raise VpclabError(
+                f"host {self.spec.hostname} (pid {self.pid}) did not stop",
+                "check `ps` for a process stuck in the kernel",
+            ) from exc
         # PID 1 of the host dies with unshare; wait for it too, so the namespace is empty.
         if self.sshd_pid is not None:
             _wait_gone(self.sshd_pid, None, timeout)
@@ -113,12 +117,15 @@ class BootedHost:
         deadline = time.monotonic() + timeout
         while not self.user_data_done():
             if not self.alive():
-                raise VpclabError(f"host {self.spec.hostname} died while its user data ran",
-                                  f"see {self.spec.host_dir / 'console.log'}")
+                raise VpclabError(
+                    f"host {self.spec.hostname} died while its user data ran",
+                    f"see {self.spec.host_dir / 'console.log'}",
+                )
             if time.monotonic() > deadline:
-                raise VpclabError(f"user data on {self.spec.hostname} still running "
-                                  f"after {timeout:.0f} s",
-                                  f"see {log_path(self.spec.host_dir)}")
+                raise VpclabError(
+                    f"user data on {self.spec.hostname} still running after {timeout:.0f} s",
+                    f"see {log_path(self.spec.host_dir)}",
+                )
             time.sleep(0.05)
         return self.user_data_status()
 
@@ -148,22 +155,47 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     _check_host_dir(host_dir)
     stop_stale(host_dir)  # never two hosts on one folder
     if not Path("/run/netns", spec.netns).exists():
-        raise VpclabError(f"network namespace {spec.netns} does not exist",
-                          "the agent creates it before booting the host")
+        raise VpclabError(
+            f"network namespace {spec.netns} does not exist",
+            "the agent creates it before booting the host",
+        )
     public_key = prepare(spec)
     console = open(host_dir / "console.log", "ab")  # the child inherits it
     console.write(_console_banner(spec.hostname, public_key).encode())
     console.flush()
-    argv = ["ip", "netns", "exec", spec.netns,
-            "unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork",
-            "--mount-proc", "--kill-child",
-            "/bin/sh", str(VIEW_SCRIPT), str(host_dir), spec.hostname,
-            SSHD, "-D", "-e"]
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        spec.netns,
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--uts",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "/bin/sh",
+        str(VIEW_SCRIPT),
+        str(host_dir),
+        spec.hostname,
+        SSHD,
+        "-D",
+        "-e",
+    ]
     try:
         # A new session: a Ctrl-C meant for the agent's terminal must not reach the host.
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                stderr=subprocess.STDOUT, env=HOST_ENV, cwd="/",
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            env=HOST_ENV,
+            cwd="/",
+            start_new_session=True,
+        )
     finally:
         console.close()
     host = BootedHost(spec=spec, process=proc, host_public_key=public_key)
@@ -209,16 +241,19 @@ def wait_ssh(netns: str | None, ip: str, timeout: float = 10.0, port: int = 22) 
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            with connect_in(netns, (ip, port), timeout=max(0.05, deadline - time.monotonic())) \
-                    as sock:
+            with connect_in(
+                netns, (ip, port), timeout=max(0.05, deadline - time.monotonic())
+            ) as sock:
                 sock.settimeout(max(0.05, deadline - time.monotonic()))
                 if sock.recv(8).startswith(b"SSH-"):
                     return time.monotonic() - start
         except OSError as exc:
             last = exc
         time.sleep(0.005)
-    raise VpclabError(f"no SSH server at {ip}:{port} after {timeout:.0f} s ({last})",
-                      "see the host's console.log in its folder")
+    raise VpclabError(
+        f"no SSH server at {ip}:{port} after {timeout:.0f} s ({last})",
+        "see the host's console.log in its folder",
+    )
 
 
 def prepare(spec: HostSpec) -> str:
@@ -232,8 +267,10 @@ def prepare(spec: HostSpec) -> str:
     h = spec.host_dir.resolve()
     key = (spec.authorized_key or "").strip()
     if key and not key.startswith(("ssh-", "ecdsa-", "sk-")):
-        raise VpclabError("the authorized key is not an OpenSSH public key line",
-                          "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'")
+        raise VpclabError(
+            "the authorized key is not an OpenSSH public key line",
+            "pass the key pair's public key, e.g. 'ssh-ed25519 AAAA...'",
+        )
     h.mkdir(parents=True, exist_ok=True)
     os.chmod(h, 0o755)
     for d in OVERLAID:
@@ -259,8 +296,7 @@ def prepare(spec: HostSpec) -> str:
         home = h / "home" / USER
         _mkdir(home, 0o750, UID, GID)
         _mkdir(home / ".ssh", 0o700, UID, GID)
-        _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600,
-                    UID, GID)
+        _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600, UID, GID)
     public_key = _host_key(h, spec.hostname)
 
     cloud = _upper(h, CLOUD_DIR)
@@ -273,6 +309,7 @@ def prepare(spec: HostSpec) -> str:
 
 
 # --- the pieces of a host's identity -----------------------------------------------------
+
 
 def _write_accounts(etc: Path) -> None:
     """passwd, group, shadow and gshadow: the machine's own, plus `ubuntu` as uid 1000."""
@@ -288,16 +325,20 @@ def _write_accounts(etc: Path) -> None:
         fields[member_index] = ",".join(members)
         return ":".join(fields)
 
-    groups = [group_entry(line.split(":"), 3)
-              for line in _keep(Path("/etc/group"), lambda f: f[0] != USER and f[2] != str(GID))]
+    groups = [
+        group_entry(line.split(":"), 3)
+        for line in _keep(Path("/etc/group"), lambda f: f[0] != USER and f[2] != str(GID))
+    ]
     groups.append(f"{USER}:x:{GID}:")
     kept_groups = {g.split(":")[0] for g in groups}
 
     shadow = _keep(Path("/etc/shadow"), lambda f: f[0] not in dropped and f[0] != USER)
     # "*": no password can ever match, yet the account is not "locked" for key logins.
     shadow.append(f"{USER}:*:{int(time.time()) // 86400}:0:99999:7:::")
-    gshadow = [group_entry(line.split(":"), 3) for line in _keep(
-        Path("/etc/gshadow"), lambda f: f[0] in kept_groups and f[0] != USER)]
+    gshadow = [
+        group_entry(line.split(":"), 3)
+        for line in _keep(Path("/etc/gshadow"), lambda f: f[0] in kept_groups and f[0] != USER)
+    ]
     gshadow.append(f"{USER}:!::")
 
     _write_file(etc / "passwd", "\n".join(passwd) + "\n", 0o644)
@@ -314,10 +355,16 @@ def _host_key(h: Path, hostname: str) -> str:
     if private.exists() and public.exists():
         return public.read_text().strip()
     key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption())
-    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    line = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     line = f"{line} root@{hostname}"
     _write(h, HOST_KEY, pem, 0o600)
     _write(h, HOST_KEY + ".pub", line + "\n", 0o644)
@@ -327,41 +374,50 @@ def _host_key(h: Path, hostname: str) -> str:
 def _sshd_settings() -> str:
     # Read before the machine's sshd_config (first value wins); HostKey names our key only,
     # so the machine's own host keys are never offered.
-    return (f"HostKey {HOST_KEY}\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "PermitRootLogin no\n"
-            "PubkeyAuthentication yes\n"
-            "UseDNS no\n"
-            "PrintMotd no\n")
+    return (
+        f"HostKey {HOST_KEY}\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PermitRootLogin no\n"
+        "PubkeyAuthentication yes\n"
+        "UseDNS no\n"
+        "PrintMotd no\n"
+    )
 
 
 def _hosts_file(hostname: str) -> str:
-    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    return (
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
 
 
 def _console_banner(hostname: str, public_key: str) -> str:
     # The same block cloud-init prints on AWS, so one parser reads both targets.
-    return ("-----BEGIN SSH HOST KEY KEYS-----\n"
-            f"{public_key}\n"
-            "-----END SSH HOST KEY KEYS-----\n"
-            f"vpclab: booting {hostname}\n")
+    return (
+        "-----BEGIN SSH HOST KEY KEYS-----\n"
+        f"{public_key}\n"
+        "-----END SSH HOST KEY KEYS-----\n"
+        f"vpclab: booting {hostname}\n"
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
 
+
 def _check_root() -> None:
     if os.geteuid() != 0:
-        raise VpclabError("booting a local host needs root",
-                          "run the local target as root, or use --target aws")
+        raise VpclabError(
+            "booting a local host needs root", "run the local target as root, or use --target aws"
+        )
 
 
 def _check_host_dir(h: Path) -> None:
     for top in COVERED:
         if h == Path(top) or Path(top) in h.parents:
-            raise VpclabError(f"host folder {h} is under {top}, which the host's view covers",
-                              "keep the state folder elsewhere (set VPCLAB_STATE)")
+            raise VpclabError(
+                f"host folder {h} is under {top}, which the host's view covers",
+                "keep the state folder elsewhere (set VPCLAB_STATE)",
+            )
 
 
 def _upper(h: Path, path: str) -> Path:
@@ -470,8 +526,10 @@ def _wait_gone(pid: int, start: str | None, timeout: float) -> None:
         if now is None or (start is not None and now != start) or _stat_state(pid) == "Z":
             return
         if time.monotonic() > deadline:
-            raise VpclabError(f"process {pid} of a local host did not exit",
-                              "check `ps` for a process stuck in the kernel")
+            raise VpclabError(
+                f"process {pid} of a local host did not exit",
+                "check `ps` for a process stuck in the kernel",
+            )
         time.sleep(0.005)
 
 
@@ -501,9 +559,10 @@ def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not host.alive():
-            raise VpclabError(f"host {host.spec.hostname} failed to boot "
-                              f"(exit status {host.process.returncode})",
-                              f"see {host.spec.host_dir / 'console.log'}")
+            raise VpclabError(
+                f"host {host.spec.hostname} failed to boot (exit status {host.process.returncode})",
+                f"see {host.spec.host_dir / 'console.log'}",
+            )
         pids = _children(host.pid)
         if pids:
             pid = pids[0]
@@ -514,5 +573,7 @@ def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
                 pass
         time.sleep(0.002)
     host.stop()
-    raise VpclabError(f"host {host.spec.hostname} did not start sshd in {timeout:.0f} s",
-                      f"see {host.spec.host_dir / 'console.log'}")
+    raise VpclabError(
+        f"host {host.spec.hostname} did not start sshd in {timeout:.0f} s",
+        f"see {host.spec.host_dir / 'console.log'}",
+    )

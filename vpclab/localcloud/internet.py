@@ -74,9 +74,16 @@ class InternetServices:
         self.procs.clear()
 
 
-def start_services(netns: str, address: str, repo_root: Path, cache_dir: Path, *,
-                   git_port: int = GIT_PORT, http_port: int = HTTP_PORT,
-                   timeout: float = 10.0) -> InternetServices:
+def start_services(
+    netns: str,
+    address: str,
+    repo_root: Path,
+    cache_dir: Path,
+    *,
+    git_port: int = GIT_PORT,
+    http_port: int = HTTP_PORT,
+    timeout: float = 10.0,
+) -> InternetServices:
     """Refresh the mirror and the wheels, then serve both from inside `netns` at `address`."""
     repo_root, cache_dir = repo_root.resolve(), cache_dir.resolve()
     git_base = mirror_repo(repo_root, cache_dir).parent
@@ -85,19 +92,48 @@ def start_services(netns: str, address: str, repo_root: Path, cache_dir: Path, *
     logs.mkdir(parents=True, exist_ok=True)
     port_part = "" if git_port == GIT_PORT else f":{git_port}"
     services = InternetServices(
-        netns=netns, address=address,
+        netns=netns,
+        address=address,
         git_url=f"git://{address}{port_part}/{REPO_NAME}",
         index_url=f"http://{address}:{http_port}/",
-        repo_root=repo_root, cache_dir=cache_dir)
+        repo_root=repo_root,
+        cache_dir=cache_dir,
+    )
     try:
         # Read-only: git daemon never enables receive-pack unless told to.
-        services.procs.append(_spawn(netns, [
-            "git", "daemon", "--reuseaddr", "--export-all", "--verbose",
-            f"--base-path={git_base}", f"--listen={address}", f"--port={git_port}",
-            str(git_base)], logs / "git-daemon.log"))
-        services.procs.append(_spawn(netns, [
-            sys.executable, "-m", "http.server", str(http_port), "--bind", address,
-            "--directory", str(wheels)], logs / "wheel-index.log"))
+        services.procs.append(
+            _spawn(
+                netns,
+                [
+                    "git",
+                    "daemon",
+                    "--reuseaddr",
+                    "--export-all",
+                    "--verbose",
+                    f"--base-path={git_base}",
+                    f"--listen={address}",
+                    f"--port={git_port}",
+                    str(git_base),
+                ],
+                logs / "git-daemon.log",
+            )
+        )
+        services.procs.append(
+            _spawn(
+                netns,
+                [
+                    sys.executable,
+                    "-m",
+                    "http.server",
+                    str(http_port),
+                    "--bind",
+                    address,
+                    "--directory",
+                    str(wheels),
+                ],
+                logs / "wheel-index.log",
+            )
+        )
         for port in (git_port, http_port):
             _wait_listening(services, port, timeout)
     except BaseException:
@@ -115,8 +151,9 @@ def mirror_repo(repo_root: Path, cache_dir: Path) -> Path:
         mirror.parent.mkdir(parents=True, exist_ok=True)
         _git(["git", "clone", "--mirror", "--quiet", str(repo_root), str(mirror)])
     # Follow the project's current branch, so a clone checks out what the student works on.
-    head = subprocess.run(["git", "-C", str(repo_root), "symbolic-ref", "-q", "HEAD"],
-                          capture_output=True, text=True)
+    head = subprocess.run(
+        ["git", "-C", str(repo_root), "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True
+    )
     if head.returncode == 0:
         _git(["git", "--git-dir", str(mirror), "symbolic-ref", "HEAD", head.stdout.strip()])
     return mirror
@@ -132,8 +169,9 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
     python = python or _wheel_python()
     wheels = cache_dir / "wheels"
     texts = _requirement_texts(repo_root, cache_dir)
-    version = subprocess.run([python, "-c", "import sys; print(sys.version)"],
-                             capture_output=True, text=True, check=True).stdout
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
     stamp = hashlib.sha256("\0".join([version, *texts]).encode()).hexdigest()
     if (wheels / STAMP).exists() and (wheels / STAMP).read_text().strip() == stamp:
         return wheels
@@ -144,13 +182,27 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
         for i, text in enumerate(texts):
             req = staging / f".requirements-{i}.txt"
             req.write_text(text)
-            done = subprocess.run([python, "-m", "pip", "wheel", "--quiet", "--no-cache-dir",
-                                   "--wheel-dir", str(staging), "-r", str(req)],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    python,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--quiet",
+                    "--no-cache-dir",
+                    "--wheel-dir",
+                    str(staging),
+                    "-r",
+                    str(req),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
-                raise VpclabError(f"cannot build wheels for {REQUIREMENTS}: "
-                                  f"{done.stderr.strip()[-600:]}",
-                                  "check the pins in the requirements file")
+                raise VpclabError(
+                    f"cannot build wheels for {REQUIREMENTS}: {done.stderr.strip()[-600:]}",
+                    "check the pins in the requirements file",
+                )
             req.unlink()
         (staging / STAMP).write_text(stamp + "\n")
         old = cache_dir / f".wheels-old-{os.getpid()}"
@@ -169,8 +221,10 @@ def _wheel_python() -> str:
     Debian's python3-venv brings no pip module to /usr/bin/python3; the project's venv is
     made from that same interpreter, so its wheels fit the hosts too.
     """
-    if Path(HOST_PYTHON).exists() and subprocess.run(
-            [HOST_PYTHON, "-c", "import pip"], capture_output=True).returncode == 0:
+    if (
+        Path(HOST_PYTHON).exists()
+        and subprocess.run([HOST_PYTHON, "-c", "import pip"], capture_output=True).returncode == 0
+    ):
         return HOST_PYTHON
     return sys.executable
 
@@ -178,32 +232,44 @@ def _wheel_python() -> str:
 def _requirement_texts(repo_root: Path, cache_dir: Path) -> list[str]:
     texts = []
     mirror = cache_dir / "git" / REPO_NAME
-    committed = subprocess.run(["git", "--git-dir", str(mirror), "show",
-                                f"HEAD:{REQUIREMENTS}"], capture_output=True, text=True)
+    committed = subprocess.run(
+        ["git", "--git-dir", str(mirror), "show", f"HEAD:{REQUIREMENTS}"],
+        capture_output=True,
+        text=True,
+    )
     if committed.returncode == 0:
         texts.append(committed.stdout)
     work_tree = repo_root / REQUIREMENTS
     if work_tree.exists() and work_tree.read_text() not in texts:
         texts.append(work_tree.read_text())
     if not texts:
-        raise VpclabError(f"{REQUIREMENTS} is missing from {repo_root}",
-                          "the app's requirements file is part of the project")
+        raise VpclabError(
+            f"{REQUIREMENTS} is missing from {repo_root}",
+            "the app's requirements file is part of the project",
+        )
     return texts
 
 
 def _git(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
-        raise VpclabError(f"`{' '.join(argv[:4])} ...` failed: {done.stderr.strip()[-400:]}",
-                          "check the project is a git repository with at least one commit")
+        raise VpclabError(
+            f"`{' '.join(argv[:4])} ...` failed: {done.stderr.strip()[-400:]}",
+            "check the project is a git repository with at least one commit",
+        )
 
 
 def _spawn(netns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         # Its own session, so stop() can end the service and the children it forked.
-        return subprocess.Popen(["ip", "netns", "exec", netns, *argv], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, cwd="/",
-                                start_new_session=True)
+        return subprocess.Popen(
+            ["ip", "netns", "exec", netns, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+            start_new_session=True,
+        )
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -220,14 +286,18 @@ def _wait_listening(services: InternetServices, port: int, timeout: float) -> No
     while True:
         for proc in services.procs:
             if proc.poll() is not None:
-                raise VpclabError(f"an internet service exited early ({proc.args[4:6]})",
-                                  f"see {services.cache_dir / 'logs'}")
+                raise VpclabError(
+                    f"an internet service exited early ({proc.args[4:6]})",
+                    f"see {services.cache_dir / 'logs'}",
+                )
         try:
             connect_in(services.netns, (services.address, port), timeout=0.5).close()
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise VpclabError(f"nothing listens on {services.address}:{port} in "
-                                  f"{services.netns} after {timeout:.0f} s",
-                                  f"see {services.cache_dir / 'logs'}") from None
+                raise VpclabError(
+                    f"nothing listens on {services.address}:{port} in "
+                    f"{services.netns} after {timeout:.0f} s",
+                    f"see {services.cache_dir / 'logs'}",
+                ) from None
             time.sleep(0.02)

@@ -99,10 +99,20 @@ def start(local_dir: Path) -> MotoServer:
         env.pop(key, None)
     with open(local_dir / "moto.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vpclab.localcloud.moto_main", "-H", "127.0.0.1",
-             "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,  # outlives this process: it is shared
+            [
+                sys.executable,
+                "-m",
+                "vpclab.localcloud.moto_main",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # outlives this process: it is shared
         )
     server = MotoServer(pid=proc.pid, port=port)
     deadline = time.monotonic() + 30
@@ -111,12 +121,14 @@ def start(local_dir: Path) -> MotoServer:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            raise VpclabError("the local moto server did not start",
-                              f"see {local_dir / 'moto.log'}")
+            raise VpclabError(
+                "the local moto server did not start", f"see {local_dir / 'moto.log'}"
+            )
         time.sleep(0.1)
     if replay and previous == port:
-        req = urllib.request.Request(f"{server.endpoint}/moto-api/recorder/replay-recording",
-                                     data=b"", method="POST")
+        req = urllib.request.Request(
+            f"{server.endpoint}/moto-api/recorder/replay-recording", data=b"", method="POST"
+        )
         urllib.request.urlopen(req, timeout=120).close()
     elif replay:  # recorded against another port: it cannot be replayed faithfully
         recording.rename(recording.with_suffix(".stale"))

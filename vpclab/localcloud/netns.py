@@ -134,8 +134,22 @@ def sysctl(name: str, key: str, value: str) -> None:
 
 def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mac_b: str | None = None) -> None:
     """A veth pair whose ends are born in two namespaces."""
-    args = ["ip", "link", "add", "name", if_a, "netns", ns_a, "type", "veth",
-            "peer", "name", if_b, "netns", ns_b]
+    args = [
+        "ip",
+        "link",
+        "add",
+        "name",
+        if_a,
+        "netns",
+        ns_a,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        if_b,
+        "netns",
+        ns_b,
+    ]
     if mac_b:
         args[-2:-2] = ["address", mac_b]
     run(args)
@@ -150,9 +164,11 @@ def gateway_mac(ip: str) -> str:
     return "02:01:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
-
 def link_names_root() -> list[str]:
     """Links of the root namespace (to sweep any stray one of a lab)."""
     out = run(["ip", "-o", "link", "show"], check=False)
-    return [line.split(":", 2)[1].strip().split("@")[0]
-            for line in out.splitlines() if line.count(":") >= 2]
+    return [
+        line.split(":", 2)[1].strip().split("@")[0]
+        for line in out.splitlines()
+        if line.count(":") >= 2
+    ]

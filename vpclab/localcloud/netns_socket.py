@@ -41,11 +41,13 @@ def run_in(netns: str | None, fn: Callable[[], T]) -> T:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise VpclabError(f"network namespace {netns} does not exist",
-                          "start the local cloud (`vpclab local up`)") from None
+        raise VpclabError(
+            f"network namespace {netns} does not exist", "start the local cloud (`vpclab local up`)"
+        ) from None
     except PermissionError:
-        raise VpclabError(f"cannot open network namespace {netns}",
-                          "the local target's data plane needs root") from None
+        raise VpclabError(
+            f"cannot open network namespace {netns}", "the local target's data plane needs root"
+        ) from None
     box: dict[str, object] = {}
 
     def worker() -> None:
@@ -68,14 +70,16 @@ def run_in(netns: str | None, fn: Callable[[], T]) -> T:
     return box["result"]  # type: ignore[return-value]
 
 
-def socket_in(netns: str | None, family: int = socket.AF_INET,
-              type: int = socket.SOCK_STREAM) -> socket.socket:
+def socket_in(
+    netns: str | None, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
+) -> socket.socket:
     """An unconnected socket in `netns`: connect, bind or listen with it from any thread."""
     return run_in(netns, lambda: socket.socket(family, type))
 
 
-def connect_in(netns: str | None, address: tuple[str, int],
-               timeout: float | None = 10.0) -> socket.socket:
+def connect_in(
+    netns: str | None, address: tuple[str, int], timeout: float | None = 10.0
+) -> socket.socket:
     """A TCP connection to `address` made from inside `netns` (a plain connect if None).
 
     The connect itself runs in the caller's thread, so the timeout applies as usual; the

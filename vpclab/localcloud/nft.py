@@ -33,13 +33,17 @@ def _match(rule: Rule) -> str:
 def render_host(table: str, rules: tuple[Rule, ...]) -> str:
     """The body of a host's firewall table (family inet) for its security groups."""
     lines = [f"table inet {table} {{"]
-    for chain, hook, direction, lo in (("ingress", "input", "in", "iif"),
-                                       ("egress", "output", "out", "oif")):
-        lines += [f"  chain {chain} {{",
-                  f"    type filter hook {hook} priority filter; policy drop;",
-                  "    ct state established,related accept",
-                  "    ct state invalid drop",
-                  f'    {lo} "lo" accept']
+    for chain, hook, direction, lo in (
+        ("ingress", "input", "in", "iif"),
+        ("egress", "output", "out", "oif"),
+    ):
+        lines += [
+            f"  chain {chain} {{",
+            f"    type filter hook {hook} priority filter; policy drop;",
+            "    ct state established,related accept",
+            "    ct state invalid drop",
+            f'    {lo} "lo" accept',
+        ]
         lines += [f"    {_match(r)} accept" for r in rules if r.direction == direction]
         lines.append("  }")
     lines.append("}")

@@ -11,8 +11,10 @@ def source_netns(lab: str, source: str) -> str:
     """`internet` (the student's laptop side) or a host's role, as a namespace name."""
     ns = names.netns(lab, source)
     if not netns.exists(ns):
-        raise VpclabError(f"lab {lab!r} has no local namespace for {source!r}",
-                          "start the local cloud and bring the lab up ('vpclab up')")
+        raise VpclabError(
+            f"lab {lab!r} has no local namespace for {source!r}",
+            "start the local cloud and bring the lab up ('vpclab up')",
+        )
     return ns
 
 
@@ -36,8 +38,9 @@ def banner(lab: str, source: str, address: str, port: int, timeout: float = 2.0)
         return None
 
 
-def ssh_host_key(lab: str, source: str, address: str, port: int = 22,
-                 timeout: float = 5.0) -> str | None:
+def ssh_host_key(
+    lab: str, source: str, address: str, port: int = 22, timeout: float = 5.0
+) -> str | None:
     """The host key an SSH server at address:port offers (`ssh-ed25519 AAAA...`), or None."""
     import paramiko
 

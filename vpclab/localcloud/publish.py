@@ -28,8 +28,9 @@ class Publisher:
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="publisher",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="publisher", daemon=True
+        )
         self._thread.start()
         self._servers: dict[str, tuple[asyncio.base_events.Server, Target, int]] = {}
 
@@ -47,8 +48,7 @@ class Publisher:
         except OSError:
             if not port:
                 raise
-            server = asyncio.run_coroutine_threadsafe(self._listen(target, 0),
-                                                      self._loop).result(5)
+            server = asyncio.run_coroutine_threadsafe(self._listen(target, 0), self._loop).result(5)
         bound = server.sockets[0].getsockname()[1]
         self._servers[key] = (server, target, bound)
         return bound
@@ -80,8 +80,9 @@ class Publisher:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1)
 
-    async def _forward(self, target: Target, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _forward(
+        self, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             sock = socket_in(target.netns)
         except Exception:
@@ -89,8 +90,7 @@ class Publisher:
             return
         sock.setblocking(False)
         try:
-            await asyncio.wait_for(
-                self._loop.sock_connect(sock, (target.address, target.port)), 5)
+            await asyncio.wait_for(self._loop.sock_connect(sock, (target.address, target.port)), 5)
             up_reader, up_writer = await asyncio.open_connection(sock=sock)
         except (OSError, TimeoutError):
             sock.close()

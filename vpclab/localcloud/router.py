@@ -25,11 +25,15 @@ def render(table: str, plan: LabPlan, public: dict[str, str]) -> str:
             forward.append(f'iifname "{e.bridge}" oifname "{inet}" accept')
             post.append(f'iifname "{e.bridge}" oifname "{inet}" snat ip to {public[e.nat_id]}')
         elif e.via == "igw":
-            ips = sorted(h.private_ip for h in plan.hosts if h.instance_id in public
-                         and by_subnet[h.subnet_id].bridge == e.bridge)
+            ips = sorted(
+                h.private_ip
+                for h in plan.hosts
+                if h.instance_id in public and by_subnet[h.subnet_id].bridge == e.bridge
+            )
             if ips:
-                forward.append(f'iifname "{e.bridge}" oifname "{inet}" '
-                               f'ip saddr {{ {", ".join(ips)} }} accept')
+                forward.append(
+                    f'iifname "{e.bridge}" oifname "{inet}" ip saddr {{ {", ".join(ips)} }} accept'
+                )
     for iid in plan.inbound:
         host = hosts[iid]
         if iid not in public:
@@ -37,20 +41,22 @@ def render(table: str, plan: LabPlan, public: dict[str, str]) -> str:
         bridge = by_subnet[host.subnet_id].bridge
         pre.append(f'iifname "{inet}" ip daddr {public[iid]} dnat ip to {host.private_ip}')
         post.append(f'oifname "{inet}" ip saddr {host.private_ip} snat ip to {public[iid]}')
-        forward.append(f'iifname "{inet}" oifname "{bridge}" ip daddr {host.private_ip} '
-                       "ct status dnat accept")
+        forward.append(
+            f'iifname "{inet}" oifname "{bridge}" ip daddr {host.private_ip} ct status dnat accept'
+        )
 
     def chain(name: str, head: str, rules: list[str]) -> list[str]:
         return [f"  chain {name} {{", f"    {head}", *(f"    {r}" for r in rules), "  }"]
 
     lines = [f"table ip {table} {{"]
     lines += chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;", pre)
-    lines += chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
-                   post)
+    lines += chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post)
     lines += chain("forward", "type filter hook forward priority filter; policy drop;", forward)
     # The router itself offers nothing: only ping and replies.
-    lines += chain("input", "type filter hook input priority filter; policy drop;",
-                   ["ct state established,related accept", 'iif "lo" accept',
-                    "meta l4proto icmp accept"])
+    lines += chain(
+        "input",
+        "type filter hook input priority filter; policy drop;",
+        ["ct state established,related accept", 'iif "lo" accept', "meta l4proto icmp accept"],
+    )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-_env = Environment(loader=PackageLoader("vpclab.render", "templates"),
-                   undefined=StrictUndefined, keep_trailing_newline=True)
+_env = Environment(
+    loader=PackageLoader("vpclab.render", "templates"),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
 def render(template: str, **values: object) -> str:

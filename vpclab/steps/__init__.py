@@ -7,8 +7,7 @@ from types import ModuleType
 from vpclab.steps import instances, jenkins, nat, vpc
 
 # Steps whose apply is built. Later steps (keys ... monitoring) are still to come.
-BUILT: dict[str, ModuleType] = {"vpc": vpc, "nat": nat, "jenkins": jenkins,
-                                "instances": instances}
+BUILT: dict[str, ModuleType] = {"vpc": vpc, "nat": nat, "jenkins": jenkins, "instances": instances}
 
 
 def steps_through(through: str | None, enabled: list[str]) -> list[str]:

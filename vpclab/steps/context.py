@@ -38,5 +38,6 @@ class Context:
     def tag(self, resource_id: str, role: str, name: str | None = None) -> None:
         """Tag after creation, for calls that take no TagSpecifications."""
         name = name or f"{self.spec.name}-{role}"
-        self.ec2.create_tags(Resources=[resource_id],
-                             Tags=tags.tag_list(self.spec.name, role, name, self.spec.tags))
+        self.ec2.create_tags(
+            Resources=[resource_id], Tags=tags.tag_list(self.spec.name, role, name, self.spec.tags)
+        )

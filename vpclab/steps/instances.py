@@ -18,29 +18,61 @@ def apply(ctx: Context) -> None:
         raise VpclabError("the VPC and its subnets are missing", "run 'vpclab up --through vpc'")
     jenkins_sg = state.security_groups.get("jenkins")
     if jenkins_sg is None:
-        raise VpclabError("the Jenkins security group is missing",
-                          "run 'vpclab up --through jenkins'")
+        raise VpclabError(
+            "the Jenkins security group is missing", "run 'vpclab up --through jenkins'"
+        )
     vpc_id = state.vpc["VpcId"]
     groups = state.security_groups
 
-    web_sg = ensure_security_group(ctx, "web", vpc_id, groups.get("web"), [
-        Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
-        Ingress(ports.ssh, group_id=jenkins_sg["GroupId"], description="Jenkins"),
-        Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
-    ], "Web server: Nginx reverse proxy")
-    app_sg = ensure_security_group(ctx, "app", vpc_id, groups.get("app"), [
-        Ingress(ports.ssh, group_id=web_sg, description="web server"),
-        Ingress(ports.app, group_id=web_sg, description="web server (app port)"),
-    ], "Application server: reachable only from the web server")
-    monitoring_sg = ensure_security_group(ctx, "monitoring", vpc_id, groups.get("monitoring"), [
-        Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
-        Ingress(ports.prometheus, cidr=spec.admin_cidr, description="admin (Prometheus)"),
-        Ingress(ports.grafana, cidr=spec.admin_cidr, description="admin (Grafana)"),
-    ], "Monitoring server: Prometheus and Grafana")
+    web_sg = ensure_security_group(
+        ctx,
+        "web",
+        vpc_id,
+        groups.get("web"),
+        [
+            Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
+            Ingress(ports.ssh, group_id=jenkins_sg["GroupId"], description="Jenkins"),
+            Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
+        ],
+        "Web server: Nginx reverse proxy",
+    )
+    app_sg = ensure_security_group(
+        ctx,
+        "app",
+        vpc_id,
+        groups.get("app"),
+        [
+            Ingress(ports.ssh, group_id=web_sg, description="web server"),
+            Ingress(ports.app, group_id=web_sg, description="web server (app port)"),
+        ],
+        "Application server: reachable only from the web server",
+    )
+    monitoring_sg = ensure_security_group(
+        ctx,
+        "monitoring",
+        vpc_id,
+        groups.get("monitoring"),
+        [
+            Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
+            Ingress(ports.prometheus, cidr=spec.admin_cidr, description="admin (Prometheus)"),
+            Ingress(ports.grafana, cidr=spec.admin_cidr, description="admin (Grafana)"),
+        ],
+        "Monitoring server: Prometheus and Grafana",
+    )
 
-    layout = {"web": ("public", web_sg, True), "app": ("private", app_sg, False),
-              "monitoring": ("public", monitoring_sg, True)}
+    layout = {
+        "web": ("public", web_sg, True),
+        "app": ("private", app_sg, False),
+        "monitoring": ("public", monitoring_sg, True),
+    }
     for role, (subnet_role, group_id, public_ip) in layout.items():
         key_name = ensure_key_pair(ctx, role, state.key_pairs.get(role))
-        ensure_instance(ctx, role, state.instances.get(role),
-                        state.subnets[subnet_role]["SubnetId"], group_id, key_name, public_ip)
+        ensure_instance(
+            ctx,
+            role,
+            state.instances.get(role),
+            state.subnets[subnet_role]["SubnetId"],
+            group_id,
+            key_name,
+            public_ip,
+        )

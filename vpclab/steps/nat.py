@@ -27,12 +27,13 @@ def ensure_association(ctx: Context, table: dict, subnet_id: str) -> None:
         return
     # A subnet has one association: move it if it sits in another of our tables.
     for assoc in ctx.ec2.describe_route_tables(
-            Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]:
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+    )["RouteTables"]:
         for a in assoc.get("Associations", []):
             if a.get("SubnetId") == subnet_id:
                 ctx.ec2.replace_route_table_association(
-                    AssociationId=a["RouteTableAssociationId"],
-                    RouteTableId=table["RouteTableId"])
+                    AssociationId=a["RouteTableAssociationId"], RouteTableId=table["RouteTableId"]
+                )
                 return
     ctx.ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet_id)
     ctx.say(f"associated {subnet_id} with {table['RouteTableId']}")
@@ -46,8 +47,12 @@ def apply(ctx: Context) -> None:
     vpc_id = state.vpc["VpcId"]
     public, private = state.subnets["public"]["SubnetId"], state.subnets["private"]["SubnetId"]
 
-    igw = state.igw or ec2.create_internet_gateway(
-        TagSpecifications=ctx.tag_spec("internet-gateway", "igw"))["InternetGateway"]
+    igw = (
+        state.igw
+        or ec2.create_internet_gateway(TagSpecifications=ctx.tag_spec("internet-gateway", "igw"))[
+            "InternetGateway"
+        ]
+    )
     if not any(a["VpcId"] == vpc_id for a in igw.get("Attachments", [])):
         ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
         ctx.say(f"attached {igw['InternetGatewayId']} to {vpc_id}")
@@ -56,11 +61,18 @@ def apply(ctx: Context) -> None:
     if ctx.spec.enable_nat_gateway:
         nat = state.nat
         if nat is None:
-            eip = state.eips[0] if state.eips else ec2.allocate_address(
-                Domain="vpc", TagSpecifications=ctx.tag_spec("elastic-ip", "nat"))
+            eip = (
+                state.eips[0]
+                if state.eips
+                else ec2.allocate_address(
+                    Domain="vpc", TagSpecifications=ctx.tag_spec("elastic-ip", "nat")
+                )
+            )
             nat = ec2.create_nat_gateway(
-                SubnetId=public, AllocationId=eip["AllocationId"],
-                TagSpecifications=ctx.tag_spec("natgateway", "nat"))["NatGateway"]
+                SubnetId=public,
+                AllocationId=eip["AllocationId"],
+                TagSpecifications=ctx.tag_spec("natgateway", "nat"),
+            )["NatGateway"]
             ctx.say(f"created NAT gateway {nat['NatGatewayId']} in the public subnet")
         if nat["State"] != "available":
             ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]])
@@ -70,7 +82,8 @@ def apply(ctx: Context) -> None:
         table = state.route_tables.get(role)
         if table is None:
             table = ec2.create_route_table(
-                VpcId=vpc_id, TagSpecifications=ctx.tag_spec("route-table", role))["RouteTable"]
+                VpcId=vpc_id, TagSpecifications=ctx.tag_spec("route-table", role)
+            )["RouteTable"]
             ctx.say(f"created {role} route table {table['RouteTableId']}")
         if role == "public":
             ensure_route(ctx, table, ANYWHERE, GatewayId=igw["InternetGatewayId"])

@@ -18,8 +18,9 @@ def apply(ctx: Context) -> None:
     state = ctx.state()
     vpc = state.vpc
     if vpc is None:
-        vpc = ec2.create_vpc(CidrBlock=spec.cidr,
-                             TagSpecifications=ctx.tag_spec("vpc", "vpc"))["Vpc"]
+        vpc = ec2.create_vpc(CidrBlock=spec.cidr, TagSpecifications=ctx.tag_spec("vpc", "vpc"))[
+            "Vpc"
+        ]
         ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]])
         ctx.say(f"created VPC {vpc['VpcId']} {spec.cidr}")
     vpc_id = vpc["VpcId"]
@@ -27,17 +28,23 @@ def apply(ctx: Context) -> None:
     _ensure_vpc_attribute(ctx, vpc_id, "enableDnsSupport", spec.enable_dns_support)
     _ensure_vpc_attribute(ctx, vpc_id, "enableDnsHostnames", spec.enable_dns_hostnames)
 
-    wanted = {"public": (spec.public_subnets[0], spec.map_public_ip_on_launch),
-              "private": (spec.private_subnets[0], False)}
+    wanted = {
+        "public": (spec.public_subnets[0], spec.map_public_ip_on_launch),
+        "private": (spec.private_subnets[0], False),
+    }
     for role, (cidr, public_ip) in wanted.items():
         subnet = state.subnets.get(role)
         if subnet is None:
             subnet = ec2.create_subnet(
-                VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=spec.az,
-                TagSpecifications=ctx.tag_spec("subnet", role))["Subnet"]
+                VpcId=vpc_id,
+                CidrBlock=cidr,
+                AvailabilityZone=spec.az,
+                TagSpecifications=ctx.tag_spec("subnet", role),
+            )["Subnet"]
             ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet["SubnetId"]])
             ctx.say(f"created {role} subnet {subnet['SubnetId']} {cidr}")
         if subnet.get("MapPublicIpOnLaunch", False) != public_ip:
-            ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"],
-                                        MapPublicIpOnLaunch={"Value": public_ip})
+            ec2.modify_subnet_attribute(
+                SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": public_ip}
+            )
             ctx.say(f"set MapPublicIpOnLaunch={public_ip} on the {role} subnet")
