@@ -17,7 +17,7 @@ from vpclab.hosts.ssh import (
     pinned_host_keys,
     ssh_command,
 )
-from vpclab.localcloud import hostboot
+from vpclab.localcloud import hostboot, hostfs
 from vpclab.localcloud.netns_socket import run_in
 
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrVR0fN8a0wJ1JwT1o3jBvV3d4w3ZbbL2w0ZrFq9xYz"
@@ -136,9 +136,9 @@ def test_host_errors_are_one_line_with_a_fix(tmp_path):
 def test_host_folders_under_covered_trees_are_refused():
     for bad in ("/etc/vpclab/h", "/var/lib/vpclab/h", "/usr/h", "/run/h"):
         with pytest.raises(VpclabError, match="covers"):
-            hostboot._check_host_dir(Path(bad))
-    hostboot._check_host_dir(Path("/tmp/vpclab/hosts/lab/web"))
-    hostboot._check_host_dir(Path("/root/project/.vpclab/local/hosts/lab/web"))
+            hostfs.check_host_dir(Path(bad))
+    hostfs.check_host_dir(Path("/tmp/vpclab/hosts/lab/web"))
+    hostfs.check_host_dir(Path("/root/project/.vpclab/local/hosts/lab/web"))
 
 
 def test_run_in_without_a_namespace_calls_directly():

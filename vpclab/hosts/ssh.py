@@ -32,7 +32,7 @@ import paramiko
 from vpclab.errors import VpclabError
 from vpclab.localcloud import names
 from vpclab.localcloud.netns_socket import connect_in
-from vpclab.paths import keys_dir
+from vpclab.paths import keys_dir, state_root
 
 DEFAULT_USER = "ubuntu"
 BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
@@ -50,6 +50,7 @@ _KEY_RE = re.compile(
     r"(?P<type>" + "|".join(re.escape(t) for t in KEY_TYPES) + r")\s+(?P<blob>[A-Za-z0-9+/]+={0,2})"
 )
 STDERR_TAIL = 800
+CONNECT_TIMEOUT = 5  # seconds, for the system ssh (`vpclab ssh`)
 
 
 # --- pinned host keys ----------------------------------------------------------------------
@@ -63,9 +64,10 @@ def key_path(lab: str, key_name: str, spec_path: Path | None = None) -> Path:
     return keys_dir(lab, spec_path) / f"{key_name}.pem"
 
 
-def internet_netns(lab: str) -> str:
-    """Where the admin stands on the local target: the lab's internet namespace."""
-    return names.netns(lab, "internet")
+def internet_netns(lab: str, spec_path: Path | None = None) -> str:
+    """Where the admin stands on the local target: the lab's internet namespace (named from
+    the lab's id: its name plus its state folder)."""
+    return names.netns(names.lab_id(lab, state_root(spec_path)), "internet")
 
 
 def parse_console_host_keys(console: str) -> list[str]:
@@ -488,7 +490,7 @@ def open_host(
         key_file=key_path(lab, key_name, spec_path),
         known_hosts=known_hosts_path(lab, spec_path),
         via=via,
-        netns=internet_netns(lab) if local and via is None else None,
+        netns=internet_netns(lab, spec_path) if local and via is None else None,
         name=name,
     )
 
@@ -509,6 +511,7 @@ def ssh_command(
     command: list[str] | None = None,
     batch: bool = False,
     spec_path: Path | None = None,
+    connect_timeout: int = CONNECT_TIMEOUT,
 ) -> list[str]:
     """argv for the system `ssh` to a lab host, pinned like paramiko, for `vpclab ssh ROLE`.
 
@@ -536,6 +539,9 @@ def ssh_command(
         "StrictHostKeyChecking=yes",
         "-o",
         "UpdateHostKeys=no",
+        # A security group drops silently: fail in seconds, not after the TCP retries.
+        "-o",
+        f"ConnectTimeout={connect_timeout}",
     ]
     if batch:
         opts += ["-o", "BatchMode=yes"]
@@ -548,5 +554,52 @@ def ssh_command(
     if command:
         argv += ["--", *command]
     if local:
-        argv = ["ip", "netns", "exec", internet_netns(lab), *argv]
+        argv = ["ip", "netns", "exec", internet_netns(lab, spec_path), *argv]
     return argv
+
+
+# ssh's own words for "the connection did not happen" (not the remote command's stderr).
+_CONNECT_FAILURE = re.compile(
+    r"^(ssh: connect to host|kex_exchange_identification|ssh_exchange_identification|"
+    r"Connection closed by|Connection timed out|Connection refused|"
+    r"banner exchange|ssh: Could not resolve|Host key verification failed)"
+)
+SSH_FAILED = 255  # ssh's exit status for its own errors
+
+
+@dataclass(frozen=True)
+class SshOutcome:
+    code: int
+    cause: str | None  # ssh's last own error line, when it could not connect
+
+
+def run_ssh(argv: list[str]) -> SshOutcome:
+    """Run the system ssh as a child (a terminal session works as usual). Its stderr is
+    relayed, except ssh's own connection errors: on failure the caller says one line."""
+    import subprocess
+    import sys
+    import threading
+
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    held: list[str] = []
+
+    def relay() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            if _CONNECT_FAILURE.match(line):
+                held.append(line)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+    thread.join(2)
+    cause = held[-1] if held else None
+    return SshOutcome(code, cause if code == SSH_FAILED else None)
