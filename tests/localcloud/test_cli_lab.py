@@ -12,9 +12,9 @@ from pathlib import Path
 
 import labkit
 import pytest
-from conftest import lab_name, require_root
+from conftest import lab_name, lid, require_root
 
-from vpclab.localcloud import agent, cleanup
+from vpclab.localcloud import cleanup, client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,8 @@ def cli_lab(
     try:
         yield spec, env, name
     finally:
-        agent.stop(local_dir)
-        cleanup.force_down(name)
+        client.stop(local_dir)
+        cleanup.force_down(lid(name, local_dir.parent))
         moto.reset()
 
 
@@ -57,10 +57,10 @@ def test_up_ssh_and_force_down(cli_lab):
     assert "0 failed, 0 skipped" in up.stdout
 
     status = json.loads(vpclab(spec, env, "status", "--json").stdout)
-    hosts = status["dataplane"]["hosts"]
+    hosts = status["dataplane"].hosts
     assert set(hosts) == {"jenkins", "web", "app", "monitoring"}
-    assert all(h["booted"] for h in hosts.values())
-    assert status["web_url"].startswith("http://127.0.0.1:")
+    assert all(h.booted for h in hosts.values())
+    assert status.web_url.startswith("http://127.0.0.1:")
 
     web = vpclab(spec, env, "ssh", "web", "hostname")
     assert web.returncode == 0 and web.stdout.strip() == "web", web.stderr
@@ -72,4 +72,4 @@ def test_up_ssh_and_force_down(cli_lab):
 
     down = vpclab(spec, env, "local", "down", "--force")
     assert down.returncode == 0, down.stderr
-    assert cleanup.lab_namespaces(name) == []
+    assert cleanup.lab_namespaces(lid(name, Path(env["VPCLAB_STATE"]))) == []
