@@ -247,3 +247,39 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_the_web_servers_api_public_ip_answers_ssh_from_the_internet(lab, cloud):
+    """What describe_instances reports is what answers on the wire."""
+    api_ip = lab.instance("web")["PublicIpAddress"]
+    assert probe.banner(lid(lab.name), "internet", api_ip, 22).startswith(b"SSH-2.0")
+    nat = lab.ec2.describe_nat_gateways(NatGatewayIds=[lab.nat])["NatGateways"][0]
+    eip = nat["NatGatewayAddresses"][0]["PublicIp"]
+    assert eip.startswith("203.0.113.")
+    assert cloud.lab_status(lab.name).nat == {lab.nat: eip}
+
+
+def test_a_live_check_fails_right_after_a_raw_revoke(lab, cloud):
+    """verify reads its own writes: no sleep between the boto3 call and the check."""
+    natural = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "UserIdGroupPairs": [{"GroupId": lab.groups["web"]}],
+        }
+    ]
+    steps = {"instances"}
+    endpoint = cloud.moto.endpoint
+
+    def web_to_app() -> Status:
+        results = live_checks(lab.name, cloud.local_dir, steps, Ports(), endpoint)
+        return next(r.status for r in results if r.id == "instances.web_to_app_ssh")
+
+    assert web_to_app() is Status.PASS
+    lab.ec2.revoke_security_group_ingress(GroupId=lab.groups["app"], IpPermissions=natural)
+    try:
+        assert web_to_app() is Status.FAIL
+    finally:
+        lab.ec2.authorize_security_group_ingress(GroupId=lab.groups["app"], IpPermissions=natural)
+    assert web_to_app() is Status.PASS

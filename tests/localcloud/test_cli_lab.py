@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import labkit
 import pytest
 from conftest import lab_name, lid, require_root
 
+from vpclab.aws import tags
 from vpclab.localcloud import cleanup, client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,17 +52,17 @@ def vpclab(spec: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_up_ssh_and_force_down(cli_lab):
+def test_up_and_ssh_with_pinned_keys(cli_lab):
     spec, env, name = cli_lab
     up = vpclab(spec, env, "up")
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
     assert "0 failed, 0 skipped" in up.stdout
 
     status = json.loads(vpclab(spec, env, "status", "--json").stdout)
-    hosts = status["dataplane"].hosts
+    hosts = status["dataplane"]["hosts"]
     assert set(hosts) == {"jenkins", "web", "app", "monitoring"}
-    assert all(h.booted for h in hosts.values())
-    assert status.web_url.startswith("http://127.0.0.1:")
+    assert all(h["booted"] for h in hosts.values())
+    assert status["web_url"].startswith("http://127.0.0.1:")
 
     web = vpclab(spec, env, "ssh", "web", "hostname")
     assert web.returncode == 0 and web.stdout.strip() == "web", web.stderr
@@ -70,6 +72,42 @@ def test_up_ssh_and_force_down(cli_lab):
     unknown = vpclab(spec, env, "ssh", "db")
     assert unknown.returncode == 2 and "unknown role 'db'" in unknown.stderr
 
+    local = vpclab(spec, env, "local", "status")
+    assert f"id {lid(name, Path(env['VPCLAB_STATE']))}" in local.stdout, local.stdout
+
+
+def _group(ec2, lab: str, role: str) -> str:
+    found = ec2.describe_security_groups(Filters=tags.lab_filter(lab, role))["SecurityGroups"]
+    return found[0]["GroupId"]
+
+
+def test_ssh_to_a_blocked_host_fails_fast_in_one_line(cli_lab):
+    spec, env, name = cli_lab
+    up = vpclab(spec, env, "up", "--through", "instances")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
+    ec2 = labkit.ec2_client(env["AWS_ENDPOINT_URL"])
+    app, web = _group(ec2, name, "app"), _group(ec2, name, "web")
+    # The call a student writes: no description, though the step gave the rule one.
+    natural = [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": web}]}
+    ]
+    ec2.revoke_security_group_ingress(GroupId=app, IpPermissions=natural)
+    try:
+        started = time.monotonic()
+        blocked = vpclab(spec, env, "ssh", "app", "hostname")
+        elapsed = time.monotonic() - started
+    finally:
+        ec2.authorize_security_group_ingress(GroupId=app, IpPermissions=natural)
+    lines = blocked.stderr.strip().splitlines()
+    assert blocked.returncode == 1 and len(lines) == 1, blocked.stderr
+    assert "cannot reach app" in lines[0] and "vpclab verify --step instances" in lines[0]
+    assert elapsed < 30, f"took {elapsed:.0f} s"  # it used to hang for over two minutes
+
+
+def test_local_down_force_removes_the_labs_hosts(cli_lab):
+    spec, env, name = cli_lab
+    up = vpclab(spec, env, "up", "--through", "instances")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
     down = vpclab(spec, env, "local", "down", "--force")
     assert down.returncode == 0, down.stderr
     assert cleanup.lab_namespaces(lid(name, Path(env["VPCLAB_STATE"]))) == []

@@ -561,9 +561,12 @@ def ssh_command(
 # ssh's own words for "the connection did not happen" (not the remote command's stderr).
 _CONNECT_FAILURE = re.compile(
     r"^(ssh: connect to host|kex_exchange_identification|ssh_exchange_identification|"
-    r"Connection closed by|Connection timed out|Connection refused|"
-    r"banner exchange|ssh: Could not resolve|Host key verification failed)"
+    r"Connection closed by|Connection timed out|Connection refused|Connection to .* timed out|"
+    r"channel \d+: open failed|stdio forwarding failed|Killed by signal|"
+    r"ssh: Could not resolve|Host key verification failed)"
 )
+# Of several, the line that says most about the cause.
+_MOST_TELLING = ("Host key verification failed", "open failed", "connect to host", "timed out")
 SSH_FAILED = 255  # ssh's exit status for its own errors
 
 
@@ -601,5 +604,6 @@ def run_ssh(argv: list[str]) -> SshOutcome:
         proc.terminate()
         code = proc.wait()
     thread.join(2)
-    cause = held[-1] if held else None
+    cause = next((line for key in _MOST_TELLING for line in held if key in line), None)
+    cause = cause or (held[-1] if held else None)
     return SshOutcome(code, cause if code == SSH_FAILED else None)
