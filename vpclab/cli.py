@@ -237,7 +237,7 @@ def ssh(
 ) -> None:
     """Open a shell on a lab host over SSH, host keys pinned (the app through the web server).
     A host that cannot be reached fails within seconds, naming the check to run."""
-    from vpclab.hosts.ssh import SSH_FAILED, run_ssh
+    from vpclab.hosts.shell import SSH_FAILED, run_ssh
 
     lab = _lab(spec, target, quiet=True)
     outcome = run_ssh(lab.ssh_argv(role, command or None))

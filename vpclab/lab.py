@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
@@ -154,7 +155,11 @@ class Lab:
                 for role, i in sorted(state.instances.items())
             },
             "web_url": dataplane.web_url,
-            "dataplane": dataplane.to_dict(),
+            "dataplane": {
+                "running": dataplane.running,
+                "reason": dataplane.reason,
+                "hosts": {n: asdict(h) for n, h in dataplane.hosts.items()},
+            },
         }
 
     def dataplane_status(self) -> DataPlaneStatus:

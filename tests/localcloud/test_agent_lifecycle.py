@@ -13,7 +13,7 @@ from conftest import eventually, lab_name, leftovers, lid, require_root
 from vpclab.checklist import Status
 from vpclab.checks.live import live_checks
 from vpclab.errors import VpclabError
-from vpclab.localcloud import cleanup, client, names, netns, probe
+from vpclab.localcloud import cleanup, client, names, netns, probe, procfs
 from vpclab.spec import Ports
 
 
@@ -108,11 +108,7 @@ def _reap(pid: int) -> bool:
 
 
 def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] == "Z"
-    except OSError:
-        return True
+    return not procfs.running(pid)
 
 
 def test_the_agent_rebuilds_what_someone_else_removed(cloud):

@@ -18,7 +18,7 @@ from conftest import eventually, lab_name, lid
 
 from vpclab.checklist import Status
 from vpclab.checks.live import live_checks
-from vpclab.localcloud import internet, names, netns, probe
+from vpclab.localcloud import internet, names, netns, probe, procfs
 from vpclab.localcloud.dataplane import SERVICES_IP
 from vpclab.localcloud.netns_socket import socket_in
 from vpclab.spec import Ports
@@ -242,11 +242,7 @@ def test_terminating_an_instance_removes_its_host_and_namespace(lab, cloud):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
+    return procfs.running(pid)
 
 
 def test_the_web_servers_api_public_ip_answers_ssh_from_the_internet(lab, cloud):
