@@ -57,9 +57,7 @@ def to_text(results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def to_json(
-    results: list[CheckResult], lab: str, target: str, when: datetime | None = None
-) -> str:
+def to_json(results: list[CheckResult], lab: str, target: str, when: datetime | None = None) -> str:
     """One object: which lab, where, when, the totals, then the checks in order."""
     return json.dumps(
         {
