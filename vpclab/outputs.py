@@ -74,9 +74,8 @@ class LabOutputs:
         return host.public_ip if host and host.public_ip != api else None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = {"lab": self.lab, "lab_id": self.lab_id, **asdict(self)}
         data["target"] = str(self.target)
-        data["lab_id"] = self.lab_id
         return data
 
     @classmethod
