@@ -68,7 +68,7 @@ def _prog() -> str:
     if ran.name != "vpclab" or (on_path and Path(on_path).resolve() == ran.resolve()):
         return "vpclab"
     relative = os.path.relpath(ran.resolve())
-    return relative if not relative.startswith("..") else str(ran)
+    return relative if not relative.startswith("..") else "vpclab"
 
 
 def _next_line(lab: Lab, results: list[CheckResult], url: str | None) -> str:
@@ -135,25 +135,29 @@ def verify(
     raise typer.Exit(1 if failed(results) else 0)
 
 
-def _status_table(data: LabOutputs) -> Table:
+def _status_tables(data: LabOutputs) -> list[Table]:
     where = f"lab {data.lab}" + (f" (id {data.lab_id})" if data.lab_id else "")
-    table = Table(title=f"{where} on {data.target} ({data.region})")
-    for column in ("role", "id", "state", "type", "private IP", "public IP"):
-        table.add_column(column, no_wrap=column in ("role", "id"))
-    table.add_row("vpc", data.vpc_id or "-", "", "", "", "")
-    for role, ids in (
-        ("public subnet", data.public_subnet_ids),
-        ("private subnet", data.private_subnet_ids),
-    ):
-        table.add_row(role, ", ".join(ids) or "-", "", "", "", "")
-    table.add_row(
-        "nat", ", ".join(data.natgw_ids) or "-", "", "", "", ", ".join(data.nat_public_ips)
+    network = Table(
+        title=f"{where} on {data.target} ({data.region})",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        header_style="bold underline",
     )
-    table.add_row("peering", data.peering_id or "-", "", "", "", "")
+    for column in ("resource", "id", "address"):
+        network.add_column(column, no_wrap=True)
+    network.add_row("vpc", data.vpc_id or "-", "")
+    network.add_row("public subnet", ", ".join(data.public_subnet_ids) or "-", "")
+    network.add_row("private subnet", ", ".join(data.private_subnet_ids) or "-", "")
+    network.add_row("nat gateway", ", ".join(data.natgw_ids) or "-", ", ".join(data.nat_public_ips))
+    network.add_row("peering", data.peering_id or "-", "")
+    servers = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold underline")
+    for column in ("role", "id", "state", "type", "private IP", "public IP"):
+        servers.add_column(column, no_wrap=True)
     for role, inst in data.instances.items():
         public = inst.public_ip or "-"
         wire = data.wire_ip(role)
-        table.add_row(
+        servers.add_row(
             role,
             inst.id,
             inst.state,
@@ -161,7 +165,7 @@ def _status_table(data: LabOutputs) -> Table:
             inst.private_ip or "-",
             f"{public} (on the wire {wire})" if wire else public,
         )
-    return table
+    return [network, servers] if data.instances else [network]
 
 
 @app.command()
@@ -175,7 +179,9 @@ def status(
     if as_json:
         print(json.dumps(data.to_dict(), indent=2))
         return
-    console.print(_status_table(data))
+    for table in _status_tables(data):
+        console.print(table)
+        console.print()
     if data.web_url:
         console.print(f"web server: {data.web_url}")
     if not data.dataplane.running and data.dataplane.reason:
