@@ -247,7 +247,9 @@ def _alive(pid: int) -> bool:
 
 def test_the_web_servers_api_public_ip_answers_ssh_from_the_internet(lab, cloud):
     """What describe_instances reports is what answers on the wire."""
-    api_ip = lab.instance("web")["PublicIpAddress"]
+    web = cloud.lab_status(lab.name).hosts["web"]
+    found = lab.ec2.describe_instances(InstanceIds=[web.instance_id])["Reservations"]
+    api_ip = found[0]["Instances"][0]["PublicIpAddress"]
     assert probe.banner(lid(lab.name), "internet", api_ip, 22).startswith(b"SSH-2.0")
     nat = lab.ec2.describe_nat_gateways(NatGatewayIds=[lab.nat])["NatGateways"][0]
     eip = nat["NatGatewayAddresses"][0]["PublicIp"]
