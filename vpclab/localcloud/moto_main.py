@@ -128,8 +128,8 @@ def _in_use() -> set[str]:
     used: set[str] = set()
     for account in list(ec2_backends.keys()):
         for backend in list(ec2_backends[account].values()):
-            used.update(e.public_ip for e in backend.enis.values() if e.public_ip)
-            used.update(a.public_ip for a in backend.addresses)
+            used.update(e.public_ip for e in list(backend.enis.values()) if e.public_ip)
+            used.update(a.public_ip for a in list(backend.addresses))
     return used
 
 
