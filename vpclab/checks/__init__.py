@@ -74,7 +74,8 @@ def check(check_id: str, title: str, hint: str) -> Callable:
 
 
 def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
-    from vpclab.checks import compute, network  # noqa: F401 - registers the checks
+    # Importing a check module registers its checks.
+    from vpclab.checks import compute, keys, network, nginx, scripts  # noqa: F401
     from vpclab.spec import STEPS
 
     ordered = sorted(REGISTRY, key=lambda c: STEPS.index(c.step))
