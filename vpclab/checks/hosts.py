@@ -24,5 +24,7 @@ def on_hosts(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
             return func(facts)
         except VpclabError as exc:
             return fail(exc.problem, exc.fix or None)
+        except OSError as exc:  # nothing answered where a host should be
+            return fail(f"{type(exc).__name__}: {exc}")
 
     return run

@@ -154,6 +154,9 @@ def no_password_login(host: Host) -> bool:
     return True
 
 
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
 def apply(ctx: Context) -> None:
     reason = remote.unreachable(ctx)
     if reason:

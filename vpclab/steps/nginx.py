@@ -85,6 +85,9 @@ def install(web: Host, text: str) -> bool:
     return True
 
 
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
 def apply(ctx: Context) -> None:
     reason = remote.unreachable(ctx)
     if reason:

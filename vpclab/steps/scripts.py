@@ -104,6 +104,9 @@ def run_setup(ctx: Context, extra: dict[str, str] | None = None) -> str:
     return log
 
 
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
 def apply(ctx: Context) -> None:
     reason = remote.unreachable(ctx)
     if reason:
