@@ -41,6 +41,7 @@ KEEP_RELEASES=${KEEP_RELEASES:-5}
 PROGRAM=microblog
 SUPERVISOR_CONF=/etc/supervisor/conf.d/$PROGRAM.conf
 RUNNER=$APP_ROOT/bin/run-gunicorn
+PGID_FILE=/run/$PROGRAM.pgid
 VENV=$APP_ROOT/venv
 CURRENT=$APP_ROOT/current
 LAST_GOOD=$APP_ROOT/last_good
@@ -134,8 +135,15 @@ chown root:root "$ENV_FILE"
 
 # Reads the root-only env file as root, then drops to the app user: the same process
 # becomes gunicorn's master, so supervisor watches the real thing.
+# A master killed outright leaves its workers holding the port until they notice (up to
+# half the worker timeout): the runner ends that old process group before starting anew.
 runner_text="#!/bin/sh
 set -eu
+if [ -s '$PGID_FILE' ] && pgrep -g \"\$(cat '$PGID_FILE')\" >/dev/null; then
+  kill -KILL -- \"-\$(cat '$PGID_FILE')\" 2>/dev/null || true
+  sleep 0.2
+fi
+echo \$\$ >'$PGID_FILE'
 set -a
 . '$ENV_FILE'
 set +a
