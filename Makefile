@@ -12,6 +12,7 @@ lab: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	shellcheck scripts/*.sh
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
 setup:

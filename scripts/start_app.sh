@@ -140,7 +140,7 @@ chown root:root "$ENV_FILE"
 runner_text="#!/bin/sh
 set -eu
 if [ -s '$PGID_FILE' ] && pgrep -g \"\$(cat '$PGID_FILE')\" >/dev/null; then
-  kill -KILL -- \"-\$(cat '$PGID_FILE')\" 2>/dev/null || true
+  kill -KILL \"-\$(cat '$PGID_FILE')\" 2>/dev/null || true
   sleep 0.2
 fi
 echo \$\$ >'$PGID_FILE'
