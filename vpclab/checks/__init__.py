@@ -41,6 +41,10 @@ def fail(detail: str, hint: str | None = None) -> Outcome:
     return Outcome(Status.FAIL, detail, hint)
 
 
+def skip(reason: str) -> Outcome:
+    return Outcome(Status.SKIP, reason)
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
