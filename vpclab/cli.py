@@ -215,6 +215,31 @@ def diagram(
     console.print(f"wrote {draw(load_spec(spec), out)}")
 
 
+@app.command()
+def dashboard(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Draw the dashboard's panels from the live Prometheus into this PNG."),
+    ] = None,
+    files: Annotated[
+        Path | None,
+        typer.Option(help="Write the Grafana provisioning files and dashboard JSON here."),
+    ] = None,
+    minutes: Annotated[float, typer.Option(help="The time range drawn, in minutes.")] = 15,
+) -> None:
+    """The Grafana dashboard as code: its files (--files DIR), or drawn as a picture (--png)."""
+    if png is None and files is None:
+        raise UsageError("nothing to do", "pass --png FILE and/or --files DIR")
+    lab = _lab(spec, target, quiet=png is None)
+    if files is not None:
+        for path in lab.dashboard_files(files):
+            console.print(f"wrote {path}")
+    if png is not None:
+        console.print(f"wrote {lab.dashboard_png(png, minutes)}")
+
+
 @local_app.command("start")
 def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
     """Start the local cloud: the moto server, and (as root) the agent that runs the hosts."""

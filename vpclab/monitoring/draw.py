@@ -64,6 +64,9 @@ def _unit_axis(ax: plt.Axes, unit: str) -> None:
 
 def draw(data: list[PanelData], path: Path, title: str) -> Path:
     """One PNG: a grid of panels, two a row."""
+    times = [t for item in data for _l, s in item.lines for t in s.times]
+    short = bool(times) and max(times) - min(times) < 20 * 60
+    clock = "%H:%M:%S" if short else "%H:%M"
     columns = 2
     rows = math.ceil(len(data) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(12, 3.2 * rows), squeeze=False)
@@ -76,8 +79,9 @@ def draw(data: list[PanelData], path: Path, title: str) -> Path:
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         _unit_axis(ax, item.panel.unit)
-        ax.set_ylim(bottom=0)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
+        peak = max((v for _l, s in item.lines for v in s.values if v == v), default=0.0)
+        ax.set_ylim(0, peak * 1.15 if peak > 0 else 1.0)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter(clock, tz=UTC))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(data) :]:
         ax.set_visible(False)
