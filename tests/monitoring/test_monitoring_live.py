@@ -82,6 +82,13 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
     )
     try:
         node = f"{app_ip}:9100"
+        # Security groups are stateful: the scrape's open keep-alive connection outlives the
+        # revoke (on AWS too). The exporter's restart ends it; the new connect is dropped.
+        app = remote.open_role(ctx, "app")
+        try:
+            app.run("supervisorctl restart node_exporter", sudo=True)
+        finally:
+            remote.close(app)
 
         def node_down() -> bool:
             """Prometheus sees the app's node_exporter down"""
