@@ -22,7 +22,7 @@ from app.models import Post, User
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TEST_SECRET = "test-secret-not-for-production"
+TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
 def csrf_from(html: str) -> str:
