@@ -41,7 +41,6 @@ def init_rate_limits(app: Flask) -> Limiter:
     storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     limiter = Limiter(
         key_func=address_key,
-        app=app,
         storage_uri=storage_uri,
         storage_options=MEMCACHED_OPTIONS if storage_uri.startswith("memcached://") else {},
         strategy="fixed-window",
@@ -50,6 +49,7 @@ def init_rate_limits(app: Flask) -> Limiter:
         headers_enabled=True,  # Retry-After on a 429
         key_prefix="microblog",
     )
+    _init_for_blueprint(limiter, app, LOGIN_ENDPOINT.split(".")[0])
     # One limiter per app (not a module global): its storage and fallback state belong to it.
     view = app.view_functions[LOGIN_ENDPOINT]
     view = limiter.limit(
@@ -64,3 +64,16 @@ def init_rate_limits(app: Flask) -> Limiter:
     app.view_functions[LOGIN_ENDPOINT] = view
     app.extensions["microblog_limiter"] = limiter
     return limiter
+
+
+def _init_for_blueprint(limiter: Limiter, app: Flask, blueprint: str) -> None:
+    """Flask-Limiter hooks itself into every request of the app, which costs every page
+    (/healthz, timelines) time for limits only the auth pages have. Its hooks are moved to
+    that blueprint's scope, in Flask's documented {scope: [functions]} hook registries."""
+    registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    before = [list(registry.get(None, [])) for registry in registries]
+    limiter.init_app(app)
+    for registry, kept in zip(registries, before, strict=True):
+        added = [hook for hook in registry.get(None, []) if hook not in kept]
+        registry[None] = kept
+        registry.setdefault(blueprint, []).extend(added)

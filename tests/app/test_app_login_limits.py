@@ -154,3 +154,20 @@ def test_limit_settings_defaults() -> None:
     production = load_config("production", {"SECRET_KEY": "k" * 32})
     assert production["RATELIMIT_STORAGE_URI"].startswith("memcached://127.0.0.1:")
     assert production["TRUSTED_PROXIES"] == 1
+
+
+def test_limiter_hooks_run_on_auth_pages_only(app: Flask) -> None:
+    """Other pages (/healthz, timelines) do not pay for limits they do not have."""
+    limiter = app.extensions["microblog_limiter"]
+
+    def owned(hooks: list) -> list:
+        return [
+            hook
+            for hook in hooks
+            if getattr(hook, "__self__", None) is limiter
+            or limiter in getattr(hook, "args", ())  # functools.partial(..., limiter)
+        ]
+
+    registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    assert all(not owned(registry.get(None, [])) for registry in registries)
+    assert all(owned(registry.get("auth", [])) for registry in registries)
