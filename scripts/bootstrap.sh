@@ -22,13 +22,14 @@ done
 # The local image: the software every local host runs.
 APT_PACKAGES=(
   iproute2 nftables openssh-server openssh-client sudo procps git curl
-  nginx supervisor prometheus prometheus-node-exporter
+  nginx supervisor prometheus prometheus-node-exporter prometheus-alertmanager
+  prometheus-nginx-exporter
   python3-venv python3-dev graphviz memcached
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator, a
 # PostgreSQL server for the app's database tests).
 APT_TEST_PACKAGES=(
-  wrk chromium chromium-driver postgresql
+  wrk chromium chromium-driver shellcheck postgresql
 )
 if [ "$MODE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")
