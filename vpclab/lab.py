@@ -9,9 +9,10 @@ from functools import cached_property
 from pathlib import Path
 
 from vpclab import report
+from vpclab.aws import owner, teardown
 from vpclab.aws.inventory import read_state
+from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
-from vpclab.aws.teardown import plan
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
 from vpclab.errors import VpclabError
@@ -28,6 +29,9 @@ class CheckpointFailed(AssertionError):
 
 
 class Lab:
+    # How long AWS waits and retries may take; tests pass Pacing.fake() (no real time).
+    pacing: Pacing = Pacing()
+
     def __init__(
         self,
         spec_path: str | Path = "lab.toml",
@@ -54,10 +58,26 @@ class Lab:
         return keys_dir(self.spec.name, self.spec_path)
 
     def context(self) -> Context:
-        return Context(self.spec, self.cloud, self.spec_path, self.say)
+        return Context(
+            self.spec,
+            self.cloud,
+            self.spec_path,
+            self.say,
+            pacing=self.pacing,
+            creator=self._creator(),
+        )
 
     def built_steps(self, through: str | None = None) -> list[str]:
         return steps_through(through, self.spec.steps)
+
+    def _creator(self) -> str | None:
+        """The caller's ARN on target aws (tagged on what is created, checked before any
+        change); None on the local target, where the lab is one user's."""
+        if self.target != "aws":
+            return None
+        if "_creator_arn" not in self.__dict__:
+            self.__dict__["_creator_arn"] = owner.caller_arn(self.cloud)
+        return self.__dict__["_creator_arn"]
 
     def account(self) -> str:
         """Who and where: shown before any change on the aws target."""
@@ -168,10 +188,14 @@ class Lab:
         }
 
     def down(self, dry_run: bool = False) -> list[str]:
-        state = read_state(self.cloud, self.spec.name, self.spec.az)
-        actions = plan(self.cloud, state, self.keys_dir)
-        for action in actions:
-            self.say(("would " if dry_run else "") + action.description)
-            if not dry_run:
-                action.run()
-        return [a.description for a in actions]
+        """Tear down every tagged resource; raises naming what is left, if anything is."""
+        return teardown.down(
+            self.cloud,
+            self.spec.name,
+            self.spec.az,
+            self.keys_dir,
+            say=self.say,
+            dry_run=dry_run,
+            pacing=self.pacing,
+            creator=self._creator(),
+        )
