@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vpclab.aws.session import Cloud
-from vpclab.aws.tags import lab_filter, role_of
+from vpclab.aws.tags import LAB, lab_filter, role_of, tags_of
 
 GONE_INSTANCE = ("shutting-down", "terminated")
 GONE_NAT = ("deleting", "deleted", "failed")
@@ -94,7 +94,12 @@ def read_state(cloud: Cloud, lab: str, az: str | None = None) -> LabState:
     tagged.nats = [n for n in nats if n["State"] not in ("deleted", "failed")]
     live_nats = [n for n in nats if n["State"] not in GONE_NAT]
     state.nat = live_nats[0] if live_nats else None
-    peerings = ec2.describe_vpc_peering_connections(Filters=flt)["VpcPeeringConnections"]
+    # moto 5.2.5 ignores this call's filters (AWS honours them): keep only what is ours.
+    peerings = [
+        p
+        for p in ec2.describe_vpc_peering_connections(Filters=flt)["VpcPeeringConnections"]
+        if tags_of(p).get(LAB) == lab
+    ]
     tagged.peering_ids = {p["VpcPeeringConnectionId"] for p in peerings}
     tagged.peerings = [p for p in peerings if p["Status"]["Code"] not in GONE_PEERING]
     state.peering = tagged.peerings[0] if tagged.peerings else None
