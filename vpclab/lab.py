@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from vpclab import report
-from vpclab.aws import owner, teardown
+from vpclab.aws import admin, guard, owner, teardown
 from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
@@ -31,6 +31,8 @@ class CheckpointFailed(AssertionError):
 class Lab:
     # How long AWS waits and retries may take; tests pass Pacing.fake() (no real time).
     pacing: Pacing = Pacing()
+    # Finds the operator's public address for admin_cidr = "auto" (target aws only).
+    ip_resolver: Callable[[], str] = staticmethod(admin.public_ip)
 
     def __init__(
         self,
@@ -70,6 +72,30 @@ class Lab:
     def built_steps(self, through: str | None = None) -> list[str]:
         return steps_through(through, self.spec.steps)
 
+    def _resolve_admin(self) -> None:
+        """admin_cidr = "auto": the operator's address on aws (one HTTPS request), the local
+        cloud's internet side on local (none)."""
+        self.spec = admin.resolve(self.spec, self.target, self.ip_resolver)
+
+    def _before_aws_up(
+        self,
+        steps: list[str],
+        yes: bool,
+        allow_world_admin: bool,
+        ask: Callable[[str], bool] | None,
+    ) -> None:
+        state = read_state(self.cloud, self.spec.name, self.spec.az)
+        guard.before_up(
+            self.cloud,
+            self.spec,
+            state,
+            steps,
+            say=self.say,
+            yes=yes,
+            allow_world_admin=allow_world_admin,
+            ask=ask,
+        )
+
     def _creator(self) -> str | None:
         """The caller's ARN on target aws (tagged on what is created, checked before any
         change); None on the local target, where the lab is one user's."""
@@ -84,10 +110,21 @@ class Lab:
         ident = self.cloud.client("sts").get_caller_identity()
         return f"account {ident['Account']} in {self.spec.region}"
 
-    def up(self, through: str | None = None) -> list[str]:
+    def up(
+        self,
+        through: str | None = None,
+        *,
+        yes: bool = False,
+        allow_world_admin: bool = False,
+        ask: Callable[[str], bool] | None = None,
+    ) -> list[str]:
         """Apply the steps in order, through `through`, then let the data plane follow.
-        Idempotent."""
+        Idempotent. On target aws, preflight and a confirmation come first (`yes` skips the
+        question; `ask` replaces the terminal prompt)."""
         steps = self.built_steps(through)
+        self._resolve_admin()
+        if self.target == "aws":
+            self._before_aws_up(steps, yes, allow_world_admin, ask)
         ctx = self.context()
         for step in steps:
             self.say(f"== {step}")
@@ -124,6 +161,7 @@ class Lab:
 
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         steps = [check_step_name(step)] if step else self.built_steps(through)
+        self._resolve_admin()
         results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
         reason = self.dataplane_off()
         if reason:

@@ -8,14 +8,12 @@ from botocore.exceptions import ClientError
 
 from vpclab.aws import keypairs
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
+from vpclab.cost import ROOT_VOLUME_GB, ROOT_VOLUME_TYPE
 from vpclab.errors import VpclabError
 from vpclab.render import render
 from vpclab.steps.context import Context, first
 
 LOCAL_IMAGE_NAME = "vpclab-local-image"
-# The root disk: encrypted gp3, gone with the instance. 8 GiB is the Ubuntu image's size
-# (the price table's estimate counts the same).
-ROOT_VOLUME_GB = 8
 GONE_INSTANCE = ("shutting-down", "terminated")
 USER_DATA_PACKAGES = {
     "jenkins": ["git", "openssh-client", "python3-venv"],
@@ -182,7 +180,7 @@ def launch_parameters(
                 "DeviceName": root_device,
                 "Ebs": {
                     "VolumeSize": ROOT_VOLUME_GB,
-                    "VolumeType": "gp3",
+                    "VolumeType": ROOT_VOLUME_TYPE,
                     "Encrypted": True,
                     "DeleteOnTermination": True,
                 },
