@@ -53,7 +53,7 @@ def check_for_aws(admin_cidr: str, allow_world: bool) -> None:
     """On AWS a documentation range locks the student out, and 0.0.0.0/0 opens SSH, Jenkins
     and Grafana to everyone: refuse both (the second unless asked for)."""
     net = ipaddress.ip_network(admin_cidr)
-    if any(net.overlaps(doc) for doc in DOCUMENTATION):
+    if any(net.subnet_of(doc) for doc in DOCUMENTATION):
         raise VpclabError(
             f"admin_cidr {admin_cidr} is a documentation range: on AWS nobody could reach SSH",
             'set admin_cidr = "auto" (your public address) or "YOUR.IP/32" in lab.toml',
