@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
-.PHONY: lab test setup lint down clean jupyter
+.PHONY: lab test setup lint down clean jupyter aws-smoke
 
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
@@ -28,6 +28,11 @@ down: setup
 jupyter: setup
 	$(BIN)/python -m pip install -q jupyterlab
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+# Real AWS, opt-in, for people with an account (never part of `make test`): up, verify, down,
+# nothing left, and what the run cost. It asks before creating; AWS_SMOKE_ARGS=--yes skips that.
+aws-smoke: setup
+	$(BIN)/python scripts/aws_smoke.py --spec lab.toml $(AWS_SMOKE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 APT_PACKAGES=(
   iproute2 nftables openssh-server openssh-client sudo procps git curl
   nginx supervisor prometheus prometheus-node-exporter
-  python3-venv python3-dev graphviz wrk chromium chromium-driver
+  python3-venv python3-dev graphviz wrk chromium chromium-driver shellcheck
 )
 
 missing_packages() {

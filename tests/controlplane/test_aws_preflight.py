@@ -290,3 +290,21 @@ def test_unpriced_instance_type_is_one_line(lab):
     with pytest.raises(VpclabError) as exc:
         estimate(spec)
     assert "x9.huge" in exc.value.problem and exc.value.fix
+
+
+def test_aws_smoke_runs_up_verify_down_and_prints_the_cost(
+    spec_path, aws_cloud, monkeypatch, capsys
+):
+    import importlib.util
+
+    from controlplane.conftest import ROOT
+
+    loader = importlib.util.spec_from_file_location("aws_smoke", ROOT / "scripts" / "aws_smoke.py")
+    smoke = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(smoke)
+    monkeypatch.setattr(sys, "argv", ["aws_smoke", "--spec", str(spec_path), "--yes"])
+    assert smoke.main() == 0
+    out, err = capsys.readouterr()
+    assert "aws-smoke passed" in out and "cost at most about USD" in out
+    assert "nothing tagged for the lab is left" in err
+    assert Lab(spec_path, "aws").context().state().tagged.leftovers() == []
