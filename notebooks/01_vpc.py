@@ -75,7 +75,7 @@ print("mutating calls on the second run:", lab.cloud.log.mutating)
 # The lab's summary of what it found:
 
 # %%
-print(json.dumps(lab.status(), indent=2))
+print(json.dumps(lab.status().to_dict(), indent=2))
 
 # %% [markdown]
 # The same facts straight from the EC2 API. `lab.cloud.ec2` is an ordinary boto3 client;

@@ -57,7 +57,7 @@ lab.up(through="jenkins")
 # The lab's summary now lists the Jenkins instance and the peering:
 
 # %%
-print(json.dumps(lab.status(), indent=2))
+print(json.dumps(lab.status().to_dict(), indent=2))
 
 # %% [markdown]
 # The peering as EC2 describes it: the *requester* is the default VPC, the *accepter* the lab

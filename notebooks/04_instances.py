@@ -54,10 +54,10 @@ lab.up(through="instances")
 
 # %%
 print(f"{'role':<11} {'type':<10} {'state':<8} private IP / public IP / id")
-for role, server in lab.status()["instances"].items():
+for role, server in lab.status().instances.items():
     print(
-        f"{role:<11} {server['type']:<10} {server['state']:<8} "
-        f"{server['private_ip']} / {server['public_ip']} / {server['id']}"
+        f"{role:<11} {server.type:<10} {server.state:<8} "
+        f"{server.private_ip} / {server.public_ip} / {server.id}"
     )
 
 # %% [markdown]

@@ -1,16 +1,43 @@
 #!/usr/bin/env bash
-# Sets up everything vpclab needs on a fresh machine: Debian packages (when root) and .venv.
-# Idempotent and quick on a second run.
+# Sets up vpclab on a fresh machine: Debian packages (when root) and .venv. Idempotent and
+# quick on a second run.
+#
+#   bash scripts/bootstrap.sh           # what the lab runs (`make lab`)
+#   bash scripts/bootstrap.sh --test    # plus the test and benchmark tools (`make test`)
+#   bash scripts/bootstrap.sh [--test] --list   # print the Debian packages, install nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
-# The local image: the software every local host runs, plus test tools.
+MODE=lab
+LIST=no
+for arg in "$@"; do
+  case "$arg" in
+    --test) MODE=test ;;
+    --list) LIST=yes ;;
+    *) echo "bootstrap: unknown option $arg (use --test and/or --list)" >&2; exit 2 ;;
+  esac
+done
+
+# The local image: the software every local host runs.
 APT_PACKAGES=(
   iproute2 nftables openssh-server openssh-client sudo procps git curl
   nginx supervisor prometheus prometheus-node-exporter
-  python3-venv python3-dev graphviz wrk chromium chromium-driver shellcheck
+  python3-venv python3-dev graphviz
 )
+# Only the tests and the benchmarks use these (a headless browser, a load generator, a shell
+# script linter for the user data).
+APT_TEST_PACKAGES=(
+  wrk chromium chromium-driver shellcheck
+)
+if [ "$MODE" = test ]; then
+  APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")
+fi
+
+if [ "$LIST" = yes ]; then
+  printf '%s\n' "${APT_PACKAGES[@]}"
+  exit 0
+fi
 
 missing_packages() {
   local p
@@ -42,14 +69,23 @@ if [ -z "$PYTHON" ]; then
   done
 fi
 
-stamp="$VENV/.vpclab-installed"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "bootstrap: creating $VENV with $PYTHON"
   "$PYTHON" -m venv "$VENV"
 fi
+# One stamp a mode: the test mode installs the dev extras on top of the lab's packages.
+if [ "$MODE" = test ]; then
+  stamp="$VENV/.vpclab-installed-test"
+  target='.[dev]'
+else
+  stamp="$VENV/.vpclab-installed"
+  target='.'
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ app/requirements.txt -nt "$stamp" ]; then
-  echo "bootstrap: installing Python packages into $VENV"
+  echo "bootstrap: installing Python packages ($MODE) into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]' -r app/requirements.txt
+  "$VENV/bin/python" -m pip install -q -e "$target" -r app/requirements.txt
   touch "$stamp"
+  # The test mode's packages include the lab's.
+  if [ "$MODE" = test ]; then touch "$VENV/.vpclab-installed"; fi
 fi

@@ -1,8 +1,11 @@
-"""The `vpclab` command. User mistakes are one line on stderr, never a traceback."""
+"""The `vpclab` command: it parses, calls `Lab` and renders. User mistakes are one line on
+stderr, never a traceback."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,49 +16,85 @@ from rich.console import Console
 from rich.table import Table
 
 from vpclab import report
-from vpclab.checklist import failed
+from vpclab.checklist import CheckResult, failed
 from vpclab.errors import UsageError, VpclabError
 from vpclab.lab import Lab
+from vpclab.outputs import LabOutputs
+from vpclab.spec import STEPS, Target
+from vpclab.steps import BUILT
 
+# Plain click help: flags show as flags (no type placeholder), choices as a|b.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Build, check and tear down the microblog VPC lab.",
 )
-local_app = typer.Typer(no_args_is_help=True, help="The local target: moto server and hosts.")
+local_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The local target: moto server and hosts."
+)
 app.add_typer(local_app, name="local")
 # Wide when piped (make, CI logs), the real width in a terminal.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
+LATER = [s for s in STEPS if s not in BUILT]
+STEP_NAMES = f"{', '.join(BUILT)}" + (f" (not built yet: {', '.join(LATER)})" if LATER else "")
+
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
 TargetOpt = Annotated[
-    str | None,
+    Target | None,
     typer.Option(
-        "--target", help="local (default: moto + namespaces) or aws (real AWS: explicit only)."
+        "--target",
+        help="local (the default: moto + namespaces) or aws (real AWS: explicit only). "
+        "Else VPCLAB_TARGET, else the spec's target.",
     ),
 ]
 
 
-def _target(value: str | None) -> str | None:
-    if value is not None and value not in ("local", "aws"):
-        raise UsageError(f"--target {value!r} is not a target", "use --target local or aws")
-    return value
-
-
-def _lab(spec: Path, target: str | None, quiet: bool = False) -> Lab:
+def _lab(spec: Path, target: Target | None, quiet: bool = False) -> Lab:
     say = (lambda _line: None) if quiet else (lambda line: err.print(line, highlight=False))
-    lab = Lab(spec, _target(target), say=say)
-    if lab.target == "aws" and not quiet:
+    lab = Lab(spec, target, say=say)
+    if lab.target is Target.aws and not quiet:
         err.print(f"[bold yellow]target aws[/]: {lab.account()} — real resources, real bills")
     return lab
+
+
+def _prog() -> str:
+    """How the user can call this command again: `vpclab` when it is on PATH, else the
+    path they ran (e.g. `.venv/bin/vpclab` from `make lab`)."""
+    ran = Path(sys.argv[0])
+    on_path = shutil.which("vpclab")
+    if ran.name != "vpclab" or (on_path and Path(on_path).resolve() == ran.resolve()):
+        return "vpclab"
+    relative = os.path.relpath(ran.resolve())
+    return relative if not relative.startswith("..") else "vpclab"
+
+
+def _next_line(lab: Lab, results: list[CheckResult], url: str | None) -> str:
+    prog = _prog()
+    if failed(results):
+        return f"next: each FAIL line says how to fix it; then run '{prog} verify'"
+    todo = []
+    if url:
+        served = "nginx" in lab.built_steps()
+        todo.append(f"open {url}" + ("" if served else " (the web server; nginx comes later)"))
+    todo += [
+        f"'{prog} verify' to check again",
+        "'make jupyter' for the notebooks",
+        f"'{prog} down' to remove the lab",
+    ]
+    return "next: " + "; ".join(todo)
 
 
 @app.command()
 def up(
     spec: SpecOpt = Path("lab.toml"),
     target: TargetOpt = None,
-    through: Annotated[str | None, typer.Option(help="Stop after this step.")] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(metavar="STEP", help=f"Stop after this step: {STEP_NAMES}."),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", help="Target aws: create without asking (after preflight).")
     ] = False,
@@ -64,21 +103,15 @@ def up(
         typer.Option("--allow-world-admin", help="Target aws: accept admin_cidr = 0.0.0.0/0."),
     ] = False,
 ) -> None:
-    """Bring the lab up (idempotent), then print the checklist."""
+    """Bring the lab up (idempotent), then print the checklist and what to do next."""
     lab = _lab(spec, target)
     steps = lab.up(through, yes=yes, allow_world_admin=allow_world_admin)
     results = lab.verify(through=through)
     report.to_rich(results, console)
-    url = lab.dataplane_status().get("web_url")
-    if url and "nginx" in lab.built_steps():
-        console.print(f"microblog: {url}")
-    elif url:
-        console.print(
-            f"web server published at {url} (the microblog is served there once "
-            "the nginx step is built)"
-        )
     if not steps:
         err.print("no built steps selected")
+    url = lab.dataplane_status().web_url
+    console.print(_next_line(lab, results, url), highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed(results) else 0)
 
 
@@ -86,51 +119,80 @@ def up(
 def verify(
     spec: SpecOpt = Path("lab.toml"),
     target: TargetOpt = None,
-    step: Annotated[str | None, typer.Option(help="Check one step only.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML.")] = None,
+    step: Annotated[
+        str | None, typer.Option(metavar="STEP", help=f"Check one step only: {STEP_NAMES}.")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object: lab, target, time, totals, checks."),
+    ] = False,
+    junit: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Also write JUnit XML.")
+    ] = None,
 ) -> None:
-    """Print the checklist. Exit 1 if anything FAILs."""
+    """Print the checklist. Exit 1 if anything FAILs. Only reads: changes nothing."""
     lab = _lab(spec, target, quiet=True)
     results = lab.verify(step=step)
     if junit:
         report.write_junit(results, junit)
     if as_json:
-        print(report.to_json(results))
+        print(report.to_json(results, lab.spec.name, lab.target))
     else:
         report.to_rich(results, console)
     raise typer.Exit(1 if failed(results) else 0)
+
+
+def _status_tables(data: LabOutputs) -> list[Table]:
+    where = f"lab {data.lab}" + (f" (id {data.lab_id})" if data.lab_id else "")
+    network = Table(
+        title=f"{where} on {data.target} ({data.region})",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for column in ("resource", "id", "address"):
+        network.add_column(column, no_wrap=True)
+    network.add_row("vpc", data.vpc_id or "-", "")
+    network.add_row("public subnet", ", ".join(data.public_subnet_ids) or "-", "")
+    network.add_row("private subnet", ", ".join(data.private_subnet_ids) or "-", "")
+    network.add_row("nat gateway", ", ".join(data.natgw_ids) or "-", ", ".join(data.nat_public_ips))
+    network.add_row("peering", data.peering_id or "-", "")
+    servers = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold underline")
+    for column in ("role", "id", "state", "type", "private IP", "public IP"):
+        servers.add_column(column, no_wrap=True)
+    for role, inst in data.instances.items():
+        public = inst.public_ip or "-"
+        wire = data.wire_ip(role)
+        servers.add_row(
+            role,
+            inst.id,
+            inst.state,
+            inst.type,
+            inst.private_ip or "-",
+            f"{public} (on the wire {wire})" if wire else public,
+        )
+    return [network, servers] if data.instances else [network]
 
 
 @app.command()
 def status(
     spec: SpecOpt = Path("lab.toml"),
     target: TargetOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """What exists, by role, with ids and addresses."""
     data = _lab(spec, target, quiet=True).status()
     if as_json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data.to_dict(), indent=2))
         return
-    table = Table(title=f"lab {data['lab']} on {data['target']} ({data['region']})")
-    for column in ("role", "id", "state", "type", "private IP", "public IP"):
-        table.add_column(column)
-    table.add_row("vpc", data["vpc"] or "-", "", "", "", "")
-    table.add_row("nat", data["nat_gateway"] or "-", "", "", "", "")
-    table.add_row("peering", data["peering"] or "-", "", "", "", "")
-    for role, inst in data["instances"].items():
-        table.add_row(
-            role,
-            inst["id"],
-            inst["state"],
-            inst["type"],
-            inst["private_ip"],
-            inst["public_ip"] or "-",
-        )
-    console.print(table)
-    if data.get("web_url"):
-        console.print(f"microblog: {data['web_url']}")
+    for table in _status_tables(data):
+        console.print(table)
+        console.print()
+    if data.web_url:
+        console.print(f"web server: {data.web_url}")
+    if not data.dataplane.running and data.dataplane.reason:
+        console.print(f"hosts: {data.dataplane.reason}", highlight=False)
 
 
 @app.command()
@@ -205,13 +267,13 @@ def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
         else "control plane: not running (vpclab local start)"
     )
     data = lab.dataplane_status()
-    if not data["running"]:
-        console.print(f"data plane: {data['reason']}")
-    for name, host in data["hosts"].items():
+    if not data.running:
+        console.print(f"data plane: {data.reason}")
+    for name, host in data.hosts.items():
         console.print(
-            f"  {name:<11} {host['netns']:<28} private {host['private_ip']:<12} "
-            f"public {host['public_ip'] or '-':<15} "
-            f"{'booted' if host['booted'] else 'booting'}"
+            f"  {name:<11} {host.netns:<28} private {host.private_ip:<12} "
+            f"public {host.public_ip or '-':<15} "
+            f"{'booted' if host.booted else 'booting'}"
         )
 
 
@@ -252,8 +314,6 @@ def ssh(
     ] = None,
 ) -> None:
     """Open a shell on a lab host over SSH, host keys pinned (the app through the web server)."""
-    import os
-
     from vpclab.hosts.ssh import ssh_command
     from vpclab.spec import ROLES
 
@@ -262,16 +322,14 @@ def ssh(
     lab = _lab(spec, target, quiet=True)
     local = lab.target == "local"
     current = lab.status()
-    hosts = current["dataplane"]["hosts"] if local else {}
-    instances = current["instances"]
+    hosts = current.dataplane.hosts if local else {}
+    instances = current.instances
     if role not in instances:
         raise VpclabError(f"there is no {role} server", "run 'vpclab up' first")
 
     def address(r: str, public: bool) -> str | None:
-        if local:
-            host = hosts.get(r) or {}
-            return host.get("public_ip" if public else "private_ip")
-        return instances.get(r, {}).get("public_ip" if public else "private_ip")
+        found = hosts.get(r) if local else instances.get(r)
+        return getattr(found, "public_ip" if public else "private_ip", None)
 
     public = address(role, True)
     jump = None if public else address("web", True)

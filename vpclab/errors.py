@@ -25,3 +25,9 @@ class UsageError(VpclabError):
     """A bad flag or argument."""
 
     exit_code = 2
+
+
+class NotBuiltError(VpclabError):
+    """A step the spec knows but the library does not build yet."""
+
+    exit_code = 2

@@ -15,13 +15,22 @@ from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
-from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
-from vpclab.localcloud import agent, netns
+from vpclab.localcloud import agent, motoserver, netns
+from vpclab.outputs import DataPlaneStatus, HostStatus, LabOutputs
 from vpclab.paths import keys_dir, local_dir
-from vpclab.spec import STEPS, LabSpec, check_step_name, load_spec
-from vpclab.steps import BUILT, steps_through
+from vpclab.spec import STEPS, LabSpec, Target, load_spec, parse_target
+from vpclab.steps import BUILT, require_built, steps_through
 from vpclab.steps.context import Context
+
+
+def local_endpoint(local_dir: Path) -> str:
+    """The local target's control plane: AWS_ENDPOINT_URL, else the shared moto server in
+    the state folder (started on demand)."""
+    env = os.environ.get("AWS_ENDPOINT_URL")
+    if env:
+        return env
+    return motoserver.start(local_dir).endpoint
 
 
 class CheckpointFailed(AssertionError):
@@ -37,19 +46,27 @@ class Lab:
     def __init__(
         self,
         spec_path: str | Path = "lab.toml",
-        target: str | None = None,
+        target: Target | str | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
         self.spec_path = Path(spec_path).resolve()
         self.spec: LabSpec = load_spec(self.spec_path)
-        self.target = target or os.environ.get("VPCLAB_TARGET") or self.spec.target
-        if self.target not in ("local", "aws"):
-            raise VpclabError(f"unknown target {self.target!r}", "use local or aws")
+        self.target: Target = self._choose_target(target)
         self.say = say
+
+    def _choose_target(self, given: Target | str | None) -> Target:
+        """The flag, else VPCLAB_TARGET, else the spec's (validated with the spec)."""
+        if given is not None:
+            return parse_target(given, "--target")
+        env = os.environ.get("VPCLAB_TARGET")
+        if env:
+            return parse_target(env, "VPCLAB_TARGET")
+        return self.spec.target
 
     @cached_property
     def cloud(self) -> Cloud:
-        return connect(self.target, self.spec.region, self.local_dir)
+        endpoint = local_endpoint(self.local_dir) if self.target is Target.local else None
+        return connect(self.target, self.spec.region, endpoint)
 
     @property
     def local_dir(self) -> Path:
@@ -99,7 +116,7 @@ class Lab:
     def _creator(self) -> str | None:
         """The caller's ARN on target aws (tagged on what is created, checked before any
         change); None on the local target, where the lab is one user's."""
-        if self.target != "aws":
+        if self.target is not Target.aws:
             return None
         if "_creator_arn" not in self.__dict__:
             self.__dict__["_creator_arn"] = owner.caller_arn(self.cloud)
@@ -123,7 +140,7 @@ class Lab:
         question; `ask` replaces the terminal prompt)."""
         steps = self.built_steps(through)
         self._resolve_admin()
-        if self.target == "aws":
+        if self.target is Target.aws:
             self._before_aws_up(steps, yes, allow_world_admin, ask)
         ctx = self.context()
         for step in steps:
@@ -160,7 +177,8 @@ class Lab:
         return lab_status
 
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
-        steps = [check_step_name(step)] if step else self.built_steps(through)
+        """The checklist of one step, or of the built steps through `through`. Only reads."""
+        steps = [require_built(step)] if step else self.built_steps(through)
         self._resolve_admin()
         results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
         reason = self.dataplane_off()
@@ -179,51 +197,31 @@ class Lab:
             raise CheckpointFailed(f"checkpoint {step} failed:\n{text}")
         print(text)
 
-    def status(self) -> dict:
+    def status(self) -> LabOutputs:
+        """What exists, by role, with ids and addresses (terraform-style output names)."""
         state = read_state(self.cloud, self.spec.name, self.spec.az)
-        dataplane = self.dataplane_status()
-        return {
-            "lab": self.spec.name,
-            "target": self.target,
-            "region": self.spec.region,
-            "vpc": state.vpc["VpcId"] if state.vpc else None,
-            "subnets": {role: s["SubnetId"] for role, s in sorted(state.subnets.items())},
-            "nat_gateway": state.nat["NatGatewayId"] if state.nat else None,
-            "peering": state.peering["VpcPeeringConnectionId"] if state.peering else None,
-            "instances": {
-                role: {
-                    "id": i["InstanceId"],
-                    "state": i["State"]["Name"],
-                    "type": i["InstanceType"],
-                    "private_ip": i.get("PrivateIpAddress"),
-                    "public_ip": i.get("PublicIpAddress"),
-                }
-                for role, i in sorted(state.instances.items())
-            },
-            "web_url": dataplane.get("web_url"),
-            "dataplane": dataplane,
-        }
+        return LabOutputs.read(
+            self.spec.name, self.target, self.spec.region, state, self.dataplane_status()
+        )
 
-    def dataplane_status(self) -> dict:
+    def dataplane_status(self) -> DataPlaneStatus:
         """The local hosts of this lab as the agent reports them, or why there are none."""
         reason = self.dataplane_off()
         if reason:
-            return {"running": False, "reason": reason, "hosts": {}}
+            return DataPlaneStatus(running=False, reason=reason)
         current = agent.status(self.local_dir)
         lab_status = (current or {}).get("labs", {}).get(self.spec.name)
         if lab_status is None:
             why = "the local agent is not running" if current is None else "no hosts yet"
-            return {"running": current is not None, "reason": why, "hosts": {}}
+            return DataPlaneStatus(running=current is not None, reason=why)
+        fields = set(HostStatus.__dataclass_fields__) - {"name"}
         hosts = {
-            name: {k: h.get(k) for k in ("role", "netns", "private_ip", "public_ip", "booted")}
+            name: HostStatus(name=name, **{k: v for k, v in h.items() if k in fields})
             for name, h in sorted(lab_status.get("hosts", {}).items())
         }
-        return {
-            "running": True,
-            "reason": None,
-            "web_url": lab_status.get("web_url"),
-            "hosts": hosts,
-        }
+        return DataPlaneStatus(
+            running=True, reason=None, web_url=lab_status.get("web_url"), hosts=hosts
+        )
 
     def down(self, dry_run: bool = False) -> list[str]:
         """Tear down every tagged resource; raises naming what is left, if anything is."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -14,20 +15,33 @@ from vpclab.checklist import CheckResult, Status
 STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow"}
 
 
+def totals(results: list[CheckResult]) -> dict[str, int]:
+    return {str(s): sum(r.status is s for r in results) for s in Status}
+
+
 def summary(results: list[CheckResult]) -> str:
-    counts = {s: sum(r.status is s for r in results) for s in Status}
-    return (
-        f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
-    )
+    counts = totals(results)
+    return f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped"
 
 
 def to_rich(results: list[CheckResult], console: Console) -> None:
-    table = Table(title="vpclab checklist", show_lines=False)
-    for column in ("status", "check", "title", "detail / hint"):
-        table.add_column(column, overflow="fold")
+    # Narrow terminals get the title above the detail, so the text columns keep some width.
+    wide = console.width >= 120
+    table = Table(title="vpclab checklist", show_lines=not wide)
+    table.add_column("status", no_wrap=True)
+    # A check id is what people search and grade by: never broken across lines.
+    widest = max((len(r.id) for r in results), default=5)
+    table.add_column("check", no_wrap=True, min_width=widest)
+    if wide:
+        table.add_column("title", overflow="fold")
+    table.add_column("detail / hint" if wide else "title / detail / hint", overflow="fold")
     for r in results:
         note = r.detail + (f"\n[bold]fix:[/bold] {r.hint}" if r.hint else "")
-        table.add_row(f"[{STYLE[r.status]}]{r.status}[/]", r.id, r.title, note)
+        status = f"[{STYLE[r.status]}]{r.status}[/]"
+        if wide:
+            table.add_row(status, r.id, r.title, note)
+        else:
+            table.add_row(status, r.id, f"{r.title}\n[dim]{note}[/dim]" if note else r.title)
     console.print(table)
     console.print(summary(results))
 
@@ -43,8 +57,18 @@ def to_text(results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def to_json(results: list[CheckResult]) -> str:
-    return json.dumps([r.as_dict() for r in results], indent=2)
+def to_json(results: list[CheckResult], lab: str, target: str, when: datetime | None = None) -> str:
+    """One object: which lab, where, when, the totals, then the checks in order."""
+    return json.dumps(
+        {
+            "lab": lab,
+            "target": str(target),
+            "time": (when or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "totals": totals(results),
+            "checks": [r.as_dict() for r in results],
+        },
+        indent=2,
+    )
 
 
 def write_junit(results: list[CheckResult], path: Path) -> None:

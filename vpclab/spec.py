@@ -7,8 +7,8 @@ import ipaddress
 import re
 import tomllib
 from difflib import get_close_matches
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,15 @@ from vpclab.errors import SpecError
 
 STEPS = ("vpc", "nat", "jenkins", "instances", "keys", "nginx", "scripts", "pipeline", "monitoring")
 ROLES = ("jenkins", "web", "app", "monitoring")
+
+
+class Target(StrEnum):
+    """Where the lab runs: `local` (moto + namespaces, the default) or `aws` (explicit only)."""
+
+    local = "local"
+    aws = "aws"
+
+
 UBUNTU_AMI_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
 )
@@ -77,7 +86,7 @@ class Instance(Strict):
 class LabSpec(Strict):
     name: str
     region: str = "us-east-1"
-    target: Literal["local", "aws"] = "local"
+    target: Target = Target.local
     admin_cidr: str = "198.51.100.0/24"
     cidr: str = "10.0.0.0/16"
     azs: list[str] = Field(default_factory=list)
@@ -190,6 +199,14 @@ def unknown_step(step: str) -> SpecError:
     near = get_close_matches(step, STEPS, n=1)
     suggestion = f"did you mean {near[0]!r}?" if near else f"steps are {', '.join(STEPS)}"
     return SpecError(f"unknown step {step!r}", suggestion)
+
+
+def parse_target(value: str | Target, source: str = "--target") -> Target:
+    """The one place a target name is checked; `source` names where it came from."""
+    try:
+        return Target(value)
+    except ValueError:
+        raise SpecError(f"{source} {str(value)!r} is not a target", "use local or aws") from None
 
 
 def check_step_name(step: str) -> str:

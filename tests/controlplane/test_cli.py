@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tomllib
 import xml.etree.ElementTree as ET
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,50 @@ def test_bad_target_flag(tmp_path, monkeypatch, capsys, no_api):
     assert code == 2 and "--target" in err
 
 
+@pytest.mark.parametrize("command", ["up", "verify", "status"])
+def test_bad_target_env_is_one_line(tmp_path, monkeypatch, capsys, no_api, command):
+    spec = write_spec(tmp_path)
+    monkeypatch.setenv("VPCLAB_TARGET", "gcp")
+    code, out, err = run_cli(monkeypatch, capsys, command, "--spec", str(spec))
+    assert code == 2
+    assert err.strip() == "error: VPCLAB_TARGET 'gcp' is not a target — use local or aws"
+
+
+def test_bad_spec_target_is_one_line(tmp_path, monkeypatch, capsys, no_api):
+    spec = write_spec(tmp_path, target="gcp")
+    code, _, err = run_cli(monkeypatch, capsys, "verify", "--spec", str(spec))
+    assert code == 2 and "field 'target'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args", [("verify", "--step", "keys"), ("up", "--through", "nginx")], ids=" ".join
+)
+def test_a_step_not_built_yet_says_so(tmp_path, monkeypatch, capsys, no_api, args):
+    spec = write_spec(tmp_path)
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--spec", str(spec))
+    assert code == 2
+    assert err.strip() == (
+        f"error: step {args[2]!r} is not built yet — the built steps are "
+        "vpc, nat, jenkins, instances"
+    )
+    assert out == ""
+
+
+@pytest.mark.parametrize("command", ["up", "verify", "status", "down", "ssh", "local down"])
+def test_help_shows_real_flags_and_the_names(monkeypatch, capsys, command):
+    code, out, _ = run_cli(monkeypatch, capsys, *command.split(), "--help")
+    assert code == 0
+    assert "<bool>" not in out
+    flags = [line.split()[0] for line in out.splitlines() if line.strip().startswith("--")]
+    assert "--help" in flags
+    if command in ("up", "verify"):
+        assert "--through STEP" in out or "--step STEP" in out
+        steps = " ".join(out.split())  # help text wraps
+        assert "vpc, nat, jenkins, instances (not built yet: keys, nginx, scripts" in steps
+    if command == "ssh":
+        assert all(role in out for role in ("jenkins", "web", "app", "monitoring"))
+
+
 def test_missing_spec_file(tmp_path, monkeypatch, capsys, no_api):
     code, _, err = run_cli(monkeypatch, capsys, "verify", "--spec", str(tmp_path / "no.toml"))
     assert code == 2 and "not found" in err and "--spec" in err
@@ -137,12 +183,27 @@ def test_verify_json_and_junit(spec_path, monkeypatch, capsys, tmp_path):
         monkeypatch, capsys, "verify", "--spec", str(spec_path), "--json", "--junit", str(junit)
     )
     assert code == 0
-    results = json.loads(out)
+    data = json.loads(out)
+    assert list(data) == ["lab", "target", "time", "totals", "checks"]
+    assert (data["lab"], data["target"]) == ("microblog", "local")
+    assert datetime.fromisoformat(data["time"]).tzinfo is not None
+    results = data["checks"]
     assert {tuple(sorted(r)) for r in results} == {
         ("detail", "hint", "id", "status", "step", "title")
     }
+    counted = Counter(r["status"] for r in results)
+    assert data["totals"] == {s: counted[s] for s in ("PASS", "FAIL", "SKIP")}
+    assert data["totals"]["PASS"] > 0 and data["totals"]["FAIL"] == 0
     suite = ET.parse(junit).getroot()
     assert int(suite.get("tests")) == len(results) and suite.get("failures") == "0"
+
+
+def test_up_ends_with_what_to_do_next(spec_path, monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "up", "--spec", str(spec_path))
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("next: ")
+    assert "verify" in last and "make jupyter" in last and "down" in last
 
 
 def test_verify_exits_1_on_fail(spec_path, monkeypatch, capsys):
@@ -151,7 +212,9 @@ def test_verify_exits_1_on_fail(spec_path, monkeypatch, capsys):
         monkeypatch, capsys, "verify", "--spec", str(spec_path), "--step", "nat", "--json"
     )
     assert code == 1
-    statuses = {r["id"]: r["status"] for r in json.loads(out)}
+    data = json.loads(out)
+    statuses = {r["id"]: r["status"] for r in data["checks"]}
+    assert data["totals"]["FAIL"] == sum(s == "FAIL" for s in statuses.values()) > 0
     assert statuses["nat.igw_attached"] == "FAIL"
     assert set(statuses.values()) <= {"FAIL", "SKIP"}
 
@@ -163,15 +226,27 @@ def test_status_json_shape(spec_path, monkeypatch, capsys):
     assert code == 0
     assert set(data) >= {
         "lab",
+        "lab_id",
         "target",
         "region",
-        "vpc",
-        "subnets",
-        "nat_gateway",
-        "peering",
+        "vpc_id",
+        "public_subnet_ids",
+        "private_subnet_ids",
+        "natgw_ids",
+        "nat_public_ips",
+        "peering_id",
         "instances",
         "web_url",
+        "dataplane",
     }
+    assert data["vpc_id"].startswith("vpc-") and data["peering_id"].startswith("pcx-")
+    assert [s[:7] for s in data["public_subnet_ids"] + data["private_subnet_ids"]] == [
+        "subnet-"
+    ] * 2
+    assert len(data["natgw_ids"]) == len(data["nat_public_ips"]) == 1
+    assert (
+        data["dataplane"]["running"] is False and "VPCLAB_DATAPLANE" in data["dataplane"]["reason"]
+    )
     assert set(data["instances"]) == {"jenkins", "web", "app", "monitoring"}
     assert data["instances"]["app"]["public_ip"] is None
     assert set(data["instances"]["web"]) == {"id", "state", "type", "private_ip", "public_ip"}

@@ -26,6 +26,16 @@ def test_second_up_makes_no_mutating_call(built_lab):
     assert log.mutating == []
 
 
+def test_verify_only_reads(built_lab):
+    """Checks only read: a whole verify of a full lab sends no mutating call."""
+    log = built_lab.cloud.log
+    log.clear()
+    results = built_lab.verify()
+    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+    assert log.calls, "verify read nothing"
+    assert log.mutating == []
+
+
 def test_up_through_stops_at_the_step(lab):
     assert lab.up(through="nat") == ["vpc", "nat"]
     state = lab.context().state()

@@ -66,10 +66,11 @@ def test_up_without_root(workdir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "hosts skipped: the local data plane needs root" in proc.stderr
     assert "0 failed" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("next: ")
     assert "Traceback" not in proc.stderr
 
     proc = run_as_user(workdir, "verify", "--spec", str(workdir / "lab.toml"), "--json")
-    results = json.loads(proc.stdout)
+    results = json.loads(proc.stdout)["checks"]
     live = [r for r in results if r["status"] == "SKIP"]
     assert live, "the live checks should be listed as SKIP"
     assert all("needs root" in r["detail"] for r in live)

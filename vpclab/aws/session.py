@@ -1,14 +1,12 @@
 """boto3 clients for a target, with every API call counted (botocore event hooks).
 
-Target `aws` uses the standard credential chain. Target `local` uses `AWS_ENDPOINT_URL`
-when set, otherwise the shared moto server in the state folder (started on demand).
+Target `aws` uses the standard credential chain. Target `local` talks to the endpoint it is
+given: the caller (`Lab`) decides which, so this package knows nothing of the local cloud.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -70,22 +68,13 @@ class Cloud:
         return self.client("ec2")
 
 
-def local_endpoint(local_dir: Path, start: bool = True) -> str:
-    """The control plane of the local target: AWS_ENDPOINT_URL, else the shared moto server."""
-    env = os.environ.get("AWS_ENDPOINT_URL")
-    if env:
-        return env
-    from vpclab.localcloud import motoserver
-
-    server = motoserver.start(local_dir) if start else motoserver.status(local_dir)
-    if server is None:
-        raise VpclabError("the local cloud is not running", "run 'vpclab local start'")
-    return server.endpoint
-
-
-def connect(target: str, region: str, local_dir: Path, start: bool = True) -> Cloud:
+def connect(target: str, region: str, endpoint: str | None = None) -> Cloud:
+    """A control plane for `target`: `local` needs the endpoint of its moto server."""
     if target == "local":
-        endpoint = local_endpoint(local_dir, start=start)
+        if not endpoint:
+            raise VpclabError(
+                "the local target needs a control-plane endpoint", "run 'vpclab local start'"
+            )
         session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
         return Cloud(target, region, endpoint, session)
     if target == "aws":

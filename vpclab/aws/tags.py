@@ -5,9 +5,6 @@ from __future__ import annotations
 LAB = "vpclab:lab"
 ROLE = "vpclab:role"
 
-# Instance roles, in the order the lab builds them.
-INSTANCE_ROLES = ("jenkins", "web", "app", "monitoring")
-
 
 def tag_list(lab: str, role: str, name: str, extra: dict[str, str] | None = None) -> list[dict]:
     tags = {"Name": name, LAB: lab, ROLE: role, **(extra or {})}

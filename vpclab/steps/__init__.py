@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from vpclab.errors import NotBuiltError
 from vpclab.steps import instances, jenkins, nat, vpc
 
 # Steps whose apply is built. Later steps (keys ... monitoring) are still to come.
 BUILT: dict[str, ModuleType] = {"vpc": vpc, "nat": nat, "jenkins": jenkins, "instances": instances}
 
 
+def require_built(step: str) -> str:
+    """`step` itself, if it is a step the library builds; else a one-line error (exit 2)."""
+    from vpclab.spec import check_step_name
+
+    if check_step_name(step) not in BUILT:
+        raise NotBuiltError(
+            f"step {step!r} is not built yet", f"the built steps are {', '.join(BUILT)}"
+        )
+    return step
+
+
 def steps_through(through: str | None, enabled: list[str]) -> list[str]:
     """The built, enabled steps in order, up to and including `through`."""
-    from vpclab.spec import STEPS, check_step_name
+    from vpclab.spec import STEPS
 
-    last = check_step_name(through) if through else None
+    last = require_built(through) if through else None
     chosen = []
     for step in STEPS:
         if step in enabled and step in BUILT:

@@ -1,0 +1,95 @@
+"""Checks of the `instances` step: the security groups, key pairs and the three servers."""
+
+from __future__ import annotations
+
+from vpclab.aws.inventory import allows, ingress_rules
+from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks.servers import UP_INSTANCES, instance, key_pairs
+
+OPEN = ("0.0.0.0/0", "::/0")
+
+
+@check(
+    "instances.key_pairs", "Key pairs for web, app and monitoring exist, kept 0600", UP_INSTANCES
+)
+def instance_keys(facts: Facts) -> Outcome:
+    return key_pairs(facts, ("web", "app", "monitoring"), UP_INSTANCES)
+
+
+@check(
+    "instances.web_security_group",
+    "Web SG allows 22 from admin and Jenkins, 80 from anyone",
+    UP_INSTANCES,
+)
+def web_sg(facts: Facts) -> Outcome:
+    groups = facts.state.security_groups
+    web, jenkins = groups.get("web"), groups.get("jenkins")
+    if web is None or jenkins is None:
+        return fail("the web or Jenkins security group is missing")
+    ports = facts.spec.ports
+    have = ingress_rules(web)
+    wanted = {
+        (ports.ssh, facts.spec.admin_cidr): "22 from admin",
+        (ports.ssh, jenkins["GroupId"]): "22 from Jenkins",
+        (ports.http, "0.0.0.0/0"): "80 from anyone",
+    }
+    missing = [label for (port, source), label in wanted.items() if not allows(have, port, source)]
+    if missing:
+        return fail(f"{web['GroupId']} lacks {', '.join(missing)}")
+    return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 anyone")
+
+
+@check(
+    "instances.app_security_group",
+    "App SG allows 22 and 5000 only from the web SG",
+    "revoke the open rule and allow 22 and 5000 from the web SG only",
+)
+def app_sg(facts: Facts) -> Outcome:
+    groups = facts.state.security_groups
+    app, web = groups.get("app"), groups.get("web")
+    if app is None or web is None:
+        return fail("the app or web security group is missing", UP_INSTANCES)
+    ports = facts.spec.ports
+    have = ingress_rules(app)
+    foreign = [r for r in have if r.source != web["GroupId"]]
+    if foreign:
+        opened = [r for r in foreign if r.source in OPEN]
+        shown = ", ".join(f"{_ports(r)} from {r.source}" for r in (opened or foreign))
+        detail = (
+            "open to the internet: " if opened else "allows sources other than the web SG: "
+        ) + shown
+        return fail(f"{app['GroupId']} {detail}")
+    missing = [p for p in (ports.ssh, ports.app) if not allows(have, p, web["GroupId"])]
+    if missing:
+        return fail(f"{app['GroupId']} does not allow {missing} from the web SG", UP_INSTANCES)
+    return ok(f"{app['GroupId']}: 22, {ports.app} from {web['GroupId']} only")
+
+
+def _ports(rule) -> str:
+    return str(rule.first) if rule.first == rule.last else f"{rule.first}-{rule.last}"
+
+
+@check(
+    "instances.web_server",
+    "The web server runs in the public subnet with a public IP",
+    UP_INSTANCES,
+)
+def web_server(facts: Facts) -> Outcome:
+    subnet = facts.state.subnets.get("public", {}).get("SubnetId")
+    return instance(facts, "web", subnet, public=True)
+
+
+@check(
+    "instances.app_server_private",
+    "The app server runs in the private subnet, no public IP",
+    UP_INSTANCES,
+)
+def app_server(facts: Facts) -> Outcome:
+    subnet = facts.state.subnets.get("private", {}).get("SubnetId")
+    return instance(facts, "app", subnet, public=False)
+
+
+@check("instances.monitoring_server", "The monitoring server runs in the lab VPC", UP_INSTANCES)
+def monitoring_server(facts: Facts) -> Outcome:
+    subnet = facts.state.subnets.get("public", {}).get("SubnetId")
+    return instance(facts, "monitoring", subnet, public=None)
