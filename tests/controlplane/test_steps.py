@@ -5,13 +5,22 @@ from __future__ import annotations
 import stat
 
 from vpclab.checklist import Status
+from vpclab.steps import BUILT
 
 
 def test_clean_lab_has_no_fail(built_lab):
     results = built_lab.verify()
     assert results, "no checks ran"
     assert [r.id for r in results if r.status is Status.FAIL] == []
-    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+    assert {r.step for r in results} == {
+        "vpc",
+        "nat",
+        "jenkins",
+        "instances",
+        "keys",
+        "nginx",
+        "scripts",
+    }
     # With the data plane off, live probes are SKIP with the reason, never PASS.
     skipped = [r for r in results if r.status is Status.SKIP]
     assert skipped and all("VPCLAB_DATAPLANE=off" in r.detail for r in skipped)
@@ -31,7 +40,7 @@ def test_verify_only_reads(built_lab):
     log = built_lab.cloud.log
     log.clear()
     results = built_lab.verify()
-    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+    assert {r.step for r in results} == set(BUILT)
     assert log.calls, "verify read nothing"
     assert log.mutating == []
 
