@@ -24,17 +24,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spec", type=Path, default=Path("lab.toml"))
     parser.add_argument("--yes", action="store_true", help="Do not ask before creating.")
+    parser.add_argument("--through", default=None, help="Stop after this step.")
     args = parser.parse_args()
 
     lab = Lab(args.spec, "aws", say=lambda line: print(line, file=sys.stderr))
-    cost = estimate(lab.spec)
+    cost = estimate(lab.spec, lab.built_steps(args.through))
     started = time.monotonic()
     failures: list[str] = []
     built = False
     try:
-        lab.up(yes=args.yes)
+        lab.up(args.through, yes=args.yes)
         built = True
-        results = lab.verify()
+        results = lab.verify(through=args.through)
         print(report.to_text(results))
         failures = [r.id for r in results if r.status is Status.FAIL]
     except VpclabError as exc:

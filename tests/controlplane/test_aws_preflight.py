@@ -71,8 +71,8 @@ def aws_lab(spec_path, aws_cloud, said) -> Lab:
 
 
 def test_up_with_yes_builds_a_lab_tagged_with_its_creator(aws_lab, aws_cloud, said):
-    aws_lab.up(yes=True)
-    results = aws_lab.verify()
+    aws_lab.up("instances", yes=True)  # the deployment steps after it need real hosts
+    results = aws_lab.verify(through="instances")
     assert [r.id for r in results if r.status is Status.FAIL] == []
     arn = aws_cloud.client("sts").get_caller_identity()["Arn"]
     tagged = aws_lab.context().state().tagged
@@ -85,7 +85,7 @@ def test_up_with_yes_builds_a_lab_tagged_with_its_creator(aws_lab, aws_cloud, sa
     assert any(line.startswith("will create: VPC 10.0.0.0/16") for line in said)
     # A second up creates nothing, so it asks nothing and changes nothing.
     aws_cloud.log.clear()
-    aws_lab.up()
+    aws_lab.up("instances")
     assert aws_cloud.log.mutating == []
 
 
@@ -302,7 +302,9 @@ def test_aws_smoke_runs_up_verify_down_and_prints_the_cost(
     loader = importlib.util.spec_from_file_location("aws_smoke", ROOT / "scripts" / "aws_smoke.py")
     smoke = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(smoke)
-    monkeypatch.setattr(sys, "argv", ["aws_smoke", "--spec", str(spec_path), "--yes"])
+    # The deployment steps (keys ...) need real hosts: not in moto.
+    argv = ["aws_smoke", "--spec", str(spec_path), "--yes", "--through", "instances"]
+    monkeypatch.setattr(sys, "argv", argv)
     assert smoke.main() == 0
     out, err = capsys.readouterr()
     assert "aws-smoke passed" in out and "cost at most about USD" in out
