@@ -27,7 +27,7 @@ APT_PACKAGES=(
   python3-venv python3-dev graphviz memcached
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator, a
-# PostgreSQL server for the app's database tests).
+# PostgreSQL server for the app's database tests, a shell script linter).
 APT_TEST_PACKAGES=(
   wrk chromium chromium-driver shellcheck postgresql
 )

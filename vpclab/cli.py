@@ -92,10 +92,17 @@ def up(
         str | None,
         typer.Option(metavar="STEP", help=f"Stop after this step: {STEP_NAMES}."),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Target aws: create without asking (after preflight).")
+    ] = False,
+    allow_world_admin: Annotated[
+        bool,
+        typer.Option("--allow-world-admin", help="Target aws: accept admin_cidr = 0.0.0.0/0."),
+    ] = False,
 ) -> None:
     """Bring the lab up (idempotent), then print the checklist and what to do next."""
     lab = _lab(spec, target)
-    steps = lab.up(through)
+    steps = lab.up(through, yes=yes, allow_world_admin=allow_world_admin)
     results = lab.verify(through=through)
     report.to_rich(results, console)
     if not steps:
