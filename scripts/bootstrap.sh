@@ -27,7 +27,7 @@ APT_PACKAGES=(
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator).
 APT_TEST_PACKAGES=(
-  wrk chromium chromium-driver groovy
+  wrk chromium chromium-driver groovy shellcheck
 )
 if [ "$MODE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")

@@ -86,7 +86,12 @@ class Lab:
         Idempotent."""
         steps = self.built_steps(through)
         ctx = self.context()
+        hosts_ready = False
         for step in steps:
+            # The deployment steps work on the hosts: they must be up (and pinned) first.
+            if getattr(BUILT[step], "NEEDS_HOSTS", False) and not hosts_ready:
+                self.follow_dataplane()
+                hosts_ready = True
             self.say(f"== {step}")
             BUILT[step].apply(ctx)
         self.follow_dataplane()

@@ -117,7 +117,7 @@ def test_bad_spec_target_is_one_line(tmp_path, monkeypatch, capsys, no_api):
 
 
 @pytest.mark.parametrize(
-    "args", [("verify", "--step", "keys"), ("up", "--through", "nginx")], ids=" ".join
+    "args", [("verify", "--step", "monitoring"), ("up", "--through", "monitoring")], ids=" ".join
 )
 def test_a_step_not_built_yet_says_so(tmp_path, monkeypatch, capsys, no_api, args):
     spec = write_spec(tmp_path)
@@ -125,7 +125,7 @@ def test_a_step_not_built_yet_says_so(tmp_path, monkeypatch, capsys, no_api, arg
     assert code == 2
     assert err.strip() == (
         f"error: step {args[2]!r} is not built yet — the built steps are "
-        "vpc, nat, jenkins, instances"
+        "vpc, nat, jenkins, instances, keys, nginx, scripts"
     )
     assert out == ""
 
@@ -140,7 +140,7 @@ def test_help_shows_real_flags_and_the_names(monkeypatch, capsys, command):
     if command in ("up", "verify"):
         assert "--through STEP" in out or "--step STEP" in out
         steps = " ".join(out.split())  # help text wraps
-        assert "vpc, nat, jenkins, instances (not built yet: keys, nginx, scripts" in steps
+        assert "instances, keys, nginx, scripts (not built yet: pipeline, monitoring" in steps
     if command == "ssh":
         assert all(role in out for role in ("jenkins", "web", "app", "monitoring"))
 

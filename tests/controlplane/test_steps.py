@@ -11,7 +11,15 @@ def test_clean_lab_has_no_fail(built_lab):
     results = built_lab.verify()
     assert results, "no checks ran"
     assert [r.id for r in results if r.status is Status.FAIL] == []
-    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+    assert {r.step for r in results} == {
+        "vpc",
+        "nat",
+        "jenkins",
+        "instances",
+        "keys",
+        "nginx",
+        "scripts",
+    }
     # With the data plane off, live probes are SKIP with the reason, never PASS.
     skipped = [r for r in results if r.status is Status.SKIP]
     assert skipped and all("VPCLAB_DATAPLANE=off" in r.detail for r in skipped)
@@ -31,7 +39,8 @@ def test_verify_only_reads(built_lab):
     log = built_lab.cloud.log
     log.clear()
     results = built_lab.verify()
-    assert {r.step for r in results} == {"vpc", "nat", "jenkins", "instances"}
+    steps = {r.step for r in results}
+    assert steps == {"vpc", "nat", "jenkins", "instances", "keys", "nginx", "scripts"}
     assert log.calls, "verify read nothing"
     assert log.mutating == []
 

@@ -41,6 +41,10 @@ def fail(detail: str, hint: str | None = None) -> Outcome:
     return Outcome(Status.FAIL, detail, hint)
 
 
+def skip(reason: str) -> Outcome:
+    return Outcome(Status.SKIP, reason)
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
@@ -71,7 +75,7 @@ def check(check_id: str, title: str, hint: str) -> Callable:
 
 def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
     # One module a step; importing them registers their checks.
-    from vpclab.checks import instances, jenkins, nat, vpc  # noqa: F401
+    from vpclab.checks import instances, jenkins, keys, nat, nginx, scripts, vpc  # noqa: F401
     from vpclab.spec import STEPS
 
     ordered = sorted(REGISTRY, key=lambda c: STEPS.index(c.step))

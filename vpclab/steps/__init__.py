@@ -5,10 +5,18 @@ from __future__ import annotations
 from types import ModuleType
 
 from vpclab.errors import NotBuiltError
-from vpclab.steps import instances, jenkins, nat, vpc
+from vpclab.steps import instances, jenkins, keys, nat, nginx, scripts, vpc
 
-# Steps whose apply is built. Later steps (keys ... monitoring) are still to come.
-BUILT: dict[str, ModuleType] = {"vpc": vpc, "nat": nat, "jenkins": jenkins, "instances": instances}
+# Steps whose apply is built. Later steps (pipeline, monitoring) are still to come.
+BUILT: dict[str, ModuleType] = {
+    "vpc": vpc,
+    "nat": nat,
+    "jenkins": jenkins,
+    "instances": instances,
+    "keys": keys,
+    "nginx": nginx,
+    "scripts": scripts,
+}
 
 
 def require_built(step: str) -> str:

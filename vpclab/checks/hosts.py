@@ -1,0 +1,30 @@
+"""What the deployment checks (keys, nginx, scripts) share: they read the hosts over the
+same pinned SSH paths the steps use, so they run on both targets."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from vpclab.checks import Facts, Outcome, fail, skip
+from vpclab.errors import VpclabError
+from vpclab.steps import remote
+
+
+def on_hosts(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
+    """SKIP with the reason when the hosts cannot be reached from here (never PASS); a host
+    that cannot be logged into is a FAIL naming it."""
+
+    @functools.wraps(func)
+    def run(facts: Facts) -> Outcome:
+        reason = remote.unreachable(facts)
+        if reason:
+            return skip(reason)
+        try:
+            return func(facts)
+        except VpclabError as exc:
+            return fail(exc.problem, exc.fix or None)
+        except OSError as exc:  # nothing answered where a host should be
+            return fail(f"{type(exc).__name__}: {exc}")
+
+    return run

@@ -1,0 +1,160 @@
+"""Checks of step `keys`: each SSH path works by key, only from where it should, and no
+private key or password is lying around."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import paramiko
+
+from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks.hosts import on_hosts
+from vpclab.paths import keys_dir
+from vpclab.steps import keys, remote
+
+SSH_BATCH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
+
+
+@check(
+    "keys.jenkins_to_web",
+    "Jenkins logs into the web server by key, the host key pinned",
+    "run 'vpclab up --through keys': it makes Jenkins' key as user jenkins, authorizes it "
+    "on web and pins web's host key in ~jenkins/.ssh/known_hosts",
+)
+@on_hosts
+def _jenkins_to_web(facts: Facts) -> Outcome:
+    web = remote.where(facts, "web")
+    jenkins = remote.shared(facts, "jenkins")
+    cmd = f"ssh {SSH_BATCH} {keys.DEPLOY_USER}@{web.private_ip} true"
+    result = jenkins.run(
+        f"sudo -n -u {keys.JENKINS_USER} -H sh -c {shlex.quote(cmd)}", check=False, timeout=30
+    )
+    if result.ok:
+        return ok(f"jenkins → ubuntu@{web.private_ip}: logged in")
+    return fail(f"jenkins → ubuntu@{web.private_ip}: {result.stderr.strip()[-200:]}")
+
+
+@check(
+    "keys.web_to_app",
+    "The web server logs into the app server with the app key, the host key pinned",
+    "run 'vpclab up --through keys': it copies the app key to ~ubuntu/.ssh/app_key (0600) on "
+    "web and pins the app's host key in ~ubuntu/.ssh/known_hosts",
+)
+@on_hosts
+def _web_to_app(facts: Facts) -> Outcome:
+    app = remote.where(facts, "app")
+    web = remote.shared(facts, "web")
+    key = f"-i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes"
+    cmd = f"ssh {key} {SSH_BATCH} ubuntu@{app.private_ip} true"
+    result = web.run(cmd, check=False, timeout=30)
+    if result.ok:
+        return ok(f"web → ubuntu@{app.private_ip}: logged in with the app key")
+    return fail(f"web → ubuntu@{app.private_ip}: {result.stderr.strip()[-200:]}")
+
+
+def _refused_from_app_itself(facts: Facts, app_ip: str) -> bool:
+    """Log in to the app with the app key from an address that is not the web server's:
+    the app's own (a tunnel through its sshd, so the source is the app). True if refused."""
+    app = remote.shared(facts, "app")
+    key_file = keys_dir(facts.spec.name, facts.spec_path) / (
+        facts.spec.instance("app").key_name + ".pem"
+    )
+    channel = app.transport.open_channel("direct-tcpip", (app_ip, 22), ("127.0.0.1", 0), timeout=5)
+    transport = paramiko.Transport(channel)
+    try:
+        transport.start_client(timeout=10)
+        transport.auth_publickey(keys.DEPLOY_USER, paramiko.PKey.from_path(key_file))
+        return not transport.is_authenticated()
+    except paramiko.AuthenticationException:
+        return True
+    finally:
+        transport.close()
+
+
+@check(
+    "keys.app_key_only_from_web",
+    "The app key works on the app server only from the web server's private address",
+    'the app\'s authorized_keys line for the app key needs from="<web private IP>" and '
+    "nothing else: run 'vpclab up --through keys'",
+)
+@on_hosts
+def _app_key_only_from_web(facts: Facts) -> Outcome:
+    web, app_at = remote.where(facts, "web"), remote.where(facts, "app")
+    key_type, blob = keys.public_key(facts, "app")
+    text = remote.read_file(remote.shared(facts, "app"), keys.AUTHORIZED_KEYS) or ""
+    lines = [k for raw in text.splitlines() if (k := keys.parse_key_line(raw)) and k.blob == blob]
+    if not lines:
+        return fail("the app key is not in the app's authorized_keys")
+    allowed = sorted({keys.from_option(k.options) or "any address" for k in lines})
+    if allowed != [web.private_ip]:
+        return fail(f"the app key is accepted from {', '.join(allowed)}; web is {web.private_ip}")
+    if not _refused_from_app_itself(facts, app_at.private_ip):
+        return fail(f"the app key logged in from {app_at.private_ip}, which is not the web server")
+    return ok(f'from="{web.private_ip}"; refused from {app_at.private_ip}')
+
+
+def _offers_password(facts: Facts, role: str) -> list[str]:
+    """The auth methods a host's sshd offers before any key is tried."""
+    host = remote.shared(facts, role)
+    here = remote.where(facts, role)
+    if host.via is not None:
+        sock = host.via.transport.open_channel(
+            "direct-tcpip", (here.private_ip, 22), ("127.0.0.1", 0), timeout=5
+        )
+    else:
+        sock = remote.connect(facts, host.address, 22, timeout=5)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=10)
+        try:
+            transport.auth_none(keys.DEPLOY_USER)
+            return ["none"]
+        except paramiko.BadAuthenticationType as exc:
+            return [m for m in exc.allowed_types if m in ("password", "keyboard-interactive")]
+    finally:
+        transport.close()
+
+
+@check(
+    "keys.no_password_login",
+    "No host accepts a password",
+    "set 'PasswordAuthentication no' and 'KbdInteractiveAuthentication no' in sshd and "
+    "reload it: run 'vpclab up --through keys'",
+)
+@on_hosts
+def _no_password(facts: Facts) -> Outcome:
+    roles = [r for r in keys.ROLES if r in facts.state.instances]
+    bad = {r: m for r in roles if (m := _offers_password(facts, r))}
+    if bad:
+        return fail("; ".join(f"{r} offers {', '.join(m)}" for r, m in sorted(bad.items())))
+    return ok(f"publickey only on {', '.join(roles)}")
+
+
+def _loose(listing: str) -> list[str]:
+    """`stat -c '%a %n'` lines whose mode gives the group or others any access."""
+    out = []
+    for line in listing.splitlines():
+        mode, _, name = line.partition(" ")
+        if mode and int(mode, 8) & 0o077:
+            out.append(f"{name} is {mode}")
+    return out
+
+
+@check(
+    "keys.private_keys_private",
+    "No private key is readable by the group or others",
+    "chmod 600 each private key named here (ssh refuses loose keys, and so should you)",
+)
+@on_hosts
+def _private_keys(facts: Facts) -> Outcome:
+    local = sorted(Path(keys_dir(facts.spec.name, facts.spec_path)).glob("*.pem"))
+    loose = [f"{p.name} is {p.stat().st_mode & 0o777:o}" for p in local if p.stat().st_mode & 0o077]
+    web = remote.shared(facts, "web")
+    loose += _loose(web.run(f"stat -c '%a %n' {keys.APP_KEY_ON_WEB}", sudo=True).stdout)
+    jenkins = remote.shared(facts, "jenkins")
+    home = remote.home_of(jenkins, keys.JENKINS_USER)
+    loose += _loose(jenkins.run(f"stat -c '%a %n' {home}/{keys.JENKINS_KEY}", sudo=True).stdout)
+    if loose:
+        return fail("; ".join(loose))
+    return ok(f"{len(local) + 2} private keys, all 0600")

@@ -1,0 +1,135 @@
+"""Checks of step `scripts`: the microblog is served through the proxy from the release that
+was deployed, by a gunicorn that listens for the web server and outlives any SSH session."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks.hosts import on_hosts
+from vpclab.steps import remote, scripts
+
+
+def _public(facts: Facts) -> tuple[str, int]:
+    web = remote.where(facts, "web")
+    if not web.public_ip:
+        raise OSError("the web server has no public address")
+    return web.public_ip, facts.spec.ports.http
+
+
+@check(
+    "scripts.microblog_through_web",
+    "The web server's public address serves the microblog",
+    "see 'vpclab verify --step nginx' and the app's log (/var/log/supervisor/microblog.log "
+    "on the app server), then run 'vpclab up --through scripts'",
+)
+@on_hosts
+def _through_web(facts: Facts) -> Outcome:
+    address, port = _public(facts)
+    reply = remote.http_get(facts, address, port, "/explore")
+    if reply.status != 200 or "microblog" not in reply.body.lower():
+        title = re.search(r"<title>(.*?)</title>", reply.body, re.S | re.I)
+        shown = title[1].strip() if title else reply.body[:60]
+        return fail(f"GET /explore through {address}: HTTP {reply.status} {shown!r}")
+    return ok(f"GET /explore through {address}:{port}: HTTP 200, the microblog")
+
+
+@check(
+    "scripts.healthz_commit",
+    "/healthz through the proxy reports the deployed commit",
+    "the app serving is not the release in /opt/microblog/current: run "
+    "'vpclab up --through scripts' and read start_app's messages",
+)
+@on_hosts
+def _healthz(facts: Facts) -> Outcome:
+    address, port = _public(facts)
+    deployed = (remote.read_file(remote.shared(facts, "app"), scripts.REVISION) or "").strip()
+    if not deployed:
+        return fail("nothing is deployed (no /opt/microblog/current/REVISION)")
+    reply = remote.http_get(facts, address, port, "/healthz")
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return fail(f"/healthz: HTTP {reply.status}, not JSON")
+    if body.get("status") != "ok" or body.get("commit") != deployed:
+        return fail(
+            f"/healthz: HTTP {reply.status} status {body.get('status')!r} commit "
+            f"{str(body.get('commit'))[:12]!r}; deployed {deployed[:12]}"
+        )
+    return ok(f"/healthz ok, commit {deployed[:12]}")
+
+
+def _listeners(facts: Facts) -> list[str]:
+    app = remote.shared(facts, "app")
+    out = app.run(f"ss -ltnH 'sport = :{facts.spec.ports.app}'", check=False).stdout
+    return [line.split()[3] for line in out.splitlines() if len(line.split()) > 3]
+
+
+@check(
+    "scripts.app_listens_for_web",
+    "gunicorn listens on every address of the app server, and the web server reaches it",
+    "gunicorn must bind 0.0.0.0:<app port> (GUNICORN_BIND in /etc/microblog/microblog.env), "
+    "not 127.0.0.1: run 'vpclab up --through scripts'",
+)
+@on_hosts
+def _listens(facts: Facts) -> Outcome:
+    port = facts.spec.ports.app
+    listening = _listeners(facts)
+    if not listening:
+        return fail(f"nothing listens on port {port} of the app server")
+    if not any(a.split(":")[0] in ("0.0.0.0", "*", "[::]") for a in listening):
+        return fail(
+            f"gunicorn listens on {', '.join(listening)} only: the web server cannot reach it"
+        )
+    app = remote.where(facts, "app")
+    got = remote.shared(facts, "web").run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 http://{app.private_ip}:{port}/healthz",
+        check=False,
+    )
+    if got.stdout.strip() != "200":
+        return fail(f"web → {app.private_ip}:{port}/healthz: {got.stdout.strip() or 'no answer'}")
+    return ok(f"listening on {', '.join(listening)}; web → {app.private_ip}:{port}: 200")
+
+
+@check(
+    "scripts.internet_to_app_blocked",
+    "The internet cannot reach the running app on its port",
+    "the app must have no public IP and its SG must allow the app port only from the web SG",
+)
+@on_hosts
+def _internet_blocked(facts: Facts) -> Outcome:
+    app = remote.where(facts, "app")
+    port = facts.spec.ports.app
+    targets = [a for a in (app.private_ip, app.public_ip) if a]
+    opened = [a for a in targets if remote.can_connect(facts, a, port)]
+    if opened:
+        return fail(f"the internet connected to {', '.join(opened)}:{port}")
+    return ok(f"internet → {'/'.join(targets)}:{port}: refused or timed out")
+
+
+@check(
+    "scripts.app_supervised",
+    "gunicorn runs under supervisor, so it outlives the deploying SSH session and restarts",
+    "start gunicorn with start_app.sh (supervisor program 'microblog'), never with nohup or "
+    "'&' in an SSH session: run 'vpclab up --through scripts'",
+)
+@on_hosts
+def _supervised(facts: Facts) -> Outcome:
+    app = remote.shared(facts, "app")
+    status = app.run(f"supervisorctl status {scripts.PROGRAM}", sudo=True, check=False).stdout
+    match = re.search(r"RUNNING\s+pid (\d+)", status)
+    if not match:
+        return fail(f"supervisor: {status.strip() or 'not running'}")
+    pid = match[1]
+    chain = app.run(
+        f'p={pid}; while [ "$p" -gt 1 ]; do ps -o pid=,comm= -p "$p"; '
+        "p=$(ps -o ppid= -p \"$p\" | tr -d ' '); done",
+        check=False,
+    ).stdout
+    names = [line.split()[-1] for line in chain.splitlines() if line.split()]
+    if any(name.startswith("sshd") for name in names[1:]) and "supervisord" not in names:
+        return fail(f"gunicorn {pid} descends from an SSH session: {' < '.join(names)}")
+    if "supervisord" not in names:
+        return fail(f"gunicorn {pid} is not a child of supervisord: {' < '.join(names)}")
+    return ok(f"gunicorn master {pid} under supervisord ({' < '.join(names)})")

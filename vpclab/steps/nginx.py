@@ -1,0 +1,116 @@
+"""Step `nginx`: the web server's reverse proxy to the private app, rendered from state.
+
+The app's private address comes from the control plane, never typed by hand. The new
+config is checked with `nginx -t` before any reload; when the check fails the previous
+config is put back, so a running proxy is never left with a broken one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import Host
+from vpclab.render import render
+from vpclab.steps import remote
+from vpclab.steps.context import Context
+
+SITE = "/etc/nginx/sites-available/microblog"
+ENABLED = "/etc/nginx/sites-enabled/microblog"
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
+ERROR_ROOT = "/var/www/vpclab"
+STATUS_PATH = "/nginx_status"
+BODY_LIMIT = "1m"
+_UPSTREAM = re.compile(r"^\s*server\s+([0-9.]+):(\d+)\s*;", re.M)
+# Running or not, then start or reload: under systemd where there is one; otherwise nginx's
+# own master daemonizes (every stream closed, so the SSH channel can end).
+RELOAD = (
+    "if [ -d /run/systemd/system ]; then systemctl enable --now nginx >/dev/null 2>&1; "
+    "systemctl reload nginx; "
+    'elif [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then '
+    "nginx -s reload; else nginx </dev/null >/dev/null 2>&1; fi"
+)
+RUNNING = '[ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)"'
+
+
+@dataclass(frozen=True)
+class Upstream:
+    address: str
+    port: int
+
+
+def proxied(config: str) -> list[Upstream]:
+    """The app addresses a rendered site proxies to (its upstream's servers)."""
+    return [Upstream(a, int(p)) for a, p in _UPSTREAM.findall(config)]
+
+
+def site(ctx: Context, app_ip: str, monitoring_ip: str) -> str:
+    return render(
+        "nginx-site.conf.j2",
+        lab=ctx.spec.name,
+        app_ip=app_ip,
+        app_port=ctx.spec.ports.app,
+        http_port=ctx.spec.ports.http,
+        monitoring_ip=monitoring_ip,
+        body_limit=BODY_LIMIT,
+        error_root=ERROR_ROOT,
+    )
+
+
+def install(web: Host, text: str) -> bool:
+    """Put the site in place and (re)load nginx, keeping the previous config when `nginx -t`
+    fails. Returns whether anything changed."""
+    previous = remote.read_file(web, SITE)
+    linked = web.run(f"[ -L {ENABLED} ] && [ ! -e {DEFAULT_SITE} ]", check=False).ok
+    running = web.run(RUNNING, sudo=True, check=False).ok
+    if previous == text and linked and running:
+        return False
+    if previous != text:
+        web.put_text(text, SITE, 0o644, sudo=True, owner="root:root")
+    # The default site also claims default_server on port 80.
+    web.run(f"ln -sfn {SITE} {ENABLED} && rm -f {DEFAULT_SITE}", sudo=True)
+    test = web.run("nginx -t", sudo=True, check=False)
+    if not test.ok:
+        if previous is None:
+            web.run(f"rm -f {ENABLED} {SITE}", sudo=True)
+        else:
+            web.put_text(previous, SITE, 0o644, sudo=True, owner="root:root")
+        raise VpclabError(
+            f"nginx -t refused the new config, so the previous one stays: "
+            f"{test.stderr.strip()[-400:]}",
+            "fix the template or the values it was rendered from, then run the step again",
+        )
+    web.run(RELOAD, sudo=True)
+    return True
+
+
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
+def apply(ctx: Context) -> None:
+    reason = remote.unreachable(ctx)
+    if reason:
+        ctx.say(f"nginx: hosts skipped: {reason}")
+        return
+    state = ctx.state()
+    app = state.instances.get("app")
+    if app is None:
+        raise VpclabError(
+            "there is no app server to proxy to", "run 'vpclab up --through instances'"
+        )
+    monitoring = state.instances.get("monitoring")
+    # Nobody may read the counters while there is no monitoring server.
+    monitoring_ip = monitoring["PrivateIpAddress"] if monitoring else "127.0.0.1"
+    text = site(ctx, app["PrivateIpAddress"], monitoring_ip)
+    web = remote.open_role(ctx, "web")
+    try:
+        page = render("502.html.j2", lab=ctx.spec.name)
+        remote.ensure_file(web, f"{ERROR_ROOT}/502.html", page, 0o644)
+        if install(web, text):
+            ctx.say(
+                f"nginx on the web server proxies :{ctx.spec.ports.http} to the app at "
+                f"{app['PrivateIpAddress']}:{ctx.spec.ports.app} (config checked with nginx -t)"
+            )
+    finally:
+        remote.close(web)

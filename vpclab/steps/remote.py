@@ -1,0 +1,224 @@
+"""How the deployment steps (keys, nginx, scripts) and their checks reach the lab's hosts.
+
+The one place that knows where a role's host answers and how to log in: SSH with pinned host
+keys (vpclab.hosts.ssh), straight to public hosts and through the web server to the private
+app. On the local target the operator stands in the lab's internet namespace and the hosts'
+wire addresses come from the local agent; on AWS, from the control plane.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shlex
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from vpclab.aws.session import Cloud
+from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import Host, known_hosts_path, open_host
+from vpclab.paths import local_dir
+from vpclab.spec import LabSpec
+
+
+class Reach(Protocol):
+    """What a step's Context and a check's Facts both have."""
+
+    spec: LabSpec
+    cloud: Cloud
+    spec_path: Path
+
+
+@dataclass(frozen=True)
+class Where:
+    role: str
+    private_ip: str
+    public_ip: str | None
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the lab's internet serves the app server (local target only)."""
+
+    git_url: str
+    pip_args: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def is_local(reach: Reach) -> bool:
+    return reach.cloud.target == "local"
+
+
+def _lab_status(reach: Reach) -> dict | None:
+    from vpclab.localcloud import agent
+
+    current = agent.status(local_dir(reach.spec_path))
+    return (current or {}).get("labs", {}).get(reach.spec.name)
+
+
+def unreachable(reach: Reach) -> str | None:
+    """Why the hosts cannot be reached from here, or None."""
+    if not is_local(reach):
+        return None
+    if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
+        return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        return reason
+    if _lab_status(reach) is None:
+        return "the local agent runs no hosts of this lab ('vpclab up' as root)"
+    return None
+
+
+def where(reach: Reach, role: str) -> Where:
+    """The addresses a role's host answers on."""
+    if is_local(reach):
+        hosts = (_lab_status(reach) or {}).get("hosts", {})
+        host = next((h for h in hosts.values() if h.get("role") == role and h.get("booted")), None)
+        if host is None:
+            raise VpclabError(f"no running {role} host in the local data plane", "run 'vpclab up'")
+        return Where(role, host["private_ip"], host.get("public_ip"))
+    from vpclab.aws.inventory import read_state
+
+    instance = read_state(reach.cloud, reach.spec.name, reach.spec.az).instances.get(role)
+    if instance is None:
+        raise VpclabError(f"there is no {role} server", "run 'vpclab up --through instances'")
+    return Where(role, instance["PrivateIpAddress"], instance.get("PublicIpAddress"))
+
+
+def open_role(reach: Reach, role: str) -> Host:
+    """An SSH session (as ubuntu) to a role's host; the app through the web server."""
+    spec, local = reach.spec, is_local(reach)
+    here = where(reach, role)
+
+    def host(address: str, key_role: str, name: str, via: Host | None = None) -> Host:
+        return open_host(
+            spec.name,
+            address,
+            key_name=spec.instance(key_role).key_name,
+            via=via,
+            local=local,
+            name=name,
+            spec_path=reach.spec_path,
+        )
+
+    if here.public_ip:
+        return host(here.public_ip, role, role)
+    web = where(reach, "web")
+    if not web.public_ip:
+        raise VpclabError("the web server has no public address", "run 'vpclab up'")
+    return host(here.private_ip, role, role, via=host(web.public_ip, "web", "web"))
+
+
+def close(host: Host) -> None:
+    host.close()
+    if host.via is not None:
+        host.via.close()
+
+
+def pinned_key(reach: Reach, address: str) -> str:
+    """The host key pinned for an address in the lab's known_hosts (from a trusted channel)."""
+    from vpclab.hosts.ssh import pinned_host_keys
+
+    keys = pinned_host_keys(known_hosts_path(reach.spec.name, reach.spec_path), address)
+    if not keys:
+        raise VpclabError(f"no pinned host key for {address}", "run 'vpclab up' to pin it")
+    return keys[0]
+
+
+def services(reach: Reach) -> Services | None:
+    """The lab internet's git remote and wheel index (local), or None (AWS: public ones)."""
+    if not is_local(reach):
+        return None
+    current = (_lab_status(reach) or {}).get("services", {})
+    if current.get("state") != "up":
+        raise VpclabError(
+            f"the lab's internet services are not up ({current.get('state', 'unknown')}"
+            f"{': ' + current['error'] if current.get('error') else ''})",
+            "see 'vpclab local status' and the agent log, then run the step again",
+        )
+    return Services(current["git_url"], list(current.get("pip_args", [])))
+
+
+def connect(reach: Reach, address: str, port: int, timeout: float = 3.0) -> socket.socket:
+    """A TCP connection from "the internet": the lab's internet namespace locally, this
+    machine on AWS."""
+    if not is_local(reach):
+        return socket.create_connection((address, port), timeout=timeout)
+    from vpclab.localcloud.netns_socket import connect_in
+    from vpclab.localcloud.probe import source_netns
+
+    return connect_in(source_netns(reach.spec.name, "internet"), (address, port), timeout=timeout)
+
+
+def can_connect(reach: Reach, address: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with connect(reach, address, port, timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(reach: Reach, address: str, port: int, path: str, timeout: float = 5.0) -> Reply:
+    """GET address:port/path from the internet. Raises OSError when nothing answers."""
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    conn.sock = connect(reach, address, port, timeout)
+    try:
+        conn.request("GET", path, headers={"Host": address, "Connection": "close"})
+        resp = conn.getresponse()
+        body = resp.read(256 * 1024).decode(errors="replace")
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
+    finally:
+        conn.close()
+
+
+# --- files on a host -------------------------------------------------------------------------
+
+
+def read_file(host: Host, path: str) -> str | None:
+    """A file's text (read as root), or None when it is missing."""
+    result = host.run(f"cat {shlex.quote(path)}", sudo=True, check=False)
+    return result.stdout if result.ok else None
+
+
+def ensure_file(host: Host, path: str, text: str, mode: int, owner: str = "root:root") -> bool:
+    """Write `text` to `path` unless it is there already; fix the mode either way.
+    Returns whether the content changed."""
+    if read_file(host, path) == text:
+        host.run(f"chmod {mode:o} {shlex.quote(path)}", sudo=True)
+        return False
+    host.put_text(text, path, mode, sudo=True, owner=owner)
+    return True
+
+
+def home_of(host: Host, user: str) -> str:
+    home = host.run(f"getent passwd {shlex.quote(user)} | cut -d: -f6", check=False).stdout.strip()
+    if not home:
+        raise VpclabError(f"no user {user!r} on {host.name}", "run the keys step")
+    return home
+
+
+# --- sessions shared by the checks of one process ---------------------------------------------
+
+_SHARED: dict[tuple, Host] = {}
+
+
+def shared(reach: Reach, role: str) -> Host:
+    """A connected session to a role's host, reused by checks (reconnects when it died or the
+    host moved). Steps open their own with open_role and close them."""
+    here = where(reach, role)
+    key = (str(reach.spec_path), reach.spec.name, role, here.private_ip, here.public_ip)
+    host = _SHARED.get(key)
+    if host is None:
+        host = _SHARED[key] = open_role(reach, role)
+    return host.connect()

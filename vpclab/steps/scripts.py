@@ -1,0 +1,118 @@
+"""Step `scripts`: deploy the microblog the way Jenkins will, with scripts/setup.sh on the web
+server, which runs scripts/start_app.sh on the app server over the pinned SSH path.
+
+SECRET_KEY lives in SSM Parameter Store (a SecureString, created once). The app server has
+no role to read it with (and locally cannot reach the emulated control plane), so this step
+reads it and hands it down on stdin: never on a command line, never in git.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from vpclab.errors import VpclabError
+from vpclab.steps import remote
+from vpclab.steps.context import Context
+
+SCRIPTS_DIR = "/opt/vpclab/scripts"  # on the web server
+APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
+REVISION = f"{APP_ROOT}/current/REVISION"
+PROGRAM = "microblog"
+REPO_ENV = "VPCLAB_REPO_URL"  # the AWS target's remote (the project's public repo)
+REF_ENV = "VPCLAB_DEPLOY_REF"
+
+
+def secret_parameter(lab: str) -> str:
+    return f"/vpclab/{lab}/microblog/SECRET_KEY"
+
+
+def secret_key(ctx: Context) -> str:
+    """The app's SECRET_KEY from SSM, created (once) when missing."""
+    ssm = ctx.cloud.client("ssm")
+    name = secret_parameter(ctx.spec.name)
+    try:
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+    ssm.put_parameter(
+        Name=name,
+        Value=secrets.token_hex(32),
+        Type="SecureString",
+        Overwrite=False,
+        Description=f"SECRET_KEY of the microblog in lab {ctx.spec.name}",
+    )
+    ctx.say(f"created the SSM parameter {name} (SecureString)")
+    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+
+def script_text(name: str) -> str:
+    """A script of the project's scripts/ folder (what Jenkins runs too)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / name
+    if not path.exists():
+        raise VpclabError(f"{path} is missing", "run vpclab from a checkout of the project")
+    return path.read_text()
+
+
+def deploy_settings(ctx: Context) -> dict[str, str]:
+    """Where the app server fetches the code and the wheels from."""
+    served = remote.services(ctx)
+    settings = {"APP_PORT": str(ctx.spec.ports.app)}
+    if served is not None:
+        settings.update(REPO_URL=served.git_url, PIP_ARGS=" ".join(served.pip_args))
+    else:
+        repo = os.environ.get(REPO_ENV)
+        if not repo:
+            raise VpclabError(
+                "no git remote to deploy from on the aws target",
+                f"set {REPO_ENV} to the project's public repository URL",
+            )
+        settings["REPO_URL"] = repo
+    if os.environ.get(REF_ENV):
+        settings["REF"] = os.environ[REF_ENV]
+    return settings
+
+
+def run_setup(ctx: Context, extra: dict[str, str] | None = None) -> str:
+    """Copy both scripts to the web server and run setup.sh there; returns its log."""
+    app_at = remote.where(ctx, "app")
+    settings = {**deploy_settings(ctx), **(extra or {}), "SECRET_STDIN": "1"}
+    web = remote.open_role(ctx, "web")
+    try:
+        for name in ("setup.sh", "start_app.sh"):
+            remote.ensure_file(web, f"{SCRIPTS_DIR}/{name}", script_text(name), 0o755)
+        result = web.run(
+            f"bash {SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
+            env=settings,
+            input=secret_key(ctx) + "\n",
+            timeout=900,
+            check=False,
+        )
+    finally:
+        remote.close(web)
+    log = (result.stderr + result.stdout).strip()
+    if not result.ok:
+        last = log.splitlines()[-1] if log else f"exit {result.rc}"
+        raise VpclabError(
+            f"the deploy failed: {last}",
+            "see the lines above; fix it and run 'vpclab up' again",
+        )
+    return log
+
+
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
+def apply(ctx: Context) -> None:
+    reason = remote.unreachable(ctx)
+    if reason:
+        ctx.say(f"scripts: hosts skipped: {reason}")
+        return
+    log = run_setup(ctx)
+    for line in log.splitlines():
+        if line.startswith("start_app:"):
+            ctx.say(line)
