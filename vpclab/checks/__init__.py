@@ -75,7 +75,16 @@ def check(check_id: str, title: str, hint: str) -> Callable:
 
 def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
     # One module a step; importing them registers their checks.
-    from vpclab.checks import instances, jenkins, keys, nat, nginx, scripts, vpc  # noqa: F401
+    from vpclab.checks import (  # noqa: F401
+        instances,
+        jenkins,
+        keys,
+        nat,
+        nginx,
+        pipeline,
+        scripts,
+        vpc,
+    )
     from vpclab.spec import STEPS
 
     ordered = sorted(REGISTRY, key=lambda c: STEPS.index(c.step))
