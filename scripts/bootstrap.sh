@@ -22,7 +22,8 @@ done
 # The local image: the software every local host runs.
 APT_PACKAGES=(
   iproute2 nftables openssh-server openssh-client sudo procps git curl
-  nginx supervisor prometheus prometheus-node-exporter
+  nginx supervisor prometheus prometheus-node-exporter prometheus-alertmanager
+  prometheus-nginx-exporter
   python3-venv python3-dev graphviz
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator).

@@ -77,14 +77,11 @@ def _prog() -> str:
     return relative if not relative.startswith("..") else "vpclab"
 
 
-def _next_line(lab: Lab, results: list[CheckResult], url: str | None) -> str:
+def _next_line(results: list[CheckResult], url: str | None) -> str:
     prog = _prog()
     if failed(results):
         return f"next: each FAIL line says how to fix it; then run '{prog} verify'"
-    todo = []
-    if url:
-        served = "nginx" in lab.built_steps()
-        todo.append(f"open {url}" + ("" if served else " (the web server; nginx comes later)"))
+    todo = ["open the microblog URL above in a browser"] if url else []
     todo += [
         f"'{prog} verify' to check again",
         "'make jupyter' for the notebooks",
@@ -110,7 +107,17 @@ def up(
     if not steps:
         err.print("no built steps selected")
     url = lab.dataplane_status().web_url
-    console.print(_next_line(lab, results, url), highlight=False, soft_wrap=True)
+    if url and "nginx" in lab.built_steps():
+        console.print(f"microblog: {url}", highlight=False, soft_wrap=True)
+    elif url:
+        console.print(
+            f"web server published at {url} (the microblog is served there once the nginx "
+            "step is built)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    served = url if url and "nginx" in lab.built_steps() else None
+    console.print(_next_line(results, served), highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed(results) else 0)
 
 
@@ -239,6 +246,31 @@ def diagram(
     from vpclab.spec import load_spec
 
     console.print(f"wrote {draw(load_spec(spec), out)}")
+
+
+@app.command()
+def dashboard(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Draw the dashboard's panels from the live Prometheus into this PNG."),
+    ] = None,
+    files: Annotated[
+        Path | None,
+        typer.Option(help="Write the Grafana provisioning files and dashboard JSON here."),
+    ] = None,
+    minutes: Annotated[float, typer.Option(help="The time range drawn, in minutes.")] = 15,
+) -> None:
+    """The Grafana dashboard as code: its files (--files DIR), or drawn as a picture (--png)."""
+    if png is None and files is None:
+        raise UsageError("nothing to do", "pass --png FILE and/or --files DIR")
+    lab = _lab(spec, target, quiet=png is None)
+    if files is not None:
+        for path in lab.dashboard_files(files):
+            console.print(f"wrote {path}")
+    if png is not None:
+        console.print(f"wrote {lab.dashboard_png(png, minutes)}")
 
 
 @local_app.command("start")

@@ -14,6 +14,7 @@ from vpclab.aws.session import Cloud, connect
 from vpclab.aws.teardown import plan
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
+from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
 from vpclab.localcloud import agent, motoserver, netns
 from vpclab.outputs import DataPlaneStatus, HostStatus, LabOutputs
@@ -177,6 +178,26 @@ class Lab:
         return pipeline_builds.last(
             pipeline_builds.builds_dir(self.spec.name, self.spec_path), count
         )
+
+    def dashboard_files(self, folder: str | Path) -> list[Path]:
+        """Write the Grafana provisioning files and the dashboard JSON (generated code)."""
+        from vpclab.monitoring import grafana
+
+        return grafana.write(self.spec, Path(folder))
+
+    def dashboard_png(self, path: str | Path, minutes: float = 15) -> Path:
+        """Draw the dashboard's panels from the live Prometheus' query_range into one PNG."""
+        from vpclab.monitoring import draw
+        from vpclab.monitoring.panels import dashboard_panels
+        from vpclab.steps import monitoring, remote
+
+        ctx = self.context()
+        reason = remote.unreachable(ctx)
+        if reason:
+            raise VpclabError(f"cannot read Prometheus: {reason}", "run 'vpclab up' as root")
+        panels = dashboard_panels(self.spec.monitoring.rate_window)
+        data = draw.fetch(monitoring.api(ctx), panels, minutes)
+        return draw.draw(data, Path(path), f"{self.spec.name}: microblog, last {minutes:g} min")
 
     def down(self, dry_run: bool = False) -> list[str]:
         state = read_state(self.cloud, self.spec.name, self.spec.az)

@@ -53,12 +53,44 @@ class Ports(Strict):
     prometheus: int = 9090
     grafana: int = 3000
     node_exporter: int = 9100
+    alertmanager: int = 9093
+    nginx_exporter: int = 9113
 
     @field_validator("*")
     @classmethod
     def _in_range(cls, value: int) -> int:
         if not 1 <= value <= 65535:
             raise ValueError(f"port {value} is out of range 1-65535")
+        return value
+
+
+DURATION = re.compile(r"[1-9][0-9]*(ms|s|m|h)")
+
+
+class Monitoring(Strict):
+    """The monitoring step's knobs. Tests shorten the intervals and the alerts' `for:`."""
+
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    rate_window: str = "1m"  # the window of every rate() in the rules and panels
+    instance_down_for: str = "1m"
+    error_ratio_for: str = "5m"
+    latency_for: str = "5m"
+    error_ratio_threshold: float = Field(0.05, gt=0, lt=1)
+    latency_p95_seconds: float = Field(0.5, gt=0)
+
+    @field_validator(
+        "scrape_interval",
+        "evaluation_interval",
+        "rate_window",
+        "instance_down_for",
+        "error_ratio_for",
+        "latency_for",
+    )
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not DURATION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Prometheus duration like '30s' or '5m'")
         return value
 
 
@@ -91,6 +123,7 @@ class LabSpec(Strict):
     ami_id: str = ""
     steps: list[str] = Field(default_factory=lambda: list(STEPS))
     ports: Ports = Field(default_factory=Ports)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     instances: dict[str, Instance] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -219,7 +252,12 @@ def _one_line(source: str, exc: ValidationError) -> SpecError:
     field = _field_name(err["loc"])
     message = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        known = list(LabSpec.model_fields) + list(Ports.model_fields) + list(Instance.model_fields)
+        known = [
+            *LabSpec.model_fields,
+            *Ports.model_fields,
+            *Instance.model_fields,
+            *Monitoring.model_fields,
+        ]
         near = get_close_matches(str(err["loc"][-1]), known, n=1)
         fix = f"did you mean {near[0]!r}?" if near else "remove it"
         return SpecError(f"{source}: unknown field {field!r}", fix)

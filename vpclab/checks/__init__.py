@@ -79,6 +79,7 @@ def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
         instances,
         jenkins,
         keys,
+        monitoring,
         nat,
         nginx,
         pipeline,

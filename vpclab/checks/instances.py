@@ -51,7 +51,15 @@ def app_sg(facts: Facts) -> Outcome:
         return fail("the app or web security group is missing", UP_INSTANCES)
     ports = facts.spec.ports
     have = ingress_rules(app)
-    foreign = [r for r in have if r.source != web["GroupId"]]
+    # The monitoring step adds the scrapes (app port, node_exporter) from the monitoring SG.
+    mon = groups.get("monitoring", {}).get("GroupId")
+    scraped = {ports.app, ports.node_exporter}
+    foreign = [
+        r
+        for r in have
+        if r.source != web["GroupId"]
+        and not (r.source == mon and {r.first, r.last} <= scraped and r.first == r.last)
+    ]
     if foreign:
         opened = [r for r in foreign if r.source in OPEN]
         shown = ", ".join(f"{_ports(r)} from {r.source}" for r in (opened or foreign))

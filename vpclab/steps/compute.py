@@ -15,9 +15,15 @@ from vpclab.steps.context import Context
 LOCAL_IMAGE_NAME = "vpclab-local-image"
 USER_DATA_PACKAGES = {
     "jenkins": ["git", "openssh-client", "python3-venv"],
-    "web": ["nginx", "openssh-client"],
-    "app": ["git", "python3-venv", "supervisor"],
-    "monitoring": ["prometheus", "prometheus-node-exporter"],
+    "web": [
+        "nginx",
+        "openssh-client",
+        "supervisor",
+        "prometheus-node-exporter",
+        "prometheus-nginx-exporter",
+    ],
+    "app": ["git", "python3-venv", "supervisor", "prometheus-node-exporter"],
+    "monitoring": ["prometheus", "prometheus-alertmanager", "supervisor"],
 }
 
 

@@ -1,0 +1,143 @@
+"""prometheus.yml, its alert rules and alertmanager.yml, rendered whole from the lab's state.
+
+Targets are the servers' private IPs as the control plane reports them. Every render is the
+complete file, so running the step again can never add a job twice (the classic `tee -a`
+mistake appends one on every run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from vpclab.spec import LabSpec
+
+# Where the files live on the monitoring host (Debian's paths).
+PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
+RULES_YML = "/etc/prometheus/rules/vpclab.rules.yml"
+ALERTMANAGER_YML = "/etc/prometheus/alertmanager.yml"
+
+APP_REQUESTS = "flask_http_request_total"
+APP_DURATION = "flask_http_request_duration_seconds_bucket"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    address: str  # host:port, a private IP
+    role: str
+    metrics_path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The private IPs Prometheus scrapes (from the control plane)."""
+
+    app: str
+    web: str
+
+
+def scrape_targets(spec: LabSpec, servers: Servers) -> list[ScrapeTarget]:
+    ports = spec.ports
+    return [
+        ScrapeTarget("prometheus", f"127.0.0.1:{ports.prometheus}", "monitoring"),
+        ScrapeTarget("microblog", f"{servers.app}:{ports.app}", "app"),
+        ScrapeTarget("node", f"{servers.app}:{ports.node_exporter}", "app"),
+        ScrapeTarget("node", f"{servers.web}:{ports.node_exporter}", "web"),
+        ScrapeTarget("nginx", f"{servers.web}:{ports.nginx_exporter}", "web"),
+    ]
+
+
+def _dump(data: object, header: str) -> str:
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+HEADER = "# Rendered by vpclab from lab {lab}'s state: do not edit, 'vpclab up' renders it again.\n"
+
+
+def prometheus_yml(spec: LabSpec, servers: Servers) -> str:
+    m = spec.monitoring
+    jobs: dict[str, dict] = {}
+    for t in scrape_targets(spec, servers):
+        job = jobs.setdefault(
+            t.job, {"job_name": t.job, "metrics_path": t.metrics_path, "static_configs": []}
+        )
+        job["static_configs"].append({"targets": [t.address], "labels": {"role": t.role}})
+    data = {
+        "global": {
+            "scrape_interval": m.scrape_interval,
+            "evaluation_interval": m.evaluation_interval,
+            "external_labels": {"lab": spec.name},
+        },
+        "alerting": {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [f"127.0.0.1:{spec.ports.alertmanager}"]}]}
+            ]
+        },
+        "rule_files": [RULES_YML],
+        "scrape_configs": list(jobs.values()),
+    }
+    return _dump(data, HEADER.format(lab=spec.name))
+
+
+def error_ratio_expr(window: str) -> str:
+    # `or vector(0)`: no 5xx at all is a ratio of 0, not "no data".
+    return (
+        f'(sum(rate({APP_REQUESTS}{{status=~"5.."}}[{window}])) or vector(0))'
+        f" / sum(rate({APP_REQUESTS}[{window}]))"
+    )
+
+
+def latency_expr(quantile: float, window: str) -> str:
+    return f"histogram_quantile({quantile}, sum by (le) (rate({APP_DURATION}[{window}])))"
+
+
+def rules_yml(spec: LabSpec) -> str:
+    m = spec.monitoring
+    rules = [
+        {
+            "alert": "InstanceDown",
+            "expr": "up == 0",
+            "for": m.instance_down_for,
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "{{ $labels.job }} on {{ $labels.instance }} is down",
+                "description": "Prometheus cannot scrape {{ $labels.instance }}: the process "
+                "stopped, or a security group no longer lets the monitoring server in.",
+            },
+        },
+        {
+            "alert": "HighErrorRatio",
+            "expr": f"{error_ratio_expr(m.rate_window)} > {m.error_ratio_threshold}",
+            "for": m.error_ratio_for,
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": f"more than {m.error_ratio_threshold:.0%} of requests answer 5xx"
+            },
+        },
+        {
+            "alert": "HighLatencyP95",
+            "expr": f"{latency_expr(0.95, m.rate_window)} > {m.latency_p95_seconds}",
+            "for": m.latency_for,
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": f"p95 latency is above {m.latency_p95_seconds} s"},
+        },
+    ]
+    return _dump({"groups": [{"name": "microblog", "rules": rules}]}, HEADER.format(lab=spec.name))
+
+
+def alertmanager_yml(spec: LabSpec) -> str:
+    """One route to a receiver with no integrations: alerts show in Alertmanager's API and
+    UI (a course lab has no pager); add email or Slack settings to the receiver on AWS."""
+    data = {
+        "route": {
+            "receiver": "lab",
+            "group_by": ["alertname", "instance"],
+            "group_wait": "5s",
+            "group_interval": "30s",
+            "repeat_interval": "4h",
+        },
+        "receivers": [{"name": "lab"}],
+    }
+    return _dump(data, HEADER.format(lab=spec.name))

@@ -1,0 +1,107 @@
+"""The Grafana side, as code: a datasource provisioning file, a dashboard provider, and the
+dashboard itself built with grafanalib from the shared panel list. `vpclab dashboard
+--files DIR` writes them; the copies committed under monitoring/grafana are checked to be
+current by a test. On AWS the monitoring host's Grafana reads them from its provisioning
+folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from grafanalib import core as g
+from grafanalib._gen import DashboardEncoder
+
+from vpclab.monitoring.panels import Panel, dashboard_panels
+from vpclab.spec import LabSpec
+
+DATASOURCE_UID = "prometheus"
+DASHBOARD_UID = "vpclab-microblog"
+# Where Grafana looks on the monitoring host (relative paths below mirror these).
+DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+FILES = (
+    "provisioning/datasources/prometheus.yml",
+    "provisioning/dashboards/vpclab.yml",
+    "dashboards/microblog.json",
+)
+COLUMNS = 2
+WIDTH, HEIGHT = 12, 8  # Grafana's grid is 24 wide
+
+
+def _panel(panel: Panel, index: int) -> g.TimeSeries:
+    return g.TimeSeries(
+        title=panel.title,
+        dataSource={"type": "prometheus", "uid": DATASOURCE_UID},
+        targets=[
+            g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i))
+            for i, q in enumerate(panel.queries)
+        ],
+        unit=panel.unit,
+        gridPos=g.GridPos(
+            h=HEIGHT, w=WIDTH, x=(index % COLUMNS) * WIDTH, y=(index // COLUMNS) * HEIGHT
+        ),
+    )
+
+
+def dashboard(spec: LabSpec) -> g.Dashboard:
+    panels = dashboard_panels(spec.monitoring.rate_window)
+    return g.Dashboard(
+        title=f"{spec.name}: microblog",
+        uid=DASHBOARD_UID,
+        tags=["vpclab", spec.name],
+        timezone="utc",
+        refresh="10s",
+        time=g.Time("now-30m", "now"),
+        panels=[_panel(p, i) for i, p in enumerate(panels)],
+    ).auto_panel_ids()
+
+
+def files(spec: LabSpec) -> dict[str, str]:
+    """Every generated file, by its path relative to the output folder."""
+    datasource = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "uid": DATASOURCE_UID,
+                "type": "prometheus",
+                "access": "proxy",
+                "url": f"http://127.0.0.1:{spec.ports.prometheus}",
+                "isDefault": True,
+            }
+        ],
+    }
+    provider = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "vpclab",
+                "type": "file",
+                "disableDeletion": True,
+                "options": {"path": DASHBOARDS_DIR},
+            }
+        ],
+    }
+    text = json.dumps(dashboard(spec).to_json_data(), cls=DashboardEncoder, indent=2)
+    return dict(
+        zip(
+            FILES,
+            (
+                yaml.safe_dump(datasource, sort_keys=False),
+                yaml.safe_dump(provider, sort_keys=False),
+                text + "\n",
+            ),
+            strict=True,
+        )
+    )
+
+
+def write(spec: LabSpec, folder: Path) -> list[Path]:
+    written = []
+    for relative, text in files(spec).items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

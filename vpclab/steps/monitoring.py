@@ -1,0 +1,262 @@
+"""Step `monitoring`: security-group rules for the scrapes, exporters on the app and web
+servers, Prometheus and Alertmanager on the monitoring server.
+
+Every file is rendered whole from the lab's state (never appended), checked with promtool
+before Prometheus is told to reload (SIGHUP: no restart, no lost samples), and every
+process runs under supervisor, the same process manager as the app.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import Host
+from vpclab.monitoring import config
+from vpclab.monitoring.promapi import PrometheusAPI
+from vpclab.render import render
+from vpclab.steps import remote
+from vpclab.steps.compute import Ingress, ensure_security_group
+from vpclab.steps.context import Context
+
+CONF_D = "/etc/supervisor/conf.d"
+PROMETHEUS_DATA = "/var/lib/prometheus/metrics2"
+ALERTMANAGER_DATA = "/var/lib/prometheus/alertmanager"
+STATUS_URI = "http://127.0.0.1/nginx_status"  # the web server's stub_status, read locally
+# supervisord runs under systemd where there is one; otherwise it is started here, detached
+# (every stream closed) so the SSH channel can end. Debian's own units of the exporters are
+# stopped: supervisor owns these ports.
+SUPERVISOR_UP = (
+    "supervisorctl pid 2>/dev/null | grep -qE '^[0-9]+$' || { "
+    "if [ -d /run/systemd/system ]; then systemctl enable --now supervisor; "
+    "else supervisord -c /etc/supervisor/supervisord.conf </dev/null >/dev/null 2>&1; fi; "
+    "for _ in $(seq 50); do supervisorctl pid 2>/dev/null | grep -qE '^[0-9]+$' && break; "
+    "sleep 0.1; done; }"
+)
+PACKAGED_UNITS = (
+    "prometheus",
+    "prometheus-node-exporter",
+    "prometheus-nginx-exporter",
+    "prometheus-alertmanager",
+)
+NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
+
+
+def security_groups(ctx: Context) -> None:
+    """app 5000 and 9100, web 9100 and the Nginx status exporter: from the monitoring SG only.
+    The monitoring server's Alertmanager UI: from the admin CIDR, like Prometheus'."""
+    state = ctx.state()
+    groups = state.security_groups
+    missing = [role for role in ("web", "app", "monitoring") if role not in groups]
+    if missing or state.vpc is None:
+        raise VpclabError(
+            f"the {', '.join(missing) or 'VPC'} security group is missing",
+            "run 'vpclab up --through instances'",
+        )
+    ports, vpc_id = ctx.spec.ports, state.vpc["VpcId"]
+    mon = groups["monitoring"]["GroupId"]
+    wanted = {
+        "app": [
+            Ingress(ports.app, group_id=mon, description="monitoring (app metrics)"),
+            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
+        ],
+        "web": [
+            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
+            Ingress(ports.nginx_exporter, group_id=mon, description="monitoring (Nginx status)"),
+        ],
+        "monitoring": [
+            Ingress(
+                ports.alertmanager, cidr=ctx.spec.admin_cidr, description="admin (Alertmanager)"
+            )
+        ],
+    }
+    for role, rules in wanted.items():
+        ensure_security_group(ctx, role, vpc_id, groups[role], rules, "")
+
+
+def program(name: str, command: list[str], user: str = "prometheus") -> str:
+    return render(
+        "supervisor-program.conf.j2",
+        name=name,
+        command=" ".join(shlex.quote(c) for c in command),
+        user=user,
+    )
+
+
+def supervise(host: Host, programs: dict[str, str]) -> list[str]:
+    """Put the programs under supervisor and make sure each runs. Returns those whose
+    configuration changed (supervisor restarted them)."""
+    units = " ".join(PACKAGED_UNITS)
+    host.run(
+        f"if [ -d /run/systemd/system ]; then systemctl disable --now {units} 2>/dev/null; fi; "
+        "true",
+        sudo=True,
+    )
+    host.run(SUPERVISOR_UP, sudo=True)
+    changed = [
+        name
+        for name, text in programs.items()
+        if remote.ensure_file(host, f"{CONF_D}/{name}.conf", text, 0o644)
+    ]
+    host.run("supervisorctl reread >/dev/null && supervisorctl update >/dev/null", sudo=True)
+    for name in programs:
+        # Started when stopped by hand earlier; a running program is left alone.
+        host.run(f"supervisorctl start {name} >/dev/null || true", sudo=True)
+    return changed
+
+
+def exporters(ctx: Context, role: str) -> None:
+    ports = ctx.spec.ports
+    programs = {
+        "node_exporter": program(
+            "node_exporter",
+            ["/usr/bin/prometheus-node-exporter", f"--web.listen-address=:{ports.node_exporter}"],
+        )
+    }
+    if role == "web":
+        programs["nginx_exporter"] = program(
+            "nginx_exporter",
+            [
+                "/usr/bin/prometheus-nginx-exporter",
+                f"-nginx.scrape-uri={STATUS_URI}",
+                f"-web.listen-address=:{ports.nginx_exporter}",
+            ],
+        )
+    host = remote.open_role(ctx, role)
+    try:
+        changed = supervise(host, programs)
+    finally:
+        remote.close(host)
+    if changed:
+        ctx.say(f"monitoring: {', '.join(changed)} on the {role} server (under supervisor)")
+
+
+def install_configs(host: Host, files: dict[str, str]) -> list[str]:
+    """Write the files that differ, check them with promtool and amtool, and put the previous
+    ones back when a check fails. Returns the paths that changed."""
+    previous = {path: remote.read_file(host, path) for path in files}
+    changed = [path for path, text in files.items() if previous[path] != text]
+    for path in changed:
+        host.run(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])}", sudo=True)
+        host.put_text(files[path], path, 0o644, sudo=True, owner="root:root")
+    checks = [
+        f"promtool check config {config.PROMETHEUS_YML}",
+        f"promtool check rules {config.RULES_YML}",
+        f"amtool check-config {config.ALERTMANAGER_YML}",
+    ]
+    for command in checks:
+        result = host.run(command, sudo=True, check=False)
+        if not result.ok:
+            for path in changed:
+                if previous[path] is None:
+                    host.run(f"rm -f {shlex.quote(path)}", sudo=True)
+                else:
+                    host.put_text(previous[path], path, 0o644, sudo=True, owner="root:root")
+            raise VpclabError(
+                f"'{command}' refused the new file, so the previous one stays: "
+                f"{(result.stdout + result.stderr).strip()[-400:]}",
+                "fix the spec's monitoring values, then run the step again",
+            )
+    return changed
+
+
+def servers(ctx: Context) -> config.Servers:
+    state = ctx.state()
+    app, web = state.instances.get("app"), state.instances.get("web")
+    if app is None or web is None:
+        raise VpclabError("the app or web server is missing", "run 'vpclab up --through instances'")
+    return config.Servers(app=app["PrivateIpAddress"], web=web["PrivateIpAddress"])
+
+
+def prometheus(ctx: Context) -> None:
+    spec = ctx.spec
+    files = {
+        config.PROMETHEUS_YML: config.prometheus_yml(spec, servers(ctx)),
+        config.RULES_YML: config.rules_yml(spec),
+        config.ALERTMANAGER_YML: config.alertmanager_yml(spec),
+    }
+    programs = {
+        "prometheus": program(
+            "prometheus",
+            [
+                "/usr/bin/prometheus",
+                f"--config.file={config.PROMETHEUS_YML}",
+                f"--storage.tsdb.path={PROMETHEUS_DATA}",
+                f"--web.listen-address=:{spec.ports.prometheus}",
+            ],
+        ),
+        "alertmanager": program(
+            "alertmanager",
+            [
+                "/usr/bin/prometheus-alertmanager",
+                f"--config.file={config.ALERTMANAGER_YML}",
+                f"--storage.path={ALERTMANAGER_DATA}",
+                f"--web.listen-address=:{spec.ports.alertmanager}",
+                "--cluster.listen-address=",  # one instance: no gossip port
+            ],
+        ),
+    }
+    host = remote.open_role(ctx, "monitoring")
+    try:
+        changed = install_configs(host, files)
+        restarted = supervise(host, programs)
+        # Reload without a restart: SIGHUP re-reads the config and the rules.
+        reloads = {
+            "prometheus": {config.PROMETHEUS_YML, config.RULES_YML},
+            "alertmanager": {config.ALERTMANAGER_YML},
+        }
+        for name, paths in reloads.items():
+            if name not in restarted and paths & set(changed):
+                host.run(f"supervisorctl signal HUP {name} >/dev/null", sudo=True)
+                ctx.say(f"monitoring: {name} reloaded its checked configuration (SIGHUP)")
+    finally:
+        remote.close(host)
+    if changed:
+        ctx.say(f"monitoring: rendered {', '.join(changed)} (promtool and amtool checked)")
+
+
+def api(reach: remote.Reach) -> PrometheusAPI:
+    """Prometheus' HTTP API on the monitoring server, reached from the lab's internet."""
+    at = remote.where(reach, "monitoring")
+
+    def get(path: str) -> str:
+        reply = remote.http_get(
+            reach, at.public_ip or at.private_ip, reach.spec.ports.prometheus, path
+        )
+        if reply.status != 200:
+            raise OSError(f"HTTP {reply.status} from Prometheus for {path.split('?')[0]}")
+        return reply.body
+
+    return PrometheusAPI(get)
+
+
+def wait_scraped(ctx: Context, timeout: float = 60.0) -> None:
+    """Poll until every target has been scraped once (the first scrape lands seconds after
+    a start) and the loaded config lists them all."""
+    want = len(config.scrape_targets(ctx.spec, servers(ctx)))
+    deadline = time.monotonic() + timeout
+    seen: list = []
+    while time.monotonic() < deadline:
+        try:
+            seen = api(ctx).targets()
+        except (OSError, ValueError, VpclabError):
+            seen = []
+        if len(seen) == want and all(t.health != "unknown" for t in seen):
+            up = sum(t.health == "up" for t in seen)
+            ctx.say(f"monitoring: Prometheus scrapes {len(seen)} targets, {up} up")
+            return
+        time.sleep(1.0)
+    ctx.say(f"monitoring: Prometheus has scraped {len(seen)} of {want} targets so far")
+
+
+def apply(ctx: Context) -> None:
+    security_groups(ctx)
+    reason = remote.unreachable(ctx)
+    if reason:
+        ctx.say(f"monitoring: hosts skipped: {reason}")
+        return
+    for role in ("app", "web"):
+        exporters(ctx, role)
+    prometheus(ctx)
+    wait_scraped(ctx)
