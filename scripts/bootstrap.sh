@@ -27,9 +27,10 @@ APT_PACKAGES=(
   python3-venv python3-dev graphviz memcached
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator, a
-# PostgreSQL server for the app's database tests, a shell script linter).
+# PostgreSQL server for the app's database tests, a shell script linter, Groovy to parse the
+# Jenkinsfile).
 APT_TEST_PACKAGES=(
-  wrk chromium chromium-driver shellcheck postgresql
+  wrk chromium chromium-driver shellcheck postgresql groovy
 )
 if [ "$MODE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")

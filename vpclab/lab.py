@@ -20,6 +20,8 @@ from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
 from vpclab.localcloud import agent, motoserver, netns
 from vpclab.outputs import DataPlaneStatus, HostStatus, LabOutputs
 from vpclab.paths import keys_dir, local_dir
+from vpclab.pipeline import builds as pipeline_builds
+from vpclab.pipeline.builds import BuildSummary
 from vpclab.spec import STEPS, LabSpec, Target, load_spec, parse_target
 from vpclab.steps import BUILT, require_built, steps_through
 from vpclab.steps.context import Context
@@ -227,6 +229,12 @@ class Lab:
         }
         return DataPlaneStatus(
             running=True, reason=None, web_url=lab_status.get("web_url"), hosts=hosts
+        )
+
+    def pipeline_builds(self, count: int = 10) -> list[BuildSummary]:
+        """The last pipeline builds of this lab, newest first (from the state folder)."""
+        return pipeline_builds.last(
+            pipeline_builds.builds_dir(self.spec.name, self.spec_path), count
         )
 
     def dashboard_files(self, folder: str | Path) -> list[Path]:
