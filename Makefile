@@ -12,7 +12,7 @@ lab: setup
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	shellcheck scripts/*.sh
+	shellcheck scripts/*.sh scripts/ci/*.sh
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
 # What the lab runs; `setup-test` adds the test and benchmark tools.

@@ -13,7 +13,7 @@ MODE=lab
 LIST=no
 for arg in "$@"; do
   case "$arg" in
-    --test) MODE=test ;;
+    --test) MODE="test" ;;
     --list) LIST=yes ;;
     *) echo "bootstrap: unknown option $arg (use --test and/or --list)" >&2; exit 2 ;;
   esac
