@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
-.PHONY: lab test setup setup-test lint down clean jupyter
+.PHONY: lab test setup setup-test lint down clean jupyter aws-smoke
 
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
@@ -12,7 +12,7 @@ lab: setup
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	shellcheck scripts/*.sh
+	shellcheck scripts/*.sh scripts/ci/*.sh
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
 # What the lab runs; `setup-test` adds the test and benchmark tools.
@@ -39,6 +39,11 @@ jupyter: setup
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q jupyterlab
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --notebook-dir notebooks \
 		$(JUPYTER_FLAGS)
+
+# Real AWS, opt-in, for people with an account (never part of `make test`): up, verify, down,
+# nothing left, and what the run cost. It asks before creating; AWS_SMOKE_ARGS=--yes skips that.
+aws-smoke: setup
+	$(BIN)/python scripts/aws_smoke.py --spec lab.toml $(AWS_SMOKE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -49,8 +49,9 @@ keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Client address as Nginx passed it (X-Forwarded-For), then the time taken in microseconds.
-access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(D)sus "%(a)s"'
+# Client address as Nginx passed it (X-Forwarded-For), the time taken in microseconds, and
+# which worker answered (pid=<N>).
+access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(D)sus "%(a)s" pid=%(p)s'
 proc_name = "microblog"
 # The app must be imported after fork: each worker then opens its own database connections
 # and prometheus_client sees PROMETHEUS_MULTIPROC_DIR at import time.

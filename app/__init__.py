@@ -84,8 +84,13 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     app.config["APP_VERSION"] = __version__
     app.config["APP_GIT_COMMIT"] = git_commit(app.config.get("APP_GIT_COMMIT", ""))
 
-    # Exactly one proxy (Nginx) sits in front; trusting more hops would let clients spoof.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    # Believe X-Forwarded-* from exactly as many hops as there are proxies (Nginx: 1); trusting
+    # more would let a client choose its own address, and so dodge the login limit.
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -110,6 +115,10 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api")
     # The API is read-only (GET), so it has no forms and no CSRF tokens to check.
     csrf.exempt(api_bp)
+
+    from .ratelimit import init_rate_limits
+
+    init_rate_limits(app)
 
     app.after_request(_security_headers)
     app.jinja_env.filters["datetime"] = _format_datetime

@@ -2,7 +2,7 @@
 
 Three profiles: ``production`` (the default), ``development`` and ``testing``. Only the last
 two may run without ``SECRET_KEY``; production refuses to start rather than sign sessions
-with a guessable key.
+with a missing, short or guessable key.
 """
 
 from __future__ import annotations
@@ -10,11 +10,22 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 PROFILES = ("production", "development", "testing")
 DEFAULT_DATA_DIR = "~/.microblog-data"
+SECRET_KEY_MIN_BYTES = 32
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+MAX_PER_PAGE = 100
+# memcached on the app server itself: every gunicorn worker counts login attempts in one place.
+PRODUCTION_RATELIMIT_STORAGE = "memcached://127.0.0.1:11211"
+RATELIMIT_SCHEMES = ("memory://", "memcached://")
+DEFAULT_LOGIN_LIMIT_PER_ADDRESS = "30 per minute; 300 per hour"
+DEFAULT_LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 30 per hour"
 
 
 class ConfigError(Exception):
@@ -34,7 +45,13 @@ def env_flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0 (got {raw!r})")
 
 
-def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def env_int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int = 1,
+    maximum: int | None = None,
+) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -44,7 +61,40 @@ def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 
         raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum} (got {value})")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum} (got {value})")
     return value
+
+
+def env_rate_limit(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit in the limits library's notation, e.g. "5 per minute; 30 per hour"."""
+    value = (environ.get(name) or "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate such as '5 per minute' or '5/minute; 30/hour' (got {value!r})"
+        ) from None
+    return value
+
+
+def env_storage_uri(environ: Mapping[str, str], default: str) -> str:
+    value = (environ.get("RATELIMIT_STORAGE_URI") or "").strip() or default
+    if not value.startswith(RATELIMIT_SCHEMES):
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI must be memory:// or memcached://HOST:PORT (got {value!r})"
+        )
+    return value
+
+
+def check_secret_key(secret: str) -> None:
+    """Production signs sessions and remember-me cookies with this: it must be unguessable."""
+    size = len(secret.encode())
+    if size < SECRET_KEY_MIN_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY is too short ({size} bytes); production needs at least "
+            f"{SECRET_KEY_MIN_BYTES}: export SECRET_KEY=$({MAKE_SECRET})"
+        )
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
@@ -74,11 +124,12 @@ def load_config(
     if not secret:
         if not relaxed:
             raise ConfigError(
-                "SECRET_KEY is not set; export a long random value "
-                "(e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')"
+                f"SECRET_KEY is not set; export a long random value (e.g. {MAKE_SECRET})"
             )
         # Fine for a laptop or a test run: sessions just do not survive a restart.
         secret = secrets.token_hex(32)
+    elif not relaxed:
+        check_secret_key(secret)
 
     database_url = env.get("DATABASE_URL", "")
     create_data_dir = False
@@ -104,15 +155,29 @@ def load_config(
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": cookie_secure,
+        # Logging out or changing the password revokes it sooner (see User.get_id).
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
         "PREFERRED_URL_SCHEME": "https" if cookie_secure else "http",
         "WTF_CSRF_ENABLED": True,
         # The token lives as long as the session instead of expiring under a slow typist.
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 64 * 1024,
-        "POSTS_PER_PAGE": env_int(env, "POSTS_PER_PAGE", 20),
+        "POSTS_PER_PAGE": env_int(env, "POSTS_PER_PAGE", 20, maximum=MAX_PER_PAGE),
         "METRICS_ENABLED": env_flag(env, "METRICS_ENABLED", True),
         "APP_GIT_COMMIT": env.get("APP_GIT_COMMIT", "").strip(),
         # Writing last_seen on every request would turn each page view into a write.
         "LAST_SEEN_INTERVAL_SECONDS": env_int(env, "LAST_SEEN_INTERVAL_SECONDS", 60, minimum=0),
+        # Proxies in front of the app (Nginx: 1). Their X-Forwarded-For entries are believed,
+        # so the login limit per address keys on the real client; 0 ignores those headers.
+        "TRUSTED_PROXIES": env_int(env, "TRUSTED_PROXIES", 1, minimum=0, maximum=5),
+        "RATELIMIT_STORAGE_URI": env_storage_uri(
+            env, "memory://" if relaxed else PRODUCTION_RATELIMIT_STORAGE
+        ),
+        "LOGIN_LIMIT_PER_ADDRESS": env_rate_limit(
+            env, "LOGIN_LIMIT_PER_ADDRESS", DEFAULT_LOGIN_LIMIT_PER_ADDRESS
+        ),
+        "LOGIN_LIMIT_PER_ACCOUNT": env_rate_limit(
+            env, "LOGIN_LIMIT_PER_ACCOUNT", DEFAULT_LOGIN_LIMIT_PER_ACCOUNT
+        ),
     }
     return cfg

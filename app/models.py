@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+import re
+import secrets
 from datetime import UTC, datetime
+from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -12,6 +16,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .extensions import db, login_manager
 
 USERNAME_MAX = 32
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+USERNAME_RE = re.compile(rf"[A-Za-z0-9_.-]{{1,{USERNAME_MAX}}}")
+SESSION_TOKEN_BYTES = 32
 EMAIL_MAX = 254
 POST_MAX = 280
 ABOUT_MAX = 280
@@ -20,6 +27,17 @@ ABOUT_MAX = 280
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops the zone anyway, so store naive UTC everywhere."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(SESSION_TOKEN_BYTES)
+
+
+@cache
+def dummy_password_hash() -> str:
+    """A hash of nothing anyone knows, made the way real ones are: checking a password against
+    it costs an unknown username the same time as a known one."""
+    return generate_password_hash(secrets.token_hex(16))
 
 
 followers = sa.Table(
@@ -35,6 +53,10 @@ class User(UserMixin, db.Model):
     username: so.Mapped[str] = so.mapped_column(sa.String(USERNAME_MAX), unique=True, index=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(EMAIL_MAX), unique=True, index=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
+    # Part of every session and remember-me cookie (see get_id); a new one revokes them all.
+    session_token: so.Mapped[str] = so.mapped_column(
+        sa.String(2 * SESSION_TOKEN_BYTES), default=new_session_token
+    )
     about_me: so.Mapped[str] = so.mapped_column(sa.String(ABOUT_MAX), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_seen: so.Mapped[datetime] = so.mapped_column(default=utcnow)
@@ -56,11 +78,23 @@ class User(UserMixin, db.Model):
     def __repr__(self) -> str:
         return f"<User {self.username}>"
 
+    def get_id(self) -> str:
+        """What Flask-Login stores in the session and the remember-me cookie: the id alone
+        would stay valid for as long as the cookie lives."""
+        return f"{self.id}:{self.session_token}"
+
+    def revoke_sessions(self) -> None:
+        """Log this user out everywhere: every cookie issued so far stops working."""
+        self.session_token = new_session_token()
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.revoke_sessions()  # whoever knew the old password is logged out
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        # Hash even without a stored hash, so this always takes the same time.
+        matches = check_password_hash(self.password_hash or dummy_password_hash(), password)
+        return bool(self.password_hash) and matches
 
     def is_following(self, user: User) -> bool:
         query = self.following.select().where(User.id == user.id)
@@ -130,13 +164,36 @@ def all_posts() -> sa.Select:
     )
 
 
+# Names that differ only in case are one account; the database enforces it, so two sign-ups
+# racing for "Racer" and "racer" cannot both win.
+sa.Index("uq_user_username_lower", sa.func.lower(User.username), unique=True)
+
+
 def user_by_name(username: str) -> User | None:
+    # A name no account can have is not looked up: some (NUL bytes) make PostgreSQL fail.
+    if not USERNAME_RE.fullmatch(username):
+        return None
     return db.session.scalar(sa.select(User).where(User.username == username))
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user with this name and password, or None; as slow for an unknown name."""
+    user = user_by_name(username)
+    if user is None:
+        check_password_hash(dummy_password_hash(), password)
+        return None
+    return user if user.check_password(password) else None
+
+
+SESSION_ID_RE = re.compile(r"([0-9]{1,18}):([0-9a-f]+)")
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
+    match = SESSION_ID_RE.fullmatch(user_id)
+    if match is None:  # includes sessions from before tokens existed: they log in again
         return None
+    user = db.session.get(User, int(match.group(1)))
+    if user is None or not hmac.compare_digest(user.session_token, match.group(2)):
+        return None
+    return user

@@ -13,7 +13,7 @@ MODE=lab
 LIST=no
 for arg in "$@"; do
   case "$arg" in
-    --test) MODE=test ;;
+    --test) MODE="test" ;;
     --list) LIST=yes ;;
     *) echo "bootstrap: unknown option $arg (use --test and/or --list)" >&2; exit 2 ;;
   esac
@@ -24,11 +24,13 @@ APT_PACKAGES=(
   iproute2 nftables openssh-server openssh-client sudo procps git curl
   nginx supervisor prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-nginx-exporter
-  python3-venv python3-dev graphviz
+  python3-venv python3-dev graphviz memcached
 )
-# Only the tests and the benchmarks use these (a headless browser, a load generator).
+# Only the tests and the benchmarks use these (a headless browser, a load generator, a
+# PostgreSQL server for the app's database tests, a shell script linter, Groovy to parse the
+# Jenkinsfile).
 APT_TEST_PACKAGES=(
-  wrk chromium chromium-driver shellcheck
+  wrk chromium chromium-driver shellcheck postgresql groovy
 )
 if [ "$MODE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")

@@ -34,6 +34,12 @@ local_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="The local target: moto server and hosts."
 )
 app.add_typer(local_app, name="local")
+pipeline_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="The Jenkinsfile's builds: Build, Test, Security, Deploy, Verify.",
+)
+app.add_typer(pipeline_app, name="pipeline")
 # Wide when piped (make, CI logs), the real width in a terminal.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
@@ -92,10 +98,17 @@ def up(
         str | None,
         typer.Option(metavar="STEP", help=f"Stop after this step: {STEP_NAMES}."),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Target aws: create without asking (after preflight).")
+    ] = False,
+    allow_world_admin: Annotated[
+        bool,
+        typer.Option("--allow-world-admin", help="Target aws: accept admin_cidr = 0.0.0.0/0."),
+    ] = False,
 ) -> None:
     """Bring the lab up (idempotent), then print the checklist and what to do next."""
     lab = _lab(spec, target)
-    steps = lab.up(through)
+    steps = lab.up(through, yes=yes, allow_world_admin=allow_world_admin)
     results = lab.verify(through=through)
     report.to_rich(results, console)
     if not steps:
@@ -140,6 +153,26 @@ def verify(
     else:
         report.to_rich(results, console)
     raise typer.Exit(1 if failed(results) else 0)
+
+
+@pipeline_app.command("status")
+def pipeline_status(
+    spec: SpecOpt = Path("lab.toml"),
+    count: Annotated[int, typer.Option(metavar="N", help="How many builds to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the builds as JSON.")] = False,
+) -> None:
+    """Show the last pipeline builds and the stage table of the newest. Only reads."""
+    from vpclab.pipeline.view import builds_table, stage_table
+
+    summaries = _lab(spec, None, quiet=True).pipeline_builds(count)
+    if as_json:
+        print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
+        return
+    if not summaries:
+        console.print("no pipeline build yet")
+        return
+    console.print(builds_table(summaries))
+    console.print(stage_table(summaries[0]))
 
 
 def _status_tables(data: LabOutputs) -> list[Table]:

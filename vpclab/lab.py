@@ -9,9 +9,10 @@ from functools import cached_property
 from pathlib import Path
 
 from vpclab import report
+from vpclab.aws import admin, guard, owner, teardown
 from vpclab.aws.inventory import read_state
+from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
-from vpclab.aws.teardown import plan
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
 from vpclab.errors import UsageError, VpclabError
@@ -20,6 +21,8 @@ from vpclab.localcloud import cleanup, client, motoserver, names, netns
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus
 from vpclab.outputs import LabOutputs
 from vpclab.paths import keys_dir, local_dir, state_root
+from vpclab.pipeline import builds as pipeline_builds
+from vpclab.pipeline.builds import BuildSummary
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
 from vpclab.steps import BUILT, require_built, steps_through
 from vpclab.steps.context import Context
@@ -39,6 +42,11 @@ class CheckpointFailed(AssertionError):
 
 
 class Lab:
+    # How long AWS waits and retries may take; tests pass Pacing.fake() (no real time).
+    pacing: Pacing = Pacing()
+    # Finds the operator's public address for admin_cidr = "auto" (target aws only).
+    ip_resolver: Callable[[], str] = staticmethod(admin.public_ip)
+
     def __init__(
         self,
         spec_path: str | Path = "lab.toml",
@@ -73,20 +81,71 @@ class Lab:
         return keys_dir(self.spec.name, self.spec_path)
 
     def context(self) -> Context:
-        return Context(self.spec, self.cloud, self.spec_path, self.say)
+        return Context(
+            self.spec,
+            self.cloud,
+            self.spec_path,
+            self.say,
+            pacing=self.pacing,
+            creator=self._creator(),
+        )
 
     def built_steps(self, through: str | None = None) -> list[str]:
         return steps_through(through, self.spec.steps)
+
+    def _resolve_admin(self) -> None:
+        """admin_cidr = "auto": the operator's address on aws (one HTTPS request), the local
+        cloud's internet side on local (none)."""
+        self.spec = admin.resolve(self.spec, self.target, self.ip_resolver)
+
+    def _before_aws_up(
+        self,
+        steps: list[str],
+        yes: bool,
+        allow_world_admin: bool,
+        ask: Callable[[str], bool] | None,
+    ) -> None:
+        state = read_state(self.cloud, self.spec.name, self.spec.az)
+        guard.before_up(
+            self.cloud,
+            self.spec,
+            state,
+            steps,
+            say=self.say,
+            yes=yes,
+            allow_world_admin=allow_world_admin,
+            ask=ask,
+        )
+
+    def _creator(self) -> str | None:
+        """The caller's ARN on target aws (tagged on what is created, checked before any
+        change); None on the local target, where the lab is one user's."""
+        if self.target is not Target.aws:
+            return None
+        if "_creator_arn" not in self.__dict__:
+            self.__dict__["_creator_arn"] = owner.caller_arn(self.cloud)
+        return self.__dict__["_creator_arn"]
 
     def account(self) -> str:
         """Who and where: shown before any change on the aws target."""
         ident = self.cloud.client("sts").get_caller_identity()
         return f"account {ident['Account']} in {self.spec.region}"
 
-    def up(self, through: str | None = None) -> list[str]:
+    def up(
+        self,
+        through: str | None = None,
+        *,
+        yes: bool = False,
+        allow_world_admin: bool = False,
+        ask: Callable[[str], bool] | None = None,
+    ) -> list[str]:
         """Apply the steps in order, through `through`, then let the data plane follow.
-        Idempotent."""
+        Idempotent. On target aws, preflight and a confirmation come first (`yes` skips the
+        question; `ask` replaces the terminal prompt)."""
         steps = self.built_steps(through)
+        self._resolve_admin()
+        if self.target is Target.aws:
+            self._before_aws_up(steps, yes, allow_world_admin, ask)
         ctx = self.context()
         hosts_ready = False
         for step in steps:
@@ -137,6 +196,7 @@ class Lab:
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         """The checklist of one step, or of the built steps through `through`. Only reads."""
         steps = [require_built(step)] if step else self.built_steps(through)
+        self._resolve_admin()
         results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
         reason = self.dataplane_off()
         if reason:
@@ -267,6 +327,12 @@ class Lab:
             spec_path=self.spec_path,
         )
 
+    def pipeline_builds(self, count: int = 10) -> list[BuildSummary]:
+        """The last pipeline builds of this lab, newest first (from the state folder)."""
+        return pipeline_builds.last(
+            pipeline_builds.builds_dir(self.spec.name, self.spec_path), count
+        )
+
     def dashboard_files(self, folder: str | Path) -> list[Path]:
         """Write the Grafana provisioning files and the dashboard JSON (generated code)."""
         from vpclab.monitoring import grafana
@@ -288,10 +354,14 @@ class Lab:
         return draw.draw(data, Path(path), f"{self.spec.name}: microblog, last {minutes:g} min")
 
     def down(self, dry_run: bool = False) -> list[str]:
-        state = read_state(self.cloud, self.spec.name, self.spec.az)
-        actions = plan(self.cloud, state, self.keys_dir)
-        for action in actions:
-            self.say(("would " if dry_run else "") + action.description)
-            if not dry_run:
-                action.run()
-        return [a.description for a in actions]
+        """Tear down every tagged resource; raises naming what is left, if anything is."""
+        return teardown.down(
+            self.cloud,
+            self.spec.name,
+            self.spec.az,
+            self.keys_dir,
+            say=self.say,
+            dry_run=dry_run,
+            pacing=self.pacing,
+            creator=self._creator(),
+        )

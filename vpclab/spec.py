@@ -10,7 +10,15 @@ from difflib import get_close_matches
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vpclab.errors import SpecError
 
@@ -28,6 +36,7 @@ class Target(StrEnum):
 UBUNTU_AMI_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
 )
+ADMIN_AUTO = "auto"
 # AWS's default VPC, where Jenkins lives: the lab must not overlap it, or peering breaks.
 DEFAULT_VPC_CIDR = ipaddress.ip_network("172.31.0.0/16")
 
@@ -147,7 +156,9 @@ class LabSpec(Strict):
 
     @field_validator("cidr", "admin_cidr")
     @classmethod
-    def _cidr(cls, value: str) -> str:
+    def _cidr(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "admin_cidr" and value == ADMIN_AUTO:
+            return value  # the operator's public address, found at `up` time on target aws
         _network(value)
         return value
 

@@ -7,11 +7,10 @@ from typing import Any
 from flask import abort, current_app, jsonify, request, url_for
 from flask.wrappers import Response
 
-from ..extensions import db
+from ..config import MAX_PER_PAGE
 from ..models import Post, User, all_posts, user_by_name
+from ..paging import bounded_int, paginate
 from . import bp
-
-MAX_PER_PAGE = 100
 
 
 def iso(value: Any) -> str | None:
@@ -44,11 +43,12 @@ def user_json(user: User) -> dict[str, Any]:
 
 @bp.route("/posts")
 def get_posts() -> Response:
-    raw = request.args.get("per_page", str(current_app.config["POSTS_PER_PAGE"]))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PER_PAGE:
+    default = current_app.config["POSTS_PER_PAGE"]
+    per_page = bounded_int(request.args.get("per_page"), default, MAX_PER_PAGE)
+    if per_page is None:
         abort(400, description=f"per_page must be a number from 1 to {MAX_PER_PAGE}.")
-    per_page = int(raw)
-    page = db.paginate(all_posts(), per_page=per_page, error_out=True)
+    # A malformed page number is the client's mistake (400); one past the end is a 404.
+    page = paginate(all_posts(), per_page=per_page, status=400)
 
     def link(number: int | None) -> str | None:
         return url_for("api.get_posts", page=number, per_page=per_page) if number else None

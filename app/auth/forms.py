@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
 from ..extensions import db
-from ..models import EMAIL_MAX, USERNAME_MAX, User
+from ..forms import PasswordField, StringField
+from ..models import EMAIL_MAX, USERNAME_MAX, USERNAME_PATTERN, User
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 PASSWORD_MIN = 8
 
 

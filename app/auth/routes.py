@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
@@ -12,14 +11,14 @@ from werkzeug.wrappers import Response
 
 from ..extensions import db
 from ..metrics import counters
-from ..models import User
+from ..models import User, authenticate
 from . import bp
-from .forms import LoginForm, RegistrationForm
+from .forms import LoginForm, RegistrationForm, username_taken
 
 
 def safe_next(target: str | None) -> str:
     """Only follow same-site relative paths, so ?next= cannot bounce users elsewhere."""
-    if target:
+    if target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/"):
             if not target.startswith("//") and "\\" not in target:
@@ -39,9 +38,13 @@ def register() -> str | Response:
         try:
             db.session.commit()
         except IntegrityError:
-            # Lost a race with another sign-up for the same name: nothing was written.
+            # Lost a race with another sign-up (same name in any case, or same e-mail) between
+            # the form's checks and the insert: nothing was written; say which one clashed.
             db.session.rollback()
-            form.username.errors.append("That username or e-mail address is taken.")
+            if username_taken(form.username.data):
+                form.username.errors.append("That username is taken.")
+            else:
+                form.email.errors.append("That e-mail address is already registered.")
             return render_template("auth/register.html", form=form), 409
         counters(current_app).user_registered()
         flash("Welcome aboard! You can log in now.", "success")
@@ -56,8 +59,8 @@ def login() -> str | Response:
         return redirect(url_for("main.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(sa.select(User).where(User.username == form.username.data))
-        if user is None or not user.check_password(form.password.data):
+        user = authenticate(form.username.data, form.password.data)
+        if user is None:
             counters(current_app).login("failure")
             flash("Invalid username or password.", "error")
             return render_template("auth/login.html", form=form)
@@ -72,6 +75,9 @@ def login() -> str | Response:
 @login_required
 def logout() -> Response:
     # POST only, so CSRFProtect checks its token: a GET logout could be forged by any <img>.
+    # A new session token revokes this user's remember-me cookies and other sessions too.
+    current_user.revoke_sessions()
+    db.session.commit()
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("main.index"))

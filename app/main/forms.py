@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField, TextAreaField
+from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..auth.forms import UsernameField, strip, username_taken
+from ..forms import TextAreaField
 from ..models import ABOUT_MAX, POST_MAX
 
 

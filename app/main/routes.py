@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,21 +20,19 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..auth.forms import USERNAME_PATTERN
 from ..avatar import identicon_svg
 from ..extensions import db
 from ..forms import EmptyForm
 from ..metrics import counters
-from ..models import Post, User, all_posts, user_by_name, utcnow
+from ..models import USERNAME_RE, Post, User, all_posts, user_by_name, utcnow
+from ..paging import paginate as paginate_query
 from . import bp
 from .forms import EditProfileForm, PostForm
-
-USERNAME_RE = re.compile(USERNAME_PATTERN)
 
 
 def paginate(query: sa.Select) -> Pagination:
     """One page of ``query``; ?page= that is not a page number or past the end is a 404."""
-    return db.paginate(query, per_page=current_app.config["POSTS_PER_PAGE"], error_out=True)
+    return paginate_query(query, per_page=current_app.config["POSTS_PER_PAGE"])
 
 
 def get_user_or_404(username: str) -> User:
@@ -153,7 +150,7 @@ def unfollow(username: str) -> BaseResponse:
 @bp.route("/avatar/<username>.svg")
 def avatar(username: str) -> Response:
     # Drawn from the name alone, so no database lookup per <img> on a timeline.
-    if not USERNAME_RE.match(username):
+    if not USERNAME_RE.fullmatch(username):
         abort(404)
     response = Response(identicon_svg(username), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "public, max-age=86400"

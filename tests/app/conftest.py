@@ -17,6 +17,14 @@ if REPO_ROOT not in sys.path:
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 from microblog_helpers import Server, login, make_user, start_gunicorn  # noqa: E402
+from services import (  # noqa: E402
+    Postgres,
+    Service,
+    memcached_binary,
+    postgres_bindir,
+    start_memcached,
+    start_postgres,
+)
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -41,6 +49,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "MICROBLOG_DATA",
         "SESSION_COOKIE_SECURE",
         "POSTS_PER_PAGE",
+        "RATELIMIT_STORAGE_URI",
+        "LOGIN_LIMIT_PER_ADDRESS",
+        "LOGIN_LIMIT_PER_ACCOUNT",
+        "TRUSTED_PROXIES",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_GIT_COMMIT", "testcommit")
@@ -54,6 +66,45 @@ def app() -> Iterator[Flask]:
         yield application
         db.session.remove()
         db.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL server for the session; each test that uses it gets its own database."""
+    if postgres_bindir() is None:  # pragma: no cover - bootstrap.sh installs it
+        pytest.skip("PostgreSQL is not installed (scripts/bootstrap.sh installs it)")
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def memcached() -> Iterator[Service]:
+    if memcached_binary() is None:  # pragma: no cover - bootstrap.sh installs it
+        pytest.skip("memcached is not installed (scripts/bootstrap.sh installs it)")
+    server = start_memcached()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The app on SQLite and on PostgreSQL: some inputs only fail on one of them."""
+    if request.param == "postgresql":
+        server: Postgres = request.getfixturevalue("postgres")
+        name = "t_" + request.node.name.split("[")[0][-40:].lower()
+        monkeypatch.setenv("DATABASE_URL", server.create_database(name))
+    application = create_app("testing")
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
 
 
 @pytest.fixture

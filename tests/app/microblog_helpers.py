@@ -22,7 +22,7 @@ from app.models import Post, User
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TEST_SECRET = "test-secret-not-for-production"
+TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
 def csrf_from(html: str) -> str:
@@ -163,6 +163,10 @@ def server_env(tmp: Path, **overrides: str) -> dict[str, str]:
             "APP_GIT_COMMIT": "testcommit",
             "METRICS_ENABLED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # The production default storage (memcached), but where nothing listens: the
+            # limiter loads its client and falls back to memory, and never touches a memcached
+            # someone else runs on the default port.
+            "RATELIMIT_STORAGE_URI": f"memcached://127.0.0.1:{free_port()}",
         }
     )
     env.pop("DATABASE_URL", None)

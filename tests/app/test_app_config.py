@@ -35,14 +35,14 @@ def test_unknown_profile() -> None:
 
 
 def test_default_database_is_sqlite_in_data_dir(tmp_path: Path) -> None:
-    cfg = load_config("production", {"SECRET_KEY": "k", "MICROBLOG_DATA": str(tmp_path / "d")})
+    cfg = load_config("production", {"SECRET_KEY": "k" * 32, "MICROBLOG_DATA": str(tmp_path / "d")})
     assert cfg["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'd' / 'microblog.db'}"
     assert cfg["MICROBLOG_CREATE_DATA_DIR"] is True
     assert data_dir({}) == Path("~/.microblog-data").expanduser()
 
 
 def test_app_creates_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
     monkeypatch.setenv("MICROBLOG_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("MICROBLOG_ENV", raising=False)

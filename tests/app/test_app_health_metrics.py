@@ -126,3 +126,19 @@ def test_metrics_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
         assert login(client, "dave", "wrong password").status_code == 200
         assert login(client, "dave").status_code == 302
         assert post_form(client, "/", {"body": "quiet"}).status_code == 302
+
+
+def test_made_up_methods_are_one_other_series(app: Flask, client: FlaskClient) -> None:
+    """An attacker inventing method names must not grow /metrics without bound."""
+    before = client.get("/metrics").get_data(as_text=True).count("\n")
+    for i in range(40):
+        assert client.open("/explore", method=f"X{i:03d}").status_code == 405
+    client.get("/explore")
+    text = client.get("/metrics").get_data(as_text=True)
+    methods = set(re.findall(r'method="([^"]*)"', text))
+    assert methods <= {"GET", "HEAD", "POST", "other"}, methods
+    assert metric(text, "flask_http_request_total", method="other", status="405") == 40
+    count = "flask_http_request_duration_seconds_count"
+    assert metric(text, count, method="other", status="405") == 40
+    # A bounded number of new lines, not one histogram per made-up name.
+    assert text.count("\n") - before < 100

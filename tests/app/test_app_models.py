@@ -72,9 +72,9 @@ def test_lookup_helpers(app: Flask) -> None:
     make_post(alice, "hi")
     assert user_by_name("alice") is alice
     assert user_by_name("nobody") is None
-    assert load_user(str(alice.id)) is alice
+    assert load_user(alice.get_id()) is alice
     assert load_user("not-a-number") is None
-    assert load_user("999") is None
+    assert load_user(f"999:{alice.session_token}") is None
 
 
 def test_identicon_is_deterministic_svg() -> None:

@@ -93,15 +93,6 @@ def test_down_order(built_lab):
         assert last[earlier] < first[later], f"{earlier} must finish before {later}: {ops}"
 
 
-def test_down_waits_for_instances_before_the_nat(built_lab):
-    log = built_lab.cloud.log
-    log.clear()
-    built_lab.down()
-    ops = [op for _, op, _ in log.calls]
-    terminate, nat = ops.index("TerminateInstances"), ops.index("DeleteNatGateway")
-    assert "DescribeInstances" in ops[terminate:nat], "no waiter between terminate and NAT"
-
-
 def test_dry_run_changes_nothing(built_lab):
     before = tagged_leftovers(built_lab)
     log = built_lab.cloud.log

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_ONLY = {"chromium", "chromium-driver", "wrk"}
+TEST_ONLY = {"chromium", "chromium-driver", "wrk", "shellcheck"}
 
 
 def packages(*args: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -17,6 +18,9 @@ def private_key_path(keys_dir: Path, key_name: str) -> Path:
 
 def generate(keys_dir: Path, key_name: str) -> str:
     """Write a new ed25519 key pair (OpenSSH format); return the public key line."""
+    # The folder too is the owner's alone (0700), not only the key files (0600).
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(keys_dir, 0o700)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,

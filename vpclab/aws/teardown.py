@@ -1,6 +1,12 @@
-"""Teardown in dependency order. Works on a lab left half-built at any point; idempotent.
+"""Teardown in dependency order, over every resource tagged for the lab (duplicates included).
+Works on a lab left half-built at any point; idempotent; never ends claiming success without
+reading the state again.
 
-moto enforces few dependency rules, so the order here is asserted by a test, not by moto.
+AWS keeps dependencies alive for a while after a delete: an instance's interface and public
+address mapping linger after termination, a NAT's address until it is `deleted`. So the
+instances and NATs are stopped first without waiting (billing stops now), then waited for;
+later deletes retry DependencyViolation and InvalidIPAddress.InUse for about five minutes.
+moto enforces few of these rules, so the order is asserted by a test, not by moto.
 """
 
 from __future__ import annotations
@@ -9,8 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpclab.aws.inventory import LabState
+from vpclab.aws import owner, retry
+from vpclab.aws.inventory import LabState, read_state
+from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
+from vpclab.errors import VpclabError
+
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -19,70 +30,148 @@ class Action:
     run: Callable[[], None]
 
 
-def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
+class TeardownIncomplete(VpclabError):
+    """`down` stopped, or finished with something tagged still there: named in the line."""
+
+
+def _ids_filter(name: str, ids: list[str]) -> list[dict]:
+    # A filter, not an id list: an id that is gone altogether is then no NotFound error.
+    return [{"Name": name, "Values": ids}]
+
+
+def plan(
+    cloud: Cloud,
+    state: LabState,
+    keys_dir: Path,
+    pacing: Pacing | None = None,
+    say: Say = lambda _line: None,
+) -> list[Action]:
     ec2 = cloud.ec2
+    pacing = pacing or Pacing()
+    tagged = state.tagged
     actions: list[Action] = []
 
     def add(description: str, run: Callable[[], None]) -> None:
         actions.append(Action(description, run))
 
-    instance_ids = [i["InstanceId"] for i in state.instances.values()]
+    def patient(fn: Callable[[], object], what: str) -> Callable[[], None]:
+        """Retry what AWS leaves behind for a while (an interface, an address mapping)."""
+
+        def run() -> None:
+            retry.call(
+                fn,
+                when=retry.lingering,
+                what=what,
+                budget=pacing.dependency_budget,
+                pacing=pacing,
+                say=say,
+            )
+
+        return run
+
+    # 1. Stop what bills by the hour, without waiting in between.
+    to_terminate = [
+        i["InstanceId"]
+        for i in tagged.instances
+        if i["State"]["Name"] not in ("shutting-down", "terminated")
+    ]
+    if to_terminate:
+        add(
+            f"terminate instances {', '.join(to_terminate)}",
+            lambda: ec2.terminate_instances(InstanceIds=to_terminate),
+        )
+    for nat in tagged.nats:
+        if nat["State"] in ("pending", "available"):
+            add(
+                f"delete NAT gateway {nat['NatGatewayId']}",
+                lambda n=nat["NatGatewayId"]: ec2.delete_nat_gateway(NatGatewayId=n),
+            )
+
+    # 2. Then wait for both, including what an earlier `down` left going away.
+    instance_ids = [i["InstanceId"] for i in tagged.instances]
     if instance_ids:
 
-        def terminate() -> None:
-            ec2.terminate_instances(InstanceIds=instance_ids)
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids)
+        def terminated() -> None:
+            retry.poll(
+                lambda: [
+                    i
+                    for r in ec2.describe_instances(
+                        Filters=_ids_filter("instance-id", instance_ids)
+                    )["Reservations"]
+                    for i in r["Instances"]
+                ],
+                lambda found: all(i["State"]["Name"] == "terminated" for i in found),
+                what=f"instances {', '.join(instance_ids)} to terminate",
+                budget=pacing.state_budget,
+                pacing=pacing,
+                say=say,
+                hint="run 'vpclab down' again to continue",
+            )
 
-        add(f"terminate instances {', '.join(instance_ids)}", terminate)
+        add(f"wait until instances {', '.join(instance_ids)} are terminated", terminated)
+    nat_ids = [n["NatGatewayId"] for n in tagged.nats]
+    if nat_ids:
 
-    if state.nat:
-        nat_id = state.nat["NatGatewayId"]
+        def nats_deleted() -> None:
+            retry.poll(
+                lambda: ec2.describe_nat_gateways(Filter=_ids_filter("nat-gateway-id", nat_ids))[
+                    "NatGateways"
+                ],
+                lambda found: all(n["State"] in ("deleted", "failed") for n in found),
+                what=f"NAT gateways {', '.join(nat_ids)} to be deleted",
+                budget=pacing.state_budget,
+                pacing=pacing,
+                say=say,
+                hint="run 'vpclab down' again to continue",
+            )
 
-        def delete_nat() -> None:
-            ec2.delete_nat_gateway(NatGatewayId=nat_id)
-            ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id])
+        add(f"wait until NAT gateways {', '.join(nat_ids)} are deleted", nats_deleted)
 
-        add(f"delete NAT gateway {nat_id}", delete_nat)
-
-    for eip in state.eips:
+    for eip in tagged.eips:
         alloc = eip["AllocationId"]
         add(
             f"release Elastic IP {eip.get('PublicIp')}",
-            lambda a=alloc: ec2.release_address(AllocationId=a),
+            patient(lambda a=alloc: ec2.release_address(AllocationId=a), f"release of {alloc}"),
         )
 
-    if state.igw:
-        igw_id = state.igw["InternetGatewayId"]
-        for attachment in state.igw.get("Attachments", []):
+    for igw in tagged.igws:
+        igw_id = igw["InternetGatewayId"]
+        for attachment in igw.get("Attachments", []):
+            vpc_id = attachment["VpcId"]
             add(
-                f"detach {igw_id} from {attachment['VpcId']}",
-                lambda v=attachment["VpcId"]: ec2.detach_internet_gateway(
-                    InternetGatewayId=igw_id, VpcId=v
+                f"detach {igw_id} from {vpc_id}",
+                patient(
+                    lambda g=igw_id, v=vpc_id: ec2.detach_internet_gateway(
+                        InternetGatewayId=g, VpcId=v
+                    ),
+                    f"detach of {igw_id}",
                 ),
             )
         add(
             f"delete Internet Gateway {igw_id}",
-            lambda: ec2.delete_internet_gateway(InternetGatewayId=igw_id),
+            patient(
+                lambda g=igw_id: ec2.delete_internet_gateway(InternetGatewayId=g),
+                f"delete of {igw_id}",
+            ),
         )
 
-    if state.peering:
-        pcx = state.peering["VpcPeeringConnectionId"]
-        # The default VPC is not the lab's: remove only the routes that use the lab's peering.
-        for route in (state.default_route_table or {}).get("Routes", []):
-            if route.get("VpcPeeringConnectionId") == pcx:
-                table_id = state.default_route_table["RouteTableId"]
-                add(
-                    f"delete route {route['DestinationCidrBlock']} -> {pcx} from {table_id}",
-                    lambda t=table_id, d=route["DestinationCidrBlock"]: ec2.delete_route(
-                        RouteTableId=t, DestinationCidrBlock=d
-                    ),
-                )
+    # The default VPC is not the lab's: remove only the routes through the lab's peerings.
+    default_table = state.default_route_table or {}
+    for route in default_table.get("Routes", []):
+        if route.get("VpcPeeringConnectionId") in tagged.peering_ids:
+            table_id, dest = default_table["RouteTableId"], route["DestinationCidrBlock"]
+            add(
+                f"delete route {dest} -> {route['VpcPeeringConnectionId']} from {table_id}",
+                lambda t=table_id, d=dest: ec2.delete_route(RouteTableId=t, DestinationCidrBlock=d),
+            )
+    for peering in tagged.peerings:
+        pcx = peering["VpcPeeringConnectionId"]
         add(
             f"delete VPC peering {pcx}",
-            lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx),
+            lambda p=pcx: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=p),
         )
 
-    for table in state.route_tables.values():
+    for table in tagged.route_tables:
         table_id = table["RouteTableId"]
         for assoc in table.get("Associations", []):
             if not assoc.get("Main"):
@@ -94,41 +183,49 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
                 )
         add(
             f"delete route table {table_id}",
-            lambda t=table_id: ec2.delete_route_table(RouteTableId=t),
+            patient(
+                lambda t=table_id: ec2.delete_route_table(RouteTableId=t), f"delete of {table_id}"
+            ),
         )
 
-    groups = list(state.security_groups.values())
-    group_ids = {g["GroupId"] for g in groups}
-    for group in groups:
+    group_ids = sorted({g["GroupId"] for g in tagged.security_groups})
+    for group_id in group_ids:
         refs = [
             r["SecurityGroupRuleId"]
             for r in ec2.describe_security_group_rules(
-                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}]
+                Filters=[{"Name": "group-id", "Values": [group_id]}]
             )["SecurityGroupRules"]
             if not r.get("IsEgress") and r.get("ReferencedGroupInfo", {}).get("GroupId")
         ]
         if refs:
             add(
-                f"revoke {len(refs)} group-to-group rules of {group['GroupId']}",
-                lambda g=group["GroupId"], ids=refs: ec2.revoke_security_group_ingress(
+                f"revoke {len(refs)} group-to-group rules of {group_id}",
+                lambda g=group_id, ids=refs: ec2.revoke_security_group_ingress(
                     GroupId=g, SecurityGroupRuleIds=ids
                 ),
             )
-    for group_id in sorted(group_ids):
+    for group_id in group_ids:
         add(
             f"delete security group {group_id}",
-            lambda g=group_id: ec2.delete_security_group(GroupId=g),
+            patient(
+                lambda g=group_id: ec2.delete_security_group(GroupId=g), f"delete of {group_id}"
+            ),
         )
 
-    for subnet in state.subnets.values():
+    for subnet in tagged.subnets:
+        subnet_id = subnet["SubnetId"]
         add(
-            f"delete subnet {subnet['SubnetId']}",
-            lambda s=subnet["SubnetId"]: ec2.delete_subnet(SubnetId=s),
+            f"delete subnet {subnet_id}",
+            patient(lambda s=subnet_id: ec2.delete_subnet(SubnetId=s), f"delete of {subnet_id}"),
         )
-    if state.vpc:
-        add(f"delete VPC {state.vpc['VpcId']}", lambda: ec2.delete_vpc(VpcId=state.vpc["VpcId"]))
+    for vpc in tagged.vpcs:
+        vpc_id = vpc["VpcId"]
+        add(
+            f"delete VPC {vpc_id}",
+            patient(lambda v=vpc_id: ec2.delete_vpc(VpcId=v), f"delete of {vpc_id}"),
+        )
 
-    for key in state.key_pairs.values():
+    for key in tagged.key_pairs:
         name = key["KeyName"]
 
         def delete_key(n: str = name) -> None:
@@ -138,3 +235,50 @@ def plan(cloud: Cloud, state: LabState, keys_dir: Path) -> list[Action]:
 
         add(f"delete key pair {name} and its local key files", delete_key)
     return actions
+
+
+def down(
+    cloud: Cloud,
+    lab: str,
+    az: str | None,
+    keys_dir: Path,
+    *,
+    say: Say = lambda _line: None,
+    dry_run: bool = False,
+    pacing: Pacing | None = None,
+    creator: str | None = None,
+) -> list[str]:
+    """Tear the lab down; return what was done. Raises TeardownIncomplete naming what is
+    left when an action fails or the state read afterwards is not empty. With `creator`
+    (target aws), a lab tagged by someone else is refused before any change."""
+    state = read_state(cloud, lab, az)
+    if creator:
+        owner.refuse_foreign(state, creator)
+    actions = plan(cloud, state, keys_dir, pacing, say)
+    for action in actions:
+        say(("would " if dry_run else "") + action.description)
+        if dry_run:
+            continue
+        try:
+            action.run()
+        except Exception as exc:
+            left = read_state(cloud, lab, az).tagged.leftovers()
+            raise TeardownIncomplete(
+                f"down stopped at '{action.description}' ({_short(exc)}); "
+                f"still there: {', '.join(left) or 'nothing tagged'}",
+                "run 'vpclab down' again to continue",
+            ) from exc
+    if not dry_run:
+        left = read_state(cloud, lab, az).tagged.leftovers()
+        if left:
+            raise TeardownIncomplete(
+                f"still there after down: {', '.join(left)}", "run 'vpclab down' again"
+            )
+    return [a.description for a in actions]
+
+
+def _short(exc: BaseException) -> str:
+    code = retry.error_code(exc)
+    if code:
+        return code
+    return exc.problem if isinstance(exc, VpclabError) else type(exc).__name__

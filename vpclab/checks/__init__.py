@@ -82,6 +82,7 @@ def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
         monitoring,
         nat,
         nginx,
+        pipeline,
         scripts,
         vpc,
     )

@@ -8,11 +8,13 @@ from botocore.exceptions import ClientError
 
 from vpclab.aws import keypairs
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
+from vpclab.cost import ROOT_VOLUME_GB, ROOT_VOLUME_TYPE
 from vpclab.errors import VpclabError
 from vpclab.render import render
-from vpclab.steps.context import Context
+from vpclab.steps.context import Context, first
 
 LOCAL_IMAGE_NAME = "vpclab-local-image"
+GONE_INSTANCE = ("shutting-down", "terminated")
 USER_DATA_PACKAGES = {
     "jenkins": ["git", "openssh-client", "python3-venv"],
     "web": [
@@ -87,8 +89,10 @@ def ensure_security_group(
         group_id, have = existing["GroupId"], ingress_rules(existing)
     missing = [r for r in rules if not allows(have, r.port, r.cidr or r.group_id)]
     if missing:
-        ctx.ec2.authorize_security_group_ingress(
-            GroupId=group_id, IpPermissions=[r.permission() for r in missing]
+        ctx.settle(
+            ctx.ec2.authorize_security_group_ingress,
+            GroupId=group_id,
+            IpPermissions=[r.permission() for r in missing],
         )
         ctx.say(
             f"{role} security group: allowed "
@@ -97,9 +101,28 @@ def ensure_security_group(
     return group_id
 
 
-def resolve_ami(ctx: Context) -> str:
-    if ctx.spec.ami_id:
-        return ctx.spec.ami_id
+def resolve_ami(ctx: Context) -> tuple[str, str]:
+    """The image id and its root device name, asked once per run."""
+    if "ami" not in ctx.cache:
+        ctx.cache["ami"] = _image(ctx)
+    return ctx.cache["ami"]
+
+
+def _image(ctx: Context) -> tuple[str, str]:
+    image_id = ctx.spec.ami_id or _ami_parameter(ctx)
+    if image_id is None:
+        # moto publishes no Canonical parameters: the local cloud's own image stands in.
+        return _local_image(ctx)
+    images = ctx.ec2.describe_images(ImageIds=[image_id])["Images"]
+    if not images:
+        raise VpclabError(
+            f"image {image_id} is not available in {ctx.spec.region}",
+            "fix ami_id or ami_ssm_parameter in the spec",
+        )
+    return image_id, images[0].get("RootDeviceName", "/dev/sda1")
+
+
+def _ami_parameter(ctx: Context) -> str | None:
     try:
         return ctx.cloud.client("ssm").get_parameter(Name=ctx.spec.ami_ssm_parameter)["Parameter"][
             "Value"
@@ -112,16 +135,15 @@ def resolve_ami(ctx: Context) -> str:
             f"SSM parameter {ctx.spec.ami_ssm_parameter!r} not found in {ctx.spec.region}",
             "fix ami_ssm_parameter or set ami_id in the spec",
         )
-    # moto publishes no Canonical parameters: the local cloud's own image stands in.
-    return _local_image(ctx)
+    return None
 
 
-def _local_image(ctx: Context) -> str:
+def _local_image(ctx: Context) -> tuple[str, str]:
     images = ctx.ec2.describe_images(
         Owners=["self"], Filters=[{"Name": "name", "Values": [LOCAL_IMAGE_NAME]}]
     )["Images"]
     if images:
-        return images[0]["ImageId"]
+        return images[0]["ImageId"], images[0].get("RootDeviceName", "/dev/sda1")
     image = ctx.ec2.register_image(
         Name=LOCAL_IMAGE_NAME,
         Architecture="x86_64",
@@ -130,7 +152,48 @@ def _local_image(ctx: Context) -> str:
         Description="The machine's own software (vpclab local image)",
     )
     ctx.say(f"registered the local image {image['ImageId']}")
-    return image["ImageId"]
+    return image["ImageId"], "/dev/sda1"
+
+
+def launch_parameters(
+    ctx: Context, role: str, subnet_id: str, group_id: str, key_name: str, public_ip: bool
+) -> dict:
+    """run_instances' arguments, hardened: IMDSv2 only, an encrypted root disk, and an
+    interface deleted with the instance (else it lingers and blocks the subnet's delete)."""
+    image_id, root_device = resolve_ami(ctx)
+    user_data = render(
+        "user-data.sh.j2", lab=ctx.spec.name, role=role, packages=USER_DATA_PACKAGES[role]
+    )
+    return {
+        "ImageId": image_id,
+        "InstanceType": ctx.spec.instance(role).instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": key_name,
+        "UserData": user_data,
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnet_id,
+                "Groups": [group_id],
+                "AssociatePublicIpAddress": public_ip,
+                "DeleteOnTermination": True,
+            }
+        ],
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": root_device,
+                "Ebs": {
+                    "VolumeSize": ROOT_VOLUME_GB,
+                    "VolumeType": ROOT_VOLUME_TYPE,
+                    "Encrypted": True,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        "TagSpecifications": ctx.tag_spec("instance", role),
+    }
 
 
 def ensure_instance(
@@ -141,31 +204,40 @@ def ensure_instance(
     group_id: str,
     key_name: str,
     public_ip: bool,
+    lab_vpc: str,
 ) -> dict:
+    """Launch the role's server unless it runs, with a fixed idempotency token (lab, role,
+    subnet and the lab's VPC, which is new after a `down`), then wait until it runs."""
     if existing is not None:
         return existing
-    user_data = render(
-        "user-data.sh.j2", lab=ctx.spec.name, role=role, packages=USER_DATA_PACKAGES[role]
+    params = launch_parameters(ctx, role, subnet_id, group_id, key_name, public_ip)
+    token = ctx.token(role, subnet_id, lab_vpc)
+    for _ in range(3):
+        instance = ctx.settle(ctx.ec2.run_instances, ClientToken=token, **params)["Instances"][0]
+        if instance["State"]["Name"] not in GONE_INSTANCE:
+            break
+        # The token named an instance terminated since: a new token for a new one.
+        token = ctx.token(role, subnet_id, lab_vpc, instance["InstanceId"])
+    else:
+        raise VpclabError(
+            f"launching the {role} server keeps returning terminated instances",
+            "run 'vpclab down', then 'vpclab up' again",
+        )
+    instance_id = instance["InstanceId"]
+    instance = ctx.wait_for(
+        lambda: first(
+            i
+            for r in ctx.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            for i in r["Instances"]
+        ),
+        lambda i: i["State"]["Name"] != "pending",
+        f"{role} server {instance_id} to run",
     )
-    instance = ctx.ec2.run_instances(
-        ImageId=resolve_ami(ctx),
-        InstanceType=ctx.spec.instance(role).instance_type,
-        MinCount=1,
-        MaxCount=1,
-        KeyName=key_name,
-        UserData=user_data,
-        NetworkInterfaces=[
-            {
-                "DeviceIndex": 0,
-                "SubnetId": subnet_id,
-                "Groups": [group_id],
-                "AssociatePublicIpAddress": public_ip,
-            }
-        ],
-        TagSpecifications=ctx.tag_spec("instance", role),
-    )["Instances"][0]
-    ctx.ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
-    ctx.say(
-        f"launched {role} server {instance['InstanceId']} ({ctx.spec.instance(role).instance_type})"
-    )
+    if instance["State"]["Name"] != "running":
+        raise VpclabError(
+            f"the {role} server {instance_id} is {instance['State']['Name']}: "
+            f"{instance.get('StateReason', {}).get('Message', 'no reason given')}",
+            "run 'vpclab up' again",
+        )
+    ctx.say(f"launched {role} server {instance_id} ({ctx.spec.instance(role).instance_type})")
     return instance

@@ -75,4 +75,5 @@ def apply(ctx: Context) -> None:
             group_id,
             key_name,
             public_ip,
+            lab_vpc=vpc_id,
         )

@@ -4,16 +4,18 @@ routed on both sides) that lets it reach the web server over private addresses."
 from __future__ import annotations
 
 from vpclab.errors import VpclabError
-from vpclab.spec import DEFAULT_VPC_CIDR
 from vpclab.steps.compute import Ingress, ensure_instance, ensure_key_pair, ensure_security_group
-from vpclab.steps.context import Context
+from vpclab.steps.context import Context, first
 from vpclab.steps.nat import ensure_route
 
 JENKINS_UI = 8080
+# A peering goes initiating-request -> pending-acceptance -> (accept) provisioning -> active.
+SETTLED = ("pending-acceptance", "active")
+DEAD = ("failed", "rejected", "expired", "deleted", "deleting")
 
 
 def apply(ctx: Context) -> None:
-    spec, ec2 = ctx.spec, ctx.ec2
+    spec = ctx.spec
     state = ctx.state()
     if state.vpc is None or set(state.route_tables) != {"public", "private"}:
         raise VpclabError(
@@ -46,25 +48,49 @@ def apply(ctx: Context) -> None:
         group_id,
         key_name,
         public_ip=True,
+        lab_vpc=state.vpc["VpcId"],
     )
 
-    peering = state.peering
+    pcx = ensure_peering(ctx, state.peering, default_vpc, state.vpc["VpcId"])
+    # The default VPC's table is not the lab's: only routes through our peerings are ours.
+    owned = state.tagged.peering_ids | {pcx}
+    ensure_route(ctx, state.default_route_table, spec.cidr, owned, VpcPeeringConnectionId=pcx)
+    default_cidr = state.default_vpc["CidrBlock"]  # read, not assumed
+    for role in ("public", "private"):
+        ensure_route(ctx, state.route_tables[role], default_cidr, VpcPeeringConnectionId=pcx)
+
+
+def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc: str) -> str:
+    """Request the peering, accept it once it is pending-acceptance, wait until active. A rerun
+    converges from any state: it never accepts twice."""
+    ec2 = ctx.ec2
     if peering is None:
         peering = ec2.create_vpc_peering_connection(
             VpcId=default_vpc,
-            PeerVpcId=state.vpc["VpcId"],
+            PeerVpcId=lab_vpc,
             TagSpecifications=ctx.tag_spec("vpc-peering-connection", "peering"),
         )["VpcPeeringConnection"]
         ctx.say(f"requested peering {peering['VpcPeeringConnectionId']}")
     pcx = peering["VpcPeeringConnectionId"]
-    if peering["Status"]["Code"] != "active":
-        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
-        ec2.get_waiter("vpc_peering_connection_exists").wait(
-            VpcPeeringConnectionIds=[pcx], Filters=[{"Name": "status-code", "Values": ["active"]}]
-        )
+    if peering["Status"]["Code"] == "active":
+        return pcx
+
+    def read() -> dict | None:
+        found = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])
+        return first(found["VpcPeeringConnections"])
+
+    def status_in(codes: tuple[str, ...]):
+        return lambda p: p["Status"]["Code"] in codes + DEAD
+
+    peering = ctx.wait_for(read, status_in(SETTLED), f"peering {pcx} to await acceptance")
+    if peering["Status"]["Code"] == "pending-acceptance":
+        ctx.settle(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx)
         ctx.say(f"accepted peering {pcx}")
-    ensure_route(ctx, state.default_route_table, spec.cidr, VpcPeeringConnectionId=pcx)
-    for role in ("public", "private"):
-        ensure_route(
-            ctx, state.route_tables[role], str(DEFAULT_VPC_CIDR), VpcPeeringConnectionId=pcx
+        peering = ctx.wait_for(read, status_in(("active",)), f"peering {pcx} to be active")
+    if peering["Status"]["Code"] != "active":
+        raise VpclabError(
+            f"peering {pcx} is {peering['Status']['Code']}: "
+            f"{peering['Status'].get('Message', 'no reason given')}",
+            "run 'vpclab down', then 'vpclab up' again",
         )
+    return pcx

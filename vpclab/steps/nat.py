@@ -3,23 +3,44 @@ the two route tables: public 0.0.0.0/0 -> IGW, private 0.0.0.0/0 -> NAT."""
 
 from __future__ import annotations
 
-from vpclab.aws.inventory import associated_subnets, default_route_target
+from collections.abc import Collection
+
+from vpclab.aws.inventory import associated_subnets, route_target, route_to
 from vpclab.errors import VpclabError
-from vpclab.steps.context import Context
+from vpclab.steps.context import Context, first
 
 ANYWHERE = "0.0.0.0/0"
+GONE_NAT = ("deleting", "deleted", "failed")
 
 
-def ensure_route(ctx: Context, table: dict, destination: str, **target: str) -> None:
+def ensure_route(
+    ctx: Context,
+    table: dict,
+    destination: str,
+    owned: Collection[str] | None = None,
+    **target: str,
+) -> None:
     """Point `destination` at `target` (GatewayId=..., NatGatewayId=... or
-    VpcPeeringConnectionId=...), creating or replacing the route only when it differs."""
-    current = default_route_target(table, destination)
+    VpcPeeringConnectionId=...), creating or replacing the route only when it differs.
+    A blackhole (its target deleted) is replaced too. With `owned` (a table that is not the
+    lab's, e.g. the default VPC's), a route whose target is not in `owned` is never
+    replaced: that is an error with a hint."""
+    route = route_to(table, destination)
     wanted = next(iter(target.values()))
-    if current == wanted:
+    table_id = table["RouteTableId"]
+    current = route_target(route) if route else None
+    if current == wanted and route and route.get("State") != "blackhole":
         return
-    call = ctx.ec2.replace_route if current else ctx.ec2.create_route
-    call(RouteTableId=table["RouteTableId"], DestinationCidrBlock=destination, **target)
-    ctx.say(f"route {destination} -> {wanted} in {table['RouteTableId']}")
+    if route and owned is not None and current not in owned:
+        raise VpclabError(
+            f"route table {table_id} already sends {destination} to {current}, which vpclab "
+            "did not create",
+            f"remove that route yourself if it is unused, or pick another cidr than "
+            f"{destination} in lab.toml",
+        )
+    call = ctx.ec2.replace_route if route else ctx.ec2.create_route
+    ctx.settle(call, RouteTableId=table_id, DestinationCidrBlock=destination, **target)
+    ctx.say(f"route {destination} -> {wanted} in {table_id}")
 
 
 def ensure_association(ctx: Context, table: dict, subnet_id: str) -> None:
@@ -31,11 +52,15 @@ def ensure_association(ctx: Context, table: dict, subnet_id: str) -> None:
     )["RouteTables"]:
         for a in assoc.get("Associations", []):
             if a.get("SubnetId") == subnet_id:
-                ctx.ec2.replace_route_table_association(
-                    AssociationId=a["RouteTableAssociationId"], RouteTableId=table["RouteTableId"]
+                ctx.settle(
+                    ctx.ec2.replace_route_table_association,
+                    AssociationId=a["RouteTableAssociationId"],
+                    RouteTableId=table["RouteTableId"],
                 )
                 return
-    ctx.ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet_id)
+    ctx.settle(
+        ctx.ec2.associate_route_table, RouteTableId=table["RouteTableId"], SubnetId=subnet_id
+    )
     ctx.say(f"associated {subnet_id} with {table['RouteTableId']}")
 
 
@@ -54,28 +79,28 @@ def apply(ctx: Context) -> None:
         ]
     )
     if not any(a["VpcId"] == vpc_id for a in igw.get("Attachments", [])):
-        ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
+        ctx.settle(
+            ec2.attach_internet_gateway, InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id
+        )
         ctx.say(f"attached {igw['InternetGatewayId']} to {vpc_id}")
 
     nat_id = None
     if ctx.spec.enable_nat_gateway:
-        nat = state.nat
-        if nat is None:
-            eip = (
-                state.eips[0]
-                if state.eips
-                else ec2.allocate_address(
-                    Domain="vpc", TagSpecifications=ctx.tag_spec("elastic-ip", "nat")
-                )
-            )
-            nat = ec2.create_nat_gateway(
-                SubnetId=public,
-                AllocationId=eip["AllocationId"],
-                TagSpecifications=ctx.tag_spec("natgateway", "nat"),
-            )["NatGateway"]
-            ctx.say(f"created NAT gateway {nat['NatGatewayId']} in the public subnet")
+        nat = state.nat or _create_nat(ctx, public, vpc_id, state.eips)
         if nat["State"] != "available":
-            ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]])
+            nat = ctx.wait_for(
+                lambda n=nat["NatGatewayId"]: first(
+                    ec2.describe_nat_gateways(NatGatewayIds=[n])["NatGateways"]
+                ),
+                lambda n: n["State"] != "pending",
+                f"NAT gateway {nat['NatGatewayId']} to be available",
+            )
+            if nat["State"] != "available":
+                raise VpclabError(
+                    f"NAT gateway {nat['NatGatewayId']} is {nat['State']}: "
+                    f"{nat.get('FailureMessage', 'no reason given')}",
+                    "run 'vpclab down', then 'vpclab up' again",
+                )
         nat_id = nat["NatGatewayId"]
 
     for role, subnet_id in (("public", public), ("private", private)):
@@ -90,3 +115,33 @@ def apply(ctx: Context) -> None:
         elif nat_id:
             ensure_route(ctx, table, ANYWHERE, NatGatewayId=nat_id)
         ensure_association(ctx, table, subnet_id)
+
+
+def _create_nat(ctx: Context, subnet_id: str, vpc_id: str, eips: list[dict]) -> dict:
+    """Allocate the Elastic IP (unless one is tagged already) and create the NAT with a fixed
+    idempotency token, so a rerun after a crash gets the same NAT back."""
+    ec2 = ctx.ec2
+    free = [e for e in eips if not e.get("AssociationId")]
+    eip = (
+        free[0]
+        if free
+        else ec2.allocate_address(Domain="vpc", TagSpecifications=ctx.tag_spec("elastic-ip", "nat"))
+    )
+    token = ctx.token("nat", subnet_id, vpc_id)
+    for _ in range(3):
+        nat = ctx.settle(
+            ec2.create_nat_gateway,
+            SubnetId=subnet_id,
+            AllocationId=eip["AllocationId"],
+            ClientToken=token,
+            TagSpecifications=ctx.tag_spec("natgateway", "nat"),
+        )["NatGateway"]
+        if nat["State"] not in GONE_NAT:
+            ctx.say(f"created NAT gateway {nat['NatGatewayId']} in the public subnet")
+            return nat
+        # The token named a NAT deleted since: a new token for a new one.
+        token = ctx.token("nat", subnet_id, vpc_id, nat["NatGatewayId"])
+    raise VpclabError(
+        f"NAT gateway creation in {subnet_id} keeps returning deleted gateways",
+        "run 'vpclab down', then 'vpclab up' again",
+    )

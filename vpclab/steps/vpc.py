@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from vpclab.steps.context import Context
+from vpclab.steps.context import Context, first
 
 
 def _ensure_vpc_attribute(ctx: Context, vpc_id: str, name: str, wanted: bool) -> None:
     attr = {"enableDnsHostnames": "EnableDnsHostnames", "enableDnsSupport": "EnableDnsSupport"}
-    current = ctx.ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=name)[attr[name]]["Value"]
+    current = ctx.settle(ctx.ec2.describe_vpc_attribute, VpcId=vpc_id, Attribute=name)[attr[name]][
+        "Value"
+    ]
     if current != wanted:
-        ctx.ec2.modify_vpc_attribute(VpcId=vpc_id, **{attr[name]: {"Value": wanted}})
+        ctx.settle(ctx.ec2.modify_vpc_attribute, VpcId=vpc_id, **{attr[name]: {"Value": wanted}})
         ctx.say(f"set {name}={wanted} on {vpc_id}")
 
 
@@ -21,7 +23,12 @@ def apply(ctx: Context) -> None:
         vpc = ec2.create_vpc(CidrBlock=spec.cidr, TagSpecifications=ctx.tag_spec("vpc", "vpc"))[
             "Vpc"
         ]
-        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]])
+        # Right after the create, Describe may answer NotFound: that counts as "not yet".
+        vpc = ctx.wait_for(
+            lambda v=vpc["VpcId"]: first(ec2.describe_vpcs(VpcIds=[v])["Vpcs"]),
+            lambda v: v["State"] == "available",
+            f"VPC {vpc['VpcId']} to be available",
+        )
         ctx.say(f"created VPC {vpc['VpcId']} {spec.cidr}")
     vpc_id = vpc["VpcId"]
     # DNS support must be on before DNS hostnames can be.
@@ -41,10 +48,16 @@ def apply(ctx: Context) -> None:
                 AvailabilityZone=spec.az,
                 TagSpecifications=ctx.tag_spec("subnet", role),
             )["Subnet"]
-            ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet["SubnetId"]])
+            subnet = ctx.wait_for(
+                lambda s=subnet["SubnetId"]: first(ec2.describe_subnets(SubnetIds=[s])["Subnets"]),
+                lambda s: s["State"] == "available",
+                f"subnet {subnet['SubnetId']} to be available",
+            )
             ctx.say(f"created {role} subnet {subnet['SubnetId']} {cidr}")
         if subnet.get("MapPublicIpOnLaunch", False) != public_ip:
-            ec2.modify_subnet_attribute(
-                SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": public_ip}
+            ctx.settle(
+                ec2.modify_subnet_attribute,
+                SubnetId=subnet["SubnetId"],
+                MapPublicIpOnLaunch={"Value": public_ip},
             )
             ctx.say(f"set MapPublicIpOnLaunch={public_ip} on the {role} subnet")

@@ -1,0 +1,89 @@
+"""The aws target's Jenkins, validated offline: the user data is shellcheck-clean and installs
+every listed plugin; Configuration as Code loads and makes the workload_4 job and the
+credentials; the instance profile's policy is read-only EC2 plus SSM read on the lab's
+parameters (moto checks the IAM calls), and teardown removes it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from vpclab.aws import jenkins_setup
+from vpclab.pipeline.jenkinsfile import load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> str:
+    return jenkins_setup.user_data("microblog", "us-east-1", "https://example.org/microblog.git")
+
+
+def test_user_data_is_shellcheck_clean(script: str, tmp_path: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_user_data_installs_jenkins_lts_and_every_plugin(script: str) -> None:
+    assert "https://pkg.jenkins.io/debian-stable binary/" in script
+    assert "apt-get install -y -q jenkins" in script
+    assert "jenkins-plugin-cli --plugin-file" in script
+    listed = re.search(r"<<'PLUGINS'\n(.*?)\nPLUGINS\n", script, re.S)[1].split()
+    assert listed == jenkins_setup.plugins()
+    assert {"configuration-as-code", "job-dsl", "workflow-multibranch"} <= set(listed)
+
+
+def test_casc_loads_and_makes_the_job_and_credentials(script: str) -> None:
+    embedded = re.search(r"<<'CASC'\n(.*?)CASC\n", script, re.S)[1]
+    assert embedded == jenkins_setup.casc_yaml()
+    casc = yaml.safe_load(embedded)
+    creds = casc["credentials"]["system"]["domainCredentials"][0]["credentials"]
+    ids = {next(iter(c.values()))["id"] for c in creds}
+    assert ids == {"web-deploy-key", "nvd-api-key"}
+    assert "multibranchPipelineJob('workload_4')" in casc["jobs"][0]["script"]
+    env = casc["jenkins"]["globalNodeProperties"][0]["envVars"]["env"]
+    # The Jenkinsfile's Dependency-Check stage runs where CasC sets this variable.
+    (gate,) = [c for s in load(ROOT / "Jenkinsfile").stages for c in s.when if c.kind != "branch"]
+    assert {"key": gate.name, "value": gate.pattern} in env
+    assert "PRIVATE KEY" not in embedded and "nvd" not in embedded.split("secret:")[1][:20]
+
+
+@mock_aws
+def test_instance_profile_is_read_only_and_torn_down() -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    said: list[str] = []
+    name = jenkins_setup.ensure_profile(iam, "microblog", "us-east-1", "123456789012", said.append)
+    assert len(said) == 3  # role, policy, profile
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [name]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    document = iam.get_role_policy(RoleName=name, PolicyName=jenkins_setup.POLICY_NAME)
+    statements = document["PolicyDocument"]["Statement"]
+    actions = [a for s in statements for a in s["Action"]]
+    assert all(a.startswith(("ec2:Describe", "ssm:GetParameter")) for a in actions), actions
+    assert "ec2:DescribeInstances" in actions and "ssm:GetParameter" in actions
+    (ssm,) = [s for s in statements if s["Action"][0].startswith("ssm:")]
+    assert ssm["Resource"] == "arn:aws:ssm:us-east-1:123456789012:parameter/vpclab/microblog/*"
+
+    said.clear()
+    jenkins_setup.ensure_profile(iam, "microblog", "us-east-1", "123456789012", said.append)
+    assert said == []  # idempotent
+
+    jenkins_setup.delete_profile(iam, "microblog", said.append)
+    assert iam.list_instance_profiles()["InstanceProfiles"] == []
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == []
+    jenkins_setup.delete_profile(iam, "microblog", said.append)  # already gone: no error
+    assert json.dumps(said).count("deleted") == 2

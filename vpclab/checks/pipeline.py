@@ -1,0 +1,107 @@
+"""Checks of step `pipeline`: the last build is green (UNSTABLE only for the dependency audit
+that could not reach its data), it published test results, and the commit it built is the one
+/healthz reports through the proxy. A failing hint names the stage and its first error line."""
+
+from __future__ import annotations
+
+import json
+
+from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks.hosts import on_hosts
+from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
+from vpclab.steps import remote
+
+RUN = "run 'vpclab pipeline run' (on the aws target: start the workload_4 job in Jenkins)"
+AUDIT_UNCHECKED = "dependencies not checked"
+
+
+def last_build(facts: Facts) -> BuildSummary | None:
+    found = last(builds_dir(facts.spec.name, facts.spec_path), count=1)
+    return found[0] if found else None
+
+
+def _where(summary: BuildSummary, stage: str, log: str | None) -> str:
+    return f"build #{summary.number}, stage {stage}" + (f" (log {log})" if log else "")
+
+
+def audit_only(summary: BuildSummary) -> bool:
+    """UNSTABLE only because the dependency audit could not reach its data."""
+    others = [s for s in summary.stages if s.result in (Result.UNSTABLE, Result.FAILURE)]
+    return all(
+        s.name == "Security" and s.result is Result.UNSTABLE and AUDIT_UNCHECKED in (s.reason or "")
+        for s in others
+    )
+
+
+@check(
+    "pipeline.last_build_green",
+    "The last pipeline build passed (UNSTABLE only for the unchecked dependency audit)",
+    RUN,
+)
+def _last_build(facts: Facts) -> Outcome:
+    summary = last_build(facts)
+    if summary is None:
+        return fail("no pipeline build yet", RUN)
+    head = f"build #{summary.number} of {summary.commit[:12]}: {summary.result}"
+    if summary.result is Result.SUCCESS:
+        return ok(head)
+    if summary.result is Result.UNSTABLE and audit_only(summary):
+        return ok(f"{head} ({AUDIT_UNCHECKED}: the audit could not reach its data)")
+    bad = summary.failing_stage() or next(s for s in summary.stages if s.result is Result.UNSTABLE)
+    error = bad.first_error or bad.reason or "no error line"
+    return fail(
+        f"{head}: stage {bad.name} {bad.result}",
+        f"{_where(summary, bad.name, bad.log)}: {error}; fix it, commit, then {RUN}",
+    )
+
+
+@check(
+    "pipeline.tests_published",
+    "The last build published the app's test results",
+    "the Test stage must write reports/tests.xml and publish it with junit; " + RUN,
+)
+def _tests(facts: Facts) -> Outcome:
+    summary = last_build(facts)
+    if summary is None:
+        return fail("no pipeline build yet", RUN)
+    test = summary.stage("Test")
+    if test is None or test.tests is None or test.tests.total == 0:
+        got = "no Test stage" if test is None else f"Test {test.result}, no test results"
+        return fail(f"build #{summary.number}: {got}")
+    counts = test.tests
+    return ok(
+        f"build #{summary.number}: {counts.total} tests, {counts.failed} failed, "
+        f"{counts.skipped} skipped"
+    )
+
+
+@check(
+    "pipeline.serves_built_commit",
+    "/healthz through the proxy reports the commit the last deploying build built",
+    RUN,
+)
+@on_hosts
+def _serves(facts: Facts) -> Outcome:
+    builds = last(builds_dir(facts.spec.name, facts.spec_path), count=50)
+    deployed = next((b for b in builds if _deployed(b)), None)
+    if deployed is None:
+        return fail("no build has deployed yet", RUN)
+    web = remote.where(facts, "web")
+    if not web.public_ip:
+        return fail("the web server has no public address", "run 'vpclab up'")
+    reply = remote.http_get(facts, web.public_ip, facts.spec.ports.http, "/healthz")
+    try:
+        served = json.loads(reply.body).get("commit", "")
+    except ValueError:
+        return fail(f"/healthz: HTTP {reply.status}, not JSON")
+    if served != deployed.commit:
+        return fail(
+            f"/healthz serves {served[:12] or 'no commit'}, build #{deployed.number} "
+            f"deployed {deployed.commit[:12]}"
+        )
+    return ok(f"/healthz serves {served[:12]}, deployed by build #{deployed.number}")
+
+
+def _deployed(summary: BuildSummary) -> bool:
+    deploy = summary.stage("Deploy")
+    return deploy is not None and deploy.result is Result.SUCCESS
