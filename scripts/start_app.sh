@@ -180,7 +180,7 @@ if [ ! -f "$SUPERVISOR_CONF" ] || [ "$(cat "$SUPERVISOR_CONF")" != "$program_tex
 fi
 
 # memcached holds the login limiter's counters, so all workers share one count per client.
-if command -v systemctl >/dev/null 2>&1 && [ "$LIMITS_PORT" = 11211 ]; then
+if [ -d /run/systemd/system ] && [ "$LIMITS_PORT" = 11211 ]; then
   systemctl enable --now memcached >/dev/null 2>&1 || die "memcached did not start"
 else
   limits_user=memcache
