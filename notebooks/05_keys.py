@@ -17,10 +17,10 @@
 # **Why this step exists.** The servers run, but nothing may yet cross from one to the
 # next. The deployment needs exactly two SSH paths, and no others:
 #
-# | path          | who logs in      | with which key                  | why                                    |
-# |---------------|------------------|---------------------------------|----------------------------------------|
-# | Jenkins → web | user `jenkins`   | Jenkins' own key, made on Jenkins | the pipeline's Deploy stage runs `setup.sh` there |
-# | web → app     | user `ubuntu`    | the app key pair, copied to web | `setup.sh` runs `start_app.sh` on the private app |
+# - **Jenkins → web**: the user `jenkins` logs in as `ubuntu` with Jenkins' own key, made on
+#   the Jenkins host. The pipeline's Deploy stage runs `setup.sh` there.
+# - **web → app**: `ubuntu` on the web server logs in with the app key pair, copied to the
+#   web server. `setup.sh` runs `start_app.sh` on the private app this way.
 #
 # In the original exercise, an engineer "generated an SSH key pair using ssh-keygen" on the
 # Jenkins server, "added the public key to the authorized_keys file on the Web Server", and

@@ -56,6 +56,7 @@ ec2 = lab.cloud.ec2
 # **Where is the app?** Ask the control plane, by tag, for the running app server's private
 # address (and the monitoring server's, which may read Nginx's counters). Never type it.
 
+
 # %%
 ### BEGIN SOLUTION
 def private_ip(role: str) -> str:

@@ -27,15 +27,17 @@
 # This is the step where the exercise's own versions broke most often, and each break is
 # a lesson the scripts in `scripts/` now carry:
 #
-# | what broke                                        | what the scripts do instead                    |
-# |---------------------------------------------------|------------------------------------------------|
-# | gunicorn died when the SSH session ended          | it runs under supervisor, which restarts it    |
-# | `StrictHostKeyChecking=no`                        | the app's host key is pinned (step 05)         |
-# | the app's IP typed into the script                | every address is an argument or a setting      |
-# | `rm -rf` of the checkout wiped the SQLite database | releases are folders; the database lives apart |
-# | a second run failed: the repo existed, 5000 was held | idempotent: same commit serving, nothing to do |
-# | gunicorn bound to 127.0.0.1                       | it binds 0.0.0.0, so the web server reaches it |
-# | a broken release stayed live                      | `/healthz` is checked; failure rolls back      |
+# - gunicorn died when the SSH session ended: it now runs under supervisor, which also
+#   restarts it when it dies;
+# - `StrictHostKeyChecking=no`: the app's host key is pinned (step 05);
+# - the app's IP typed into the script: every address is an argument or a setting;
+# - an `rm -rf` of the checkout wiped the SQLite database: each deploy is a new release
+#   folder, and the database lives outside them;
+# - a second run failed because the repo existed or port 5000 was held: the scripts are
+#   idempotent (the same commit already serving means nothing to do);
+# - gunicorn bound to 127.0.0.1: it binds 0.0.0.0, so the web server reaches it;
+# - a broken release stayed live: `/healthz` is checked, and a failure rolls back to the
+#   last good release.
 #
 # The app's `SECRET_KEY` is a secret: it lives in SSM Parameter Store as a SecureString,
 # created once, and reaches the app server on stdin, never on a command line or in git.

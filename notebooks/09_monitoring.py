@@ -55,9 +55,9 @@ import io
 import time
 
 import matplotlib.pyplot as plt
+import yaml
 from IPython.display import Image, display
 
-from vpclab import report
 from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
@@ -129,6 +129,7 @@ for role, port, source in wanted:
 # run writes the same file instead of appending a job. Read the result: one job per kind of
 # target, each labelled with its role, and Alertmanager on the same host.
 
+
 # %%
 ### BEGIN SOLUTION
 def private_ip(role: str) -> str:
@@ -156,9 +157,8 @@ print(files[config.PROMETHEUS_YML])
 # `lab.toml`): the condition must hold that long before the alert fires.
 
 # %%
-for line in files[config.RULES_YML].splitlines():
-    if line.lstrip().startswith(("- alert:", "expr:", "for:")):
-        print(line.strip())
+for rule in yaml.safe_load(files[config.RULES_YML])["groups"][0]["rules"]:
+    print(f"{rule['alert']:<15} for {rule['for']:<4} when {rule['expr']}")
 
 # %% [markdown]
 # **Exporters on the app and web servers.** `node_exporter` reports CPU, memory and disk;
@@ -305,6 +305,7 @@ else:
 # `InstanceDown` alert becomes *pending* (the condition holds, but not yet for its `for:`),
 # then *firing*, and Alertmanager receives it. Then start the app again and watch the alert
 # resolve. Each wait is bounded by the rule's `for:` plus a few scrape intervals.
+
 
 # %%
 def alert_state(name: str = "InstanceDown") -> tuple[str, list[str]]:
