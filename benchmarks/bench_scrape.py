@@ -2,7 +2,7 @@
 every target every 5 s, against the same load with Prometheus stopped (no scraping), in one
 run with the two sides alternating.
 
-    python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 8]
+    python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 15]
 
 Needs a lab that is up through the monitoring step (`make lab`, as root). Bounded: at most
 60 s of load in all, and only the lab's own hosts are loaded (wrk runs inside the web host,
@@ -30,7 +30,6 @@ from vpclab.steps import monitoring, remote
 from vpclab.steps.context import Context
 
 INTERVAL = "5s"
-SCRAPES = f'sum(prometheus_target_interval_length_seconds_count{{interval="{INTERVAL}"}})'
 
 
 def _ready(ctx: Context, timeout: float = 60.0) -> None:
@@ -45,9 +44,10 @@ def _ready(ctx: Context, timeout: float = 60.0) -> None:
     sys.exit("bench_scrape: Prometheus did not come back within 60 s")
 
 
-def _scrapes(ctx: Context) -> float:
-    series = monitoring.api(ctx).query(SCRAPES)
-    return series[0].values[0] if series else 0.0
+def _scrapes(ctx: Context, seconds: float) -> int:
+    """Scrapes of every target (up samples) in the last `seconds`: proof the load met them."""
+    series = monitoring.api(ctx).query(f"sum(count_over_time(up[{int(seconds)}s]))")
+    return int(series[0].values[0]) if series else 0
 
 
 def _set_prometheus(ctx: Context, mon: Host, running: bool) -> None:
@@ -62,8 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="lab.toml")
     parser.add_argument("--path", default="/explore")
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     if 2 * args.rounds * args.seconds > MAX_LOAD_SECONDS:
@@ -85,7 +85,7 @@ def main() -> None:
     if original is None:
         sys.exit("bench_scrape: no prometheus.yml on the monitoring server: run 'make lab'")
     runs: dict[str, list[Run]] = {"scraping every 5 s": [], "no scraping": []}
-    scrapes: list[float] = []
+    scrapes: list[int] = []
     try:
         monitoring.install_configs(
             mon, {config.PROMETHEUS_YML: config.prometheus_yml(fast, monitoring.servers(ctx))}
@@ -95,11 +95,10 @@ def main() -> None:
             for name in runs:
                 scraping = name != "no scraping"
                 _set_prometheus(ctx, mon, scraping)
-                before = _scrapes(ctx) if scraping else 0.0
                 cmd = f"wrk -t2 -c{args.connections} -d{args.seconds}s --latency {shlex.quote(url)}"
                 runs[name].append(parse_wrk(web.run(cmd, timeout=args.seconds + 30).stdout))
                 if scraping:
-                    scrapes.append(_scrapes(ctx) - before)
+                    scrapes.append(_scrapes(ctx, args.seconds))
     finally:
         mon.put_text(original, config.PROMETHEUS_YML, 0o644, sudo=True, owner="root:root")
         mon.run("supervisorctl start prometheus >/dev/null || true", sudo=True)
@@ -118,7 +117,8 @@ def main() -> None:
         medians[name] = rps
         rounds = " ".join(f"{r.rps:.0f}" for r in got)
         print(f"{name:<20} {rps:8.1f} req/s   p99 {p99:7.1f} ms   rounds: {rounds}")
-    print(f"scrapes of all targets during each scraping round: {scrapes}")
+    targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
+    print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")
     cost = 1 - medians["scraping every 5 s"] / medians["no scraping"]
     print(f"scrape overhead: {cost:+.1%} of the app's throughput")
     if any(r.errors for got in runs.values() for r in got):
