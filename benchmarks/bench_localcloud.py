@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests" / "localcloud"))
 import labkit  # noqa: E402
 
 from vpclab.lab import Lab  # noqa: E402
-from vpclab.localcloud import agent, cleanup, netns, probe  # noqa: E402
+from vpclab.localcloud import cleanup, client, names, netns, probe  # noqa: E402
 
 
 @dataclass
@@ -53,7 +53,10 @@ class Bench:
         return labkit.build_network(self.ec2, f"bench{self.count}", peering=peering)
 
     def start_agent(self) -> None:
-        agent.start(self.local_dir, self.moto.endpoint, labkit.REGION)
+        client.start(self.local_dir, self.moto.endpoint, labkit.REGION)
+
+    def lid(self, name: str) -> str:
+        return names.lab_id(name, self.local_dir.parent)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -65,37 +68,38 @@ def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def _public_ip(bench: Bench, lab: str, iid: str) -> str | None:
-    st = agent.status(bench.local_dir) or {}
-    for host in st.get("labs", {}).get(lab, {}).get("hosts", {}).values():
-        if host["instance_id"] == iid:
-            return host.get("public_ip")
+    st = client.status(bench.local_dir)
+    lab_status = st.labs.get(lab) if st else None
+    for host in lab_status.hosts.values() if lab_status else ():
+        if host.instance_id == iid:
+            return host.public_ip
     return None
 
 
 def phase_boot_and_terminate(bench: Bench) -> dict[str, float]:
     lab = bench.new_lab()
     bench.start_agent()
-    agent.wait_converged(bench.local_dir, lab.name, 60)  # services and caches warm
+    client.wait_converged(bench.local_dir, lab.name, 60)  # services and caches warm
     labkit.prepare(lab, bench.tmp)
     # Launch at a random moment of the agent's polling cycle, as a user would.
-    time.sleep(random.uniform(0, agent.INTERVAL))
+    time.sleep(random.uniform(0, client.INTERVAL))
     start = time.perf_counter()
     iid = labkit.launch(lab, "web", bench.tmp)
 
     def answers() -> bool:
         ip = _public_ip(bench, lab.name, iid)
-        return bool(ip) and (probe.banner(lab.name, "internet", ip, 22, 0.2) or b"").startswith(
-            b"SSH-"
-        )
+        return bool(ip) and (
+            probe.banner(bench.lid(lab.name), "internet", ip, 22, 0.2) or b""
+        ).startswith(b"SSH-")
 
     _wait(answers)
     boot = time.perf_counter() - start
-    ns = f"vpclab-{lab.name}-web"
+    ns = names.netns(bench.lid(lab.name), "web")
     start = time.perf_counter()
     lab.ec2.terminate_instances(InstanceIds=[iid])
     _wait(lambda: not netns.exists(ns))
     terminate = time.perf_counter() - start
-    agent.stop(bench.local_dir)
+    client.stop(bench.local_dir)
     return {"boot": boot, "terminate": terminate}
 
 
@@ -105,12 +109,12 @@ def phase_converge_and_down(bench: Bench) -> dict[str, float]:
         labkit.launch(lab, role, bench.tmp)
     start = time.perf_counter()
     bench.start_agent()
-    agent.wait_converged(bench.local_dir, lab.name, 60)
+    client.wait_converged(bench.local_dir, lab.name, 60)
     converge = time.perf_counter() - start
     start = time.perf_counter()
-    agent.stop(bench.local_dir)
+    client.stop(bench.local_dir)
     down = time.perf_counter() - start
-    left = cleanup.lab_namespaces(lab.name)
+    left = cleanup.lab_namespaces(bench.lid(lab.name))
     if left:
         raise RuntimeError(f"down left namespaces behind: {left}")
     return {"converge": converge, "down": down}
@@ -134,9 +138,10 @@ def phase_up(bench: Bench) -> dict[str, float]:
     start = time.perf_counter()
     lab.down()
     # Done when no host is left (the lab's router and internet may go a loop later).
-    _wait(lambda: all(ns.endswith(("-internet", "-router")) for ns in cleanup.lab_namespaces(name)))
+    lid = lab.lab_id
+    _wait(lambda: all(ns.endswith(("-internet", "-router")) for ns in cleanup.lab_namespaces(lid)))
     down = time.perf_counter() - start
-    agent.stop(lab.local_dir)
+    client.stop(lab.local_dir)
     return {"up": up, "lab down": down}
 
 
@@ -159,7 +164,7 @@ def main() -> None:
     if reason:
         sys.exit(f"bench_localcloud: {reason}")
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-bench-"))
-    moto = labkit.MotoServer(tmp / "moto.log")
+    moto = labkit.moto_server(tmp / "moto.log")
     bench = Bench(tmp, moto, tmp / "state" / "local", labkit.ec2_client(moto.endpoint))
     bench.local_dir.mkdir(parents=True)
     figures: dict[str, list[float]] = {}
@@ -171,9 +176,10 @@ def main() -> None:
                 for key, secs in PHASES[name](bench).items():
                     figures.setdefault(key, []).append(secs)
     finally:
-        agent.stop(bench.local_dir)
+        client.stop(bench.local_dir)
         for i in range(1, bench.count + 1):
-            cleanup.force_down(f"bench{i}")
+            cleanup.force_down(bench.lid(f"bench{i}"))
+            cleanup.force_down(names.lab_id(f"bench{i}", tmp / "up-state"))
         moto.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"local data plane, {args.runs} runs (seconds)")

@@ -22,6 +22,8 @@
 #   FORCE=1          make a new release even when the commit is already serving
 #   HEALTH_TRIES     health-check attempts, 0.5 s apart (default 40)
 #   KEEP_RELEASES    release folders kept (default 5)
+#   LIMITS_PORT      loopback port of memcached, where every gunicorn worker counts login
+#                    attempts (default 11211)
 set -euo pipefail
 
 log() { printf 'start_app: %s\n' "$*" >&2; }
@@ -37,6 +39,7 @@ ENV_FILE=${ENV_FILE:-/etc/microblog/microblog.env}
 APP_USER=${APP_USER:-microblog}
 FORCE=${FORCE:-0}
 HEALTH_TRIES=${HEALTH_TRIES:-40}
+LIMITS_PORT=${LIMITS_PORT:-11211}
 KEEP_RELEASES=${KEEP_RELEASES:-5}
 PROGRAM=microblog
 SUPERVISOR_CONF=/etc/supervisor/conf.d/$PROGRAM.conf
@@ -56,7 +59,7 @@ SECRET_KEY=${SECRET_KEY:-}
 
 # --- system packages (already in the image locally; apt through the NAT on AWS) ----------
 need=()
-for pkg in git python3-venv supervisor curl; do
+for pkg in git python3-venv supervisor curl memcached; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -123,7 +126,8 @@ fi
 env_text="MICROBLOG_ENV=production
 SECRET_KEY=$SECRET_KEY
 MICROBLOG_DATA=$DATA_DIR
-GUNICORN_BIND=0.0.0.0:$APP_PORT"
+GUNICORN_BIND=0.0.0.0:$APP_PORT
+RATELIMIT_STORAGE_URI=memcached://127.0.0.1:$LIMITS_PORT"
 changed=0
 if [ ! -f "$ENV_FILE" ] || [ "$(cat "$ENV_FILE")" != "$env_text" ]; then
   (umask 077 && printf '%s\n' "$env_text" >"$ENV_FILE.tmp")
@@ -173,6 +177,26 @@ stdout_logfile=/var/log/supervisor/$PROGRAM.log"
 if [ ! -f "$SUPERVISOR_CONF" ] || [ "$(cat "$SUPERVISOR_CONF")" != "$program_text" ]; then
   printf '%s\n' "$program_text" >"$SUPERVISOR_CONF"
   changed=1
+fi
+
+# memcached holds the login limiter's counters, so all workers share one count per client.
+if [ -d /run/systemd/system ] && [ "$LIMITS_PORT" = 11211 ]; then
+  systemctl enable --now memcached >/dev/null 2>&1 || die "memcached did not start"
+else
+  limits_user=memcache
+  id -u "$limits_user" >/dev/null 2>&1 || limits_user=nobody
+  limits_text="[program:memcached]
+command=/usr/bin/memcached -l 127.0.0.1 -p $LIMITS_PORT -m 64 -u $limits_user
+autostart=true
+autorestart=true
+redirect_stderr=true
+stdout_logfile=/var/log/supervisor/memcached.log"
+  limits_conf=/etc/supervisor/conf.d/memcached.conf
+  if [ ! -f "$limits_conf" ] || [ "$(cat "$limits_conf")" != "$limits_text" ]; then
+    printf '%s\n' "$limits_text" >"$limits_conf"
+    supervisorctl reread >/dev/null
+    supervisorctl update memcached >/dev/null
+  fi
 fi
 
 previous=$(readlink "$CURRENT" 2>/dev/null || true)

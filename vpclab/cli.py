@@ -20,7 +20,7 @@ from vpclab.checklist import CheckResult, failed
 from vpclab.errors import UsageError, VpclabError
 from vpclab.lab import Lab
 from vpclab.outputs import LabOutputs
-from vpclab.spec import STEPS, Target
+from vpclab.spec import ROLES, STEPS, Target
 from vpclab.steps import BUILT
 
 # Plain click help: flags show as flags (no type placeholder), choices as a|b.
@@ -283,55 +283,37 @@ def dashboard(
 @local_app.command("start")
 def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
     """Start the local cloud: the moto server, and (as root) the agent that runs the hosts."""
-    from vpclab.localcloud import agent
-
-    lab = _lab(spec, "local", quiet=True)
-    console.print(f"control plane: {lab.cloud.endpoint}")
-    reason = lab.dataplane_off()
-    if reason:
-        console.print(f"data plane: off ({reason})")
-        return
-    pid = agent.start(lab.local_dir, lab.cloud.endpoint, lab.spec.region)
-    console.print(f"data plane: agent running (pid {pid})")
+    for line in _lab(spec, "local", quiet=True).local_start():
+        console.print(line, highlight=False)
 
 
 @local_app.command("stop")
 def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
     """Stop the local cloud. The control plane's state is kept for the next start; the hosts
     are rebuilt from it."""
-    from vpclab.localcloud import agent, motoserver
-
-    lab = _lab(spec, "local", quiet=True)
-    if agent.stop(lab.local_dir):
-        console.print("data plane: agent stopped, hosts and namespaces removed")
-    stopped = motoserver.stop(lab.local_dir)
-    console.print(
-        "control plane: moto server stopped"
-        if stopped
-        else "control plane: no moto server of ours was running"
-    )
+    for line in _lab(spec, "local", quiet=True).local_stop():
+        console.print(line, highlight=False)
 
 
 @local_app.command("status")
 def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
     """Is the local cloud running, and which hosts are up?"""
-    from vpclab.localcloud import motoserver
-
     lab = Lab(spec, "local", say=lambda _l: None)
-    server = motoserver.status(lab.local_dir)
-    console.print(
-        f"control plane: {server.endpoint} (pid {server.pid})"
-        if server
-        else "control plane: not running (vpclab local start)"
-    )
+    console.print(lab.local_control_plane(), highlight=False)
     data = lab.dataplane_status()
-    if not data.running:
-        console.print(f"data plane: {data.reason}")
+    if data.lab_id:
+        console.print(f"lab {lab.spec.name}: id {data.lab_id}", highlight=False)
+    if not data.running or data.reason:
+        console.print(f"data plane: {data.reason}", highlight=False)
     for name, host in data.hosts.items():
+        api = host.api_public_ip
+        public = host.public_ip or "-"
+        if api and api != host.public_ip:
+            public = f"{public} (API {api})"
         console.print(
-            f"  {name:<11} {host.netns:<28} private {host.private_ip:<12} "
-            f"public {host.public_ip or '-':<15} "
-            f"{'booted' if host.booted else 'booting'}"
+            f"  {name:<11} {host.netns:<24} private {host.private_ip:<12} "
+            f"public {public:<15} {'booted' if host.booted else 'booting'}",
+            highlight=False,
         )
 
 
@@ -342,72 +324,56 @@ def local_down(
         bool,
         typer.Option(
             "--force",
-            help="Remove every namespace, link and process of the lab by "
-            "its prefix, even after a crash.",
+            help="Remove every namespace, link and process of this lab (found by its id: "
+            "its name plus its state folder), even after a crash.",
+        ),
+    ] = False,
+    all_labs: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="With --force: remove every vpclab lab on this machine, and stop every agent.",
         ),
     ] = False,
 ) -> None:
     """Remove the lab's hosts from this machine (the control plane is left as it is)."""
-    from vpclab.localcloud import agent, cleanup
-
     lab = Lab(spec, "local", say=lambda _l: None)
     if not force:
         raise UsageError("local down removes hosts by force", "add --force to confirm")
-    if agent.running(lab.local_dir):
-        agent.stop(lab.local_dir)
-    removed = cleanup.force_down(lab.spec.name)
+    removed = lab.local_down(all_labs=all_labs)
+    which = "every vpclab lab" if all_labs else f"lab {lab.spec.name} (id {lab.lab_id})"
     console.print(
-        f"removed {len(removed)} objects of lab {lab.spec.name}"
-        + (f": {', '.join(removed)}" if removed else "")
+        f"removed {len(removed)} objects of {which}"
+        + (f": {', '.join(removed)}" if removed else ""),
+        highlight=False,
     )
+
+
+ROLE_CHECKS = {"jenkins": "jenkins", "web": "instances", "app": "instances"}
 
 
 @app.command()
 def ssh(
-    role: Annotated[str, typer.Argument(help="jenkins, web, app or monitoring")],
+    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLES)}.")],
     spec: SpecOpt = Path("lab.toml"),
     target: TargetOpt = None,
     command: Annotated[
         list[str] | None, typer.Argument(help="Run this instead of a shell.")
     ] = None,
 ) -> None:
-    """Open a shell on a lab host over SSH, host keys pinned (the app through the web server)."""
-    from vpclab.hosts.ssh import ssh_command
-    from vpclab.spec import ROLES
+    """Open a shell on a lab host over SSH, host keys pinned (the app through the web server).
+    A host that cannot be reached fails within seconds, naming the check to run."""
+    from vpclab.hosts.shell import SSH_FAILED, run_ssh
 
-    if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}", f"roles are {', '.join(ROLES)}")
     lab = _lab(spec, target, quiet=True)
-    local = lab.target == "local"
-    current = lab.status()
-    hosts = current.dataplane.hosts if local else {}
-    instances = current.instances
-    if role not in instances:
-        raise VpclabError(f"there is no {role} server", "run 'vpclab up' first")
-
-    def address(r: str, public: bool) -> str | None:
-        found = hosts.get(r) if local else instances.get(r)
-        return getattr(found, "public_ip" if public else "private_ip", None)
-
-    public = address(role, True)
-    jump = None if public else address("web", True)
-    target_ip = public or address(role, False)
-    if local and not hosts:
-        raise VpclabError(f"the {role} host is not running here", "run 'vpclab up' as root")
-    if not target_ip or (not public and not jump):
-        raise VpclabError(f"no address to reach {role}", "run 'vpclab up' and try again")
-    argv = ssh_command(
-        lab.spec.name,
-        role,
-        address=target_ip,
-        key_name=lab.spec.instance(role).key_name,
-        jump=jump,
-        jump_key_name=lab.spec.instance("web").key_name,
-        local=local,
-        command=command or None,
-        spec_path=lab.spec_path,
-    )
-    os.execvp(argv[0], argv)
+    outcome = run_ssh(lab.ssh_argv(role, command or None))
+    if outcome.code == SSH_FAILED and outcome.cause is not None:
+        step = ROLE_CHECKS.get(role, role)
+        raise VpclabError(
+            f"cannot reach {role} over ssh ({outcome.cause})",
+            f"run 'vpclab verify --step {step}' to see which path is blocked",
+        )
+    raise typer.Exit(outcome.code)
 
 
 def main() -> None:

@@ -15,14 +15,15 @@ from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
-from vpclab.errors import VpclabError
-from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
-from vpclab.localcloud import agent, motoserver, netns
-from vpclab.outputs import DataPlaneStatus, HostStatus, LabOutputs
-from vpclab.paths import keys_dir, local_dir
+from vpclab.errors import UsageError, VpclabError
+from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
+from vpclab.localcloud import cleanup, client, motoserver, names, netns
+from vpclab.localcloud.status import DataPlaneStatus, LabStatus
+from vpclab.outputs import LabOutputs
+from vpclab.paths import keys_dir, local_dir, state_root
 from vpclab.pipeline import builds as pipeline_builds
 from vpclab.pipeline.builds import BuildSummary
-from vpclab.spec import STEPS, LabSpec, Target, load_spec, parse_target
+from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
 from vpclab.steps import BUILT, require_built, steps_through
 from vpclab.steps.context import Context
 
@@ -157,6 +158,11 @@ class Lab:
         self.follow_dataplane()
         return steps
 
+    @property
+    def lab_id(self) -> str:
+        """The lab's local id: its name plus its state folder (see `localcloud.names`)."""
+        return names.lab_id(self.spec.name, state_root(self.spec_path))
+
     def dataplane_off(self) -> str | None:
         """Why the hosts do not run here, or None when the local data plane can run."""
         if self.target != "local":
@@ -165,23 +171,26 @@ class Lab:
             return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
         return netns.unsupported_reason()
 
-    def follow_dataplane(self, timeout: float = 60.0) -> dict | None:
-        """Local target: start the agent, wait until the hosts match the control plane, and
-        pin their host keys. Returns the lab's data-plane status, or None when off."""
+    def follow_dataplane(self, timeout: float = 60.0) -> LabStatus | None:
+        """Local target: start the agent (restarting one that follows another control plane
+        or runs older code), wait until the hosts match the control plane, and pin their
+        host keys. Returns the lab's data-plane status, or None when off or empty."""
         reason = self.dataplane_off()
         if reason:
             if self.target == "local":
                 self.say(f"hosts skipped: {reason}")
             return None
-        agent.start(self.local_dir, self.cloud.endpoint, self.spec.region)
-        lab_status = agent.wait_converged(self.local_dir, self.spec.name, timeout)
+        client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=self.say)
+        lab_status = client.wait_converged(self.local_dir, self.spec.name, timeout)
+        if lab_status is None:
+            return None
         known = known_hosts_path(self.spec.name, self.spec_path)
-        for host in lab_status.get("hosts", {}).values():
-            if host.get("host_key"):
-                for address in filter(None, (host.get("private_ip"), host.get("public_ip"))):
-                    pin_host_keys(known, address, [host["host_key"]])
-        if lab_status.get("hosts"):
-            self.say(f"hosts up: {', '.join(sorted(lab_status['hosts']))}")
+        for host in lab_status.hosts.values():
+            if host.host_key:
+                for address in filter(None, (host.private_ip, host.public_ip)):
+                    pin_host_keys(known, address, [host.host_key])
+        if lab_status.hosts:
+            self.say(f"hosts up: {', '.join(sorted(lab_status.hosts))} (lab id {self.lab_id})")
         return lab_status
 
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
@@ -193,7 +202,9 @@ class Lab:
         if reason:
             results += live.skipped(set(steps), reason)
         else:
-            results += live.live_checks(self.spec.name, self.local_dir, set(steps))
+            results += live.live_checks(
+                self.spec.name, self.local_dir, set(steps), self.spec.ports, self.cloud.endpoint
+            )
         order = {name: i for i, name in enumerate(STEPS)}
         return sorted(results, key=lambda r: order[r.step])  # stable: API checks first
 
@@ -216,19 +227,104 @@ class Lab:
         """The local hosts of this lab as the agent reports them, or why there are none."""
         reason = self.dataplane_off()
         if reason:
-            return DataPlaneStatus(running=False, reason=reason)
-        current = agent.status(self.local_dir)
-        lab_status = (current or {}).get("labs", {}).get(self.spec.name)
+            return DataPlaneStatus(running=False, reason=reason, lab_id=None, web_url=None)
+        current = client.status(self.local_dir)
+        lab_status = current.labs.get(self.spec.name) if current else None
         if lab_status is None:
             why = "the local agent is not running" if current is None else "no hosts yet"
-            return DataPlaneStatus(running=current is not None, reason=why)
-        fields = set(HostStatus.__dataclass_fields__) - {"name"}
-        hosts = {
-            name: HostStatus(name=name, **{k: v for k, v in h.items() if k in fields})
-            for name, h in sorted(lab_status.get("hosts", {}).items())
-        }
+            return DataPlaneStatus(
+                running=current is not None, reason=why, lab_id=self.lab_id, web_url=None
+            )
         return DataPlaneStatus(
-            running=True, reason=None, web_url=lab_status.get("web_url"), hosts=hosts
+            running=True,
+            reason=None,
+            lab_id=lab_status.lab_id,
+            web_url=lab_status.web_url,
+            hosts=dict(sorted(lab_status.hosts.items())),
+        )
+
+    # -- the local cloud's lifecycle (`vpclab local ...`) and `vpclab ssh`
+
+    def local_start(self) -> list[str]:
+        """Start the local cloud: the control plane, and (as root) the agent."""
+        lines = [f"control plane: {self.cloud.endpoint}"]
+        reason = self.dataplane_off()
+        if reason:
+            return [*lines, f"data plane: off ({reason})"]
+        pid = client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=lines.append)
+        return [*lines, f"data plane: agent running (pid {pid}), lab id {self.lab_id}"]
+
+    def local_stop(self) -> list[str]:
+        """Stop the agent (its hosts go) and this state folder's moto server (its state is
+        kept for the next start)."""
+        lines = []
+        if client.stop(self.local_dir):
+            lines.append("data plane: agent stopped, hosts and namespaces removed")
+        stopped = motoserver.stop(self.local_dir)
+        lines.append(
+            "control plane: moto server stopped"
+            if stopped
+            else "control plane: no moto server of ours was running"
+        )
+        return lines
+
+    def local_control_plane(self) -> str:
+        server = motoserver.status(self.local_dir)
+        if server is None:
+            return "control plane: not running (vpclab local start)"
+        return f"control plane: {server.endpoint} (pid {server.pid})"
+
+    def local_down(self, all_labs: bool = False) -> list[str]:
+        """Remove this lab's hosts from this machine, by its id, even after a crash; with
+        `all_labs`, every vpclab lab on the machine (their agents are stopped first, or
+        they would rebuild them). The control plane is left as it is."""
+        removed: list[str] = []
+        client.stop(self.local_dir)
+        if all_labs:
+            for pid in client.stop_all():
+                removed.append(f"agent {pid}")
+            for lid in cleanup.all_lab_ids():
+                removed += cleanup.force_down(lid)
+        removed += cleanup.force_down(self.lab_id)
+        return removed
+
+    def ssh_argv(self, role: str, command: list[str] | None = None) -> list[str]:
+        """argv of the system ssh to a lab host, host keys pinned; the private app is
+        reached through the web server."""
+        if role not in ROLES:
+            raise UsageError(f"unknown role {role!r}", f"roles are {', '.join(ROLES)}")
+        local = self.target == "local"
+        if local:
+            reason = self.dataplane_off()
+            if reason:
+                raise VpclabError(f"the {role} host is not running here: {reason}")
+            hosts = {h.role: h for h in self.dataplane_status().hosts.values()}
+            addresses = {r: (h.public_ip, h.private_ip) for r, h in hosts.items()}
+        else:
+            instances = read_state(self.cloud, self.spec.name, self.spec.az).instances
+            addresses = {
+                r: (i.get("PublicIpAddress"), i.get("PrivateIpAddress"))
+                for r, i in instances.items()
+            }
+        if role not in addresses:
+            raise VpclabError(f"there is no {role} server here", "run 'vpclab up' first")
+        public, private = addresses[role]
+        jump = None if public else addresses.get("web", (None, None))[0]
+        if not public and not jump:
+            raise VpclabError(
+                f"no address to reach {role}: it has no public IP and there is no web server",
+                "run 'vpclab up' and try again",
+            )
+        return ssh_command(
+            self.spec.name,
+            role,
+            address=public or private,
+            key_name=self.spec.instance(role).key_name,
+            jump=jump,
+            jump_key_name=self.spec.instance("web").key_name,
+            local=local,
+            command=command or None,
+            spec_path=self.spec_path,
         )
 
     def pipeline_builds(self, count: int = 10) -> list[BuildSummary]:

@@ -3,39 +3,14 @@ prints. Field names follow terraform's outputs (`vpc_id`, `public_subnet_ids`, .
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from vpclab.aws.inventory import LabState
+from vpclab.localcloud.status import DataPlaneStatus, HostStatus
 
-# HostStatus and DataPlaneStatus are the local data plane's side of the contract; the local
-# cloud fills them in from the agent's report.
-
-
-@dataclass(frozen=True)
-class HostStatus:
-    """One local host as the agent reports it. `public_ip` answers on the wire."""
-
-    name: str
-    instance_id: str | None = None
-    role: str | None = None
-    netns: str | None = None
-    private_ip: str | None = None
-    public_ip: str | None = None
-    booted: bool = False
-    host_key: str | None = None
-    pid: int | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class DataPlaneStatus:
-    """The local hosts of one lab, or why there are none (`reason`)."""
-
-    running: bool
-    reason: str | None = None
-    lab_id: str | None = None
-    web_url: str | None = None
-    hosts: dict[str, HostStatus] = field(default_factory=dict)
+# The local data plane's side of the contract: the local cloud fills these in from the
+# agent's report.
+__all__ = ["DataPlaneStatus", "HostStatus", "InstanceOutput", "LabOutputs"]
 
 
 @dataclass(frozen=True)

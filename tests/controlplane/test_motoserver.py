@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from vpclab.aws.session import connect
@@ -69,3 +70,135 @@ def test_replay_keeps_ids_even_with_reads_between(local_dir):
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc
     again = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
     assert again["Vpcs"][0]["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]
+
+
+# --- the local target's patches of moto (moto_main) -----------------------------------------
+
+
+def _ec2(endpoint):
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    return session.client("ec2", endpoint_url=endpoint)
+
+
+def _network(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.45.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.45.1.0/24")["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
+    return vpc, subnet
+
+
+def _run(ec2, subnet, count=1):
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    made = ec2.run_instances(ImageId=ami, MinCount=count, MaxCount=count, SubnetId=subnet)
+    return [i["InstanceId"] for i in made["Instances"]]
+
+
+def _public_ips(ec2, ids):
+    found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    return [i.get("PublicIpAddress") for r in found for i in r["Instances"]]
+
+
+def test_public_addresses_come_from_the_documentation_ranges(local_dir):
+    ec2 = _ec2(motoserver.start(local_dir).endpoint)
+    _vpc, subnet = _network(ec2)
+    ids = _run(ec2, subnet, 3)
+    ips = _public_ips(ec2, ids)
+    assert len(set(ips)) == 3
+    for ip in ips:
+        last = int(ip.rsplit(".", 1)[1])
+        assert ip.startswith("198.51.100.") and 10 <= last < 250, ip
+    eip = ec2.allocate_address(Domain="vpc")["PublicIp"]
+    assert eip.startswith("203.0.113.") and eip not in ("203.0.113.0", "203.0.113.255")
+
+    motoserver.stop(local_dir)  # a replay gives every address back
+    ec2 = _ec2(motoserver.start(local_dir).endpoint)
+    assert _public_ips(ec2, ids) == ips
+    assert [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]] == [eip]
+
+
+def test_revoke_by_permission_ignores_descriptions(local_dir):
+    """The call a student writes works, though the rule was authorized with a description."""
+    ec2 = _ec2(motoserver.start(local_dir).endpoint)
+    vpc, _subnet = _network(ec2)
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=app,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "UserIdGroupPairs": [{"GroupId": web, "Description": "ssh from web"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5000,
+                "ToPort": 5000,
+                "IpRanges": [{"CidrIp": "10.45.0.0/16", "Description": "app port"}],
+            },
+        ],
+    )
+    ec2.revoke_security_group_ingress(
+        GroupId=app,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "UserIdGroupPairs": [{"GroupId": web}],
+            }
+        ],
+    )
+    ec2.revoke_security_group_ingress(
+        GroupId=app,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5000,
+                "ToPort": 5000,
+                "IpRanges": [{"CidrIp": "10.45.0.0/16"}],
+            }
+        ],
+    )
+    left = ec2.describe_security_groups(GroupIds=[app])["SecurityGroups"][0]["IpPermissions"]
+    assert left == []
+    with pytest.raises(ec2.exceptions.ClientError, match="InvalidPermission.NotFound"):
+        ec2.revoke_security_group_ingress(
+            GroupId=app,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 23,
+                    "ToPort": 23,
+                    "UserIdGroupPairs": [{"GroupId": web}],
+                }
+            ],
+        )
+
+
+def test_the_change_counter_counts_only_changes(local_dir):
+    server = motoserver.start(local_dir)
+    ec2 = _ec2(motoserver.start(local_dir).endpoint)
+    before = motoserver.mutations(server.endpoint)
+    ec2.describe_vpcs()
+    assert motoserver.mutations(server.endpoint) == before
+    ec2.create_vpc(CidrBlock="10.46.0.0/16")
+    ec2.describe_subnets()
+    assert motoserver.mutations(server.endpoint) == before + 1
+
+
+def test_an_ephemeral_server_is_patched_seeded_and_gone_after(tmp_path):
+    ids = []
+    for _ in range(2):
+        with motoserver.ephemeral(seed=7, log=tmp_path / "moto.log") as server:
+            ec2 = _ec2(server.endpoint)
+            ids.append(ec2.create_vpc(CidrBlock="10.47.0.0/16")["Vpc"]["VpcId"])
+            assert motoserver.mutations(server.endpoint) == 1
+            pid = server.pid
+        assert server.proc.poll() is not None, f"server {pid} still runs"
+    assert ids[0] == ids[1]
+    with motoserver.ephemeral(patched=False) as plain:
+        assert motoserver.mutations(plain.endpoint) is None

@@ -1,7 +1,8 @@
 """Fixtures of the local data-plane tests: a moto server, an agent per module, test labs.
 
-Every lab name a test uses is registered, and the session ends by removing (force_down) and
-then asserting that nothing of them is left: no namespace, link, nft table or process.
+Every lab a test uses is registered (by its local id: its name plus its state folder), and
+the session ends by removing (force_down) and then asserting that nothing of them is left:
+no namespace, link, nft table or process. Only our own labs are ever removed.
 """
 
 from __future__ import annotations
@@ -16,17 +17,28 @@ from pathlib import Path
 import labkit
 import pytest
 
-from vpclab.localcloud import agent, cleanup, names, netns
+from vpclab.localcloud import cleanup, client, names, netns, procfs
+from vpclab.localcloud.status import LabStatus
 
 RUN = f"{os.getpid() % 10000}"
-TEST_LABS: set[str] = set()
+TEST_LABS: set[str] = set()  # lab ids
+STATE_ROOT: list[Path] = []  # the session's state folder, once made
 
 
 def lab_name(suffix: str) -> str:
     """A lab name unique to this test run (two runs on one machine never clash)."""
     name = f"lc{RUN}{suffix}"
-    TEST_LABS.add(name)
+    if STATE_ROOT:
+        TEST_LABS.add(lid(name))
     return name
+
+
+def lid(name: str, state_root: Path | None = None) -> str:
+    """The local id of a test lab (in the session's state folder unless told), registered
+    for the session's final sweep."""
+    found = names.lab_id(name, state_root or STATE_ROOT[0])
+    TEST_LABS.add(found)
+    return found
 
 
 def require_root() -> None:
@@ -38,28 +50,25 @@ def require_root() -> None:
             pytest.skip(f"{tool} is not installed")
 
 
-def leftovers(lab: str) -> list[str]:
-    found = [f"namespace {n}" for n in cleanup.lab_namespaces(lab)]
-    prefix = names.short(lab) + "-"
-    found += [f"link {link}" for link in netns.link_names_root() if link.startswith(prefix)]
+def leftovers(lab_id: str) -> list[str]:
+    found = [f"namespace {n}" for n in cleanup.lab_namespaces(lab_id)]
+    found += [
+        f"link {link}" for link in netns.link_names_root() if names.id_of_link(link) == lab_id
+    ]
     tables = netns.run(["nft", "list", "tables"], check=False)
-    found += [f"nft {t}" for t in tables.splitlines() if names.nft_table(lab) in t]
+    found += [f"nft {t}" for t in tables.splitlines() if names.nft_table(lab_id) in t]
     return found
 
 
 def processes_using(folder: Path) -> list[str]:
     """Processes whose command line names `folder`: the agent, hosts, internet services."""
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+    for pid in procfs.pids():
+        if pid == os.getpid():
             continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(folder) in cmdline and state != "Z":
-            found.append(f"process {proc.name}: {cmdline.strip()[:120]}")
+        cmdline = procfs.cmdline(pid).replace(b"\0", b" ").decode(errors="replace")
+        if str(folder) in cmdline and procfs.running(pid):
+            found.append(f"process {pid}: {cmdline.strip()[:120]}")
     return found
 
 
@@ -69,7 +78,7 @@ def nothing_left_behind(local_dir: Path) -> Iterator[None]:
     yield
     if netns.unsupported_reason():
         return
-    agent.stop(local_dir)
+    client.stop(local_dir)
     for lab in sorted(TEST_LABS):
         cleanup.force_down(lab)
     remaining = [item for lab in sorted(TEST_LABS) for item in leftovers(lab)]
@@ -79,7 +88,7 @@ def nothing_left_behind(local_dir: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.MotoServer]:
-    server = labkit.MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    server = labkit.moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
 
@@ -87,7 +96,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.MotoServer
 @pytest.fixture(scope="session")
 def local_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One state folder for the session: the wheel cache is built once."""
-    return tmp_path_factory.mktemp("state") / "local"
+    root = tmp_path_factory.mktemp("state")
+    STATE_ROOT[:] = [root]
+    return root / "local"
 
 
 @dataclass
@@ -97,11 +108,15 @@ class Cloud:
     ec2: object
     keys: Path
 
-    def converge(self, lab: str, timeout: float = 30.0) -> dict:
-        return agent.wait_converged(self.local_dir, lab, timeout)
+    def converge(self, lab: str, timeout: float = 30.0) -> LabStatus:
+        st = client.wait_converged(self.local_dir, lab, timeout)
+        assert st is not None, f"the agent has nothing of lab {lab}"
+        return st
 
-    def lab_status(self, lab: str) -> dict:
-        return (agent.status(self.local_dir) or {})["labs"][lab]
+    def lab_status(self, lab: str) -> LabStatus:
+        current = client.status(self.local_dir)
+        assert current is not None, "the agent is not running"
+        return current.labs[lab]
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +127,13 @@ def cloud(
     require_root()
     moto.reset()
     local_dir.mkdir(parents=True, exist_ok=True)
-    agent.start(local_dir, moto.endpoint, labkit.REGION)
+    client.start(local_dir, moto.endpoint, labkit.REGION)
     try:
         yield Cloud(
             moto, local_dir, labkit.ec2_client(moto.endpoint), tmp_path_factory.mktemp("keys")
         )
     finally:
-        agent.stop(local_dir)
+        client.stop(local_dir)
         for lab in sorted(TEST_LABS):
             cleanup.force_down(lab)
         moto.reset()

@@ -46,8 +46,9 @@ def make_client_key(folder: Path, name: str = "lab-key") -> tuple[Path, str]:
 class NetLab:
     """A test lab's namespaces, links, hosts and processes; `cleanup` removes them all."""
 
-    def __init__(self, lab: str, root: Path) -> None:
+    def __init__(self, lab: str, root: Path, state: Path) -> None:
         self.lab = lab
+        self.lid = names.lab_id(lab, state)  # as the lab's own state folder names it
         self.root = root
         self.namespaces: list[str] = []
         self.hosts: list[hostboot.BootedHost] = []
@@ -55,7 +56,7 @@ class NetLab:
         self._links = 0
 
     def ns(self, role: str) -> str:
-        name = names.netns(self.lab, role)
+        name = names.netns(self.lid, role)
         if name in self.namespaces:
             return name
         sh("ip", "netns", "add", name)
@@ -66,8 +67,8 @@ class NetLab:
     def link(self, a: str, a_ip: str, b: str, b_ip: str, prefix: int = 24) -> None:
         """A veth pair made straight inside the two namespaces (never in the root one)."""
         self._links += 1
-        end_a = names.ifname(self.lab, f"l{self._links}a")
-        end_b = names.ifname(self.lab, f"l{self._links}b")
+        end_a = names.ifname(self.lid, f"l{self._links}a")
+        end_b = names.ifname(self.lid, f"l{self._links}b")
         sh(
             "ip",
             "link",
@@ -128,7 +129,7 @@ class NetLab:
             result = subprocess.run(["ip", "netns", "delete", name], capture_output=True)
             if result.returncode != 0:
                 errors.append(RuntimeError(f"ip netns delete {name}: {result.stderr!r}"))
-        left = [n for n in _list_netns() if n.startswith(names.netns(self.lab, ""))]
+        left = [n for n in _list_netns() if n.startswith(names.netns(self.lid, ""))]
         if left or errors:
             raise RuntimeError(f"cleanup left {left} / errors {errors}")
 
@@ -139,9 +140,9 @@ def _list_netns() -> list[str]:
 
 
 @pytest.fixture
-def netlab(tmp_path: Path) -> Iterator[NetLab]:
+def netlab(tmp_path: Path, state_dir: Path) -> Iterator[NetLab]:
     require_root()
-    lab = NetLab(TEST_LAB, tmp_path)
+    lab = NetLab(TEST_LAB, tmp_path, state_dir)
     try:
         yield lab
     finally:

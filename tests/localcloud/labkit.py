@@ -6,18 +6,13 @@ control-plane shape, whatever the steps do. Used by `benchmarks/bench_localcloud
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 
 from vpclab.aws import keypairs, tags
+from vpclab.localcloud import motoserver
 
 REGION = "us-east-1"
 ADMIN_CIDR = "198.51.100.0/24"
@@ -30,45 +25,12 @@ def ec2_client(endpoint: str):
     ).client("ec2", endpoint_url=endpoint)
 
 
-class MotoServer:
-    """A moto server of our own on 127.0.0.1, stopped by its PID."""
+MotoServer = motoserver.EphemeralServer
 
-    def __init__(self, log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL",)}
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=1):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start, see {log}") from None
-                time.sleep(0.1)
 
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(req, timeout=30):
-            pass
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def moto_server(log: Path) -> MotoServer:
+    """A moto server of our own (the local target's, patched), stopped by its PID."""
+    return motoserver.start_ephemeral(log=log)
 
 
 @dataclass

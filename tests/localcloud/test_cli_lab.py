@@ -7,14 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import labkit
 import pytest
-from conftest import lab_name, require_root
+from conftest import lab_name, lid, require_root
 
-from vpclab.localcloud import agent, cleanup
+from vpclab.aws import tags
+from vpclab.localcloud import cleanup, client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +37,8 @@ def cli_lab(
     try:
         yield spec, env, name
     finally:
-        agent.stop(local_dir)
-        cleanup.force_down(name)
+        client.stop(local_dir)
+        cleanup.force_down(lid(name, local_dir.parent))
         moto.reset()
 
 
@@ -50,11 +52,12 @@ def vpclab(spec: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_up_ssh_and_force_down(cli_lab):
+def test_up_and_ssh_with_pinned_keys(cli_lab):
     spec, env, name = cli_lab
-    up = vpclab(spec, env, "up")
+    # Through the instances: the hosts are what this test is about (later steps deploy).
+    up = vpclab(spec, env, "up", "--through", "instances")
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
-    assert "0 failed, 0 skipped" in up.stdout
+    assert " 0 failed, 0 skipped" in up.stdout
 
     status = json.loads(vpclab(spec, env, "status", "--json").stdout)
     hosts = status["dataplane"]["hosts"]
@@ -70,6 +73,42 @@ def test_up_ssh_and_force_down(cli_lab):
     unknown = vpclab(spec, env, "ssh", "db")
     assert unknown.returncode == 2 and "unknown role 'db'" in unknown.stderr
 
+    local = vpclab(spec, env, "local", "status")
+    assert f"id {lid(name, Path(env['VPCLAB_STATE']))}" in local.stdout, local.stdout
+
+
+def _group(ec2, lab: str, role: str) -> str:
+    found = ec2.describe_security_groups(Filters=tags.lab_filter(lab, role))["SecurityGroups"]
+    return found[0]["GroupId"]
+
+
+def test_ssh_to_a_blocked_host_fails_fast_in_one_line(cli_lab):
+    spec, env, name = cli_lab
+    up = vpclab(spec, env, "up", "--through", "instances")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
+    ec2 = labkit.ec2_client(env["AWS_ENDPOINT_URL"])
+    app, web = _group(ec2, name, "app"), _group(ec2, name, "web")
+    # The call a student writes: no description, though the step gave the rule one.
+    natural = [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": web}]}
+    ]
+    ec2.revoke_security_group_ingress(GroupId=app, IpPermissions=natural)
+    try:
+        started = time.monotonic()
+        blocked = vpclab(spec, env, "ssh", "app", "hostname")
+        elapsed = time.monotonic() - started
+    finally:
+        ec2.authorize_security_group_ingress(GroupId=app, IpPermissions=natural)
+    lines = blocked.stderr.strip().splitlines()
+    assert blocked.returncode == 1 and len(lines) == 1, blocked.stderr
+    assert "cannot reach app" in lines[0] and "vpclab verify --step instances" in lines[0]
+    assert elapsed < 30, f"took {elapsed:.0f} s"  # it used to hang for over two minutes
+
+
+def test_local_down_force_removes_the_labs_hosts(cli_lab):
+    spec, env, name = cli_lab
+    up = vpclab(spec, env, "up", "--through", "instances")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
     down = vpclab(spec, env, "local", "down", "--force")
     assert down.returncode == 0, down.stderr
-    assert cleanup.lab_namespaces(name) == []
+    assert cleanup.lab_namespaces(lid(name, Path(env["VPCLAB_STATE"]))) == []

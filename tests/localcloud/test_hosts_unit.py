@@ -17,7 +17,7 @@ from vpclab.hosts.ssh import (
     pinned_host_keys,
     ssh_command,
 )
-from vpclab.localcloud import hostboot
+from vpclab.localcloud import hostfs, names
 from vpclab.localcloud.netns_socket import run_in
 
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrVR0fN8a0wJ1JwT1o3jBvV3d4w3ZbbL2w0ZrFq9xYz"
@@ -86,7 +86,9 @@ def test_ssh_command_locally_runs_in_the_internet_namespace(tmp_path, monkeypatc
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path))
     key, _ = make_client_key(known_hosts_path("lab1").parent, "lab1-key")
     argv = ssh_command("lab1", "web", address="198.51.100.10", key_name="lab1-key")
-    assert argv[:5] == ["ip", "netns", "exec", "vpclab-lab1-internet", "ssh"]
+    internet = names.netns(names.lab_id("lab1", tmp_path), "internet")
+    assert argv[:5] == ["ip", "netns", "exec", internet, "ssh"]
+    assert "ConnectTimeout=5" in argv  # a blocked path fails in seconds
     assert argv[-1] == "ubuntu@198.51.100.10"
     assert f"UserKnownHostsFile={known_hosts_path('lab1')}" in argv
     assert "StrictHostKeyChecking=yes" in argv
@@ -112,6 +114,7 @@ def test_ssh_command_to_the_app_jumps_with_the_same_pins(tmp_path, monkeypatch):
     hop = shlex.split(proxy.removeprefix("ProxyCommand="))
     assert hop[0] == "ssh" and hop[-3:] == ["-W", "%h:%p", "ubuntu@198.51.100.7"]
     assert "StrictHostKeyChecking=yes" in hop
+    assert any(a.startswith("ConnectTimeout=") for a in hop)
     assert f"UserKnownHostsFile={known_hosts_path('lab1')}" in hop
 
 
@@ -136,9 +139,9 @@ def test_host_errors_are_one_line_with_a_fix(tmp_path):
 def test_host_folders_under_covered_trees_are_refused():
     for bad in ("/etc/vpclab/h", "/var/lib/vpclab/h", "/usr/h", "/run/h"):
         with pytest.raises(VpclabError, match="covers"):
-            hostboot._check_host_dir(Path(bad))
-    hostboot._check_host_dir(Path("/tmp/vpclab/hosts/lab/web"))
-    hostboot._check_host_dir(Path("/root/project/.vpclab/local/hosts/lab/web"))
+            hostfs.check_host_dir(Path(bad))
+    hostfs.check_host_dir(Path("/tmp/vpclab/hosts/lab/web"))
+    hostfs.check_host_dir(Path("/root/project/.vpclab/local/hosts/lab/web"))
 
 
 def test_run_in_without_a_namespace_calls_directly():

@@ -6,7 +6,7 @@ import labkit
 import pytest
 from conftest import lab_name
 
-from vpclab.localcloud import dataplane, nft, router
+from vpclab.localcloud import dataplane, names, nft, router
 from vpclab.localcloud.dataplane import Egress, Snapshot
 
 
@@ -22,7 +22,7 @@ def lab(moto, tmp_path_factory):
 
 
 def plan_of(lab):
-    return dataplane.plan(Snapshot.fetch(lab.ec2), lab.name)
+    return dataplane.plan(Snapshot.fetch(lab.ec2), lab.name, names.lab_id(lab.name, "/state"))
 
 
 def bridges(lab, plan):
@@ -109,35 +109,63 @@ def test_security_groups_become_rules_with_member_addresses(lab):
 def test_router_rules_map_public_addresses_and_the_nat(lab):
     plan = plan_of(lab)
     hosts = {h.role: h for h in plan.hosts}
-    public = dataplane.allocate({}, [hosts["web"].instance_id, lab.nat])
+    public = dataplane.allocate({}, plan.public_wanted())
     text = router.render("t", plan, public)
     web_pub = public[hosts["web"].instance_id]
     assert f"dnat ip to {hosts['web'].private_ip}" in text
     assert f"snat ip to {web_pub}" in text
     assert f"snat ip to {public[lab.nat]}" in text
-    assert all(ip.startswith("198.51.100.") for ip in public.values())
+    # The project's moto hands out documentation addresses: the wire uses exactly those.
+    assert web_pub == lab.instance("web")["PublicIpAddress"]
+    assert web_pub.startswith("198.51.100.")
+    nat = lab.ec2.describe_nat_gateways(NatGatewayIds=[lab.nat])["NatGateways"][0]
+    assert public[lab.nat] == nat["NatGatewayAddresses"][0]["PublicIp"]
+    assert public[lab.nat].startswith("203.0.113.")
 
 
-def test_public_addresses_are_kept_while_their_owner_lives():
-    first = dataplane.allocate({}, ["i-a", "i-b"])
-    again = dataplane.allocate(first, ["i-b", "i-c"])
+def test_other_public_addresses_are_mapped_from_the_pool_and_kept():
+    """An external control plane (plain moto) hands out 54.x: those are mapped."""
+    first = dataplane.allocate({}, {"i-a": "54.214.1.2", "i-b": "127.3.4.5"})
+    assert set(first.values()) <= set(dataplane.PUBLIC_POOL)
+    again = dataplane.allocate(first, {"i-b": "127.3.4.5", "i-c": "54.214.9.9"})
     assert again["i-b"] == first["i-b"] and again["i-c"] == first["i-a"]
 
 
+def test_documentation_addresses_are_used_as_is_but_never_a_reserved_one():
+    wanted = {
+        "i-a": "198.51.100.42",
+        "nat-1": "203.0.113.7",
+        "i-b": dataplane.LAPTOP_IP,  # never: the laptop's address
+        "i-c": "203.0.113.255",
+    }
+    got = dataplane.allocate({"i-d": "198.51.100.42"}, {**wanted, "i-d": None})
+    assert got["i-a"] == "198.51.100.42" and got["nat-1"] == "203.0.113.7"
+    assert got["i-b"] in dataplane.PUBLIC_POOL and got["i-c"] in dataplane.PUBLIC_POOL
+    assert got["i-d"] != "198.51.100.42"  # the API's owner of an address wins it
+    assert len(set(got.values())) == len(got)
+
+
 def test_interface_names_fit_linux_limits():
-    lab = "a-rather-long-lab-name"
+    lid = names.lab_id("a-rather-long-lab-name", "/some/rather/long/state/folder/.vpclab")
     for name in (
-        dataplane.bridge_name(lab, "subnet-0123456789abcdef0"),
-        dataplane.veth_name(lab, "172.31.255.254"),
-        dataplane.internet_link(lab),
+        dataplane.bridge_name(lid, "subnet-0123456789abcdef0"),
+        dataplane.veth_name(lid, "172.31.255.254"),
+        dataplane.internet_link(lid),
     ):
         assert len(name) <= 15
+        assert names.id_of_link(name) == lid
 
 
-def test_namespace_suffixes_tell_labs_apart():
-    assert dataplane.is_host_netns_suffix("web")
-    assert dataplane.is_host_netns_suffix("i-0abc123")
-    assert not dataplane.is_host_netns_suffix("2-web")
+def test_a_labs_id_is_its_name_plus_its_state_folder(tmp_path):
+    one = names.lab_id("microblog", tmp_path / "a" / ".vpclab")
+    assert one == names.lab_id("microblog", tmp_path / "a" / ".vpclab")  # stable
+    assert one != names.lab_id("microblog", tmp_path / "b" / ".vpclab")  # another clone
+    assert one != names.lab_id("microblog2", tmp_path / "a" / ".vpclab")  # another lab
+    web = names.netns(one, "web")
+    assert names.id_of_netns(web) == one and names.netns_suffix(one, web) == "web"
+    assert names.netns_suffix(names.lab_id("x", tmp_path), web) is None
+    assert names.id_of_netns("vpclab-microblog-web") is None  # not an id: not ours to sweep
+    assert names.id_of_table(names.nft_table(one)) == one
 
 
 def test_peering_needs_both_routes_and_an_active_connection(lab):

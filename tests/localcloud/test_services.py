@@ -8,9 +8,9 @@ from pathlib import Path
 
 import labkit
 import pytest
-from conftest import eventually, lab_name, require_root
+from conftest import eventually, lab_name, lid, require_root
 
-from vpclab.localcloud import agent, cleanup, internet, netns
+from vpclab.localcloud import cleanup, client, internet, names, netns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,25 +42,27 @@ def served(moto, project, tmp_path_factory):
     moto.reset()
     local_dir = tmp_path_factory.mktemp("services") / "local"
     local_dir.mkdir()
-    agent.start(local_dir, moto.endpoint, labkit.REGION, repo_root=project)
+    client.start(local_dir, moto.endpoint, labkit.REGION, repo_root=project)
     lab = labkit.build_network(labkit.ec2_client(moto.endpoint), lab_name("s"), peering=False)
     try:
-        yield lab, agent.wait_converged(local_dir, lab.name, 60)
+        yield lab, client.wait_converged(local_dir, lab.name, 60)
     finally:
-        agent.stop(local_dir)
-        cleanup.force_down(lab.name)
+        client.stop(local_dir)
+        cleanup.force_down(lid(lab.name, local_dir.parent))
         moto.reset()
 
 
-def remote_head(lab: str, url: str) -> str:
-    out = netns.exec_in(f"vpclab-{lab}-internet", ["git", "ls-remote", url, "HEAD"], check=False)
+def remote_head(lab_id: str, url: str) -> str:
+    out = netns.exec_in(
+        names.netns(lab_id, "internet"), ["git", "ls-remote", url, "HEAD"], check=False
+    )
     return out.split()[0] if out.strip() else ""
 
 
 def test_the_git_daemon_serves_the_project_head(served, project):
     lab, st = served
-    assert st["services"]["state"] == "up"
-    assert remote_head(lab.name, st["services"]["git_url"]) == git(project, "rev-parse", "HEAD")
+    assert st.services.state == "up"
+    assert remote_head(st.lab_id, st.services.git_url) == git(project, "rev-parse", "HEAD")
 
 
 def test_a_new_commit_is_served_within_seconds(served, project):
@@ -69,4 +71,4 @@ def test_a_new_commit_is_served_within_seconds(served, project):
     git(project, "add", "NEWS")
     git(project, "commit", "-qm", "second")
     head = git(project, "rev-parse", "HEAD")
-    eventually(lambda: remote_head(lab.name, st["services"]["git_url"]) == head, 10.0, 0.2)
+    eventually(lambda: remote_head(st.lab_id, st.services.git_url) == head, 10.0, 0.2)

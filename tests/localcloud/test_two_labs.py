@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import labkit
 import pytest
-from conftest import lab_name
+from conftest import lab_name, lid
 
 from vpclab.localcloud import probe
 
@@ -32,15 +32,15 @@ def test_both_labs_got_the_same_private_addresses(labs):
 
 def test_each_web_reaches_only_its_own_app(labs, cloud):
     for lab in labs:
-        own = cloud.lab_status(lab.name)["hosts"]["app"]["host_key"]
-        seen = probe.ssh_host_key(lab.name, "web", lab.private_ip("app"))
+        own = cloud.lab_status(lab.name).hosts["app"].host_key
+        seen = probe.ssh_host_key(lid(lab.name), "web", lab.private_ip("app"))
         assert seen == own
-    keys = {cloud.lab_status(lab.name)["hosts"]["app"]["host_key"] for lab in labs}
+    keys = {cloud.lab_status(lab.name).hosts["app"].host_key for lab in labs}
     assert len(keys) == 2
 
 
 def test_each_lab_has_its_own_localhost_port(labs, cloud):
-    urls = {cloud.lab_status(lab.name)["web_url"] for lab in labs}
+    urls = {cloud.lab_status(lab.name).web_url for lab in labs}
     assert len(urls) == 2 and None not in urls
 
 
@@ -49,6 +49,6 @@ def test_terminating_one_labs_app_leaves_the_other_alone(labs, cloud):
     app_ip = a.private_ip("app")
     a.ec2.terminate_instances(InstanceIds=[a.instances["app"]])
     st = cloud.converge(a.name)
-    assert "app" not in st["hosts"]
-    assert not probe.tcp_connect(a.name, "web", app_ip, 22, 0.5)
-    assert probe.tcp_connect(b.name, "web", b.private_ip("app"), 22)
+    assert "app" not in st.hosts
+    assert not probe.tcp_connect(lid(a.name), "web", app_ip, 22, 0.5)
+    assert probe.tcp_connect(lid(b.name), "web", b.private_ip("app"), 22)

@@ -133,3 +133,23 @@ def _supervised(facts: Facts) -> Outcome:
     if "supervisord" not in names:
         return fail(f"gunicorn {pid} is not a child of supervisord: {' < '.join(names)}")
     return ok(f"gunicorn master {pid} under supervisord ({' < '.join(names)})")
+
+
+@check(
+    "scripts.login_limits_shared",
+    "memcached runs on the app server, so every gunicorn worker shares the login limits",
+    "start_app.sh runs memcached (supervisor program 'memcached', or the system service on "
+    "AWS); without it each worker counts login attempts alone: run "
+    "'vpclab up --through scripts'",
+)
+@on_hosts
+def _limits_shared(facts: Facts) -> Outcome:
+    app = remote.shared(facts, "app")
+    probe = (
+        'python3 -c \'import socket; s = socket.create_connection(("127.0.0.1", 11211), 2); '
+        's.sendall(b"version\\r\\n"); print(s.recv(64).decode().strip())\''
+    )
+    reply = app.run(probe, check=False)
+    if not reply.ok or not reply.stdout.startswith("VERSION"):
+        return fail("nothing answers on 127.0.0.1:11211 of the app server")
+    return ok(f"memcached on 127.0.0.1:11211 ({reply.stdout.strip()})")

@@ -5,7 +5,7 @@ Host keys are never learned on first use. They come from a channel the control p
 trusts: on AWS the instance's console output (cloud-init prints them between
 `-----BEGIN SSH HOST KEY KEYS-----` markers), locally the agent that generated them. They are
 pinned in `keys_dir(lab)/known_hosts`, in OpenSSH's format, so the system `ssh` reads the
-same file (see `ssh_command`).
+same file (see `shell.ssh_command`).
 
 On the local target the "student's laptop" stands in the lab's internet namespace, so the
 TCP connection to a public host is made from there; on AWS it is a plain connect.
@@ -13,16 +13,12 @@ TCP connection to a public host is made from there; on AWS it is a plain connect
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import posixpath
-import re
 import shlex
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,121 +26,32 @@ from types import TracebackType
 import paramiko
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import names
+from vpclab.hosts.known_hosts import (
+    internet_netns,
+    key_path,
+    known_hosts_path,
+    parse_console_host_keys,
+    pin_host_keys,
+    pinned_host_keys,
+)
+from vpclab.hosts.shell import DEFAULT_USER, run_ssh, ssh_command
 from vpclab.localcloud.netns_socket import connect_in
-from vpclab.paths import keys_dir
 
-DEFAULT_USER = "ubuntu"
-BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
-END_KEYS = "-----END SSH HOST KEY KEYS-----"
-KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
-_KEY_RE = re.compile(
-    r"(?P<type>" + "|".join(re.escape(t) for t in KEY_TYPES) + r")\s+(?P<blob>[A-Za-z0-9+/]+={0,2})"
-)
+__all__ = [
+    "Host",
+    "Result",
+    "internet_netns",
+    "key_path",
+    "known_hosts_path",
+    "open_host",
+    "parse_console_host_keys",
+    "pin_host_keys",
+    "pinned_host_keys",
+    "run_ssh",
+    "ssh_command",
+]
+
 STDERR_TAIL = 800
-
-
-# --- pinned host keys ----------------------------------------------------------------------
-
-
-def known_hosts_path(lab: str, spec_path: Path | None = None) -> Path:
-    return keys_dir(lab, spec_path) / "known_hosts"
-
-
-def key_path(lab: str, key_name: str, spec_path: Path | None = None) -> Path:
-    return keys_dir(lab, spec_path) / f"{key_name}.pem"
-
-
-def internet_netns(lab: str) -> str:
-    """Where the admin stands on the local target: the lab's internet namespace."""
-    return names.netns(lab, "internet")
-
-
-def parse_console_host_keys(console: str) -> list[str]:
-    """Host keys ("TYPE BASE64") from an instance's console output, last boot's block.
-
-    Lines may carry a prefix (AWS writes some console lines as `ec2: ...`); comments after
-    the key are dropped. Returns [] when the block is not (yet) there.
-    """
-    blocks: list[list[str]] = []
-    current: list[str] | None = None
-    for raw in console.replace("\r", "").splitlines():
-        if BEGIN_KEYS in raw:
-            current = []
-        elif END_KEYS in raw:
-            if current is not None:
-                blocks.append(current)
-            current = None
-        elif current is not None:
-            match = _KEY_RE.search(raw)
-            if match:
-                current.append(f"{match['type']} {match['blob']}")
-    return blocks[-1] if blocks else []
-
-
-def _host_pattern(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def _check_key_line(line: str) -> str:
-    fields = line.split()
-    if len(fields) < 2 or fields[0] not in KEY_TYPES:
-        raise VpclabError(
-            f"not an SSH public key: {line[:40]!r}",
-            "expected 'TYPE BASE64', e.g. 'ssh-ed25519 AAAA...'",
-        )
-    try:
-        base64.b64decode(fields[1], validate=True)
-    except binascii.Error:
-        raise VpclabError(f"SSH public key with bad base64: {line[:40]!r}") from None
-    return f"{fields[0]} {fields[1]}"
-
-
-def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str], port: int = 22) -> None:
-    """Pin `host`'s keys, replacing whatever was pinned for it before.
-
-    Replacing is right only because the keys come from a trusted channel (console output or
-    the local agent): an instance rebuilt at the same address has new keys.
-    """
-    keys = [_check_key_line(k) for k in key_lines]
-    if not keys:
-        raise VpclabError(
-            f"no host key to pin for {host}",
-            "wait until the instance has booted and printed its keys",
-        )
-    pattern = _host_pattern(host, port)
-    lines = []
-    if known_hosts.exists():
-        for line in known_hosts.read_text().splitlines():
-            fields = line.split()
-            if fields and not line.startswith("#") and pattern in fields[0].split(","):
-                continue
-            lines.append(line)
-    lines += [f"{pattern} {k}" for k in keys]
-    known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    tmp = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, known_hosts)  # atomic: a concurrent reader sees the old or new file
-
-
-def pinned_host_keys(known_hosts: Path, host: str, port: int = 22) -> list[str]:
-    pattern = _host_pattern(host, port)
-    if not known_hosts.exists():
-        return []
-    return [
-        " ".join(line.split()[1:3])
-        for line in known_hosts.read_text().splitlines()
-        if line.split() and pattern in line.split()[0].split(",")
-    ]
 
 
 # --- running commands and copying files ------------------------------------------------------
@@ -488,65 +395,6 @@ def open_host(
         key_file=key_path(lab, key_name, spec_path),
         known_hosts=known_hosts_path(lab, spec_path),
         via=via,
-        netns=internet_netns(lab) if local and via is None else None,
+        netns=internet_netns(lab, spec_path) if local and via is None else None,
         name=name,
     )
-
-
-# --- the system ssh, for an interactive shell ------------------------------------------------
-
-
-def ssh_command(
-    lab: str,
-    role: str,
-    *,
-    address: str,
-    key_name: str,
-    jump: str | None = None,
-    jump_key_name: str | None = None,
-    local: bool = True,
-    user: str = DEFAULT_USER,
-    command: list[str] | None = None,
-    batch: bool = False,
-    spec_path: Path | None = None,
-) -> list[str]:
-    """argv for the system `ssh` to a lab host, pinned like paramiko, for `vpclab ssh ROLE`.
-
-    `jump`: the public address to go through (the web server, for the private app), logged
-    into with `jump_key_name` (default: the same key). It is a ProxyCommand rather than -J,
-    because -J does not pass -i and -o on to the jump hop.
-    Locally the whole thing runs in the lab's internet namespace (`ip netns exec`, root).
-    """
-    key = key_path(lab, key_name, spec_path)
-    if not key.exists():
-        raise VpclabError(
-            f"private key {key} is missing, so {role} cannot be reached", "run the keys step first"
-        )
-    known = known_hosts_path(lab, spec_path)
-    opts = [
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "UpdateHostKeys=no",
-    ]
-    if batch:
-        opts += ["-o", "BatchMode=yes"]
-    argv = ["ssh", *opts]
-    if jump:
-        hop_key = key_path(lab, jump_key_name, spec_path) if jump_key_name else key
-        hop = shlex.join(["ssh", "-i", str(hop_key), *opts[2:], "-W", "%h:%p", f"{user}@{jump}"])
-        argv += ["-o", f"ProxyCommand={hop}"]
-    argv.append(f"{user}@{address}")
-    if command:
-        argv += ["--", *command]
-    if local:
-        argv = ["ip", "netns", "exec", internet_netns(lab), *argv]
-    return argv

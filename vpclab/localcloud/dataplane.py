@@ -26,19 +26,22 @@ from typing import Any
 
 from vpclab.aws import tags
 from vpclab.localcloud import names
+from vpclab.localcloud.routing import (
+    ELASTIC,
+    INTERNET,
+    Egress,
+    Resource,
+    Routing,
+)
 
-INTERNET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2: the only "public" range
 ROUTER_PUBLIC_IP = "198.51.100.1"
 SERVICES_IP = "198.51.100.253"  # the internet's servers: git daemon, wheel index
 LAPTOP_IP = "198.51.100.254"  # the student's laptop (the default admin cidr holds it)
+RESERVED = frozenset({ROUTER_PUBLIC_IP, SERVICES_IP, LAPTOP_IP})
+# For a control plane that hands out other addresses (plain moto: 54.x, 127.x).
 PUBLIC_POOL = tuple(str(INTERNET[i]) for i in range(10, 250))
 LIVE_STATES = ("pending", "running")
-# moto's default VPC has no IGW, unlike AWS's: give it AWS's implicit one.
-DEFAULT_VPC_IGW = "igw-default-vpc"
 _SIMPLE_ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]+$")
-
-Resource = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -100,27 +103,34 @@ class HostPlan:
     gateway: str
     subnet_id: str
     veth: str  # the router's end
-    wants_public: bool  # moto gave it a public address: it gets one from 198.51.100.0/24
+    public_ip: str | None  # the control plane's public address for it (None: no public IP)
     key_name: str | None
     rules: tuple[Rule, ...]
 
-
-@dataclass(frozen=True)
-class Egress:
-    bridge: str
-    via: str  # "igw" or "nat"
-    nat_id: str | None = None
+    @property
+    def wants_public(self) -> bool:
+        return self.public_ip is not None
 
 
 @dataclass(frozen=True)
 class LabPlan:
     lab: str
+    lab_id: str
     subnets: tuple[SubnetPlan, ...]
     hosts: tuple[HostPlan, ...]
     links: tuple[tuple[str, str], ...]  # (from bridge, to bridge): new flows allowed
     egress: tuple[Egress, ...]
     inbound: tuple[str, ...]  # instance ids the internet reaches at their public address
     nat_ids: tuple[str, ...]  # NAT gateways that need a public address
+    nat_public_ips: tuple[tuple[str, str | None], ...] = ()  # (NAT id, its API address)
+
+    def public_wanted(self) -> dict[str, str | None]:
+        """What needs a public address on the wire -> the address the API reports."""
+        wanted: dict[str, str | None] = {
+            h.instance_id: h.public_ip for h in self.hosts if h.wants_public
+        }
+        wanted.update(self.nat_public_ips)
+        return wanted
 
     def host(self, instance_id: str) -> HostPlan | None:
         return next((h for h in self.hosts if h.instance_id == instance_id), None)
@@ -138,139 +148,16 @@ def labs_in(snap: Snapshot) -> set[str]:
     return found
 
 
-def bridge_name(lab: str, subnet_id: str) -> str:
-    return names.ifname(lab, "b" + hashlib.sha1(subnet_id.encode()).hexdigest()[:7])
+def bridge_name(lid: str, subnet_id: str) -> str:
+    return names.ifname(lid, "b" + hashlib.sha1(subnet_id.encode()).hexdigest()[:7])
 
 
-def veth_name(lab: str, ip: str) -> str:
-    return names.ifname(lab, ipaddress.IPv4Address(ip).packed.hex())
+def veth_name(lid: str, ip: str) -> str:
+    return names.ifname(lid, ipaddress.IPv4Address(ip).packed.hex())
 
 
-def internet_link(lab: str) -> str:
-    return names.ifname(lab, "inet")
-
-
-def is_host_netns_suffix(suffix: str) -> bool:
-    """Whether `vpclab-<lab>-<suffix>` can be a namespace of exactly this lab."""
-    return bool(_SIMPLE_ROLE.match(suffix) or _INSTANCE_ID.match(suffix))
-
-
-class _Routing:
-    """Route-table lookups over one snapshot."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-        self.subnets = {s["SubnetId"]: s for s in snap.subnets}
-        self.vpcs = {v["VpcId"]: v for v in snap.vpcs}
-        self.nats = {n["NatGatewayId"]: n for n in snap.nats}
-        self.peerings = {p["VpcPeeringConnectionId"]: p for p in snap.peerings}
-        self.explicit: dict[str, Resource] = {}
-        self.main: dict[str, Resource] = {}
-        for table in snap.route_tables:
-            for assoc in table.get("Associations", []):
-                if assoc.get("Main"):
-                    self.main[table["VpcId"]] = table
-                elif assoc.get("SubnetId"):
-                    self.explicit[assoc["SubnetId"]] = table
-        self.igw_of: dict[str, str] = {}
-        for igw in snap.igws:
-            for att in igw.get("Attachments", []):
-                if att.get("State") in ("available", "attached"):
-                    self.igw_of[att["VpcId"]] = igw["InternetGatewayId"]
-
-    def routes(self, subnet_id: str) -> list[Resource]:
-        subnet = self.subnets[subnet_id]
-        vpc_id = subnet["VpcId"]
-        table = self.explicit.get(subnet_id) or self.main.get(vpc_id)
-        routes = list(table.get("Routes", [])) if table else []
-        vpc = self.vpcs.get(vpc_id, {})
-        if vpc.get("IsDefault") and vpc_id not in self.igw_of and table is self.main.get(vpc_id):
-            if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in routes):
-                routes.append(
-                    {
-                        "DestinationCidrBlock": "0.0.0.0/0",
-                        "GatewayId": DEFAULT_VPC_IGW,
-                        "State": "active",
-                    }
-                )
-        return routes
-
-    def lookup(self, subnet_id: str, dest: ipaddress.IPv4Network) -> tuple[str, str] | None:
-        """Longest-prefix match of a whole network: (kind, target id), or None."""
-        best: tuple[int, Resource] | None = None
-        for route in self.routes(subnet_id):
-            cidr = route.get("DestinationCidrBlock")
-            if not cidr or route.get("State") == "blackhole":
-                continue
-            net = ipaddress.IPv4Network(cidr, strict=False)
-            if dest.subnet_of(net) and (best is None or net.prefixlen > best[0]):
-                best = (net.prefixlen, route)
-        if best is None:
-            return None
-        route = best[1]
-        target = (
-            route.get("NatGatewayId")
-            or route.get("VpcPeeringConnectionId")
-            or route.get("GatewayId")
-            or ""
-        )
-        if target == "local":
-            return ("local", target)
-        for prefix, kind in (("igw-", "igw"), ("nat-", "nat"), ("pcx-", "pcx")):
-            if target.startswith(prefix):
-                return (kind, target)
-        return None
-
-    def igw_ok(self, vpc_id: str, igw_id: str) -> bool:
-        if igw_id == DEFAULT_VPC_IGW:
-            return self.vpcs.get(vpc_id, {}).get("IsDefault", False)
-        return self.igw_of.get(vpc_id) == igw_id
-
-    def nat_ok(self, vpc_id: str, nat_id: str) -> bool:
-        nat = self.nats.get(nat_id)
-        if not nat or nat.get("State") != "available" or nat.get("VpcId") != vpc_id:
-            return False
-        if nat["SubnetId"] not in self.subnets:
-            return False
-        route = self.lookup(nat["SubnetId"], INTERNET)
-        return route is not None and route[0] == "igw" and self.igw_ok(vpc_id, route[1])
-
-    def peering_ok(self, pcx_id: str, vpc_a: str, vpc_b: str) -> bool:
-        pcx = self.peerings.get(pcx_id)
-        if not pcx or pcx.get("Status", {}).get("Code") != "active":
-            return False
-        ends = {
-            pcx.get("RequesterVpcInfo", {}).get("VpcId"),
-            pcx.get("AccepterVpcInfo", {}).get("VpcId"),
-        }
-        return ends == {vpc_a, vpc_b}
-
-    def internet_route(self, subnet_id: str) -> Egress | None:
-        vpc_id = self.subnets[subnet_id]["VpcId"]
-        route = self.lookup(subnet_id, INTERNET)
-        if route is None:
-            return None
-        kind, target = route
-        if kind == "igw" and self.igw_ok(vpc_id, target):
-            return Egress(bridge="", via="igw")
-        if kind == "nat" and self.nat_ok(vpc_id, target):
-            return Egress(bridge="", via="nat", nat_id=target)
-        return None
-
-    def reaches(self, src: str, dst: str) -> bool:
-        """Whether subnet src may open flows to subnet dst."""
-        s, d = self.subnets[src], self.subnets[dst]
-        dst_net = ipaddress.IPv4Network(d["CidrBlock"])
-        route = self.lookup(src, dst_net)
-        if route is None:
-            return False
-        kind, target = route
-        if kind == "local":
-            return s["VpcId"] == d["VpcId"]
-        if kind != "pcx" or not self.peering_ok(target, s["VpcId"], d["VpcId"]):
-            return False
-        back = self.lookup(dst, ipaddress.IPv4Network(s["CidrBlock"]))
-        return back == ("pcx", target)
+def internet_link(lid: str) -> str:
+    return names.ifname(lid, "inet")
 
 
 def _groups_of(instance: Resource, default_sg: dict[str, str]) -> list[str]:
@@ -311,9 +198,9 @@ def _rules(
     )
 
 
-def plan(snap: Snapshot, lab: str) -> LabPlan:
-    """The desired data plane of one lab."""
-    routing = _Routing(snap)
+def plan(snap: Snapshot, lab: str, lid: str) -> LabPlan:
+    """The desired data plane of one lab, whose local id is `lid` (see `names`)."""
+    routing = Routing(snap)
     live = [i for i in snap.instances if i["State"]["Name"] in LIVE_STATES]
     lab_instances = sorted(
         (
@@ -339,7 +226,7 @@ def plan(snap: Snapshot, lab: str) -> LabPlan:
             vpc_id=routing.subnets[sid]["VpcId"],
             cidr=routing.subnets[sid]["CidrBlock"],
             gateway=str(ipaddress.IPv4Network(routing.subnets[sid]["CidrBlock"])[1]),
-            bridge=bridge_name(lab, sid),
+            bridge=bridge_name(lid, sid),
         )
         for sid in sorted(subnet_ids)
     )
@@ -365,14 +252,14 @@ def plan(snap: Snapshot, lab: str) -> LabPlan:
             HostPlan(
                 instance_id=inst["InstanceId"],
                 role=role or name,
-                netns=names.netns(lab, name),
+                netns=names.netns(lid, name),
                 hostname=f"{lab}-{name}",
                 private_ip=ip,
                 prefixlen=ipaddress.IPv4Network(subnet.cidr).prefixlen,
                 gateway=subnet.gateway,
                 subnet_id=subnet.id,
-                veth=veth_name(lab, ip),
-                wants_public=bool(inst.get("PublicIpAddress")),
+                veth=veth_name(lid, ip),
+                public_ip=inst.get("PublicIpAddress") or None,
                 key_name=inst.get("KeyName"),
                 rules=_rules(_groups_of(inst, default_sg), groups, members),
             )
@@ -393,31 +280,67 @@ def plan(snap: Snapshot, lab: str) -> LabPlan:
     inbound = tuple(
         h.instance_id for h in hosts if h.wants_public and by_id[h.subnet_id].bridge in igw_bridges
     )
-    nat_ids = tuple(
-        sorted(
-            n["NatGatewayId"]
-            for n in snap.nats
-            if n.get("State") == "available" and n.get("VpcId") in lab_vpcs
+    nats = sorted(
+        (n for n in snap.nats if n.get("State") == "available" and n.get("VpcId") in lab_vpcs),
+        key=lambda n: n["NatGatewayId"],
+    )
+    nat_ids = tuple(n["NatGatewayId"] for n in nats)
+    nat_public_ips = tuple(
+        (
+            n["NatGatewayId"],
+            next((a.get("PublicIp") for a in n.get("NatGatewayAddresses", [])), None),
         )
+        for n in nats
     )
     return LabPlan(
         lab=lab,
+        lab_id=lid,
         subnets=subnets,
         hosts=tuple(hosts),
         links=links,
         egress=tuple(egress),
         inbound=inbound,
         nat_ids=nat_ids,
+        nat_public_ips=nat_public_ips,
     )
 
 
-def allocate(previous: dict[str, str], wanted: list[str]) -> dict[str, str]:
-    """Public addresses from the pool: keep what each key had, give new keys the lowest free."""
-    kept = {k: ip for k, ip in previous.items() if k in wanted}
-    free = [ip for ip in PUBLIC_POOL if ip not in kept.values()]
+def usable_as_is(ip: str | None) -> bool:
+    """Whether the API's public address can be used on the wire exactly: one from the
+    documentation ranges that the data plane does not keep for itself."""
+    if not ip:
+        return False
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return False
+    if ip in RESERVED or address in (INTERNET[0], INTERNET[-1], ELASTIC[0], ELASTIC[-1]):
+        return False
+    return address in INTERNET or address in ELASTIC
+
+
+def allocate(previous: dict[str, str], wanted: dict[str, str | None]) -> dict[str, str]:
+    """The wire address of each key (instance or NAT id), given the API's address of each.
+
+    The API's address is used as is when it can be (the project's moto server hands out
+    documentation addresses); otherwise the key gets one from the pool, keeping what it had
+    and else the lowest free."""
+    exact = {k: ip for k, ip in wanted.items() if usable_as_is(ip) and ip is not None}
+    taken = set(exact.values())
+    kept = {
+        k: ip
+        for k, ip in previous.items()
+        if k in wanted and k not in exact and ip not in taken and ip in PUBLIC_POOL
+    }
+    free = [ip for ip in PUBLIC_POOL if ip not in kept.values() and ip not in taken]
+    result = dict(exact)
     for key in wanted:
-        if key not in kept:
-            if not free:
-                raise RuntimeError("the lab's public address pool is exhausted")
-            kept[key] = free.pop(0)
-    return kept
+        if key in exact:
+            continue
+        if key in kept:
+            result[key] = kept[key]
+            continue
+        if not free:
+            raise RuntimeError("the lab's public address pool is exhausted")
+        result[key] = free.pop(0)
+    return result

@@ -1,10 +1,19 @@
-"""moto's server, with a recorder fit for a long-lived lab.
+"""moto's server, patched for the local target.
 
-moto's recorder logs every request, and every request (reads too) draws from moto's random
-generator, so a replay reproduces ids only if every read is replayed as well. The agent
-polls twice a second, so that log would grow without end. Here the recorder keeps only the
-requests that change something, and the generator is re-seeded before each of them from a
-count of mutations: replaying the mutations alone then gives every resource its old id.
+- **A recorder fit for a long-lived lab.** moto's recorder logs every request, and every
+  request (reads too) draws from moto's random generator, so a replay reproduces ids only if
+  every read is replayed as well. The agent polls twice a second, so that log would grow
+  without end. Here the recorder keeps only the requests that change something, and the
+  generator is re-seeded before each of them from a count of mutations: replaying the
+  mutations alone then gives every resource its old id.
+- **Public addresses the wire can use.** Instances get public IPs from 198.51.100.0/24 and
+  Elastic IPs come from 203.0.113.0/24 (documentation ranges), never an address the data
+  plane keeps for itself, so the API and the hosts agree.
+- **Revoke as AWS does.** Revoking with `IpPermissions` matches a rule whatever its
+  descriptions, as AWS does (moto wants them repeated).
+- **A change counter.** `GET /vpclab-api/mutations` gives the number of mutating calls
+  applied so far: the agent records the count it planned from, so a checker can wait until
+  the data plane has caught up with its own writes.
 
 Run as: python -m vpclab.localcloud.moto_main -H 127.0.0.1 -p PORT
 """
@@ -12,20 +21,32 @@ Run as: python -m vpclab.localcloud.moto_main -H 127.0.0.1 -p PORT
 from __future__ import annotations
 
 import io
+import ipaddress
 import itertools
+import json
 import re
 import sys
+import threading
 import urllib.parse
+from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
+from moto.ec2.models import elastic_ip_addresses as moto_eips
+from moto.ec2.models import elastic_network_interfaces as moto_enis
+from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.moto_api import recorder
 from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main as moto_server_main
 
 from vpclab.aws.session import is_mutating
 
 SEED = 4242
+MUTATIONS_PATH = "/vpclab-api/mutations"
+# Instance public IPs: the data plane keeps .1 (router), .253 (services) and .254 (laptop).
+INSTANCE_POOL = tuple(str(ipaddress.IPv4Address("198.51.100.0") + i) for i in range(10, 250))
+EIP_POOL = tuple(str(ipaddress.IPv4Address("203.0.113.0") + i) for i in range(1, 255))
 
 
 def action_of(headers: dict, method: str, body: bytes, url: str) -> str:
@@ -44,6 +65,9 @@ def action_of(headers: dict, method: str, body: bytes, url: str) -> str:
 _record = recorder._record_request
 _mutations = itertools.count()
 _regions_ready: set[str] = set()
+_request = threading.local()  # whether the request this thread serves is a mutation
+_applied = 0
+_applied_lock = threading.Lock()
 
 
 def _init_region(headers: dict) -> None:
@@ -70,13 +94,96 @@ def _record_mutations(request, body: bytes | None = None) -> None:
     raw = body if isinstance(body, bytes) else str(body).encode()
     if not is_mutating(action_of(dict(request.headers), request.method, raw, request.raw_url)):
         return
+    _request.mutating = True
     mock_random.seed(SEED * 1_000_003 + next(_mutations))
     _record(request, body)  # records only while recording is on; a replay is not recorded
 
 
+# --- the change counter --------------------------------------------------------------------
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    global _applied
+    if environ.get("PATH_INFO") == MUTATIONS_PATH:
+        body = json.dumps({"mutations": _applied}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    _request.mutating = False
+    try:
+        return _dispatch(self, environ, start_response)
+    finally:
+        # moto has applied the change once its handler returns: count it then, so a reader
+        # of the count never gets ahead of the state.
+        if getattr(_request, "mutating", False):
+            with _applied_lock:
+                _applied += 1
+
+
+# --- public addresses ----------------------------------------------------------------------
+
+
+def _in_use() -> set[str]:
+    used: set[str] = set()
+    for account in list(ec2_backends.keys()):
+        for backend in list(ec2_backends[account].values()):
+            used.update(e.public_ip for e in list(backend.enis.values()) if e.public_ip)
+            used.update(a.public_ip for a in list(backend.addresses))
+    return used
+
+
+def _pick(pool: tuple[str, ...]) -> str:
+    """A free address of the pool, drawn from moto's seeded generator (replays agree)."""
+    used = _in_use()
+    free = [ip for ip in pool if ip not in used]
+    return mock_random.choice(free or list(pool))
+
+
+def instance_public_ip() -> str:
+    return _pick(INSTANCE_POOL)
+
+
+def elastic_ip() -> str:
+    return _pick(EIP_POOL)
+
+
+# --- revoke by IpPermissions, the way AWS matches ------------------------------------------
+
+
+def _same_rule(self: SecurityGroupRule, other: object) -> bool:
+    """Two rules are the same when protocol, ports and peer agree; descriptions (of a CIDR
+    or of a source group) do not take part, as on AWS."""
+    if not isinstance(other, SecurityGroupRule):
+        return NotImplemented
+    if self.ip_protocol != other.ip_protocol:
+        return False
+    for key in ("CidrIp", "CidrIpv6"):
+        if self.ip_range.get(key) != other.ip_range.get(key):
+            return False
+    if (self.source_group or {}).get("GroupId") != (other.source_group or {}).get("GroupId"):
+        return False
+    if self.prefix_list_id != other.prefix_list_id:
+        return False
+    if self.ip_protocol != "-1" and (
+        self.from_port != other.from_port or self.to_port != other.to_port
+    ):
+        return False
+    return True
+
+
+def patch() -> None:
+    """Apply every patch above to moto, in this process."""
+    recorder._record_request = _record_mutations
+    DomainDispatcherApplication.__call__ = _counting_dispatch
+    moto_enis.random_public_ip = instance_public_ip
+    moto_eips.random_ip = elastic_ip
+    SecurityGroupRule.__eq__ = _same_rule
+
+
 def main() -> None:
     mock_random.seed(SEED)
-    recorder._record_request = _record_mutations
+    patch()
     moto_server_main(sys.argv[1:])
 
 

@@ -7,18 +7,29 @@ restart replays it, so the lab survives `vpclab local stop` / `start`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.localcloud import ports
+
+# Variables that could steer a server (or a kernel started beside it) at a real account.
+DROPPED_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 
 
 @dataclass(frozen=True)
@@ -31,18 +42,93 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
 
+@dataclass
+class EphemeralServer:
+    """A moto server of one test, benchmark or notebook run: see `ephemeral`."""
+
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post(self, path: str) -> None:
+        request = urllib.request.Request(f"{self.endpoint}{path}", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+
+    def reset(self) -> None:
+        """Wipe the state: a fresh, empty cloud."""
+        self.post("/moto-api/reset")
+
+    def seed(self, value: int) -> None:
+        """Make the ids that follow deterministic (on a fresh server)."""
+        self.post(f"/moto-api/seed?a={value}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def ephemeral(
+    seed: int | None = None, log: Path | None = None, patched: bool = True
+) -> Iterator[EphemeralServer]:
+    """A throwaway moto server on a free loopback port, stopped (by its PID) on exit.
+
+    It runs `moto_main`, with the local target's patches; `patched=False` runs plain moto
+    instead, as an external `AWS_ENDPOINT_URL` would. `seed` seeds it for deterministic ids.
+    """
+    server = start_ephemeral(seed, log, patched)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_ephemeral(
+    seed: int | None = None, log: Path | None = None, patched: bool = True
+) -> EphemeralServer:
+    """`ephemeral` for a caller that stops the server itself (`EphemeralServer.stop`)."""
+    port = ports.free_port()
+    module = "vpclab.localcloud.moto_main" if patched else "moto.server"
+    proc = _launch(port, log or Path(os.devnull), {}, detached=False, module=module)
+    server = EphemeralServer(proc=proc, port=port)
+    if seed is not None:
+        try:
+            server.seed(seed)
+        except Exception:
+            server.stop()
+            raise
+    return server
+
+
+def mutations(endpoint: str, timeout: float = 1.0) -> int | None:
+    """How many changes the control plane has applied, or None when it does not count them
+    (plain moto, or no answer)."""
+    try:
+        url = f"{endpoint.rstrip('/')}/vpclab-api/mutations"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(json.loads(response.read())["mutations"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _record_file(local_dir: Path) -> Path:
     return local_dir / "moto.json"
 
 
 def _recording(local_dir: Path) -> Path:
     return local_dir / "moto-recording.jsonl"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -62,12 +148,7 @@ def _alive(pid: int) -> bool:
 
 def _answers(endpoint: str, timeout: float = 1.0) -> bool:
     # A TCP connect, not an HTTP call: a busy server with a big state must not look dead.
-    port = int(endpoint.rsplit(":", 1)[1])
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return ports.answers(int(endpoint.rsplit(":", 1)[1]), timeout)
 
 
 def status(local_dir: Path) -> MotoServer | None:
@@ -92,39 +173,10 @@ def start(local_dir: Path) -> MotoServer:
     replay = recording.exists() and recording.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
-    port = previous if previous and _port_free(previous) else _free_port()
-    env = dict(os.environ)
-    env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=str(recording))
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        env.pop(key, None)
-    with open(local_dir / "moto.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vpclab.localcloud.moto_main",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # outlives this process: it is shared
-        )
+    port = previous if previous and ports.port_free(previous) else ports.free_port()
+    env = {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)}
+    proc = _launch(port, local_dir / "moto.log", env, detached=True)  # shared: outlives us
     server = MotoServer(pid=proc.pid, port=port)
-    deadline = time.monotonic() + 30
-    while not _answers(server.endpoint, 0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            raise VpclabError(
-                "the local moto server did not start", f"see {local_dir / 'moto.log'}"
-            )
-        time.sleep(0.1)
     if replay and previous == port:
         req = urllib.request.Request(
             f"{server.endpoint}/moto-api/recorder/replay-recording", data=b"", method="POST"
@@ -136,20 +188,41 @@ def start(local_dir: Path) -> MotoServer:
     return server
 
 
+def _launch(
+    port: int,
+    log: Path,
+    env: dict[str, str],
+    detached: bool,
+    module: str = "vpclab.localcloud.moto_main",
+) -> subprocess.Popen:
+    """Run `moto_main` (moto with our patches) on 127.0.0.1:port; return once it answers."""
+    full = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    full.update(env)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full,
+            start_new_session=detached,
+        )
+    deadline = time.monotonic() + 30
+    while not ports.answers(port, 0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise VpclabError("the local moto server did not start", f"see {log}")
+        time.sleep(0.05)
+    return proc
+
+
 def _previous_port(local_dir: Path) -> int | None:
     try:
         return int(json.loads(_record_file(local_dir).read_text())["port"])
     except (OSError, ValueError, KeyError):
         return None
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def stop(local_dir: Path) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.localcloud import procfs
 
 NETNS_DIR = Path("/run/netns")
 
@@ -88,16 +89,11 @@ def kill_pids(found: Iterable[int]) -> list[int]:
 
 
 def _running(pid: int) -> bool:
-    """Alive and not a zombie (an orphan's zombie waits for init, not for us)."""
-    try:
+    try:  # reap it first if it is our own child
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return procfs.running(pid)
 
 
 def add(name: str) -> None:
@@ -126,10 +122,6 @@ def batch(name: str, commands: list[str], force: bool = False) -> None:
 
 def exec_in(name: str, args: list[str], input: str | None = None, check: bool = True) -> str:
     return run(["ip", "netns", "exec", name, *args], input=input, check=check)
-
-
-def sysctl(name: str, key: str, value: str) -> None:
-    exec_in(name, ["sysctl", "-qw", f"{key}={value}"])
 
 
 def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mac_b: str | None = None) -> None:

@@ -42,7 +42,7 @@ def run_in(netns: str | None, fn: Callable[[], T]) -> T:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise VpclabError(
-            f"network namespace {netns} does not exist", "start the local cloud (`vpclab local up`)"
+            f"network namespace {netns} does not exist", "bring the lab up as root (`vpclab up`)"
         ) from None
     except PermissionError:
         raise VpclabError(

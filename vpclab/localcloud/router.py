@@ -2,7 +2,8 @@
 
 `render` turns a plan into one nftables table: route tables become forward rules keyed on
 the source and destination subnet (bridge), the IGW is 1:1 DNAT/SNAT between a public
-198.51.100.x address and the private IP, and a NAT gateway is SNAT of a whole subnet to the
+public address (198.51.100.x, or an Elastic IP
+from 203.0.113.0/24) and the private IP, and a NAT gateway is SNAT of a whole subnet to the
 NAT's public address.
 """
 
@@ -12,8 +13,8 @@ from vpclab.localcloud.dataplane import LabPlan, internet_link
 
 
 def render(table: str, plan: LabPlan, public: dict[str, str]) -> str:
-    """`public` maps instance ids and NAT ids to their 198.51.100.x address."""
-    inet = internet_link(plan.lab)
+    """`public` maps instance ids and NAT ids to their wire address (see `allocate`)."""
+    inet = internet_link(plan.lab_id)
     hosts = {h.instance_id: h for h in plan.hosts}
     by_subnet = {s.id: s for s in plan.subnets}
     pre, post = [], []

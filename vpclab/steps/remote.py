@@ -14,13 +14,16 @@ import shlex
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vpclab.aws.session import Cloud
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host, known_hosts_path, open_host
 from vpclab.paths import local_dir
 from vpclab.spec import LabSpec
+
+if TYPE_CHECKING:
+    from vpclab.localcloud.status import LabStatus
 
 
 class Reach(Protocol):
@@ -57,11 +60,11 @@ def is_local(reach: Reach) -> bool:
     return reach.cloud.target == "local"
 
 
-def _lab_status(reach: Reach) -> dict | None:
-    from vpclab.localcloud import agent
+def _lab_status(reach: Reach) -> LabStatus | None:
+    from vpclab.localcloud import client
 
-    current = agent.status(local_dir(reach.spec_path))
-    return (current or {}).get("labs", {}).get(reach.spec.name)
+    current = client.status(local_dir(reach.spec_path))
+    return current.labs.get(reach.spec.name) if current else None
 
 
 def unreachable(reach: Reach) -> str | None:
@@ -83,11 +86,12 @@ def unreachable(reach: Reach) -> str | None:
 def where(reach: Reach, role: str) -> Where:
     """The addresses a role's host answers on."""
     if is_local(reach):
-        hosts = (_lab_status(reach) or {}).get("hosts", {})
-        host = next((h for h in hosts.values() if h.get("role") == role and h.get("booted")), None)
+        lab_status = _lab_status(reach)
+        hosts = lab_status.hosts if lab_status else {}
+        host = next((h for h in hosts.values() if h.role == role and h.booted), None)
         if host is None:
             raise VpclabError(f"no running {role} host in the local data plane", "run 'vpclab up'")
-        return Where(role, host["private_ip"], host.get("public_ip"))
+        return Where(role, host.private_ip, host.public_ip)
     from vpclab.aws.inventory import read_state
 
     instance = read_state(reach.cloud, reach.spec.name, reach.spec.az).instances.get(role)
@@ -140,14 +144,16 @@ def services(reach: Reach) -> Services | None:
     """The lab internet's git remote and wheel index (local), or None (AWS: public ones)."""
     if not is_local(reach):
         return None
-    current = (_lab_status(reach) or {}).get("services", {})
-    if current.get("state") != "up":
+    lab_status = _lab_status(reach)
+    current = lab_status.services if lab_status else None
+    if current is None or current.state != "up" or not current.git_url:
+        state = current.state if current else "unknown"
+        error = current.error if current else None
         raise VpclabError(
-            f"the lab's internet services are not up ({current.get('state', 'unknown')}"
-            f"{': ' + current['error'] if current.get('error') else ''})",
+            f"the lab's internet services are not up ({state}{': ' + error if error else ''})",
             "see 'vpclab local status' and the agent log, then run the step again",
         )
-    return Services(current["git_url"], list(current.get("pip_args", [])))
+    return Services(current.git_url, list(current.pip_args))
 
 
 def connect(reach: Reach, address: str, port: int, timeout: float = 3.0) -> socket.socket:
@@ -155,10 +161,11 @@ def connect(reach: Reach, address: str, port: int, timeout: float = 3.0) -> sock
     machine on AWS."""
     if not is_local(reach):
         return socket.create_connection((address, port), timeout=timeout)
+    from vpclab.hosts.ssh import internet_netns
     from vpclab.localcloud.netns_socket import connect_in
-    from vpclab.localcloud.probe import source_netns
 
-    return connect_in(source_netns(reach.spec.name, "internet"), (address, port), timeout=timeout)
+    ns = internet_netns(reach.spec.name, reach.spec_path)
+    return connect_in(ns, (address, port), timeout=timeout)
 
 
 def can_connect(reach: Reach, address: str, port: int, timeout: float = 1.0) -> bool:

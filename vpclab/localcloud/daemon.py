@@ -1,0 +1,251 @@
+"""The local cloud's host agent: it makes Linux network namespaces follow moto's state.
+
+Run detached (`client.start`), it polls the control plane about every 0.5 s, discovers labs
+by their `vpclab:lab` tag, and converges each one (see `converger`, and `dataplane` for the
+model). A raw boto3 call from a notebook therefore takes effect on the wire too. Every loop
+it writes `agent-status.json` (an `AgentStatus`); SIGTERM tears everything down.
+
+Each loop first reads the control plane's change count (`moto_main`), then its snapshot:
+the status says which change the data plane has applied, so checks can wait for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from vpclab.errors import VpclabError
+from vpclab.localcloud import cleanup, dataplane, motoserver, names
+from vpclab.localcloud.client import INTERVAL, STATUS_FILE, fingerprint
+from vpclab.localcloud.converger import LabRuntime, short_name
+from vpclab.localcloud.dataplane import HostPlan, Snapshot
+from vpclab.localcloud.files import read_json, read_text, write_json
+from vpclab.localcloud.publish import Publisher
+from vpclab.localcloud.status import AgentStatus
+
+log = logging.getLogger("vpclab.agent")
+
+
+class Agent:
+    def __init__(
+        self,
+        local_dir: Path,
+        endpoint: str,
+        region: str,
+        repo_root: Path | None = None,
+        interval: float = INTERVAL,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        from vpclab.aws.session import LOCAL_CREDENTIALS
+
+        self.local_dir = local_dir
+        self.state_root = local_dir.parent  # a lab's id is its name plus this folder
+        self.interval = interval
+        # Short timeouts and one attempt: a control plane that does not answer is reported
+        # in the status at once, not after boto3's retries.
+        config = Config(connect_timeout=1, read_timeout=30, retries={"max_attempts": 1})
+        self.ec2 = boto3.Session(region_name=region, **LOCAL_CREDENTIALS).client(
+            "ec2", endpoint_url=endpoint, config=config
+        )
+        self.endpoint, self.region = endpoint, region
+        self.labs: dict[str, LabRuntime] = {}
+        self.repo_root = repo_root
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="boot")
+        # One at a time: labs share the wheel cache.
+        self.services_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
+        self.publisher = Publisher()
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.generation = 0
+        self.applied: int | None = None
+        self.previous_ports: dict[str, int] = {}
+        self._head: str | None = None
+        self._head_checked = -1e9
+
+    def lab_id(self, lab: str) -> str:
+        return names.lab_id(lab, self.state_root)
+
+    def project_head(self) -> str | None:
+        """The project's current commit, looked up at most every 2 s (it is cheap, not free)."""
+        now = time.monotonic()
+        if self.repo_root is not None and now - self._head_checked > 2.0:
+            self._head_checked = now
+            done = subprocess.run(
+                ["git", "-C", str(self.repo_root), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+            )
+            self._head = done.stdout.strip() if done.returncode == 0 else None
+        return self._head
+
+    # -- hosts
+
+    def boot_host(self, lab: str, lid: str, h: HostPlan) -> Any:
+        try:
+            host = self._boot(lab, lid, h)
+        except Exception:
+            log.exception("%s: host %s did not boot", lab, h.netns)
+            raise
+        log.info("%s: host %s booted (pid %d)", lab, h.netns, host.pid)
+        return host
+
+    def _boot(self, lab: str, lid: str, h: HostPlan) -> Any:
+        from vpclab.localcloud import hostboot
+
+        key = self._authorized_key(lab, h)
+        attr = self.ec2.describe_instance_attribute(InstanceId=h.instance_id, Attribute="userData")
+        encoded = attr.get("UserData", {}).get("Value")
+        user_data = base64.b64decode(encoded) if encoded else None
+        host_dir = self.local_dir / "hosts" / lab / short_name(lid, h.netns)
+        marker = host_dir / "instance-id"
+        # The folder is the instance's disk: a new instance in the same role starts clean.
+        # The key is part of the identity: a fresh control plane with seeded ids reuses ids.
+        identity = f"{h.instance_id} {key}"
+        if host_dir.exists() and read_text(marker) != identity:
+            shutil.rmtree(host_dir)
+        host_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(identity)
+        return hostboot.boot(
+            hostboot.HostSpec(
+                netns=h.netns,
+                host_dir=host_dir,
+                hostname=h.role or h.instance_id,
+                authorized_key=key,
+                user_data=user_data,
+            )
+        )
+
+    def _authorized_key(self, lab: str, h: HostPlan) -> str | None:
+        """The key pair's public key line; None for an instance launched without one."""
+        if not h.key_name:
+            return None
+        with contextlib.suppress(Exception):
+            pairs = self.ec2.describe_key_pairs(KeyNames=[h.key_name], IncludePublicKey=True)
+            key = pairs["KeyPairs"][0].get("PublicKey")
+            if key:
+                return key.strip()
+        # The kit keeps the public half beside the private key.
+        pub = self.state_root / "labs" / lab / "keys" / f"{h.key_name}.pub"
+        if pub.exists():
+            return pub.read_text().strip()
+        raise VpclabError(
+            f"no public key for key pair {h.key_name}",
+            "import the key pair again ('vpclab up --through instances')",
+        )
+
+    # -- the loop
+
+    def run(self) -> None:
+        previous = read_json(self.local_dir / STATUS_FILE) or {}
+        for lab, data in (previous.get("labs") or {}).items():
+            cleanup.force_down(data.get("lab_id") or self.lab_id(lab))  # a crashed agent's
+            url = data.get("web_url") or ""
+            with contextlib.suppress(ValueError, IndexError):
+                self.previous_ports[lab] = int(url.rsplit(":", 1)[1].strip("/"))
+        try:
+            while not self.stopping.is_set():
+                started = time.time()
+                self.wake.clear()
+                error = self.loop()
+                self.generation += 1
+                self.write_status(started, error)
+                self.wake.wait(max(0.0, self.interval - (time.time() - started)))
+        finally:
+            self.shutdown()
+
+    def loop(self) -> str | None:
+        # The count first, then the snapshot: the snapshot holds at least those changes.
+        applied = motoserver.mutations(self.endpoint, timeout=1.0)
+        try:
+            snap = Snapshot.fetch(self.ec2)
+        except Exception as exc:  # moto restarting: keep what runs, report, retry
+            return str(exc)
+        self.applied = applied
+        wanted = dataplane.labs_in(snap)
+        for lab in list(self.labs):
+            if lab not in wanted:
+                self.labs.pop(lab).teardown()
+        for lab in sorted(wanted):
+            runtime = self.labs.setdefault(lab, LabRuntime(self, lab, self.lab_id(lab)))
+            try:
+                runtime.converge(dataplane.plan(snap, lab, runtime.lid))
+            except Exception as exc:
+                log.exception("%s: converge failed", lab)
+                runtime.errors.append(str(exc))
+        return None
+
+    def write_status(self, started: float, error: str | None) -> None:
+        current = AgentStatus(
+            pid=os.getpid(),
+            generation=self.generation,
+            loop_started=started,
+            updated=time.time(),
+            endpoint=self.endpoint,
+            region=self.region,
+            fingerprint=fingerprint(),
+            applied=self.applied if error is None else None,
+            control_plane_error=error,
+            labs={lab: rt.status() for lab, rt in self.labs.items()},
+        )
+        write_json(self.local_dir / STATUS_FILE, current.to_dict())
+
+    def shutdown(self) -> None:
+        for lab in list(self.labs):
+            runtime = self.labs.pop(lab)
+            try:
+                runtime.teardown()
+            except Exception:
+                log.exception("%s: teardown failed", lab)
+                cleanup.force_down(runtime.lid)
+        self.publisher.close()
+        self.pool.shutdown(wait=True)
+        self.services_pool.shutdown(wait=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vpclab-agent")
+    parser.add_argument("--local-dir", required=True, type=Path)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--repo-root", type=Path, default=None)
+    parser.add_argument("--interval", type=float, default=INTERVAL)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    agent = Agent(
+        args.local_dir.resolve(),
+        args.endpoint,
+        args.region,
+        args.repo_root.resolve() if args.repo_root else None,
+        args.interval,
+    )
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        agent.stopping.set()
+        agent.wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("agent %d: control plane %s (%s)", os.getpid(), args.endpoint, args.region)
+    agent.run()
+    log.info("agent %d: stopped", os.getpid())
+
+
+if __name__ == "__main__":
+    main()
