@@ -103,7 +103,9 @@ class Drawing:
 
     def summary(self) -> str:
         if not self.live:
-            return "no lab yet: drawn from the spec (run it again once the lab is up)"
+            return (
+                "no lab exists: drawn from the spec (draw again once the lab is up to see it live)"
+            )
         return "drawn from the live lab: " + ", ".join(f"{b.step} {b.status}" for b in self.badges)
 
 
