@@ -8,13 +8,15 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from vpclab import report
+from vpclab import cost, report
 from vpclab.aws import admin, guard, owner, teardown
-from vpclab.aws.inventory import read_state
+from vpclab.aws.inventory import attached_volumes, read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
+from vpclab.cost import CostEstimate
+from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
 from vpclab.localcloud import cleanup, client, motoserver, names, netns
@@ -354,6 +356,35 @@ class Lab:
         panels = dashboard_panels(self.spec.monitoring.rate_window)
         data = draw.fetch(monitoring.api(ctx), panels, minutes)
         return draw.draw(data, Path(path), f"{self.spec.name}: microblog, last {minutes:g} min")
+
+    def cost(self) -> CostEstimate:
+        """What the lab's resources that exist now would cost on AWS, an hour and a month,
+        from the dated on-demand price table (on the local target nothing is billed)."""
+        state = read_state(self.cloud, self.spec.name, self.spec.az)
+        return cost.from_state(state, attached_volumes(self.cloud, state), self.spec.region)
+
+    def cost_of_spec(self) -> CostEstimate:
+        """What the whole lab the spec describes would cost on AWS."""
+        return cost.estimate(self.spec)
+
+    def _has_control_plane(self) -> bool:
+        """Without starting one: the local moto server is up, or the cloud is elsewhere."""
+        if self.target is not Target.local or os.environ.get("AWS_ENDPOINT_URL"):
+            return True
+        return motoserver.status(self.local_dir) is not None
+
+    def diagram(self, out: str | Path | None = None, from_spec: bool = False) -> Drawing:
+        """Draw the lab: live (real addresses, traffic paths, a verdict per step) when it
+        exists, else from the spec. Written to `out`, or the state folder's diagram.jpg."""
+        from vpclab import diagram
+
+        path = Path(out) if out else state_root(self.spec_path) / "diagram.jpg"
+        if not from_spec and self._has_control_plane():
+            data = self.status()
+            if data.vpc_id or data.instances:
+                steps = self.built_steps()
+                return diagram.draw_live(self.spec, data, self.verify(), steps, path)
+        return Drawing(diagram.draw(self.spec, path), live=False)
 
     def down(self, dry_run: bool = False) -> list[str]:
         """Tear down every tagged resource; raises naming what is left, if anything is."""
