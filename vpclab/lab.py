@@ -18,6 +18,7 @@ from vpclab.checks import Facts, live, run_checks
 from vpclab.cost import CostEstimate
 from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError
+from vpclab.hosts import console_keys
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
 from vpclab.localcloud import cleanup, client, motoserver, names, netns
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus
@@ -26,7 +27,7 @@ from vpclab.paths import keys_dir, local_dir, state_root
 from vpclab.pipeline import builds as pipeline_builds
 from vpclab.pipeline.builds import BuildSummary
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
-from vpclab.steps import BUILT, require_built, steps_through
+from vpclab.steps import BUILT, remote, require_built, steps_through
 from vpclab.steps.context import Context
 
 
@@ -168,7 +169,7 @@ class Lab:
     def dataplane_off(self) -> str | None:
         """Why the hosts do not run here, or None when the local data plane can run."""
         if self.target != "local":
-            return "live probes run on the local target only"
+            return "the aws target has no local data plane"
         if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
             return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
         return netns.unsupported_reason()
@@ -177,10 +178,12 @@ class Lab:
         """Local target: start the agent (restarting one that follows another control plane
         or runs older code), wait until the hosts match the control plane, and pin their
         host keys. Returns the lab's data-plane status, or None when off or empty."""
+        if self.target is Target.aws:
+            self._pin_console_keys()
+            return None
         reason = self.dataplane_off()
         if reason:
-            if self.target == "local":
-                self.say(f"hosts skipped: {reason}")
+            self.say(f"hosts skipped: {reason}")
             return None
         client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=self.say)
         lab_status = client.wait_converged(self.local_dir, self.spec.name, timeout)
@@ -195,18 +198,23 @@ class Lab:
             self.say(f"hosts up: {', '.join(sorted(lab_status.hosts))} (lab id {self.lab_id})")
         return lab_status
 
+    def _pin_console_keys(self) -> None:
+        """Target aws: pin each host's keys from its console output (never on first use)."""
+        reason = remote.stand_in(Facts(self.spec, self.cloud, self.spec_path))
+        if reason:
+            self.say(f"host keys not pinned: {reason}")
+            return
+        instances = read_state(self.cloud, self.spec.name, self.spec.az).instances
+        known = known_hosts_path(self.spec.name, self.spec_path)
+        console_keys.pin_from_console(self.cloud.ec2, instances, known, self.pacing, self.say)
+
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         """The checklist of one step, or of the built steps through `through`. Only reads."""
         steps = [require_built(step)] if step else self.built_steps(through)
         self._resolve_admin()
-        results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
-        reason = self.dataplane_off()
-        if reason:
-            results += live.skipped(set(steps), reason)
-        else:
-            results += live.live_checks(
-                self.spec.name, self.local_dir, set(steps), self.spec.ports, self.cloud.endpoint
-            )
+        facts = Facts(self.spec, self.cloud, self.spec_path)
+        results = run_checks(facts, steps)
+        results += live.lab_live_checks(facts, set(steps), self.local_dir)
         order = {name: i for i, name in enumerate(STEPS)}
         return sorted(results, key=lambda r: order[r.step])  # stable: API checks first
 

@@ -84,6 +84,7 @@ def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
         nginx,
         pipeline,
         scripts,
+        userdata,
         vpc,
     )
     from vpclab.spec import STEPS
