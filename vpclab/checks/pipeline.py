@@ -4,15 +4,31 @@ that could not reach its data), it published test results, and the commit it bui
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+from collections.abc import Callable
 
-from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 from vpclab.steps import remote
 
 RUN = "run 'vpclab pipeline run' (on the aws target: start the workload_4 job in Jenkins)"
 AUDIT_UNCHECKED = "dependencies not checked"
+
+
+def outside_builds(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
+    """SKIP inside a pipeline build (its Verify stage): a build does not judge the pipeline
+    it is part of, and Jenkins keeps the builds, not the Jenkins host's state folder."""
+
+    @functools.wraps(func)
+    def run(facts: Facts) -> Outcome:
+        if os.environ.get("BUILD_NUMBER") and os.environ.get("WORKSPACE"):
+            return skip(f"inside pipeline build #{os.environ['BUILD_NUMBER']}")
+        return func(facts)
+
+    return run
 
 
 def last_build(facts: Facts) -> BuildSummary | None:
@@ -38,6 +54,7 @@ def audit_only(summary: BuildSummary) -> bool:
     "The last pipeline build passed (UNSTABLE only for the unchecked dependency audit)",
     RUN,
 )
+@outside_builds
 def _last_build(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
@@ -60,6 +77,7 @@ def _last_build(facts: Facts) -> Outcome:
     "The last build published the app's test results",
     "the Test stage must write reports/tests.xml and publish it with junit; " + RUN,
 )
+@outside_builds
 def _tests(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
@@ -80,6 +98,7 @@ def _tests(facts: Facts) -> Outcome:
     "/healthz through the proxy reports the commit the last deploying build built",
     RUN,
 )
+@outside_builds
 @on_hosts
 def _serves(facts: Facts) -> Outcome:
     builds = last(builds_dir(facts.spec.name, facts.spec_path), count=50)
