@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable
 
-from vpclab.checks import Facts, Outcome, check, fail, ok, skip
+from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 from vpclab.steps import remote
@@ -24,8 +23,9 @@ def outside_builds(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcom
 
     @functools.wraps(func)
     def run(facts: Facts) -> Outcome:
-        if os.environ.get("BUILD_NUMBER") and os.environ.get("WORKSPACE"):
-            return skip(f"inside pipeline build #{os.environ['BUILD_NUMBER']}")
+        build = inside_build()
+        if build:
+            return skip(f"inside {build}")
         return func(facts)
 
     return run
