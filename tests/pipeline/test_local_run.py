@@ -104,9 +104,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineLab]:
         where = local_dir(spec)
         endpoint = motoserver.start(where).endpoint
         client.start(where, endpoint, load_spec(spec).region, repo_root=project)
-        up = here.cli("up")
-        assert "== pipeline" in up.stdout, up.stdout + up.stderr
-        assert "pipeline: build #1" in up.stdout, up.stdout[-3000:] + up.stderr[-2000:]
+        up = here.cli("up")  # progress goes to stderr, the checklist to stdout
+        assert "== pipeline" in up.stderr, up.stdout + up.stderr
+        assert "pipeline: build #1" in up.stderr, up.stdout[-3000:] + up.stderr[-2000:]
         yield here
     finally:
         here.cli("local", "down", "--force", timeout=120)
@@ -124,7 +124,7 @@ def test_up_builds_the_served_commit_once(lab: PipelineLab) -> None:
     assert builds[0]["result"] in ("SUCCESS", "UNSTABLE"), builds[0]
     assert lab.healthz_commit() == builds[0]["commit"] == git(lab.project, "rev-parse", "HEAD")
     again = lab.cli("up")
-    assert "pipeline: build #1 built the served commit" in again.stdout, again.stdout[-3000:]
+    assert "pipeline: build #1 built the served commit" in again.stderr, again.stderr[-3000:]
     assert [b["number"] for b in lab.builds()] == [1]
 
 

@@ -31,6 +31,16 @@ def outside_builds(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcom
     return run
 
 
+def no_build(facts: Facts) -> Outcome:
+    """No build yet: a FAIL, or a SKIP when the hosts that would run it are out of reach."""
+    reason = remote.unreachable(facts)
+    return (
+        skip(f"no pipeline build can run here: {reason}")
+        if reason
+        else fail("no pipeline build yet", RUN)
+    )
+
+
 def last_build(facts: Facts) -> BuildSummary | None:
     found = last(builds_dir(facts.spec.name, facts.spec_path), count=1)
     return found[0] if found else None
@@ -58,7 +68,7 @@ def audit_only(summary: BuildSummary) -> bool:
 def _last_build(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
-        return fail("no pipeline build yet", RUN)
+        return no_build(facts)
     head = f"build #{summary.number} of {summary.commit[:12]}: {summary.result}"
     if summary.result is Result.SUCCESS:
         return ok(head)
@@ -81,7 +91,7 @@ def _last_build(facts: Facts) -> Outcome:
 def _tests(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
-        return fail("no pipeline build yet", RUN)
+        return no_build(facts)
     test = summary.stage("Test")
     if test is None or test.tests is None or test.tests.total == 0:
         got = "no Test stage" if test is None else f"Test {test.result}, no test results"
