@@ -113,7 +113,15 @@ def up(
     report.to_rich(results, console)
     if not steps:
         err.print("no built steps selected")
-    url = lab.dataplane_status().web_url
+    dataplane = lab.dataplane_status()
+    url = dataplane.web_url
+    if "monitoring" in lab.built_steps(through):
+        for name, ui in (
+            ("prometheus", dataplane.prometheus_url),
+            ("alertmanager", dataplane.alertmanager_url),
+        ):
+            if ui:
+                console.print(f"{name}: {ui}", highlight=False, soft_wrap=True)
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}", highlight=False, soft_wrap=True)
     elif url:
@@ -248,6 +256,9 @@ def status(
         console.print()
     if data.web_url:
         console.print(f"web server: {data.web_url}")
+    for name, url in (("prometheus", data.prometheus_url), ("alertmanager", data.alertmanager_url)):
+        if url:
+            console.print(f"{name}: {url}", highlight=False)
     if not data.dataplane.running and data.dataplane.reason:
         console.print(f"hosts: {data.dataplane.reason}", highlight=False)
 

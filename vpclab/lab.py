@@ -241,6 +241,8 @@ class Lab:
             lab_id=lab_status.lab_id,
             web_url=lab_status.web_url,
             hosts=dict(sorted(lab_status.hosts.items())),
+            prometheus_url=lab_status.prometheus_url,
+            alertmanager_url=lab_status.alertmanager_url,
         )
 
     # -- the local cloud's lifecycle (`vpclab local ...`) and `vpclab ssh`
