@@ -150,10 +150,14 @@ def verify(
     junit: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Also write JUnit XML.")
     ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(metavar="STEP", help="Check the built steps up to and including STEP."),
+    ] = None,
 ) -> None:
     """Print the checklist. Exit 1 if anything FAILs. Only reads: changes nothing."""
     lab = _lab(spec, target, quiet=True)
-    results = lab.verify(step=step)
+    results = lab.verify(step=step, through=through)
     if junit:
         report.write_junit(results, junit)
     if as_json:
@@ -161,6 +165,26 @@ def verify(
     else:
         report.to_rich(results, console)
     raise typer.Exit(1 if failed(results) else 0)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    spec: SpecOpt = Path("lab.toml"),
+    ref: Annotated[
+        str | None,
+        typer.Option(metavar="REF", help="The branch to build (default: the remote's default)."),
+    ] = None,
+) -> None:
+    """Run the Jenkinsfile on the lab's Jenkins host (local target), as user jenkins, in a
+    checkout of the lab's git remote. Exit 1 unless the build is SUCCESS or UNSTABLE."""
+    from vpclab.pipeline.builds import Result
+    from vpclab.pipeline.view import stage_table
+
+    summary = _lab(spec, "local", quiet=True).pipeline_run(
+        ref, say=lambda line: print(line, flush=True)
+    )
+    console.print(stage_table(summary))
+    raise typer.Exit(1 if summary.result is Result.FAILURE else 0)
 
 
 @pipeline_app.command("status")

@@ -345,6 +345,15 @@ class Lab:
             pipeline_builds.builds_dir(self.spec.name, self.spec_path), count
         )
 
+    def pipeline_run(
+        self, ref: str | None = None, say: Callable[[str], None] | None = None
+    ) -> BuildSummary:
+        """Run the Jenkinsfile on the lab's Jenkins host (local target); the build's summary
+        (also kept in the state folder)."""
+        from vpclab.pipeline.local import run_on_lab
+
+        return run_on_lab(self.context(), ref, say=say or self.say)
+
     def dashboard_files(self, folder: str | Path) -> list[Path]:
         """Write the Grafana provisioning files and the dashboard JSON (generated code)."""
         from vpclab.monitoring import grafana
