@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# seconds: < 20 s a notebook (the data plane is off, so no notebook waits for a host)
-BUDGET = 20 * len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.py")))
+BUDGET = 20 * len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.py")))  # seconds: < 20 s each
 
 
 def test_notebooks_pass_nbval():

@@ -224,12 +224,16 @@ def ensure_instance(
     key_name: str,
     public_ip: bool,
     lab_vpc: str,
+    user_data: str | None = None,
 ) -> dict:
     """Launch the role's server unless it runs, with a fixed idempotency token (lab, role,
-    subnet and the lab's VPC, which is new after a `down`), then wait until it runs."""
+    subnet and the lab's VPC, which is new after a `down`), then wait until it runs.
+    `user_data` replaces the role's rendered user data (Jenkins on aws)."""
     if existing is not None:
         return existing
     params = launch_parameters(ctx, role, subnet_id, group_id, key_name, public_ip)
+    if user_data is not None:
+        params["UserData"] = user_data
     token = ctx.token(role, subnet_id, lab_vpc)
     for _ in range(3):
         instance = ctx.settle(ctx.ec2.run_instances, ClientToken=token, **params)["Instances"][0]
