@@ -5,12 +5,13 @@
 
 The nbval run (and `refresh.py`) keep the data plane off, so there every host cell only says
 why it skips. This runs the same cells with the hosts, the way a student does with `make
-jupyter`: a lab of its own (own name, state folder and moto server) is built through the
-instances step with the CLI, then each notebook runs in a fresh kernel, in order, and its
-checkpoint must show no FAIL and no SKIP. The monitoring intervals and the InstanceDown
-`for:` are shortened in the lab's spec, so the alert cell's bounded waits stay short.
-Whatever happens, the lab is torn down (`vpclab down`, `vpclab local down --force`,
-`vpclab local stop`) and its folder removed. Needs root, like the local data plane.
+jupyter`. A lab of its own (own name, state folder, moto server, and a git remote serving a
+clone of the project on `main`) is built through the instances step with the CLI; then each
+notebook runs in a fresh kernel, in order, and its checkpoint must show no FAIL and no SKIP.
+The monitoring intervals and the InstanceDown `for:` are shortened in the lab's spec, so the
+alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
+down`, `vpclab local down --force`, `vpclab local stop`) and its folder removed. Needs root,
+like the local data plane.
 """
 
 from __future__ import annotations
@@ -108,14 +109,21 @@ def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> l
     sources = host_notebooks(names)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-live-"))
     name = f"nblive{os.getpid() % 10000}"
-    spec = tmp / "lab.toml"
+    # The lab's git remote serves a clone of the project on branch main, as a student's
+    # clone is: the pipeline deploys main, and its break-it commit lands in the clone.
+    project = tmp / "project"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "checkout", "-q", "-B", "main"], check=True)
+    spec = project / "lab.toml"  # the notebooks open ../lab.toml, and 08 ../Jenkinsfile
     spec.write_text(spec_text(name))
-    folder = tmp / "notebooks"
-    folder.mkdir()
+    folder = project / "notebooks"
     saved = dict(os.environ)
     for key in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET", "VPCLAB_DATAPLANE"):
         os.environ.pop(key, None)
     os.environ["VPCLAB_STATE"] = str(tmp / "state")  # kernels inherit it
+    for role in ("AUTHOR", "COMMITTER"):  # 08's break-it commit, in the clone
+        os.environ.setdefault(f"GIT_{role}_NAME", "vpclab notebooks")
+        os.environ.setdefault(f"GIT_{role}_EMAIL", "notebooks@vpclab.invalid")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -128,6 +136,13 @@ def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> l
     ran: list[Ran] = []
     try:
         started = time.monotonic()
+        from vpclab.localcloud import client, motoserver
+        from vpclab.paths import local_dir
+        from vpclab.spec import load_spec
+
+        where = local_dir(spec)  # the agent serves the clone; `vpclab up` keeps this agent
+        endpoint = motoserver.start(where).endpoint
+        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
         built = cli("up", "--through", LAST_STEP_BEFORE)
         if built.returncode != 0:
             raise RuntimeError(f"vpclab up failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
