@@ -2,6 +2,7 @@
 
     sudo .venv/bin/python notebooks/live.py                  # 05_keys onwards, in order
     sudo .venv/bin/python notebooks/live.py 05_keys 06_nginx # only these
+    sudo .venv/bin/python notebooks/live.py --out DIR        # keep the executed notebooks
 
 The nbval run (and `refresh.py`) keep the data plane off, so there every host cell only says
 why it skips. This runs the same cells with the hosts, the way a student does with `make
@@ -75,7 +76,9 @@ def spec_text(name: str) -> str:
     return text
 
 
-def execute(source: Path, folder: Path) -> tuple[nbformat.NotebookNode, float]:
+def execute(
+    source: Path, folder: Path, out: Path | None = None
+) -> tuple[nbformat.NotebookNode, float]:
     nb = jupytext.read(source)
     km = KernelManager(
         kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
@@ -89,7 +92,12 @@ def execute(source: Path, folder: Path) -> tuple[nbformat.NotebookNode, float]:
         resources={"metadata": {"path": str(folder)}},
     )
     started = time.monotonic()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if out is not None:  # to read the live outputs, a failing cell's too (never committed)
+            out.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out / f"{source.stem}.ipynb")
     return nb, time.monotonic() - started
 
 
@@ -98,7 +106,11 @@ def checkpoint_text(nb: nbformat.NotebookNode) -> str:
     return "".join(o.get("text", "") for o in cell.outputs)
 
 
-def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> list[Ran]:
+def run(
+    names: list[str] | None = None,
+    say: Callable[[str], None] = print,
+    out: Path | None = None,
+) -> list[Ran]:
     """Build a throwaway lab through the instances, run the notebooks, tear it all down.
     Raises when a cell fails or a checkpoint shows a FAIL or a SKIP."""
     from vpclab.localcloud import netns
@@ -148,8 +160,7 @@ def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> l
             raise RuntimeError(f"vpclab up failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
         say(f"lab {name} built through {LAST_STEP_BEFORE} in {time.monotonic() - started:.1f} s")
         for source in sources:
-            nb, seconds = execute(source, folder)
-            nbformat.write(nb, folder / f"{source.stem}.ipynb")  # to read when one fails
+            nb, seconds = execute(source, folder, out)
             text = checkpoint_text(nb)
             last = text.strip().splitlines()[-1] if text.strip() else "no checkpoint output"
             ran.append(Ran(source.stem, seconds, last))
@@ -173,8 +184,13 @@ def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> l
 
 
 def main(argv: list[str]) -> int:
+    out = None
+    if "--out" in argv:
+        at = argv.index("--out")
+        out = Path(argv[at + 1]).resolve()
+        argv = argv[:at] + argv[at + 2 :]
     try:
-        ran = run(argv or None)
+        ran = run(argv or None, out=out)
     except (RuntimeError, CellExecutionError) as exc:
         print(str(exc)[-6000:], file=sys.stderr)
         return 1
