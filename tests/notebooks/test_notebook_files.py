@@ -109,3 +109,30 @@ def test_nothing_machine_specific_or_secret(path):
         assert needle not in text, f"{path.name} holds the machine path {needle}"
     assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text)
     assert not re.search(r"\bAKIA[0-9A-Z]{16}\b", text)
+
+
+HOST_STEPS = ("keys", "nginx", "scripts", "pipeline", "monitoring")
+HOST_SOURCES = [p for p in STEP_SOURCES if p.stem.split("_", 1)[1] in HOST_STEPS]
+
+
+@pytest.mark.parametrize("source", HOST_SOURCES, ids=lambda p: p.stem)
+def test_host_cells_skip_with_their_reason(source):
+    """The reference outputs are made with the data plane off: each cell that needs the hosts
+    prints one line, "needs the hosts: <reason>", and nothing else."""
+    nb = _read(source.with_suffix(".ipynb"))
+    cells = [c for c in _code_cells(nb) if "if offline:" in c.source]
+    assert cells, f"{source.name} has no cell that checks for the hosts"
+    for cell in cells:
+        printed = "".join(o.get("text", "") for o in cell.outputs)
+        assert re.fullmatch(r"needs the hosts: [^\n]+\n", printed), (cell.source[:80], printed)
+
+
+@pytest.mark.parametrize("source", HOST_SOURCES, ids=lambda p: p.stem)
+def test_solution_regions_are_marked(source):
+    """The student's doing sits between solution markers, each the whole line, in pairs."""
+    lines = [line.strip() for line in source.read_text().splitlines()]
+    begins = [i for i, line in enumerate(lines) if line == "### BEGIN SOLUTION"]
+    ends = [i for i, line in enumerate(lines) if line == "### END SOLUTION"]
+    assert begins and len(begins) == len(ends)
+    assert all(b < e for b, e in zip(begins, ends, strict=True))
+    assert all(e < b for e, b in zip(ends, begins[1:], strict=False))
