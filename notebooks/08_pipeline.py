@@ -158,7 +158,8 @@ else:
     failed = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
     test = failed.stage("Test")
     print(f"build #{failed.number} of {broken[:12]}: {failed.result}, Test {test.result}")
-    print(f"  first error: {test.first_error}")
+    if test.tests:
+        print(f"  {test.tests.failed} failed: {'; '.join(test.tests.failures[:1])}")
     checked = [r for r in lab.verify(step="pipeline") if r.id == "pipeline.last_build_green"]
     print(report.to_text(checked))
     print(f"/healthz still serves {served()[:12]} (before the break: {before[:12]})")
