@@ -5,6 +5,8 @@ feedback page per student (see `feedback`)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,8 @@ class GradeSettings:
     sanitize: Path
     cell_timeout: float = 120.0
     hosts: bool = False  # each lab gets its own hosts (root on Linux)
+    # A whole submission's limit, beyond the per-cell one (a kernel that ignores interrupts).
+    submission_timeout: float = 1800.0
 
 
 def _check_inputs(submissions: list[Path], settings: GradeSettings) -> list[str]:
@@ -71,12 +75,25 @@ def grade_one(submission: Path, settings: GradeSettings, steps: list[str]) -> Su
             str(out),
             *(["--hosts"] if settings.hosts else []),
         ]
-        proc = subprocess.run(
-            argv, cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        # Its own session: on overrun the whole group (runner, kernel, moto) is stopped.
+        proc = subprocess.Popen(
+            argv,
+            cwd=tmp,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
+        try:
+            _, stderr = proc.communicate(timeout=settings.submission_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            stderr = f"ran longer than {settings.submission_timeout:g} s in all"
         if proc.returncode == 0 and out.exists():
             return SubmissionResult.from_dict(json.loads(out.read_text()))
-    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
     why = f"grading stopped (exit {proc.returncode}): {last}"
     return SubmissionResult(
         name=submission.name,

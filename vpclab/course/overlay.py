@@ -59,10 +59,18 @@ def load_patterns(sanitize: Path) -> list[tuple[str, str]]:
     return get_sanitize_patterns(sanitize.read_text())
 
 
+# The reference outputs are stored with the data plane off, where live checks SKIP; a lab
+# graded with its hosts PASSes them. Either is fine here (a FAIL raises, and the checklist
+# read after the step scores it): the ids, titles and order are what is compared.
+_DONE = re.compile(r"^(?:PASS|SKIP) ([\w.]+): ([^|\n]*?)(?: \|[^\n]*)?$", re.M)
+_TOTALS = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.M)
+
+
 def _mask(text: str, patterns: list[tuple[str, str]]) -> str:
     for regex, replace in patterns:
         text = re.sub(regex, replace, text)
-    return text
+    text = _DONE.sub(r"PASS/SKIP \1: \2", text)
+    return _TOTALS.sub(lambda m: f"{int(m[1]) + int(m[3])} passed or skipped, {m[2]} failed", text)
 
 
 def comparable(outputs: list, patterns: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -64,12 +64,15 @@ def _export(env: dict[str, str]) -> None:
 def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[int, str] | None:
     """Execute in a fresh kernel (this interpreter) from `cwd`. Returns None when every cell
     ran, else (index of the failing cell, what went wrong). The kernel is shut down either way."""
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-    km = KernelManager(
+    # The async manager: with a blocking one, nbclient's wait for output blocks its event
+    # loop, so a cell that loops forever is never timed out.
+    km = AsyncKernelManager(
         kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
     )
     nbc = NotebookClient(
@@ -94,6 +97,10 @@ def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[
         return running[-1], f"{exc.ename}: {exc.evalue}".strip()
     except DeadKernelError as exc:
         return (running[-1] if running else -1), f"the kernel died: {exc}"
+    finally:
+        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
     return None
 
 
