@@ -1,19 +1,30 @@
-"""How long the Jenkinsfile's stages take when the local runner runs them in a workspace on
-this machine (a fresh clone each run, so Build makes a new venv every time).
+"""How long the Jenkinsfile's stages take.
 
     python benchmarks/bench_pipeline.py [--runs 3] [--branch bench]
+    python benchmarks/bench_pipeline.py --lab [--runs 3]          # as root
 
-On a branch other than main, Deploy and Verify are skipped by their `when`, so this times
-Build, Test and Security. Vulnerability data is unreachable here, so Security is UNSTABLE.
+Without --lab, the local runner runs them in a workspace on this machine (a fresh clone each
+run, so Build makes a new venv every time); on a branch other than main, Deploy and Verify
+are skipped by their `when`, so this times Build, Test and Security.
+
+With --lab, a whole local lab of its own (own name, state folder, moto server and a
+throwaway clone of the project as its git remote) is brought up, then `vpclab pipeline run`
+runs the full pipeline on its Jenkins host, all five stages, each run a new commit (so each
+deploys), the CI venv kept between runs as a Jenkins workspace keeps it. The lab is removed
+afterwards. Vulnerability data is unreachable, so Security is UNSTABLE.
 Prints the median of each stage and of the whole build.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vpclab.pipeline import builds
@@ -36,16 +47,67 @@ def once(branch: str, scratch: Path) -> builds.BuildSummary:
     return run(load(ws / "Jenkinsfile"), LocalWorkspace(ws, env), info, say=lambda _l: None)
 
 
+@contextmanager
+def lab_of_its_own(scratch: Path) -> Iterator[tuple[Path, Path]]:
+    """(spec, project): a full local lab whose git remote serves a clone of the project."""
+    from vpclab.localcloud import client, motoserver
+    from vpclab.paths import local_dir
+    from vpclab.spec import load_spec
+
+    project = scratch / "project"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "checkout", "-q", "-B", "main"], check=True)
+    spec = scratch / "lab.toml"
+    name = f"bp{os.getpid() % 100000}"
+    spec.write_text(
+        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
+    )
+    os.environ["VPCLAB_STATE"] = str(scratch / "state")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    cli = [sys.executable, "-m", "vpclab.cli"]
+    try:
+        where = local_dir(spec)
+        endpoint = motoserver.start(where).endpoint
+        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
+        subprocess.run([*cli, "up", "--spec", str(spec)], check=True, capture_output=True)
+        yield spec, project
+    finally:
+        subprocess.run([*cli, "local", "down", "--force", "--spec", str(spec)], check=False)
+        subprocess.run([*cli, "local", "stop", "--spec", str(spec)], check=False)
+
+
+def on_lab(runs: int) -> list[builds.BuildSummary]:
+    from vpclab.lab import Lab
+
+    found = []
+    with tempfile.TemporaryDirectory() as scratch, lab_of_its_own(Path(scratch)) as (spec, repo):
+        lab = Lab(spec, "local", say=lambda _line: None)
+        for i in range(runs):
+            (repo / "BENCH.md").write_text(f"run {i}\n")
+            subprocess.run(["git", "-C", str(repo), "add", "BENCH.md"], check=True)
+            subprocess.run(
+                ["git", "-C", str(repo), "-c", "user.name=b", "-c", "user.email=b@example.com",
+                 "commit", "-qm", f"bench {i}"],
+                check=True,
+            )  # fmt: skip
+            found.append(lab.pipeline_run())
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--branch", default="bench")
+    parser.add_argument("--lab", action="store_true", help="the full pipeline on a local lab")
     args = parser.parse_args()
     runs = []
-    for i in range(args.runs):
-        with tempfile.TemporaryDirectory() as scratch:
-            summary = once(args.branch, Path(scratch))
-        runs.append(summary)
+    if args.lab:
+        runs = on_lab(args.runs)
+    else:
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as scratch:
+                runs.append(once(args.branch, Path(scratch)))
+    for i, summary in enumerate(runs):
         stages = ", ".join(f"{s.name} {s.result} {s.seconds:.1f} s" for s in summary.stages)
         print(f"run {i + 1}: {summary.result} {summary.seconds:.1f} s ({stages})")
     for name in [s.name for s in runs[0].stages]:

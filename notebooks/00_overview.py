@@ -68,9 +68,11 @@
 # same notebooks run against real AWS when the target is `aws`. The same checks are
 # available from a terminal: `vpclab verify --step nat`.
 #
-# This notebook changes nothing. It only reads the spec:
+# This notebook changes nothing. It only reads the spec (and, once it exists, the lab):
 
 # %%
+from IPython.display import Image
+
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -78,3 +80,23 @@ print("lab", lab.spec.name, "| region", lab.spec.region, "| target", lab.target)
 print("steps, in order:", ", ".join(lab.spec.steps))
 for role, server in lab.spec.instances.items():
     print(f"{role:<11} {server.instance_type:<10} key pair {server.key_name}")
+
+# %% [markdown]
+# ## The lab, drawn
+#
+# `lab.diagram()` draws the architecture. Before the lab exists it draws the plan, from
+# `lab.toml`. Once the lab exists (come back here after `04_instances`, or after
+# `vpclab up`), it draws the live lab instead:
+#
+# - each server with its real private and public addresses;
+# - the traffic paths: users → Nginx → app:5000, Jenkins → web → app over SSH, Prometheus'
+#   scrapes, and the app's way out through the NAT gateway;
+# - each path coloured by its step's verdict in the checklist, and one PASS/FAIL badge a
+#   step (grey: the check needs the hosts, and was skipped).
+#
+# `vpclab diagram` draws the same picture from a terminal.
+
+# %%
+drawing = lab.diagram()
+print(drawing.summary())
+Image(filename=str(drawing.path))

@@ -114,7 +114,15 @@ def up(
     report.to_rich(results, console)
     if not steps:
         err.print("no built steps selected")
-    url = lab.dataplane_status().web_url
+    dataplane = lab.dataplane_status()
+    url = dataplane.web_url
+    if "monitoring" in lab.built_steps(through):
+        for name, ui in (
+            ("prometheus", dataplane.prometheus_url),
+            ("alertmanager", dataplane.alertmanager_url),
+        ):
+            if ui:
+                console.print(f"{name}: {ui}", highlight=False, soft_wrap=True)
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}", highlight=False, soft_wrap=True)
     elif url:
@@ -143,10 +151,14 @@ def verify(
     junit: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Also write JUnit XML.")
     ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(metavar="STEP", help="Check the built steps up to and including STEP."),
+    ] = None,
 ) -> None:
     """Print the checklist. Exit 1 if anything FAILs. Only reads: changes nothing."""
     lab = _lab(spec, target, quiet=True)
-    results = lab.verify(step=step)
+    results = lab.verify(step=step, through=through)
     if junit:
         report.write_junit(results, junit)
     if as_json:
@@ -154,6 +166,26 @@ def verify(
     else:
         report.to_rich(results, console)
     raise typer.Exit(1 if failed(results) else 0)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    spec: SpecOpt = Path("lab.toml"),
+    ref: Annotated[
+        str | None,
+        typer.Option(metavar="REF", help="The branch to build (default: the remote's default)."),
+    ] = None,
+) -> None:
+    """Run the Jenkinsfile on the lab's Jenkins host (local target), as user jenkins, in a
+    checkout of the lab's git remote. Exit 1 unless the build is SUCCESS or UNSTABLE."""
+    from vpclab.pipeline.builds import Result
+    from vpclab.pipeline.view import stage_table
+
+    summary = _lab(spec, "local", quiet=True).pipeline_run(
+        ref, say=lambda line: print(line, flush=True)
+    )
+    console.print(stage_table(summary))
+    raise typer.Exit(1 if summary.result is Result.FAILURE else 0)
 
 
 @pipeline_app.command("status")
@@ -225,6 +257,9 @@ def status(
         console.print()
     if data.web_url:
         console.print(f"web server: {data.web_url}")
+    for name, url in (("prometheus", data.prometheus_url), ("alertmanager", data.alertmanager_url)):
+        if url:
+            console.print(f"{name}: {url}", highlight=False)
     if not data.dataplane.running and data.dataplane.reason:
         console.print(f"hosts: {data.dataplane.reason}", highlight=False)
 
@@ -237,23 +272,67 @@ def down(
 ) -> None:
     """Tear the lab down in dependency order, so nothing keeps billing."""
     lab = _lab(spec, target)
+    running = lab.cost()  # read before: what the teardown stops paying for
     done = lab.down(dry_run=dry_run)
     err.print(
         f"{len(done)} actions {'planned' if dry_run else 'done'}; "
         f"{'nothing changed' if dry_run else 'nothing tagged for the lab is left'}"
     )
+    if running.lines:
+        stops = "would stop" if dry_run else "stopped"
+        err.print(f"{stops} paying for {running.summary()}:", highlight=False)
+        for line in running.to_text():
+            err.print(line, highlight=False)
+
+
+@app.command()
+def cost(
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """What the lab that exists now costs on AWS, an hour and a month, per resource, from the
+    dated on-demand price table (the local target itself bills nothing)."""
+    lab = _lab(spec, target, quiet=True)
+    running = lab.cost()
+    if as_json:
+        print(json.dumps({"lab": lab.spec.name, "target": str(lab.target), **running.to_dict()}))
+        return
+    where = "on AWS" if lab.target is Target.local else "here"
+    console.print(
+        f"lab {lab.spec.name}: what exists now would cost {where}, at on-demand prices of "
+        f"{running.region} as of {running.as_of} ({running.currency})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not running.lines:
+        console.print(
+            f"  nothing of the lab exists: it costs nothing now; the whole lab would cost "
+            f"{lab.cost_of_spec().summary()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    for line in running.to_text():
+        console.print(line, highlight=False)
+    console.print(running.summary(), highlight=False)
 
 
 @app.command()
 def diagram(
     spec: SpecOpt = Path("lab.toml"),
-    out: Annotated[Path, typer.Option(help="Where to write the JPEG.")] = Path("Diagram.jpg"),
+    target: TargetOpt = None,
+    out: Annotated[Path, typer.Option(help="Where to write it (.jpg, .png, .svg or .dot).")] = Path(
+        "Diagram.jpg"
+    ),
+    from_spec: Annotated[
+        bool, typer.Option("--from-spec", help="Draw from the spec even when a lab exists.")
+    ] = False,
 ) -> None:
-    """Draw the architecture (Diagram.jpg) from the spec."""
-    from vpclab.diagram import draw
-    from vpclab.spec import load_spec
-
-    console.print(f"wrote {draw(load_spec(spec), out)}")
+    """Draw the architecture: the live lab (real addresses, traffic paths, a PASS/FAIL badge
+    per step) when one exists, else from the spec (the committed Diagram.jpg)."""
+    drawing = _lab(spec, target, quiet=True).diagram(out, from_spec=from_spec)
+    console.print(f"wrote {drawing.path}: {drawing.summary()}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -9,14 +9,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpclab import report
+from vpclab import cost, report
 from vpclab.aws import admin, guard, owner, teardown
-from vpclab.aws.inventory import read_state
+from vpclab.aws.inventory import attached_volumes, read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
 from vpclab.checklist import CheckResult, failed
 from vpclab.checks import Facts, live, run_checks
+from vpclab.cost import CostEstimate
+from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError
+from vpclab.hosts import console_keys
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
 from vpclab.localcloud import cleanup, client, motoserver, names, netns
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus
@@ -25,7 +28,7 @@ from vpclab.paths import keys_dir, local_dir, state_root
 from vpclab.pipeline import builds as pipeline_builds
 from vpclab.pipeline.builds import BuildSummary
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
-from vpclab.steps import BUILT, require_built, steps_through
+from vpclab.steps import BUILT, remote, require_built, steps_through
 from vpclab.steps.context import Context
 
 if TYPE_CHECKING:
@@ -170,7 +173,7 @@ class Lab:
     def dataplane_off(self) -> str | None:
         """Why the hosts do not run here, or None when the local data plane can run."""
         if self.target != "local":
-            return "live probes run on the local target only"
+            return "the aws target has no local data plane"
         if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
             return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
         return netns.unsupported_reason()
@@ -179,10 +182,12 @@ class Lab:
         """Local target: start the agent (restarting one that follows another control plane
         or runs older code), wait until the hosts match the control plane, and pin their
         host keys. Returns the lab's data-plane status, or None when off or empty."""
+        if self.target is Target.aws:
+            self._pin_console_keys()
+            return None
         reason = self.dataplane_off()
         if reason:
-            if self.target == "local":
-                self.say(f"hosts skipped: {reason}")
+            self.say(f"hosts skipped: {reason}")
             return None
         client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=self.say)
         lab_status = client.wait_converged(self.local_dir, self.spec.name, timeout)
@@ -197,18 +202,23 @@ class Lab:
             self.say(f"hosts up: {', '.join(sorted(lab_status.hosts))} (lab id {self.lab_id})")
         return lab_status
 
+    def _pin_console_keys(self) -> None:
+        """Target aws: pin each host's keys from its console output (never on first use)."""
+        reason = remote.stand_in(Facts(self.spec, self.cloud, self.spec_path))
+        if reason:
+            self.say(f"host keys not pinned: {reason}")
+            return
+        instances = read_state(self.cloud, self.spec.name, self.spec.az).instances
+        known = known_hosts_path(self.spec.name, self.spec_path)
+        console_keys.pin_from_console(self.cloud.ec2, instances, known, self.pacing, self.say)
+
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         """The checklist of one step, or of the built steps through `through`. Only reads."""
         steps = [require_built(step)] if step else self.built_steps(through)
         self._resolve_admin()
-        results = run_checks(Facts(self.spec, self.cloud, self.spec_path), steps)
-        reason = self.dataplane_off()
-        if reason:
-            results += live.skipped(set(steps), reason)
-        else:
-            results += live.live_checks(
-                self.spec.name, self.local_dir, set(steps), self.spec.ports, self.cloud.endpoint
-            )
+        facts = Facts(self.spec, self.cloud, self.spec_path)
+        results = run_checks(facts, steps)
+        results += live.lab_live_checks(facts, set(steps), self.local_dir)
         order = {name: i for i, name in enumerate(STEPS)}
         return sorted(results, key=lambda r: order[r.step])  # stable: API checks first
 
@@ -245,6 +255,8 @@ class Lab:
             lab_id=lab_status.lab_id,
             web_url=lab_status.web_url,
             hosts=dict(sorted(lab_status.hosts.items())),
+            prometheus_url=lab_status.prometheus_url,
+            alertmanager_url=lab_status.alertmanager_url,
         )
 
     # -- the local cloud's lifecycle (`vpclab local ...`) and `vpclab ssh`
@@ -337,6 +349,15 @@ class Lab:
             pipeline_builds.builds_dir(self.spec.name, self.spec_path), count
         )
 
+    def pipeline_run(
+        self, ref: str | None = None, say: Callable[[str], None] | None = None
+    ) -> BuildSummary:
+        """Run the Jenkinsfile on the lab's Jenkins host (local target); the build's summary
+        (also kept in the state folder)."""
+        from vpclab.pipeline.local import run_on_lab
+
+        return run_on_lab(self.context(), ref, say=say or self.say)
+
     def dashboard_files(self, folder: str | Path) -> list[Path]:
         """Write the Grafana provisioning files and the dashboard JSON (generated code)."""
         from vpclab.monitoring import grafana
@@ -363,6 +384,35 @@ class Lab:
         from vpclab.course.catchup import catch_up
 
         return catch_up(self, step)
+
+    def cost(self) -> CostEstimate:
+        """What the lab's resources that exist now would cost on AWS, an hour and a month,
+        from the dated on-demand price table (on the local target nothing is billed)."""
+        state = read_state(self.cloud, self.spec.name, self.spec.az)
+        return cost.from_state(state, attached_volumes(self.cloud, state), self.spec.region)
+
+    def cost_of_spec(self) -> CostEstimate:
+        """What the whole lab the spec describes would cost on AWS."""
+        return cost.estimate(self.spec)
+
+    def _has_control_plane(self) -> bool:
+        """Without starting one: the local moto server is up, or the cloud is elsewhere."""
+        if self.target is not Target.local or os.environ.get("AWS_ENDPOINT_URL"):
+            return True
+        return motoserver.status(self.local_dir) is not None
+
+    def diagram(self, out: str | Path | None = None, from_spec: bool = False) -> Drawing:
+        """Draw the lab: live (real addresses, traffic paths, a verdict per step) when it
+        exists, else from the spec. Written to `out`, or the state folder's diagram.jpg."""
+        from vpclab import diagram
+
+        path = Path(out) if out else state_root(self.spec_path) / "diagram.jpg"
+        if not from_spec and self._has_control_plane():
+            data = self.status()
+            if data.vpc_id or data.instances:
+                steps = self.built_steps()
+                return diagram.draw_live(self.spec, data, self.verify(), steps, path)
+        return Drawing(diagram.draw(self.spec, path), live=False)
 
     def down(self, dry_run: bool = False) -> list[str]:
         """Tear down every tagged resource; raises naming what is left, if anything is."""

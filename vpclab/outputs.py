@@ -35,6 +35,8 @@ class LabOutputs:
     peering_id: str | None
     instances: dict[str, InstanceOutput]
     web_url: str | None
+    prometheus_url: str | None
+    alertmanager_url: str | None
     dataplane: DataPlaneStatus
 
     @property
@@ -84,5 +86,7 @@ class LabOutputs:
                 for role, i in sorted(state.instances.items())
             },
             web_url=dataplane.web_url,
+            prometheus_url=dataplane.prometheus_url,
+            alertmanager_url=dataplane.alertmanager_url,
             dataplane=dataplane,
         )

@@ -122,8 +122,9 @@ def test_bad_spec_target_is_one_line(tmp_path, monkeypatch, capsys, no_api):
 def test_a_step_not_built_yet_says_so(tmp_path, monkeypatch, capsys, no_api, args):
     from vpclab.steps import BUILT
 
-    # Whatever has landed, the last two steps stand for steps still to come.
-    for step in ("pipeline", "monitoring"):
+    # Whatever has landed, the last two steps stand for steps still to come (deleted in this
+    # order, so that monkeypatch puts them back in the steps' order).
+    for step in ("monitoring", "pipeline"):
         monkeypatch.delitem(BUILT, step, raising=False)
     spec = write_spec(tmp_path)
     code, out, err = run_cli(monkeypatch, capsys, *args, "--spec", str(spec))

@@ -30,6 +30,7 @@ FAST = {
 class MonitoredLab:
     spec: Path
     env: dict[str, str]
+    up_output: str = ""  # what `vpclab up` printed
 
     def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -4,8 +4,11 @@ a stopped app fires InstanceDown in Alertmanager within the shortened window."""
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -23,6 +26,7 @@ from vpclab.steps.monitoring import api
 def up(monitored: MonitoredLab) -> MonitoredLab:
     done = monitored.cli("up")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    monitored.up_output = done.stdout
     return monitored
 
 
@@ -154,3 +158,16 @@ def test_dashboard_png_after_traffic(up: MonitoredLab, tmp_path) -> None:
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", head[16:24])
     assert width >= 1000 and height >= 1000
+
+
+def test_prometheus_and_alertmanager_published_on_loopback(up: MonitoredLab) -> None:
+    status = json.loads(up.cli("status", "--json").stdout)
+    text = up.cli("status").stdout
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    for name, probe in (("prometheus", "-/ready"), ("alertmanager", "-/healthy")):
+        shown = re.search(rf"^{name}: (http://127\.0\.0\.1:\d+/)$", up.up_output, re.M)
+        assert shown, f"'vpclab up' printed no {name} URL"
+        assert status[f"{name}_url"] == shown[1]
+        assert f"{name}: {shown[1]}" in text
+        with direct.open(shown[1] + probe, timeout=10) as reply:
+            assert reply.status == 200

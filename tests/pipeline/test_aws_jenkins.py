@@ -5,6 +5,7 @@ parameters (moto checks the IAM calls), and teardown removes it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -87,3 +88,84 @@ def test_instance_profile_is_read_only_and_torn_down() -> None:
     assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == []
     jenkins_setup.delete_profile(iam, "microblog", said.append)  # already gone: no error
     assert json.dumps(said).count("deleted") == 2
+
+
+@pytest.fixture
+def aws_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Target aws on moto (in this process): nothing leaves this machine."""
+    from vpclab.aws.retry import Pacing
+    from vpclab.aws.session import Cloud
+    from vpclab.lab import Lab
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "VPCLAB_STATE": str(tmp_path / "state"),
+        "VPCLAB_DATAPLANE": "off",
+        "VPCLAB_REPO_URL": "https://example.org/microblog.git",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("VPCLAB_TARGET", raising=False)
+    with mock_aws():
+        session = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        cloud = Cloud("aws", "us-east-1", None, session)
+        image = cloud.ec2.register_image(Name="ubuntu-test", RootDeviceName="/dev/sda1")
+        cloud.client("ssm").put_parameter(
+            Name="/vpclab/tests/ubuntu", Value=image["ImageId"], Type="String"
+        )
+        spec = tmp_path / "lab.toml"
+        spec.write_text(
+            "\n".join(
+                'ami_ssm_parameter = "/vpclab/tests/ubuntu"'
+                if line.startswith("ami_ssm_parameter")
+                else 'admin_cidr = "auto"'
+                if line.startswith("admin_cidr")
+                else line
+                for line in (ROOT / "lab.toml").read_text().splitlines()
+            )
+            + "\n"
+        )
+        monkeypatch.setattr("vpclab.lab.connect", lambda *_a, **_k: cloud)
+        monkeypatch.setattr(Lab, "pacing", Pacing.fake())
+        monkeypatch.setattr(Lab, "ip_resolver", staticmethod(lambda: "100.24.5.6"))
+        yield Lab(spec, "aws", say=lambda _line: None), cloud
+
+
+def test_jenkins_step_on_aws_gets_user_data_and_the_profile(aws_lab) -> None:
+    lab, cloud = aws_lab
+    lab.up("jenkins", yes=True)
+    iam = cloud.client("iam")
+    name = jenkins_setup.names(lab.spec.name)
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    jenkins = lab.context().state().instances["jenkins"]
+    (association,) = cloud.ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [jenkins["InstanceId"]]}]
+    )["IamInstanceProfileAssociations"]
+    assert association["IamInstanceProfile"]["Arn"] == profile["Arn"]
+    data = cloud.ec2.describe_instance_attribute(
+        InstanceId=jenkins["InstanceId"], Attribute="userData"
+    )["UserData"]["Value"]
+    expected = jenkins_setup.user_data(
+        lab.spec.name, lab.spec.region, "https://example.org/microblog.git"
+    )
+    assert base64.b64decode(data).decode() == expected
+
+    cloud.log.clear()
+    lab.up("jenkins")
+    assert cloud.log.mutating == []  # the profile and its association are there already
+
+    lab.down()
+    assert iam.list_instance_profiles()["InstanceProfiles"] == []
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == []
+
+
+def test_jenkins_step_on_aws_needs_the_repository(aws_lab, monkeypatch) -> None:
+    from vpclab.errors import VpclabError
+
+    lab, _cloud = aws_lab
+    monkeypatch.delenv("VPCLAB_REPO_URL")
+    with pytest.raises(VpclabError, match="VPCLAB_REPO_URL"):
+        lab.up("jenkins", yes=True)

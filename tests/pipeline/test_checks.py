@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
 import pytest
 
+from vpclab.aws.session import Cloud
 from vpclab.checklist import Status
 from vpclab.checks import REGISTRY, Facts
 from vpclab.checks import pipeline as pipeline_checks
@@ -21,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Facts:
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path / "state"))
     spec_path = ROOT / "lab.toml"
-    return Facts(load_spec(spec_path), None, spec_path)  # these checks read no API
+    # These checks read no API; on target aws the hosts count as reachable.
+    cloud = Cloud("aws", "us-east-1", None, boto3.Session(region_name="us-east-1"))
+    return Facts(load_spec(spec_path), cloud, spec_path)
 
 
 def save(facts: Facts, *stages: StageResult, result: Result) -> BuildSummary:
@@ -59,6 +63,22 @@ def test_no_build_yet_fails(facts: Facts) -> None:
     result = outcome(facts, "pipeline.last_build_green")
     assert result.status is Status.FAIL and result.detail == "no pipeline build yet"
     assert "vpclab pipeline run" in result.hint
+
+
+def test_no_build_yet_skips_where_no_build_can_run(facts: Facts, monkeypatch) -> None:
+    monkeypatch.setenv("VPCLAB_DATAPLANE", "off")
+    cloud = Cloud("local", "us-east-1", "http://127.0.0.1:9", None)
+    local = Facts(facts.spec, cloud, facts.spec_path)
+    result = outcome(local, "pipeline.last_build_green")
+    assert result.status is Status.SKIP and "VPCLAB_DATAPLANE=off" in result.detail
+
+
+def test_inside_a_build_the_pipeline_checks_skip(facts: Facts, monkeypatch) -> None:
+    monkeypatch.setenv("BUILD_NUMBER", "7")
+    monkeypatch.setenv("WORKSPACE", "/var/lib/jenkins/workspace/workload_4")
+    for check_id in ("pipeline.last_build_green", "pipeline.tests_published"):
+        result = outcome(facts, check_id)
+        assert result.status is Status.SKIP and result.detail == "inside pipeline build #7"
 
 
 def test_unstable_only_for_the_unchecked_audit_passes(facts: Facts) -> None:

@@ -180,3 +180,13 @@ def ingress_rules(group: dict) -> list[IngressRule]:
 
 def allows(rules: list[IngressRule], port: int, source: str) -> bool:
     return any(r.source == source and r.first <= port <= r.last for r in rules)
+
+
+def attached_volumes(cloud: Cloud, state: LabState) -> list[dict]:
+    """The EBS volumes attached to the lab's servers (their root disks): what they bill for
+    storage. Read separately from `read_state`, which only the cost needs it for."""
+    ids = [i["InstanceId"] for i in state.tagged.instances if i["State"]["Name"] != "terminated"]
+    if not ids:
+        return []
+    found = cloud.ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": ids}])
+    return [v for v in found["Volumes"] if v.get("State") != "deleted"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpclab.aws import owner, retry
+from vpclab.aws import jenkins_setup, owner, retry
 from vpclab.aws.inventory import LabState, read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
@@ -268,6 +268,11 @@ def down(
                 f"still there: {', '.join(left) or 'nothing tagged'}",
                 "run 'vpclab down' again to continue",
             ) from exc
+    if cloud.target == "aws":  # last: Jenkins' instance profile outlives its instance
+        if dry_run:
+            say(f"would delete Jenkins' instance profile and role {jenkins_setup.names(lab)}")
+        else:
+            jenkins_setup.delete_profile(cloud.client("iam"), lab, say)
     if not dry_run:
         left = read_state(cloud, lab, az).tagged.leftovers()
         if left:

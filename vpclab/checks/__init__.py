@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -62,6 +63,14 @@ class Check:
         return CheckResult(self.id, self.step, self.title, outcome.status, outcome.detail, hint)
 
 
+def inside_build() -> str | None:
+    """'pipeline build #N' when the checklist runs in a pipeline build's Verify stage (Jenkins
+    sets BUILD_NUMBER and WORKSPACE; so does `vpclab pipeline run`), else None."""
+    if os.environ.get("BUILD_NUMBER") and os.environ.get("WORKSPACE"):
+        return f"pipeline build #{os.environ['BUILD_NUMBER']}"
+    return None
+
+
 REGISTRY: list[Check] = []
 
 
@@ -84,6 +93,7 @@ def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
         nginx,
         pipeline,
         scripts,
+        userdata,
         vpc,
     )
     from vpclab.spec import STEPS

@@ -1,29 +1,41 @@
-"""Live checks of the local target: real connections inside the lab's namespaces.
+"""Live checks: real connections, allowed and denied, on both targets.
 
-They read the agent's status (which host is where) and probe from the namespace that stands
-for the source: `internet` for the student's laptop and the outside world, a role for a
-host. Ports come from the spec. Before probing they wait, within a bound, until the data
-plane has applied the control plane's latest change, so a check right after a raw boto3
-call sees its effect. Without root, off Linux, or without the agent, every one is SKIP with
-the reason, never PASS.
+The connections come from a `Prober` (see `checks.probers`): on the local target from inside
+the lab's namespaces, on AWS from the hosts themselves over the pinned SSH paths (and from
+this machine for "the internet"). Ports come from the spec. On the local target they first
+wait, within a bound, until the data plane has applied the control plane's latest change,
+so a check right after a raw boto3 call sees its effect. When nothing can be probed (no
+root, off Linux, no agent, a stand-in control plane) every one is SKIP with the reason,
+never PASS.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.checklist import CheckResult, Status
-from vpclab.localcloud import client, internet, netns, probe
+from vpclab.checks.probers import (
+    Backend,
+    NamespaceProber,
+    NotProbed,
+    Prober,
+    SshProber,
+    backend_for,
+)
+from vpclab.localcloud import client, netns
 from vpclab.localcloud.status import LabStatus
 from vpclab.spec import Ports
+from vpclab.steps import remote
 
 BLOCKED_TIMEOUT = 1.0  # a security group drops silently: a blocked connect times out
 OPEN_TIMEOUT = 2.0
 CATCH_UP = 10.0  # at most this long for the data plane to apply the latest change
+PROBES_ENV = "VPCLAB_PROBES"  # force a backend: namespaces or ssh
 
-Probe = Callable[[LabStatus, Ports], tuple[Status, str]]
+Probe = Callable[[Prober, Ports], tuple[Status, str]]
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class _Live:
 
 
 def _missing(role: str) -> tuple[Status, str]:
-    return Status.FAIL, f"no running {role} instance in the local data plane"
+    return Status.FAIL, f"no running {role} instance in the data plane"
 
 
 def _not_yet(role: str) -> tuple[Status, str]:
@@ -47,86 +59,85 @@ def _not_yet(role: str) -> tuple[Status, str]:
     return Status.SKIP, f"no {role} server yet (the instances step makes it)"
 
 
-def _hosts_booted(st: LabStatus, _ports: Ports) -> tuple[Status, str]:
-    if not st.hosts:
+def _hosts_booted(p: Prober, _ports: Ports) -> tuple[Status, str]:
+    machines = p.machines()
+    if not machines:
         return Status.FAIL, "no running instance"
-    down = sorted(f"{n} ({h.error or 'booting'})" for n, h in st.hosts.items() if not h.booted)
+    down = sorted(f"{m.name} ({m.error or 'booting'})" for m in machines if not m.booted)
     if down:
         return Status.FAIL, f"not booted: {', '.join(down)}"
-    return Status.PASS, f"sshd up on {', '.join(sorted(st.hosts))}"
+    return Status.PASS, f"sshd up on {', '.join(sorted(m.name for m in machines))}"
 
 
-def _reach(st: LabStatus, source: str, address: str, port: int, what: str) -> tuple[Status, str]:
-    if probe.tcp_connect(st.lab_id, source, address, port, OPEN_TIMEOUT):
+def _reach(p: Prober, source: str, address: str, port: int, what: str) -> tuple[Status, str]:
+    if p.connects(source, address, port, OPEN_TIMEOUT):
         return Status.PASS, f"{what}: connected"
     return Status.FAIL, f"{what}: no connection within {OPEN_TIMEOUT:.0f} s"
 
 
 def _blocked(
-    st: LabStatus, source: str, targets: list[str], port: int, what: str
+    p: Prober, source: str, targets: list[str], port: int, what: str
 ) -> tuple[Status, str]:
     for address in targets:
-        if probe.tcp_connect(st.lab_id, source, address, port, BLOCKED_TIMEOUT):
+        if p.connects(source, address, port, BLOCKED_TIMEOUT):
             return Status.FAIL, f"{what}: {address}:{port} accepted a connection"
     return Status.PASS, f"{what}: refused or timed out"
 
 
-def _internet_to_web_ssh(st: LabStatus, ports: Ports) -> tuple[Status, str]:
-    web = st.host("web")
+def _internet_to_web_ssh(p: Prober, ports: Ports) -> tuple[Status, str]:
+    web = p.machine("web")
     if web is None:
         return _missing("web")
     if not web.public_ip:
         return Status.FAIL, "web has no public address"
     what = f"internet → web {web.public_ip}:{ports.ssh}"
-    return _reach(st, "internet", web.public_ip, ports.ssh, what)
+    return _reach(p, "internet", web.public_ip, ports.ssh, what)
 
 
 def _internet_to_app(port_of: Callable[[Ports], int]) -> Probe:
-    def run(st: LabStatus, ports: Ports) -> tuple[Status, str]:
-        app = st.host("app")
+    def run(p: Prober, ports: Ports) -> tuple[Status, str]:
+        app = p.machine("app")
         if app is None:
             return _missing("app")
         targets = [app.private_ip] + ([app.public_ip] if app.public_ip else [])
         what = f"internet → app {'/'.join(targets)}"
-        return _blocked(st, "internet", targets, port_of(ports), what)
+        return _blocked(p, "internet", targets, port_of(ports), what)
 
     return run
 
 
-def _web_to_app_ssh(st: LabStatus, ports: Ports) -> tuple[Status, str]:
-    web, app = st.host("web"), st.host("app")
+def _web_to_app_ssh(p: Prober, ports: Ports) -> tuple[Status, str]:
+    web, app = p.machine("web"), p.machine("app")
     if web is None or app is None:
         return _missing("web" if web is None else "app")
     what = f"web → app {app.private_ip}:{ports.ssh}"
-    return _reach(st, "web", app.private_ip, ports.ssh, what)
+    return _reach(p, "web", app.private_ip, ports.ssh, what)
 
 
-def _jenkins_to_web(st: LabStatus, ports: Ports) -> tuple[Status, str]:
-    jenkins, web = st.host("jenkins"), st.host("web")
+def _jenkins_to_web(p: Prober, ports: Ports) -> tuple[Status, str]:
+    jenkins, web = p.machine("jenkins"), p.machine("web")
     if jenkins is None:
         return _missing("jenkins")
     if web is None:
         return _not_yet("web")
     what = f"jenkins → web {web.private_ip}:{ports.ssh} (over the peering)"
-    return _reach(st, "jenkins", web.private_ip, ports.ssh, what)
+    return _reach(p, "jenkins", web.private_ip, ports.ssh, what)
 
 
-def _app_to_internet(st: LabStatus, _ports: Ports) -> tuple[Status, str]:
-    app = st.host("app")
-    if app is None:
+def _app_to_internet(p: Prober, _ports: Ports) -> tuple[Status, str]:
+    if p.machine("app") is None:
         return _not_yet("app")
-    if st.services.state != "up":
-        return Status.SKIP, f"the internet services are not up ({st.services.state})"
-    address = st.internet.services
-    what = f"app → internet git daemon {address}:{internet.GIT_PORT}"
-    return _reach(st, "app", address, internet.GIT_PORT, what)
+    target = p.internet_target()
+    what = f"app → internet {target.label} {target.address}:{target.port}"
+    return _reach(p, "app", target.address, target.port, what)
 
 
 CHECKS = (
     _Live(
         "instances.hosts_booted",
         "Every instance has booted with its own sshd",
-        "see the agent log ('vpclab local status') and the host's console.log",
+        "locally see the agent log ('vpclab local status') and the host's console.log; on "
+        "AWS the instance's system log (get_console_output)",
         _hosts_booted,
     ),
     _Live(
@@ -182,6 +193,40 @@ def skipped(steps: set[str], reason: str) -> list[CheckResult]:
     ]
 
 
+def probe_all(prober: Prober, steps: set[str], ports: Ports) -> list[CheckResult]:
+    """Run the live checks of the given steps with one prober."""
+    results = []
+    for check in (c for c in CHECKS if c.step in steps):
+        try:
+            status, detail = check.run(prober, ports)
+        except NotProbed as exc:
+            status, detail = Status.SKIP, str(exc)
+        except Exception as exc:  # a namespace vanished, a host could not be logged into
+            problem = getattr(exc, "problem", None) or exc
+            status, detail = Status.SKIP, f"could not probe: {problem}"
+        hint = check.hint if status is Status.FAIL else ""
+        results.append(CheckResult(check.id, check.step, check.title, status, detail, hint))
+    return results
+
+
+def _local_status(
+    lab: str, local_dir: Path, endpoint: str | None, catch_up: float
+) -> LabStatus | str:
+    """The agent's view of the lab once it has caught up, or why there is none."""
+    reason = netns.unsupported_reason()
+    if reason:
+        return reason
+    current = (
+        client.wait_applied(local_dir, endpoint, catch_up) if endpoint else client.status(local_dir)
+    )
+    if current is None:
+        return "the local agent is not running ('vpclab local start')"
+    lab_status = current.labs.get(lab)
+    if lab_status is None:
+        return f"the local agent has nothing of lab {lab!r} yet"
+    return lab_status
+
+
 def live_checks(
     lab: str,
     local_dir: Path,
@@ -190,36 +235,39 @@ def live_checks(
     endpoint: str | None = None,
     catch_up: float = CATCH_UP,
 ) -> list[CheckResult]:
-    """The live checks of the given steps, run against the lab's local data plane, once the
+    """The live checks of the given steps, probed from the lab's local namespaces, once the
     agent has applied the latest change of the control plane at `endpoint`."""
     if not any(c.step in steps for c in CHECKS):
         return []
-    reason = netns.unsupported_reason()
-    if reason:
-        return skipped(steps, reason)
-    current = (
-        client.wait_applied(local_dir, endpoint, catch_up) if endpoint else client.status(local_dir)
-    )
-    if current is None:
-        return skipped(steps, "the local agent is not running ('vpclab local start')")
-    lab_status = current.labs.get(lab)
-    if lab_status is None:
-        return skipped(steps, f"the local agent has nothing of lab {lab!r} yet")
-    results = []
-    for check in (c for c in CHECKS if c.step in steps):
-        try:
-            status, detail = check.run(lab_status, ports)
-        except Exception as exc:  # a namespace vanished mid-check, for example
-            status, detail = Status.SKIP, f"could not probe: {exc}"
-        hint = check.hint if status is Status.FAIL else ""
-        results.append(
-            CheckResult(
-                id=check.id,
-                step=check.step,
-                title=check.title,
-                status=status,
-                detail=detail,
-                hint=hint,
-            )
-        )
-    return results
+    found = _local_status(lab, local_dir, endpoint, catch_up)
+    if isinstance(found, str):
+        return skipped(steps, found)
+    return probe_all(NamespaceProber(found), steps, ports)
+
+
+def lab_live_checks(
+    reach: remote.Reach,
+    steps: set[str],
+    local_dir: Path,
+    backend: Backend | str | None = None,
+    catch_up: float = CATCH_UP,
+) -> list[CheckResult]:
+    """The live checks of a lab on its target, with the target's prober unless `backend`
+    (or VPCLAB_PROBES) forces one."""
+    if not any(c.step in steps for c in CHECKS):
+        return []
+    target = reach.cloud.target
+    chosen = backend_for(target, backend or os.environ.get(PROBES_ENV) or None)
+    ports = reach.spec.ports
+    if target != "local":
+        if chosen is Backend.namespaces:
+            return skipped(steps, "namespace probes exist on the local target only")
+        reason = remote.unreachable(reach)
+        return skipped(steps, reason) if reason else probe_all(SshProber(reach), steps, ports)
+    if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
+        return skipped(steps, "the local data plane is switched off (VPCLAB_DATAPLANE=off)")
+    found = _local_status(reach.spec.name, local_dir, reach.cloud.endpoint, catch_up)
+    if isinstance(found, str):
+        return skipped(steps, found)
+    prober = NamespaceProber(found) if chosen is Backend.namespaces else SshProber(reach, found)
+    return probe_all(prober, steps, ports)

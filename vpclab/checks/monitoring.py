@@ -11,6 +11,7 @@ from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.hosts import on_hosts
 from vpclab.monitoring import config
 from vpclab.monitoring.panels import dashboard_panels
+from vpclab.monitoring.warmup import missing_data
 from vpclab.steps import remote
 from vpclab.steps.monitoring import api
 
@@ -177,9 +178,8 @@ def _alertmanager(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _dashboard_queries(facts: Facts) -> Outcome:
-    prom = api(facts)
     panels = dashboard_panels(facts.spec.monitoring.rate_window)
-    empty = [f"{p.title} ({q.legend})" for p in panels for q in p.queries if not prom.query(q.expr)]
+    empty = missing_data(api(facts), panels)
     if empty:
         return fail(f"no data: {', '.join(empty)}")
     return ok(f"{sum(len(p.queries) for p in panels)} queries of {len(panels)} panels answer")

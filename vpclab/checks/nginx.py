@@ -55,7 +55,9 @@ def _internet_to_web(facts: Facts) -> Outcome:
     if not web.public_ip:
         return fail("the web server has no public address")
     try:
-        reply = remote.http_get(facts, web.public_ip, port, "/healthz")
+        # Nginx answers /metrics itself (404 to the public), so a slow or stopped app
+        # cannot make the web server look unreachable.
+        reply = remote.http_get(facts, web.public_ip, port, "/metrics")
     except OSError as exc:
         return fail(f"{web.public_ip}:{port}: {exc or type(exc).__name__}")
     server = reply.headers.get("server", "")

@@ -4,15 +4,41 @@ that could not reach its data), it published test results, and the commit it bui
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 
-from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 from vpclab.steps import remote
 
 RUN = "run 'vpclab pipeline run' (on the aws target: start the workload_4 job in Jenkins)"
 AUDIT_UNCHECKED = "dependencies not checked"
+
+
+def outside_builds(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
+    """SKIP inside a pipeline build (its Verify stage): a build does not judge the pipeline
+    it is part of, and Jenkins keeps the builds, not the Jenkins host's state folder."""
+
+    @functools.wraps(func)
+    def run(facts: Facts) -> Outcome:
+        build = inside_build()
+        if build:
+            return skip(f"inside {build}")
+        return func(facts)
+
+    return run
+
+
+def no_build(facts: Facts) -> Outcome:
+    """No build yet: a FAIL, or a SKIP when the hosts that would run it are out of reach."""
+    reason = remote.unreachable(facts)
+    return (
+        skip(f"no pipeline build can run here: {reason}")
+        if reason
+        else fail("no pipeline build yet", RUN)
+    )
 
 
 def last_build(facts: Facts) -> BuildSummary | None:
@@ -38,10 +64,11 @@ def audit_only(summary: BuildSummary) -> bool:
     "The last pipeline build passed (UNSTABLE only for the unchecked dependency audit)",
     RUN,
 )
+@outside_builds
 def _last_build(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
-        return fail("no pipeline build yet", RUN)
+        return no_build(facts)
     head = f"build #{summary.number} of {summary.commit[:12]}: {summary.result}"
     if summary.result is Result.SUCCESS:
         return ok(head)
@@ -60,10 +87,11 @@ def _last_build(facts: Facts) -> Outcome:
     "The last build published the app's test results",
     "the Test stage must write reports/tests.xml and publish it with junit; " + RUN,
 )
+@outside_builds
 def _tests(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
-        return fail("no pipeline build yet", RUN)
+        return no_build(facts)
     test = summary.stage("Test")
     if test is None or test.tests is None or test.tests.total == 0:
         got = "no Test stage" if test is None else f"Test {test.result}, no test results"
@@ -80,6 +108,7 @@ def _tests(facts: Facts) -> Outcome:
     "/healthz through the proxy reports the commit the last deploying build built",
     RUN,
 )
+@outside_builds
 @on_hosts
 def _serves(facts: Facts) -> Outcome:
     builds = last(builds_dir(facts.spec.name, facts.spec_path), count=50)

@@ -88,7 +88,11 @@ def _listens(facts: Facts) -> Outcome:
         check=False,
     )
     if got.stdout.strip() != "200":
-        return fail(f"web → {app.private_ip}:{port}/healthz: {got.stdout.strip() or 'no answer'}")
+        return fail(
+            f"web → {app.private_ip}:{port}/healthz: {got.stdout.strip() or 'no answer'}",
+            "gunicorn listens on every address, so the path is blocked: the app SG must allow "
+            f"{port} from the web SG (see 'vpclab verify --step instances')",
+        )
     return ok(f"listening on {', '.join(listening)}; web → {app.private_ip}:{port}: 200")
 
 

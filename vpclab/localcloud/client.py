@@ -42,6 +42,7 @@ class AgentRecord:
     region: str
     fingerprint: str = ""
     started: float = 0.0
+    repo_root: str = ""  # the project its internet's git remote serves
 
 
 @cache
@@ -121,7 +122,8 @@ def start(
     argv += ["--endpoint", endpoint, "--region", region, "--interval", str(interval)]
     repo_root = repo_root or project_root()
     if repo_root:
-        argv += ["--repo-root", str(Path(repo_root).resolve())]
+        repo_root = Path(repo_root).resolve()
+        argv += ["--repo-root", str(repo_root)]
     with open(local_dir / LOG_FILE, "ab") as logf:
         proc = subprocess.Popen(
             argv,
@@ -134,7 +136,11 @@ def start(
         )  # its own session: outlives the CLI
     write_json(
         local_dir / AGENT_FILE,
-        asdict(AgentRecord(proc.pid, endpoint, region, fingerprint(), time.time())),
+        asdict(
+            AgentRecord(
+                proc.pid, endpoint, region, fingerprint(), time.time(), str(repo_root or "")
+            )
+        ),
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -19,11 +19,15 @@ from vpclab.localcloud import cleanup, dataplane, internet, names, netns, nft, r
 from vpclab.localcloud.dataplane import HostPlan, LabPlan, SubnetPlan
 from vpclab.localcloud.publish import Target
 from vpclab.localcloud.status import HostStatus, InternetAddresses, LabStatus, ServicesStatus
+from vpclab.spec import Ports
 
 if TYPE_CHECKING:
     from vpclab.localcloud.daemon import Agent
 
 WEB_PORT = 80
+# The monitoring server's UIs, published beside the web server. The agent follows the control
+# plane, not a spec, so these are the spec's default ports.
+MONITORING_UIS = {"prometheus": Ports().prometheus, "alertmanager": Ports().alertmanager}
 log = logging.getLogger("vpclab.agent")
 
 
@@ -90,6 +94,7 @@ class LabRuntime:
         self.services: Future | None = None
         self.served_head: str | None = None
         self.web_url: str | None = None
+        self.ui_urls: dict[str, str] = {}  # prometheus, alertmanager -> loopback URL
         self.errors: list[str] = []
         self.plan: LabPlan | None = None
 
@@ -227,6 +232,7 @@ class LabRuntime:
             log.info("%s: router rules updated", self.lab)
         self._services()
         self._publish(plan)
+        self._publish_monitoring(plan)
 
     def _public_addresses(self, plan: LabPlan) -> None:
         self.api_public = plan.public_wanted()
@@ -296,8 +302,29 @@ class LabRuntime:
         )
         self.web_url = f"http://127.0.0.1:{port}/"
 
+    def _publish_monitoring(self, plan: LabPlan) -> None:
+        """Prometheus' and Alertmanager's UIs, reached from the lab's internet like a browser
+        on the admin's machine (the monitoring SG decides, as on AWS)."""
+        mon = next((h for h in plan.hosts if h.role == "monitoring"), None)
+        ip = self.public.get(mon.instance_id) if mon else None
+        for name, target_port in MONITORING_UIS.items():
+            key = f"{self.lid}:{name}"
+            if ip is None:
+                self.agent.publisher.unpublish(key)
+                self.ui_urls.pop(name, None)
+                continue
+            port = self.agent.publisher.publish(
+                key,
+                Target(self.internet_ns, ip, target_port),
+                self.agent.previous_ports.get(f"{self.lab}:{name}", 0),
+            )
+            self.ui_urls[name] = f"http://127.0.0.1:{port}/"
+
     def teardown(self) -> None:
         self.agent.publisher.unpublish(self.lid)
+        for name in MONITORING_UIS:
+            self.agent.publisher.unpublish(f"{self.lid}:{name}")
+        self.ui_urls.clear()
         runtimes = list(self.hosts.values())
         # Stop hosts in parallel: each stop is a SIGKILL and a wait.
         list(self.agent.pool.map(lambda r: r.stop(), runtimes))
@@ -343,6 +370,8 @@ class LabRuntime:
             lab=self.lab,
             lab_id=self.lid,
             web_url=self.web_url,
+            prometheus_url=self.ui_urls.get("prometheus"),
+            alertmanager_url=self.ui_urls.get("alertmanager"),
             router_netns=self.router_ns,
             internet_netns=self.internet_ns,
             internet=InternetAddresses(

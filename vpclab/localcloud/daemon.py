@@ -153,9 +153,12 @@ class Agent:
         previous = read_json(self.local_dir / STATUS_FILE) or {}
         for lab, data in (previous.get("labs") or {}).items():
             cleanup.force_down(data.get("lab_id") or self.lab_id(lab))  # a crashed agent's
-            url = data.get("web_url") or ""
-            with contextlib.suppress(ValueError, IndexError):
-                self.previous_ports[lab] = int(url.rsplit(":", 1)[1].strip("/"))
+            urls = {lab: data.get("web_url")} | {
+                f"{lab}:{ui}": data.get(f"{ui}_url") for ui in ("prometheus", "alertmanager")
+            }
+            for key, url in urls.items():
+                with contextlib.suppress(ValueError, IndexError, AttributeError):
+                    self.previous_ports[key] = int(url.rsplit(":", 1)[1].strip("/"))
         try:
             while not self.stopping.is_set():
                 started = time.time()

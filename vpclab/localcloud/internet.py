@@ -6,8 +6,10 @@ private app reaches them only through the lab's NAT.
 
 - `git://ADDRESS/microblog_VPC_deployment.git`: `git daemon`, read-only, serving a bare
   mirror of the project kept under the cache folder. It serves what is committed.
-- `http://ADDRESS:PORT/`: a folder of wheels for `app/requirements.txt`, as pip's
-  `--find-links` (built on this machine with the hosts' own python, so the tags match).
+- `http://ADDRESS:PORT/`: a folder of wheels for `app/requirements.txt` and the pipeline's
+  tools (`scripts/ci/requirements.txt`), as pip's `--find-links` (built on this machine with
+  the hosts' own python, so the tags match). The Jenkins host's Build stage installs from it
+  the way real Jenkins installs from PyPI.
 
 Both run in the foreground as children the caller tracks (`InternetServices.stop`).
 """
@@ -29,6 +31,7 @@ from vpclab.localcloud.netns_socket import connect_in
 
 REPO_NAME = "microblog_VPC_deployment.git"
 REQUIREMENTS = "app/requirements.txt"
+CI_REQUIREMENTS = "scripts/ci/requirements.txt"  # optional: a project without a pipeline
 GIT_PORT = 9418
 HTTP_PORT = 8080
 HOST_PYTHON = "/usr/bin/python3"  # the hosts' interpreter (the "local image")
@@ -230,23 +233,24 @@ def _wheel_python() -> str:
 
 
 def _requirement_texts(repo_root: Path, cache_dir: Path) -> list[str]:
-    texts = []
+    texts: list[str] = []
     mirror = cache_dir / "git" / REPO_NAME
-    committed = subprocess.run(
-        ["git", "--git-dir", str(mirror), "show", f"HEAD:{REQUIREMENTS}"],
-        capture_output=True,
-        text=True,
-    )
-    if committed.returncode == 0:
-        texts.append(committed.stdout)
-    work_tree = repo_root / REQUIREMENTS
-    if work_tree.exists() and work_tree.read_text() not in texts:
-        texts.append(work_tree.read_text())
-    if not texts:
-        raise VpclabError(
-            f"{REQUIREMENTS} is missing from {repo_root}",
-            "the app's requirements file is part of the project",
+    for name in (REQUIREMENTS, CI_REQUIREMENTS):
+        committed = subprocess.run(
+            ["git", "--git-dir", str(mirror), "show", f"HEAD:{name}"],
+            capture_output=True,
+            text=True,
         )
+        if committed.returncode == 0 and committed.stdout not in texts:
+            texts.append(committed.stdout)
+        work_tree = repo_root / name
+        if work_tree.exists() and work_tree.read_text() not in texts:
+            texts.append(work_tree.read_text())
+        if name == REQUIREMENTS and not texts:
+            raise VpclabError(
+                f"{REQUIREMENTS} is missing from {repo_root}",
+                "the app's requirements file is part of the project",
+            )
     return texts
 
 

@@ -54,6 +54,9 @@ class LabStatus:
     nat: dict[str, str] = field(default_factory=dict)  # NAT id -> wire address
     hosts: dict[str, HostStatus] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
+    # The monitoring server's UIs, published on loopback like the web server.
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
 
     def host(self, role: str) -> HostStatus | None:
         return next((h for h in self.hosts.values() if h.role == role), None)
@@ -94,6 +97,8 @@ class DataPlaneStatus:
     lab_id: str | None
     web_url: str | None
     hosts: dict[str, HostStatus] = field(default_factory=dict)
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,4 +118,6 @@ def _lab(raw: dict[str, Any]) -> LabStatus:
         nat=dict(raw.get("nat") or {}),
         hosts={name: HostStatus(**h) for name, h in (raw.get("hosts") or {}).items()},
         errors=tuple(raw.get("errors") or ()),
+        prometheus_url=raw.get("prometheus_url"),
+        alertmanager_url=raw.get("alertmanager_url"),
     )

@@ -82,10 +82,12 @@ def prometheus_yml(spec: LabSpec, servers: Servers) -> str:
 
 
 def error_ratio_expr(window: str) -> str:
-    # `or vector(0)`: no 5xx at all is a ratio of 0, not "no data".
+    """5xx answers over all answers. No 5xx at all is a ratio of 0, and so is a window with
+    no requests (`> 0` drops the 0/0, `or vector(0)` fills it): both are "nothing wrong",
+    not "no data". The request-rate panel is the one that shows whether requests come."""
     return (
-        f'(sum(rate({APP_REQUESTS}{{status=~"5.."}}[{window}])) or vector(0))'
-        f" / sum(rate({APP_REQUESTS}[{window}]))"
+        f'((sum(rate({APP_REQUESTS}{{status=~"5.."}}[{window}])) or vector(0))'
+        f" / (sum(rate({APP_REQUESTS}[{window}])) > 0)) or vector(0)"
     )
 
 
@@ -109,7 +111,7 @@ def rules_yml(spec: LabSpec) -> str:
         },
         {
             "alert": "HighErrorRatio",
-            "expr": f"{error_ratio_expr(m.rate_window)} > {m.error_ratio_threshold}",
+            "expr": f"({error_ratio_expr(m.rate_window)}) > {m.error_ratio_threshold}",
             "for": m.error_ratio_for,
             "labels": {"severity": "warning"},
             "annotations": {

@@ -19,7 +19,11 @@ from vpclab.spec import LabSpec
 DATASOURCE_UID = "prometheus"
 DASHBOARD_UID = "vpclab-microblog"
 # Where Grafana looks on the monitoring host (relative paths below mirror these).
+PROVISIONING_DIR = "/etc/grafana/provisioning"
 DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+# Grafana's own apt repository (the aws target's user data installs it from there).
+APT_REPO = "https://apt.grafana.com"
+APT_KEY_URL = "https://apt.grafana.com/gpg.key"
 FILES = (
     "provisioning/datasources/prometheus.yml",
     "provisioning/dashboards/vpclab.yml",
@@ -105,3 +109,13 @@ def write(spec: LabSpec, folder: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+def host_files(spec: LabSpec) -> dict[str, str]:
+    """The same files by their absolute path on the monitoring host."""
+    where = {"provisioning": PROVISIONING_DIR, "dashboards": DASHBOARDS_DIR}
+    placed = {}
+    for relative, text in files(spec).items():
+        top, rest = relative.split("/", 1)
+        placed[f"{where[top]}/{rest}"] = text
+    return placed

@@ -5,9 +5,19 @@ from __future__ import annotations
 from types import ModuleType
 
 from vpclab.errors import NotBuiltError
-from vpclab.steps import instances, jenkins, keys, monitoring, nat, nginx, scripts, vpc
+from vpclab.steps import (
+    instances,
+    jenkins,
+    keys,
+    monitoring,
+    nat,
+    nginx,
+    pipeline,
+    scripts,
+    vpc,
+)
 
-# Steps whose apply is built. The pipeline step is still to come.
+# Steps whose apply is built.
 BUILT: dict[str, ModuleType] = {
     "vpc": vpc,
     "nat": nat,
@@ -16,6 +26,7 @@ BUILT: dict[str, ModuleType] = {
     "keys": keys,
     "nginx": nginx,
     "scripts": scripts,
+    "pipeline": pipeline,
     "monitoring": monitoring,
 }
 

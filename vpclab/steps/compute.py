@@ -155,6 +155,21 @@ def _local_image(ctx: Context) -> tuple[str, str]:
     return image["ImageId"], "/dev/sda1"
 
 
+def grafana_values(ctx: Context, role: str) -> dict:
+    """What the monitoring server's user data needs for Grafana, on the aws target only:
+    locally no registry serves Grafana (its panels are checked against Prometheus instead)."""
+    if role != "monitoring" or ctx.cloud.target != "aws":
+        return {}
+    from vpclab.monitoring import grafana
+
+    return {
+        "grafana_files": grafana.host_files(ctx.spec),
+        "grafana_repo": grafana.APT_REPO,
+        "grafana_key_url": grafana.APT_KEY_URL,
+        "grafana_port": ctx.spec.ports.grafana,
+    }
+
+
 def launch_parameters(
     ctx: Context, role: str, subnet_id: str, group_id: str, key_name: str, public_ip: bool
 ) -> dict:
@@ -162,7 +177,11 @@ def launch_parameters(
     interface deleted with the instance (else it lingers and blocks the subnet's delete)."""
     image_id, root_device = resolve_ami(ctx)
     user_data = render(
-        "user-data.sh.j2", lab=ctx.spec.name, role=role, packages=USER_DATA_PACKAGES[role]
+        "user-data.sh.j2",
+        lab=ctx.spec.name,
+        role=role,
+        packages=USER_DATA_PACKAGES[role],
+        **grafana_values(ctx, role),
     )
     return {
         "ImageId": image_id,
@@ -205,12 +224,16 @@ def ensure_instance(
     key_name: str,
     public_ip: bool,
     lab_vpc: str,
+    user_data: str | None = None,
 ) -> dict:
     """Launch the role's server unless it runs, with a fixed idempotency token (lab, role,
-    subnet and the lab's VPC, which is new after a `down`), then wait until it runs."""
+    subnet and the lab's VPC, which is new after a `down`), then wait until it runs.
+    `user_data` replaces the role's rendered user data (Jenkins on aws)."""
     if existing is not None:
         return existing
     params = launch_parameters(ctx, role, subnet_id, group_id, key_name, public_ip)
+    if user_data is not None:
+        params["UserData"] = user_data
     token = ctx.token(role, subnet_id, lab_vpc)
     for _ in range(3):
         instance = ctx.settle(ctx.ec2.run_instances, ClientToken=token, **params)["Instances"][0]

@@ -3,6 +3,9 @@ routed on both sides) that lets it reach the web server over private addresses."
 
 from __future__ import annotations
 
+import os
+
+from vpclab.aws import jenkins_setup, retry
 from vpclab.errors import VpclabError
 from vpclab.steps.compute import Ingress, ensure_instance, ensure_key_pair, ensure_security_group
 from vpclab.steps.context import Context, first
@@ -40,7 +43,9 @@ def apply(ctx: Context) -> None:
         ],
         "Jenkins deployment server",
     )
-    ensure_instance(
+    on_aws = ctx.cloud.target == "aws"
+    profile = ensure_aws_profile(ctx) if on_aws else None
+    instance = ensure_instance(
         ctx,
         "jenkins",
         state.instances.get("jenkins"),
@@ -49,7 +54,10 @@ def apply(ctx: Context) -> None:
         key_name,
         public_ip=True,
         lab_vpc=state.vpc["VpcId"],
+        user_data=aws_user_data(ctx) if on_aws else None,
     )
+    if profile is not None:
+        associate_profile(ctx, instance["InstanceId"], profile)
 
     pcx = ensure_peering(ctx, state.peering, default_vpc, state.vpc["VpcId"])
     # The default VPC's table is not the lab's: only routes through our peerings are ours.
@@ -94,3 +102,57 @@ def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc
             "run 'vpclab down', then 'vpclab up' again",
         )
     return pcx
+
+
+# --- target aws: real Jenkins (user data) with a read-only instance profile -----------------
+
+
+def aws_user_data(ctx: Context) -> str:
+    """Jenkins LTS, its plugins and Configuration as Code, on the project's repository."""
+    from vpclab.steps.scripts import REPO_ENV
+
+    repo = os.environ.get(REPO_ENV)
+    if not repo:
+        raise VpclabError(
+            "Jenkins on aws needs the project's repository for its workload_4 job",
+            f"set {REPO_ENV} to the project's public repository URL",
+        )
+    return jenkins_setup.user_data(ctx.spec.name, ctx.spec.region, repo)
+
+
+def ensure_aws_profile(ctx: Context) -> str:
+    """The instance profile that lets Deploy and Verify read the lab's state (no keys)."""
+    account = ctx.cloud.client("sts").get_caller_identity()["Account"]
+    return jenkins_setup.ensure_profile(
+        ctx.cloud.client("iam"), ctx.spec.name, ctx.spec.region, account, ctx.say
+    )
+
+
+def _profile_not_seen_yet(exc: BaseException) -> bool:
+    # IAM is eventually consistent: EC2 may not know a profile made a moment ago.
+    return retry.error_code(exc) == "InvalidParameterValue"
+
+
+def associate_profile(ctx: Context, instance_id: str, profile: str) -> None:
+    found = ctx.ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    current = [a for a in found if a.get("State") in ("associating", "associated")]
+    if any(a["IamInstanceProfile"]["Arn"].endswith(f"/{profile}") for a in current):
+        return
+    if current:  # another profile: Jenkins gets exactly the lab's read-only one
+        ctx.ec2.replace_iam_instance_profile_association(
+            IamInstanceProfile={"Name": profile}, AssociationId=current[0]["AssociationId"]
+        )
+    else:
+        retry.call(
+            lambda: ctx.ec2.associate_iam_instance_profile(
+                IamInstanceProfile={"Name": profile}, InstanceId=instance_id
+            ),
+            when=_profile_not_seen_yet,
+            what=f"EC2 to see the instance profile {profile}",
+            budget=ctx.pacing.settle_budget,
+            pacing=ctx.pacing,
+            say=ctx.say,
+        )
+    ctx.say(f"associated instance profile {profile} with the Jenkins server {instance_id}")

@@ -13,7 +13,8 @@ import time
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
-from vpclab.monitoring import config
+from vpclab.monitoring import config, warmup
+from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.promapi import PrometheusAPI
 from vpclab.render import render
 from vpclab.steps import remote
@@ -250,6 +251,38 @@ def wait_scraped(ctx: Context, timeout: float = 60.0) -> None:
     ctx.say(f"monitoring: Prometheus has scraped {len(seen)} of {want} targets so far")
 
 
+def warm_up(ctx: Context) -> None:
+    """Bounded real traffic from the lab's internet through the web server, until every
+    dashboard panel answers with a number (a fresh app has no request counters yet)."""
+    prom = api(ctx)
+    panels = dashboard_panels(ctx.spec.monitoring.rate_window)
+    web = remote.where(ctx, "web")
+    address, port = web.public_ip or web.private_ip, ctx.spec.ports.http
+
+    def send(path: str) -> int:
+        return remote.http_get(ctx, address, port, path).status
+
+    def missing() -> list[str]:
+        try:
+            return warmup.missing_data(prom, panels, finite=True)
+        except (OSError, ValueError, VpclabError) as exc:
+            return [f"Prometheus ({exc})"]
+
+    pace, timeout = warmup.pace_for(ctx.spec.monitoring.scrape_interval)
+    done = warmup.warm_up(send, missing, pace, timeout)
+    if done.sent == 0:
+        return  # every panel had data already: no traffic needed
+    failed = f", {done.failed} unanswered or 5xx" if done.failed else ""
+    ctx.say(
+        f"monitoring: warm-up sent {done.sent} requests through the web server{failed}; "
+        + (
+            f"every panel has data after {done.seconds:.0f} s"
+            if not done.missing
+            else f"still no data after {done.seconds:.0f} s: {', '.join(done.missing)}"
+        )
+    )
+
+
 def apply(ctx: Context) -> None:
     security_groups(ctx)
     reason = remote.unreachable(ctx)
@@ -260,3 +293,4 @@ def apply(ctx: Context) -> None:
         exporters(ctx, role)
     prometheus(ctx)
     wait_scraped(ctx)
+    warm_up(ctx)

@@ -70,7 +70,7 @@ def _lab_status(reach: Reach) -> LabStatus | None:
 def unreachable(reach: Reach) -> str | None:
     """Why the hosts cannot be reached from here, or None."""
     if not is_local(reach):
-        return None
+        return stand_in(reach)
     if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
         return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
     from vpclab.localcloud import netns
@@ -80,6 +80,17 @@ def unreachable(reach: Reach) -> str | None:
         return reason
     if _lab_status(reach) is None:
         return "the local agent runs no hosts of this lab ('vpclab up' as root)"
+    return None
+
+
+def stand_in(reach: Reach) -> str | None:
+    """Target aws with its own endpoint (moto, a test double): the addresses it reports are
+    on no wire, so nothing may connect to them from here. None for real AWS."""
+    if reach.cloud.target == "aws" and reach.cloud.endpoint:
+        return (
+            f"the aws target's control plane is a stand-in ({reach.cloud.endpoint}): "
+            "its addresses are on no wire"
+        )
     return None
 
 

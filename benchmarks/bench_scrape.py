@@ -1,0 +1,129 @@
+"""What Prometheus' scraping costs the app: the app's requests/s while Prometheus scrapes
+every target every 5 s, against the same load with Prometheus stopped (no scraping), in one
+run with the two sides alternating.
+
+    python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 15]
+
+Needs a lab that is up through the monitoring step (`make lab`, as root). Bounded: at most
+60 s of load in all, and only the lab's own hosts are loaded (wrk runs inside the web host,
+straight at the app server's private address). The monitoring server gets a prometheus.yml
+with a 5 s interval for the run (checked by promtool first); the lab's own file is put back
+and Prometheus running again at the end, even after a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench_proxy import MAX_LOAD_SECONDS, Run, parse_wrk
+
+from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import Host
+from vpclab.lab import Lab
+from vpclab.monitoring import config
+from vpclab.steps import monitoring, remote
+from vpclab.steps.context import Context
+
+INTERVAL = "5s"
+
+
+def _ready(ctx: Context, timeout: float = 60.0) -> None:
+    """Prometheus answers queries again after a start (its TSDB replays its WAL first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            monitoring.api(ctx).query("up")
+            return
+        except (OSError, ValueError, VpclabError):
+            time.sleep(0.5)
+    sys.exit("bench_scrape: Prometheus did not come back within 60 s")
+
+
+def _scrapes(ctx: Context, seconds: float) -> int:
+    """Scrapes of every target (up samples) in the last `seconds`: proof the load met them."""
+    series = monitoring.api(ctx).query(f"sum(count_over_time(up[{int(seconds)}s]))")
+    return int(series[0].values[0]) if series else 0
+
+
+def _set_prometheus(ctx: Context, mon: Host, running: bool) -> None:
+    verb = "start" if running else "stop"
+    mon.run(f"supervisorctl {verb} prometheus >/dev/null || true", sudo=True)
+    if running:
+        _ready(ctx)
+        time.sleep(6)  # one whole interval, so the load meets steady scraping
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="lab.toml")
+    parser.add_argument("--path", default="/explore")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if 2 * args.rounds * args.seconds > MAX_LOAD_SECONDS:
+        sys.exit(f"at most {MAX_LOAD_SECONDS} s of load: lower --rounds or --seconds")
+
+    lab = Lab(Path(args.spec), "local", say=lambda _line: None)
+    ctx = lab.context()
+    reason = remote.unreachable(ctx)
+    if reason:
+        sys.exit(f"bench_scrape: {reason}")
+    app = remote.where(ctx, "app")
+    url = f"http://{app.private_ip}:{lab.spec.ports.app}{args.path}"
+    fast = ctx.spec.model_copy(
+        update={"monitoring": ctx.spec.monitoring.model_copy(update={"scrape_interval": INTERVAL})}
+    )
+    web = remote.open_role(ctx, "web")
+    mon = remote.open_role(ctx, "monitoring")
+    original = remote.read_file(mon, config.PROMETHEUS_YML)
+    if original is None:
+        sys.exit("bench_scrape: no prometheus.yml on the monitoring server: run 'make lab'")
+    runs: dict[str, list[Run]] = {"scraping every 5 s": [], "no scraping": []}
+    scrapes: list[int] = []
+    try:
+        monitoring.install_configs(
+            mon, {config.PROMETHEUS_YML: config.prometheus_yml(fast, monitoring.servers(ctx))}
+        )
+        mon.run("supervisorctl restart prometheus >/dev/null", sudo=True)
+        for _ in range(args.rounds):
+            for name in runs:
+                scraping = name != "no scraping"
+                _set_prometheus(ctx, mon, scraping)
+                cmd = f"wrk -t2 -c{args.connections} -d{args.seconds}s --latency {shlex.quote(url)}"
+                runs[name].append(parse_wrk(web.run(cmd, timeout=args.seconds + 30).stdout))
+                if scraping:
+                    scrapes.append(_scrapes(ctx, args.seconds))
+    finally:
+        mon.put_text(original, config.PROMETHEUS_YML, 0o644, sudo=True, owner="root:root")
+        mon.run("supervisorctl start prometheus >/dev/null || true", sudo=True)
+        mon.run("supervisorctl signal HUP prometheus >/dev/null", sudo=True, check=False)
+        remote.close(mon)
+        remote.close(web)
+
+    print(
+        f"GET {args.path} straight to the app, {args.connections} connections, "
+        f"{args.rounds} x {args.seconds} s a side, alternating"
+    )
+    medians = {}
+    for name, got in runs.items():
+        rps = statistics.median(r.rps for r in got)
+        p99 = statistics.median(r.p99_ms for r in got)
+        medians[name] = rps
+        rounds = " ".join(f"{r.rps:.0f}" for r in got)
+        print(f"{name:<20} {rps:8.1f} req/s   p99 {p99:7.1f} ms   rounds: {rounds}")
+    targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
+    print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")
+    cost = 1 - medians["scraping every 5 s"] / medians["no scraping"]
+    print(f"scrape overhead: {cost:+.1%} of the app's throughput")
+    if any(r.errors for got in runs.values() for r in got):
+        sys.exit("bench_scrape: errors seen under load")
+
+
+if __name__ == "__main__":
+    main()

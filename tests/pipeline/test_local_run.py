@@ -1,0 +1,170 @@
+"""`vpclab pipeline run` on a real local lab: the Jenkins host builds, tests and deploys a new
+commit of the project, and a commit that breaks a unit test stops at Test while the previous
+version keeps serving.
+
+The lab's git remote serves a throwaway clone of the project (the agent's repo root), so the
+tests commit there and never to the real checkout. Needs root; skips with the reason without."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require_root() -> None:
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    for tool in ("/usr/sbin/sshd", "nginx", "supervisord", "git"):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            pytest.skip(f"{tool} is not installed")
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@dataclass
+class PipelineLab:
+    spec: Path
+    env: dict[str, str]
+    project: Path  # what the lab's git remote serves
+
+    def cli(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(self.spec)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def commit(self, path: str, text: str, message: str) -> str:
+        (self.project / path).write_text(text)
+        git(self.project, "add", path)
+        git(self.project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit",
+            "-qm", message)  # fmt: skip
+        return git(self.project, "rev-parse", "HEAD")
+
+    def builds(self) -> list[dict]:
+        done = self.cli("pipeline", "status", "--json", "--count", "50")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def healthz_commit(self) -> str:
+        from vpclab.lab import Lab
+
+        url = Lab(self.spec, "local", say=lambda _l: None).dataplane_status().web_url
+        assert url, "the web server is not published"
+        with urllib.request.urlopen(url + "healthz", timeout=10) as reply:
+            return json.loads(reply.read())["commit"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineLab]:
+    """A full lab (`vpclab up`, the pipeline step included) serving a clone of the project."""
+    require_root()
+    from vpclab.localcloud import client, motoserver
+    from vpclab.paths import local_dir
+    from vpclab.spec import load_spec
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    name = re.sub(r"[^a-z0-9]", "", f"pl{os.getpid() % 10000}{folder.name[-2:]}")
+    project = folder / "project"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
+    git(project, "checkout", "-q", "-B", "main")
+    spec = folder / "lab.toml"
+    spec.write_text(
+        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET")}
+    env.pop("VPCLAB_DATAPLANE", None)
+    env["VPCLAB_STATE"] = str(folder / "state")
+    saved = {k: os.environ.get(k) for k in ("VPCLAB_STATE", "AWS_ENDPOINT_URL")}
+    os.environ["VPCLAB_STATE"] = env["VPCLAB_STATE"]
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    here = PipelineLab(spec, env, project)
+    try:
+        # The agent serves the clone; `vpclab up` keeps this agent (same endpoint and code).
+        where = local_dir(spec)
+        endpoint = motoserver.start(where).endpoint
+        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
+        up = here.cli("up")  # progress goes to stderr, the checklist to stdout
+        assert "== pipeline" in up.stderr, up.stdout + up.stderr
+        assert "pipeline: build #1" in up.stderr, up.stdout[-3000:] + up.stderr[-2000:]
+        yield here
+    finally:
+        here.cli("local", "down", "--force", timeout=120)
+        here.cli("local", "stop", timeout=120)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_up_builds_the_served_commit_once(lab: PipelineLab) -> None:
+    builds = lab.builds()
+    assert [b["number"] for b in builds] == [1]
+    assert builds[0]["result"] in ("SUCCESS", "UNSTABLE"), builds[0]
+    assert lab.healthz_commit() == builds[0]["commit"] == git(lab.project, "rev-parse", "HEAD")
+    again = lab.cli("up")
+    assert "pipeline: build #1 built the served commit" in again.stderr, again.stderr[-3000:]
+    assert [b["number"] for b in lab.builds()] == [1]
+
+
+def test_a_commit_is_built_and_deployed(lab: PipelineLab) -> None:
+    commit = lab.commit("NOTES.md", "A change the pipeline deploys.\n", "notes")
+    done = lab.cli("pipeline", "run")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    newest = lab.builds()[0]
+    assert newest["commit"] == commit
+    stages = {s["name"]: s for s in newest["stages"]}
+    assert stages["Build"]["result"] == "SUCCESS"
+    assert stages["Test"]["result"] == "SUCCESS" and stages["Test"]["tests"]["total"] > 0
+    assert stages["Security"]["result"] == "UNSTABLE"
+    assert "dependencies not checked" in stages["Security"]["reason"]
+    assert stages["Deploy"]["result"] == "SUCCESS"
+    assert stages["Verify"]["result"] == "SUCCESS", stages["Verify"]
+    assert lab.healthz_commit() == commit
+    folder = Path(lab.env["VPCLAB_STATE"])
+    kept = list(folder.rglob(f"builds/{newest['number']}/junit/reports/tests.xml"))
+    assert kept, "the Test stage's JUnit file was not collected into the build folder"
+    assert list(folder.rglob(f"builds/{newest['number']}/artifacts/reports/sbom.json"))
+    verify = lab.cli("verify", "--step", "pipeline")
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_a_broken_unit_test_stops_at_test(lab: PipelineLab) -> None:
+    serving = lab.healthz_commit()
+    broken = lab.commit(
+        "tests/app/test_broken_on_purpose.py",
+        "def test_broken():\n    assert 1 + 1 == 3\n",
+        "a failing unit test",
+    )
+    done = lab.cli("pipeline", "run")
+    assert done.returncode == 1, done.stdout[-4000:]
+    newest = lab.builds()[0]
+    assert newest["commit"] == broken and newest["result"] == "FAILURE"
+    stages = {s["name"]: s for s in newest["stages"]}
+    assert stages["Test"]["result"] == "FAILURE"
+    assert stages["Test"]["tests"]["failed"] == 1
+    assert stages["Deploy"]["result"] == "SKIPPED" and stages["Verify"]["result"] == "SKIPPED"
+    assert lab.healthz_commit() == serving != broken
+    verify = lab.cli("verify", "--step", "pipeline")
+    assert verify.returncode == 1 and "Test" in verify.stdout
