@@ -86,6 +86,7 @@ print("created VPC", lab.spec.cidr, "| id", vpc_id)
 ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": lab.spec.enable_dns_support})
 ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": lab.spec.enable_dns_hostnames})
 ### END SOLUTION
+print("DNS support and DNS hostnames set on", vpc_id)
 
 # %% [markdown]
 # **3. The subnets.** One public, one private, both in the spec's availability zone, each
