@@ -17,6 +17,7 @@ from rich.table import Table
 
 from vpclab import report
 from vpclab.checklist import CheckResult, failed
+from vpclab.course import cli as course_cli
 from vpclab.errors import UsageError, VpclabError
 from vpclab.lab import Lab
 from vpclab.outputs import LabOutputs
@@ -453,6 +454,9 @@ def ssh(
             f"run 'vpclab verify --step {step}' to see which path is blocked",
         )
     raise typer.Exit(outcome.code)
+
+
+course_cli.register(app)
 
 
 def main() -> None:
