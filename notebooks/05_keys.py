@@ -1,0 +1,299 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · The SSH paths of the deployment
+#
+# **Why this step exists.** The servers run, but nothing may yet cross from one to the
+# next. The deployment needs exactly two SSH paths, and no others:
+#
+# - **Jenkins → web**: the user `jenkins` logs in as `ubuntu` with Jenkins' own key, made on
+#   the Jenkins host. The pipeline's Deploy stage runs `setup.sh` there.
+# - **web → app**: `ubuntu` on the web server logs in with the app key pair, copied to the
+#   web server. `setup.sh` runs `start_app.sh` on the private app this way.
+#
+# In the original exercise, an engineer "generated an SSH key pair using ssh-keygen" on the
+# Jenkins server, "added the public key to the authorized_keys file on the Web Server", and
+# "securely transferred the application server key pair to the Web Server". That is the
+# shape of this step. Three details make it safe rather than merely working:
+#
+# - **Host keys are pinned, never learned on first use.** The exercise "validated the
+#   connection by SSHing from Jenkins into the Web Server, which also registered the Web
+#   Server as a known host": whoever answered first was trusted. Many pipelines go further
+#   and pass `StrictHostKeyChecking=no`, which trusts anyone at all. Here each host key comes
+#   from a channel the control plane trusts (the instance's console output on AWS, the local
+#   agent here) and is written into `known_hosts` before the first login.
+# - **The app key works only from the web server.** The app key now lives on a public
+#   machine. In the app's `authorized_keys`, its line starts with
+#   `from="<web private IP>"`: if the key leaks, it is useless anywhere else.
+# - **Private keys are 0600, and no host accepts a password.** `ssh` refuses a key file
+#   others can read ("UNPROTECTED PRIVATE KEY FILE"), and a `.pem` left at 0644 is a classic
+#   reason a deploy suddenly stops working.
+#
+# The calls below use the library's SSH helper (`vpclab.steps.remote`): a paramiko client
+# with `RejectPolicy` and the lab's pinned `known_hosts`, which reaches the private app by
+# opening a `direct-tcpip` channel through the web server (the same hop as `ssh -J`).
+#
+# These cells need the hosts: run them as root with the local data plane on (`make
+# jupyter`). Without it, each cell says so and skips, and the checkpoint reports SKIP.
+
+# %%
+from vpclab import report
+from vpclab.lab import Lab
+from vpclab.steps import keys, remote
+
+lab = Lab("../lab.toml")
+lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
+offline = lab.dataplane_off()
+
+# %% [markdown]
+# ## Do the step
+#
+# Open one SSH session to each host. `where` reads the addresses from the control plane
+# (the app has a private address only); `open_role` logs in as `ubuntu` with the role's
+# key pair from the state folder.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ctx = lab.context()
+    web_at, app_at = remote.where(ctx, "web"), remote.where(ctx, "app")
+    jenkins = remote.open_role(ctx, "jenkins")
+    web = remote.open_role(ctx, "web")
+    app = remote.open_role(ctx, "app")
+    print(f"sessions open: {jenkins!r}, {web!r}, {app!r}")
+
+# %% [markdown]
+# **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
+# is generated there, as the user `jenkins` that runs the pipeline, with `umask 077` so it
+# is 0600 from the first byte. Run twice, `test -f` keeps the existing key.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
+    jenkins.run(
+        "id -u jenkins >/dev/null 2>&1 || useradd --create-home --shell /bin/bash jenkins",
+        sudo=True,
+    )
+    jenkins.run(
+        "sudo -n -u jenkins -H sh -c 'umask 077; mkdir -p ~/.ssh; "
+        "test -f ~/.ssh/id_ed25519 || "
+        'ssh-keygen -q -t ed25519 -N "" -C jenkins@vpclab -f ~/.ssh/id_ed25519\''
+    )
+    jenkins_home = remote.home_of(jenkins, "jenkins")
+    jenkins_public = jenkins.run(
+        f"cat {jenkins_home}/.ssh/id_ed25519.pub", sudo=True
+    ).stdout.strip()
+    ### END SOLUTION
+    print("Jenkins' public key:", jenkins_public.split()[0], jenkins_public.split()[2])
+
+# %% [markdown]
+# **Jenkins → web.** Authorize Jenkins' public key for `ubuntu` on the web server (once, even
+# when the cell runs again), and pin the web server's host key in Jenkins' `known_hosts`.
+# The host key comes from the lab's own `known_hosts` on this machine, which the data plane
+# filled from a trusted channel; Jenkins never has to "accept" it.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
+    authorized = remote.read_file(web, keys.AUTHORIZED_KEYS) or ""
+    web.put_text(
+        keys.authorize(authorized, jenkins_public),
+        keys.AUTHORIZED_KEYS,
+        0o600,
+        owner="ubuntu:ubuntu",
+    )
+    web_host_key = remote.pinned_key(ctx, web_at.private_ip)
+    jenkins_known = f"{jenkins_home}/.ssh/known_hosts"
+    known = remote.read_file(jenkins, jenkins_known) or ""
+    jenkins.put_text(
+        keys.pin(known, web_at.private_ip, web_host_key),
+        jenkins_known,
+        0o644,
+        owner="jenkins:jenkins",
+    )
+    ### END SOLUTION
+    print(f"authorized Jenkins on web; pinned web's host key for jenkins: {web_host_key[:30]}...")
+
+# %% [markdown]
+# **web → app.** Copy the app's private key to the web server, mode 0600 and owned by
+# `ubuntu`; pin the app server's host key in `ubuntu`'s `known_hosts` on web.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
+    app_pem = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pem"
+    app_pem.chmod(0o600)
+    web.put_text(app_pem.read_text(), keys.APP_KEY_ON_WEB, 0o600, owner="ubuntu:ubuntu")
+    app_host_key = remote.pinned_key(ctx, app_at.private_ip)
+    known = remote.read_file(web, keys.WEB_KNOWN_HOSTS) or ""
+    web.put_text(
+        keys.pin(known, app_at.private_ip, app_host_key),
+        keys.WEB_KNOWN_HOSTS,
+        0o644,
+        owner="ubuntu:ubuntu",
+    )
+    ### END SOLUTION
+    print(f"app key on web at {keys.APP_KEY_ON_WEB}; pinned app's host key on web")
+
+# %% [markdown]
+# **Only from the web server.** On the app server, the app key's line in `authorized_keys`
+# gets the option `from="<web private IP>"`. sshd then accepts that key only from a
+# connection whose source is the web server's address. (`restrict_from` rewrites the line
+# in place, so running the cell again changes nothing.)
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
+    app_pub = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pub"
+    key_type, blob = app_pub.read_text().split()[:2]
+    authorized = remote.read_file(app, keys.AUTHORIZED_KEYS) or ""
+    app.put_text(
+        keys.restrict_from(authorized, key_type, blob, web_at.private_ip),
+        keys.AUTHORIZED_KEYS,
+        0o600,
+        owner="ubuntu:ubuntu",
+    )
+    ### END SOLUTION
+    print(f'the app key now works on app only from="{web_at.private_ip}"')
+
+# %% [markdown]
+# **No passwords.** Every host's sshd gets a drop-in with `PasswordAuthentication no` and
+# `KbdInteractiveAuthentication no`; `sshd -t` checks it before sshd reloads.
+# `no_password_login` does exactly that, and only when a password is still accepted.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
+    monitoring = remote.open_role(ctx, "monitoring")
+    for host in (jenkins, web, app, monitoring):
+        changed = keys.no_password_login(host)
+        print(f"{host.name}: password login {'turned off' if changed else 'already off'}")
+    remote.close(monitoring)
+    ### END SOLUTION
+
+# %% [markdown]
+# ## Look at the result
+#
+# Each path, tried the way the pipeline will use it: the system `ssh` in batch mode with
+# `StrictHostKeyChecking=yes`, so a missing key or an unknown host fails instead of asking.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    strict = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
+    hop = jenkins.run(
+        f"sudo -n -u jenkins -H ssh {strict} ubuntu@{web_at.private_ip} hostname", check=False
+    )
+    print(f"jenkins → web: exit {hop.rc}, {(hop.stdout or hop.stderr).strip()}")
+    hop = web.run(
+        f"ssh -i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
+        f"ubuntu@{app_at.private_ip} hostname",
+        check=False,
+    )
+    print(f"web → app:     exit {hop.rc}, {(hop.stdout or hop.stderr).strip()}")
+
+# %% [markdown]
+# The app key's line on the app server, with its `from=` option (the key blob shortened):
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    for raw in (remote.read_file(app, keys.AUTHORIZED_KEYS) or "").splitlines():
+        line = keys.parse_key_line(raw)
+        if line and line.blob == blob:
+            print(f"{line.options} {line.type} {line.blob[:16]}... {line.comment}")
+
+# %% [markdown]
+# And the modes of the private keys: the app key on web, Jenkins' key on Jenkins.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    print(web.run(f"stat -c '%a %U %n' {keys.APP_KEY_ON_WEB}", sudo=True).stdout.strip())
+    print(jenkins.run(f"stat -c '%a %U %n' {jenkins_home}/.ssh/id_ed25519", sudo=True).stdout)
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **A key left at 0644.** Loosen the app key on the web server the way a careless `scp` or
+# `chmod` does: `ssh` now refuses to use it, and the checklist names the file. Then put it
+# back to 0600.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    web.run(f"chmod 644 {keys.APP_KEY_ON_WEB}", sudo=True)
+    try:
+        hop = web.run(
+            f"ssh -i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
+            f"ubuntu@{app_at.private_ip} true",
+            check=False,
+        )
+        refused = [line for line in hop.stderr.splitlines() if "UNPROTECTED" in line]
+        print(f"web → app with a 0644 key: exit {hop.rc}", *refused[:1])
+        loose = [r for r in lab.verify(step="keys") if r.id == "keys.private_keys_private"]
+        print(report.to_text(loose))
+    finally:
+        web.run(f"chmod 600 {keys.APP_KEY_ON_WEB}", sudo=True)
+    print("put back to 0600")
+
+# %% [markdown]
+# **The app key from another address.** Drop the `from=` option, as if the key had been
+# authorized the quick way. The check logs in with the app key from an address that is not
+# the web server's, and now gets in: FAIL. Then the restriction goes back.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    restricted = remote.read_file(app, keys.AUTHORIZED_KEYS) or ""
+    loosened = restricted.replace(f'from="{web_at.private_ip}" ', "")
+    app.put_text(loosened, keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
+    try:
+        checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
+        print(report.to_text(checked))
+    finally:
+        app.put_text(restricted, keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
+    checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
+    print("restored:", report.to_text(checked).splitlines()[0])
+
+# %% [markdown]
+# Close the sessions. (Stuck? `vpclab up --through keys` does this whole step the
+# library's way; a step done that way earns no credit.)
+
+# %%
+if not offline:
+    for host in (app, web, jenkins):
+        remote.close(host)
+
+# %% [markdown]
+# ## Checkpoint
+
+# %% tags=["checkpoint", "nbval-check-output"]
+lab.checkpoint("keys")

@@ -1,0 +1,218 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Nginx, the front door
+#
+# **Why this step exists.** In the original exercise, "Nginx was installed on the Web Server
+# and configured as a reverse proxy. Incoming HTTP requests are forwarded to the Application
+# Server using its private IP and application port." Three things follow from that
+# sentence:
+#
+# - **Public traffic ends at the web layer.** Users talk to Nginx on the web server's public
+#   address, port 80. Nginx opens its own connection to the app server's *private* address
+#   on port 5000, which the internet cannot reach at all.
+# - **The app server stays isolated.** Its security group accepts port 5000 from the web
+#   server's group only (step 04), and it has no public address. Nginx is the one door.
+# - **Web and app concerns stay apart.** Nginx carries the headers the app needs to know
+#   the original request (`Host`, `X-Forwarded-For`, `X-Forwarded-Proto`), puts limits on
+#   what reaches the app (timeouts, a body-size limit), serves a friendly page when the app
+#   is down, and keeps private paths private: `/metrics` is not served to the public, and
+#   Nginx's own counters (`stub_status`) answer the monitoring server only.
+#
+# The exercise also lists what went wrong: the app's IP was typed into the config by hand,
+# and broke the day the instance was replaced. Here the config is **rendered from the
+# control plane's state**, and the exercise's own safety net is kept: "the configuration was
+# validated using `nginx -t`" before Nginx reloads. A config that `nginx -t` refuses never
+# goes live; the previous one stays.
+#
+# Installing the config needs the hosts (as root, `make jupyter`). Without them those cells
+# say so and skip; the rendering itself only reads the control plane, so it runs anywhere.
+
+# %%
+from vpclab import report
+from vpclab.lab import Lab
+from vpclab.render import render
+from vpclab.steps import nginx, remote
+
+lab = Lab("../lab.toml")
+lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
+offline = lab.dataplane_off()
+ec2 = lab.cloud.ec2
+
+# %% [markdown]
+# ## Do the step
+#
+# **Where is the app?** Ask the control plane, by tag, for the running app server's private
+# address (and the monitoring server's, which may read Nginx's counters). Never type it.
+
+
+# %%
+### BEGIN SOLUTION
+def private_ip(role: str) -> str:
+    found = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag:vpclab:lab", "Values": [lab.spec.name]},
+            {"Name": "tag:vpclab:role", "Values": [role]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
+    return found[0]["Instances"][0]["PrivateIpAddress"]
+
+
+app_ip = private_ip("app")
+monitoring_ip = private_ip("monitoring")
+### END SOLUTION
+print(f"app server: {app_ip}:{lab.spec.ports.app}; monitoring server: {monitoring_ip}")
+
+# %% [markdown]
+# **Render the site** from those values with the lab's template (`nginx-site.conf.j2`). Read
+# it: the `upstream` holds the app's private address; `location /` passes every request
+# there with the forwarded headers; `/metrics` answers 404; `/nginx_status` allows the
+# monitoring server and the web server itself, and denies everyone else; a 502 from the app
+# shows the friendly page.
+
+# %%
+### BEGIN SOLUTION
+site = render(
+    "nginx-site.conf.j2",
+    lab=lab.spec.name,
+    app_ip=app_ip,
+    app_port=lab.spec.ports.app,
+    http_port=lab.spec.ports.http,
+    monitoring_ip=monitoring_ip,
+    body_limit=nginx.BODY_LIMIT,
+    error_root=nginx.ERROR_ROOT,
+)
+### END SOLUTION
+print(site)
+
+# %% [markdown]
+# **Install it on the web server.** Put the friendly 502 page and the site in place, enable
+# the site (and remove Debian's default site, which also claims port 80), then let `nginx -t`
+# judge the whole configuration. Only when it passes does Nginx reload; when it fails, the
+# previous site goes back and the cell stops with nginx's own message.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    web = remote.open_role(lab.context(), "web")
+    ### BEGIN SOLUTION
+    page = render("502.html.j2", lab=lab.spec.name)
+    web.put_text(page, f"{nginx.ERROR_ROOT}/502.html", 0o644, sudo=True)
+    previous = remote.read_file(web, nginx.SITE)
+    web.put_text(site, nginx.SITE, 0o644, sudo=True)
+    web.run(f"ln -sfn {nginx.SITE} {nginx.ENABLED} && rm -f {nginx.DEFAULT_SITE}", sudo=True)
+    test = web.run("nginx -t", sudo=True, check=False)
+    if not test.ok:
+        if previous is not None:
+            web.put_text(previous, nginx.SITE, 0o644, sudo=True)
+        raise RuntimeError(f"nginx -t refused the site, the previous one stays:\n{test.stderr}")
+    web.run(nginx.RELOAD, sudo=True)  # start Nginx, or reload it when it runs
+    ### END SOLUTION
+    print(test.stderr.strip())
+
+# %% [markdown]
+# ## Look at the result
+#
+# The site as the web server has it, and what it proxies to:
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    live = remote.read_file(web, nginx.SITE) or ""
+    print(f"{nginx.SITE}: {len(live.splitlines())} lines, same as rendered: {live == site}")
+    for upstream in nginx.proxied(live):
+        print(f"proxy_pass → {upstream.address}:{upstream.port}")
+
+# %% [markdown]
+# **A request through the proxy**, from the internet (locally, the lab's internet
+# namespace) to the web server's public address. Until step 07 deploys the app there is
+# nothing on port 5000 yet, so Nginx answers with its friendly 502 page: the door works, the
+# room behind it is empty. After 07 the same request returns the microblog.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    web_at = remote.where(lab.context(), "web")
+    reply = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/")
+    title = reply.body.split("<title>")[1].split("</title>")[0] if "<title>" in reply.body else ""
+    print(f"GET / via {web_at.public_ip}: HTTP {reply.status}, {reply.headers.get('server')}")
+    print(f"page title: {title}")
+    for path in ("/metrics", nginx.STATUS_PATH):
+        hidden = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, path)
+        print(f"GET {path} from the internet: HTTP {hidden.status}")
+
+# %% [markdown]
+# **The direct way is shut.** The same "internet" tries the app server's port 5000
+# straight: there is no public address, and the app's security group drops the attempt.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    app_at = remote.where(lab.context(), "app")
+    reached = remote.can_connect(lab.context(), app_at.private_ip, lab.spec.ports.app)
+    print(
+        f"internet → app {app_at.private_ip}:{lab.spec.ports.app}: "
+        f"{'CONNECTED (should not be)' if reached else 'refused or timed out'}"
+    )
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **A hand-typed address.** Put a wrong app address into the site, as if someone had typed
+# last week's IP, and reload. `nginx -t` is happy (the syntax is fine), but the proxy now
+# points at nobody: the check compares the proxied address with the control plane's and
+# FAILs. Then run the step again, the library's way, and watch it render the site from state
+# and recover.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    stale = site.replace(f"server {app_ip}:", "server 10.0.2.250:")
+    web.put_text(stale, nginx.SITE, 0o644, sudo=True)
+    web.run("nginx -t && " + nginx.RELOAD, sudo=True)
+    wrong = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
+    print(report.to_text(wrong))
+    lab.up(through="nginx")  # the steps again: idempotent, and nginx renders from state
+    fixed = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
+    print(report.to_text(fixed))
+
+# %% [markdown]
+# **A broken config never goes live.** Write a site with a syntax error and ask `nginx -t`:
+# it refuses, so the previous site goes back before anything reloads, and the proxy keeps
+# answering.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    good = remote.read_file(web, nginx.SITE) or ""
+    web.put_text(good.replace("proxy_pass", "proxy_pas", 1), nginx.SITE, 0o644, sudo=True)
+    test = web.run("nginx -t", sudo=True, check=False)
+    print(f"nginx -t: exit {test.rc}: {test.stderr.strip().splitlines()[0]}")
+    web.put_text(good, nginx.SITE, 0o644, sudo=True)
+    reply = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/")
+    print(f"previous site back, nginx never reloaded: GET / still HTTP {reply.status}")
+    remote.close(web)
+
+# %% [markdown]
+# ## Checkpoint
+
+# %% tags=["checkpoint", "nbval-check-output"]
+lab.checkpoint("nginx")

@@ -1,0 +1,186 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Deploy with scripts: setup.sh and start_app.sh
+#
+# **Why this step exists.** The original exercise automates the deploy with two scripts, so
+# that "the pipeline can coordinate actions across multiple hosts while maintaining
+# execution context":
+#
+# - `start_app.sh` "runs on the Application Server": it installs dependencies, fetches the
+#   application, installs its Python packages, sets environment variables and "starts the
+#   application using Gunicorn in the background";
+# - `setup.sh` "runs on the Web Server and SSHs into the Application Server to execute
+#   start_app.sh", over the path the keys step opened (step 05).
+#
+# This is the step where the exercise's own versions broke most often, and each break is
+# a lesson the scripts in `scripts/` now carry:
+#
+# - gunicorn died when the SSH session ended: it now runs under supervisor, which also
+#   restarts it when it dies;
+# - `StrictHostKeyChecking=no`: the app's host key is pinned (step 05);
+# - the app's IP typed into the script: every address is an argument or a setting;
+# - an `rm -rf` of the checkout wiped the SQLite database: each deploy is a new release
+#   folder, and the database lives outside them;
+# - a second run failed because the repo existed or port 5000 was held: the scripts are
+#   idempotent (the same commit already serving means nothing to do);
+# - gunicorn bound to 127.0.0.1: it binds 0.0.0.0, so the web server reaches it;
+# - a broken release stayed live: `/healthz` is checked, and a failure rolls back to the
+#   last good release.
+#
+# The app's `SECRET_KEY` is a secret: it lives in SSM Parameter Store as a SecureString,
+# created once, and reaches the app server on stdin, never on a command line or in git.
+#
+# The deploy needs the hosts (as root, `make jupyter`). Without them those cells say so and
+# skip; the SSM parameter is control plane only, so that cell runs anywhere.
+
+# %%
+import secrets
+
+from vpclab import report
+from vpclab.lab import Lab
+from vpclab.steps import remote, scripts
+
+lab = Lab("../lab.toml")
+lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
+offline = lab.dataplane_off()
+ssm = lab.cloud.client("ssm")
+
+# %% [markdown]
+# ## Do the step
+#
+# **The secret, from Parameter Store.** Read the parameter; when it does not exist yet,
+# create it once with a random value. Only its name and type are printed.
+
+# %%
+### BEGIN SOLUTION
+name = f"/vpclab/{lab.spec.name}/microblog/SECRET_KEY"
+try:
+    found = ssm.get_parameter(Name=name, WithDecryption=True)
+except ssm.exceptions.ParameterNotFound:
+    ssm.put_parameter(Name=name, Value=secrets.token_hex(32), Type="SecureString")
+    found = ssm.get_parameter(Name=name, WithDecryption=True)
+secret_key = found["Parameter"]["Value"]
+### END SOLUTION
+print(f"SECRET_KEY: {name} ({found['Parameter']['Type']}, {len(secret_key)} characters)")
+
+# %% [markdown]
+# **Where the code comes from.** The app server fetches the project from a git remote and
+# its wheels from a package index, through the NAT: locally the lab's "internet" serves
+# both; on AWS it is the project's public repository and PyPI. `deploy_settings` returns
+# them as the environment `setup.sh` passes on.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ctx = lab.context()
+    settings = scripts.deploy_settings(ctx)
+    app_at = remote.where(ctx, "app")
+    for key, value in settings.items():
+        print(f"{key}={value}")
+
+# %% [markdown]
+# **Deploy.** Copy both scripts to the web server, then run `setup.sh` there with the app
+# server's private address as its argument. `SECRET_STDIN=1` tells it to read the secret
+# from the first line of its stdin and hand it on the same way. The web server does the
+# rest over its pinned SSH path: `start_app.sh` runs on the app server as root.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    web = remote.open_role(ctx, "web")
+    ### BEGIN SOLUTION
+    for script in ("setup.sh", "start_app.sh"):
+        web.put_text(
+            scripts.script_text(script), f"{scripts.SCRIPTS_DIR}/{script}", 0o755, sudo=True
+        )
+    deploy = web.run(
+        f"bash {scripts.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
+        env={**settings, "SECRET_STDIN": "1"},
+        input=secret_key + "\n",
+        timeout=900,
+    )
+    ### END SOLUTION
+    remote.close(web)  # the deploying SSH session ends here; the app must keep running
+    for line in deploy.stderr.splitlines():
+        print(line)
+
+# %% [markdown]
+# ## Look at the result
+#
+# **Through the proxy.** `/healthz` answers with the commit it serves, and the microblog's
+# pages come back through Nginx. The commit matches the release folder on the app server.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    web_at = remote.where(ctx, "web")
+    http = lab.spec.ports.http
+    health = remote.http_get(ctx, web_at.public_ip, http, "/healthz")
+    print(f"GET /healthz via {web_at.public_ip}: HTTP {health.status} {health.body.strip()}")
+    page = remote.http_get(ctx, web_at.public_ip, http, "/explore")
+    title = page.body.split("<title>")[1].split("</title>")[0] if "<title>" in page.body else ""
+    print(f"GET /explore: HTTP {page.status}, title {title.strip()!r}")
+    app = remote.open_role(ctx, "app")
+    print(f"deployed release: {remote.read_file(app, scripts.REVISION).strip()}")
+
+# %% [markdown]
+# **Outliving the session.** The SSH session that deployed is closed, and gunicorn still
+# runs: its parent is supervisord, not an sshd. It listens on every address, so the web
+# server reaches it, while the internet still cannot.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    print(app.run(f"supervisorctl status {scripts.PROGRAM}", sudo=True).stdout.strip())
+    port = lab.spec.ports.app
+    print(app.run(f"ss -ltnH 'sport = :{port}'").stdout.strip())
+    reached = remote.can_connect(ctx, app_at.private_ip, port)
+    print(
+        f"internet → app {app_at.private_ip}:{port}: "
+        f"{'CONNECTED (should not be)' if reached else 'refused or timed out'}"
+    )
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **Stop gunicorn.** Users now get Nginx's friendly 502 page, and the checklist says the
+# microblog is not served. Then run the step again, the library's way: `start_app.sh` sees
+# that its commit is not serving, makes a release, restarts gunicorn under supervisor and
+# checks `/healthz` before it reports success.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    app.run(f"supervisorctl stop {scripts.PROGRAM}", sudo=True)
+    down = remote.http_get(ctx, web_at.public_ip, http, "/")
+    title = down.body.split("<title>")[1].split("</title>")[0] if "<title>" in down.body else ""
+    print(f"gunicorn stopped: GET / → HTTP {down.status}, {title!r}")
+    served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
+    print(report.to_text(served))
+    lab.up(through="scripts")  # the steps again; only the deploy has anything to do
+    served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
+    print(report.to_text(served))
+    remote.close(app)
+
+# %% [markdown]
+# ## Checkpoint
+
+# %% tags=["checkpoint", "nbval-check-output"]
+lab.checkpoint("scripts")

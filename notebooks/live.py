@@ -1,0 +1,186 @@
+"""Run the step notebooks that need the hosts for real, against a throwaway local lab.
+
+    sudo .venv/bin/python notebooks/live.py                  # 05_keys onwards, in order
+    sudo .venv/bin/python notebooks/live.py 05_keys 06_nginx # only these
+
+The nbval run (and `refresh.py`) keep the data plane off, so there every host cell only says
+why it skips. This runs the same cells with the hosts, the way a student does with `make
+jupyter`. A lab of its own (own name, state folder, moto server, and a git remote serving a
+clone of the project on `main`) is built through the instances step with the CLI; then each
+notebook runs in a fresh kernel, in order, and its checkpoint must show no FAIL and no SKIP.
+The monitoring intervals and the InstanceDown `for:` are shortened in the lab's spec, so the
+alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
+down`, `vpclab local down --force`, `vpclab local stop`) and its folder removed. Needs root,
+like the local data plane.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jupytext
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+FIRST = "05"  # the first notebook whose doing needs the hosts
+LAST_STEP_BEFORE = "instances"
+CELL_TIMEOUT = 900  # seconds; a deploy installs the app's requirements
+FAST = {
+    "scrape_interval": "2s",
+    "evaluation_interval": "2s",
+    "rate_window": "20s",
+    "instance_down_for": "6s",
+}
+
+
+@dataclass
+class Ran:
+    notebook: str
+    seconds: float
+    checkpoint: str
+
+
+def host_notebooks(names: list[str] | None = None) -> list[Path]:
+    """The step notebooks from 05 on, in order (teardown last would remove the lab: not run)."""
+    found = sorted(p for p in HERE.glob("[0-9][0-9]_*.py") if p.name[:2] >= FIRST)
+    found = [p for p in found if not p.stem.endswith("teardown")]
+    if names:
+        wanted = set(names)
+        found = [p for p in found if p.stem in wanted]
+        missing = wanted - {p.stem for p in found}
+        if missing:
+            raise SystemExit(f"no such notebook: {', '.join(sorted(missing))}")
+    return found
+
+
+def spec_text(name: str) -> str:
+    text = (ROOT / "lab.toml").read_text()
+    text = re.sub(r'^name = "[^"]*"', f'name = "{name}"', text, count=1, flags=re.M)
+    for key, value in FAST.items():
+        text = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', text, count=1, flags=re.M)
+    return text
+
+
+def execute(source: Path, folder: Path) -> tuple[nbformat.NotebookNode, float]:
+    nb = jupytext.read(source)
+    km = KernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    started = time.monotonic()
+    client.execute()
+    return nb, time.monotonic() - started
+
+
+def checkpoint_text(nb: nbformat.NotebookNode) -> str:
+    cell = next(c for c in nb.cells if "checkpoint" in c.metadata.get("tags", []))
+    return "".join(o.get("text", "") for o in cell.outputs)
+
+
+def run(names: list[str] | None = None, say: Callable[[str], None] = print) -> list[Ran]:
+    """Build a throwaway lab through the instances, run the notebooks, tear it all down.
+    Raises when a cell fails or a checkpoint shows a FAIL or a SKIP."""
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        raise SystemExit(f"the notebooks need the hosts: {reason}")
+    sources = host_notebooks(names)
+    tmp = Path(tempfile.mkdtemp(prefix="vpclab-live-"))
+    name = f"nblive{os.getpid() % 10000}"
+    # The lab's git remote serves a clone of the project on branch main, as a student's
+    # clone is: the pipeline deploys main, and its break-it commit lands in the clone.
+    project = tmp / "project"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "checkout", "-q", "-B", "main"], check=True)
+    spec = project / "lab.toml"  # the notebooks open ../lab.toml, and 08 ../Jenkinsfile
+    spec.write_text(spec_text(name))
+    folder = project / "notebooks"
+    saved = dict(os.environ)
+    for key in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET", "VPCLAB_DATAPLANE"):
+        os.environ.pop(key, None)
+    os.environ["VPCLAB_STATE"] = str(tmp / "state")  # kernels inherit it
+    for role in ("AUTHOR", "COMMITTER"):  # 08's break-it commit, in the clone
+        os.environ.setdefault(f"GIT_{role}_NAME", "vpclab notebooks")
+        os.environ.setdefault(f"GIT_{role}_EMAIL", "notebooks@vpclab.invalid")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(spec)],
+            capture_output=True,
+            text=True,
+            timeout=CELL_TIMEOUT,
+        )
+
+    ran: list[Ran] = []
+    try:
+        started = time.monotonic()
+        from vpclab.localcloud import client, motoserver
+        from vpclab.paths import local_dir
+        from vpclab.spec import load_spec
+
+        where = local_dir(spec)  # the agent serves the clone; `vpclab up` keeps this agent
+        endpoint = motoserver.start(where).endpoint
+        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
+        built = cli("up", "--through", LAST_STEP_BEFORE)
+        if built.returncode != 0:
+            raise RuntimeError(f"vpclab up failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
+        say(f"lab {name} built through {LAST_STEP_BEFORE} in {time.monotonic() - started:.1f} s")
+        for source in sources:
+            nb, seconds = execute(source, folder)
+            nbformat.write(nb, folder / f"{source.stem}.ipynb")  # to read when one fails
+            text = checkpoint_text(nb)
+            last = text.strip().splitlines()[-1] if text.strip() else "no checkpoint output"
+            ran.append(Ran(source.stem, seconds, last))
+            say(f"{source.stem}: {seconds:.1f} s, checkpoint {last}")
+            bad = [
+                line
+                for line in text.splitlines()
+                if line.startswith(("FAIL", "SKIP")) or "needs the hosts" in line
+            ]
+            if bad or not re.fullmatch(r"\d+ passed, 0 failed, 0 skipped", last):
+                raise RuntimeError(f"{source.stem}: checkpoint not all PASS:\n{text}")
+    finally:
+        for args in (("down",), ("local", "down", "--force"), ("local", "stop")):
+            done = cli(*args)
+            if done.returncode != 0:
+                say(f"vpclab {' '.join(args)}: exit {done.returncode} {done.stderr[-400:]}")
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ran
+
+
+def main(argv: list[str]) -> int:
+    try:
+        ran = run(argv or None)
+    except (RuntimeError, CellExecutionError) as exc:
+        print(str(exc)[-6000:], file=sys.stderr)
+        return 1
+    print(f"all PASS: {', '.join(r.notebook for r in ran)} in {sum(r.seconds for r in ran):.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
