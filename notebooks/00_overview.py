@@ -56,8 +56,9 @@
 # Each one
 #
 # 1. explains why the step exists,
-# 2. runs it with one call, `lab.up(through="<step>")` (safe to run again: it only changes
-#    what is missing or wrong),
+# 2. has **you** do the step: the boto3 calls go in the cells marked `# YOUR CODE HERE`
+#    (stuck? `lab.catch_up("<step>")` builds what is missing with the library's own steps,
+#    and goes on, but a caught-up step earns no credit),
 # 3. shows the result, through the lab's summary and through the raw EC2 API,
 # 4. ends with `lab.checkpoint("<step>")`, which prints the step's checklist and raises if
 #    any check fails. Your instructor grades these checkpoint cells.

@@ -39,6 +39,7 @@
 # %%
 import json
 
+from vpclab.course import kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -51,23 +52,74 @@ print(
 # %% [markdown]
 # ## Do the step
 #
-# `lab.up(through="vpc")` applies every step up to and including `vpc`. Each line it prints
-# is one change it made. Resource ids (`vpc-…`, `subnet-…`) change from lab to lab, so they
-# always come last on a line.
+# You make the calls. `ec2` is an ordinary boto3 EC2 client pointed at the lab's cloud: the
+# same calls (and the same AWS CLI commands, `aws ec2 create-vpc …`) work on real AWS.
+#
+# **Tags first.** Every resource gets three tags: `Name`, `vpclab:lab` (which lab it belongs
+# to) and `vpclab:role` (what it is for: `vpc`, `public`, `private`, …). The checklist, the
+# teardown and the later notebooks find resources by these tags, never by remembered ids.
+# `kit.tag_spec(lab, resource_type, role)` writes them in the shape a create call takes:
 
 # %%
-lab.up(through="vpc")
+ec2 = lab.cloud.ec2
+print(json.dumps(kit.tag_spec(lab, "vpc", "vpc"), indent=1))
 
 # %% [markdown]
-# Steps are *idempotent*: they look at what exists (found by the tags `vpclab:lab` and
-# `vpclab:role`, never by remembered ids) and only change what differs. Running the step a
-# second time should send no mutating API call at all. The lab counts every call, so we can
-# see it:
+# **1. The VPC.** `create_vpc` takes the address range. The new VPC starts `pending`; a
+# *waiter* polls `describe_vpcs` until it is `available`.
 
 # %%
-lab.cloud.log.clear()
-lab.up(through="vpc")
-print("mutating calls on the second run:", lab.cloud.log.mutating)
+### BEGIN SOLUTION
+vpc_id = ec2.create_vpc(CidrBlock=lab.spec.cidr, TagSpecifications=kit.tag_spec(lab, "vpc", "vpc"))[
+    "Vpc"
+]["VpcId"]
+ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
+### END SOLUTION
+print("created VPC", lab.spec.cidr, "| id", vpc_id)
+
+# %% [markdown]
+# **2. DNS.** Two attributes, one call each (the API takes one attribute per call). DNS
+# support must be on before DNS hostnames can be.
+
+# %%
+### BEGIN SOLUTION
+ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": lab.spec.enable_dns_support})
+ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": lab.spec.enable_dns_hostnames})
+### END SOLUTION
+print("DNS support and DNS hostnames set on", vpc_id)
+
+# %% [markdown]
+# **3. The subnets.** One public, one private, both in the spec's availability zone, each
+# tagged with its role. Then the public one hands out public IPv4 addresses on launch
+# (`modify_subnet_attribute`, `MapPublicIpOnLaunch`); the private one must not.
+
+# %%
+### BEGIN SOLUTION
+public_subnet = ec2.create_subnet(
+    VpcId=vpc_id,
+    CidrBlock=lab.spec.public_subnets[0],
+    AvailabilityZone=lab.spec.az,
+    TagSpecifications=kit.tag_spec(lab, "subnet", "public"),
+)["Subnet"]["SubnetId"]
+private_subnet = ec2.create_subnet(
+    VpcId=vpc_id,
+    CidrBlock=lab.spec.private_subnets[0],
+    AvailabilityZone=lab.spec.az,
+    TagSpecifications=kit.tag_spec(lab, "subnet", "private"),
+)["Subnet"]["SubnetId"]
+ec2.modify_subnet_attribute(
+    SubnetId=public_subnet, MapPublicIpOnLaunch={"Value": lab.spec.map_public_ip_on_launch}
+)
+### END SOLUTION
+print("created subnets | public", public_subnet, "| private", private_subnet)
+
+# %% [markdown]
+# Stuck? `lab.catch_up("vpc")` builds whatever this step still lacks with the library's own
+# step (`vpclab up --through vpc` does the same from a terminal), and records that it did:
+# you can go on to the next notebook, but a caught-up step earns no credit.
+#
+# The library's steps are *idempotent*: they look at what exists (by tags) and only change
+# what differs, so running one a second time sends no mutating call at all.
 
 # %% [markdown]
 # ## Look at the result

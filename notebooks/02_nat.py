@@ -30,20 +30,71 @@
 
 # %%
 from vpclab import report
+from vpclab.aws.inventory import route_target
+from vpclab.course import kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 
+# What notebook 01 built, found again by its tags:
+vpc_id = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
+print("VPC", vpc_id, "| subnets", ", ".join(sorted(subnets)))
+
 # %% [markdown]
 # ## Do the step
 #
-# `up` goes through every step up to `nat`. The VPC from notebook 01 is already there, so
-# the `vpc` step has nothing to do and prints nothing but its heading.
+# **1. The Internet Gateway.** Create it, then attach it to the VPC: a gateway that is not
+# attached carries nothing.
 
 # %%
-lab.up(through="nat")
+### BEGIN SOLUTION
+igw_id = ec2.create_internet_gateway(
+    TagSpecifications=kit.tag_spec(lab, "internet-gateway", "igw")
+)["InternetGateway"]["InternetGatewayId"]
+ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+### END SOLUTION
+print("attached Internet Gateway", igw_id)
+
+# %% [markdown]
+# **2. The NAT gateway.** It needs a fixed public address, an *Elastic IP*
+# (`allocate_address`), and it lives **in the public subnet**. It starts `pending`: wait
+# until it is `available` before routing through it.
+
+# %%
+### BEGIN SOLUTION
+eip = ec2.allocate_address(Domain="vpc", TagSpecifications=kit.tag_spec(lab, "elastic-ip", "nat"))
+nat_id = ec2.create_nat_gateway(
+    SubnetId=subnets["public"],
+    AllocationId=eip["AllocationId"],
+    TagSpecifications=kit.tag_spec(lab, "natgateway", "nat"),
+)["NatGateway"]["NatGatewayId"]
+ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
+### END SOLUTION
+print("NAT gateway", nat_id, "is available")
+
+# %% [markdown]
+# **3. The route tables.** One per subnet: create it in the VPC, add the default route
+# (`0.0.0.0/0`), and associate it with its subnet. The public table's default route goes to
+# the Internet Gateway, the private table's to the NAT gateway.
+
+# %%
+### BEGIN SOLUTION
+tables = {}
+for role, target in (("public", {"GatewayId": igw_id}), ("private", {"NatGatewayId": nat_id})):
+    table_id = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=kit.tag_spec(lab, "route-table", role)
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **target)
+    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnets[role])
+    tables[role] = table_id
+### END SOLUTION
+print("route tables:", ", ".join(f"{role} {table}" for role, table in tables.items()))
+
+# %% [markdown]
+# Stuck? `lab.catch_up("nat")` builds what is missing (and records that it did: no credit).
 
 # %% [markdown]
 # ## Look at the result
@@ -57,8 +108,8 @@ for table in ec2.describe_route_tables(Filters=mine)["RouteTables"]:
     role = next(t["Value"] for t in table["Tags"] if t["Key"] == "vpclab:role")
     print(f"{role} route table, id {table['RouteTableId']}")
     for route in table["Routes"]:
-        target = route.get("GatewayId") or route.get("NatGatewayId")
-        print(f"    {route['DestinationCidrBlock']:<12} -> {target}")
+        # A route's target is a gateway, a NAT gateway or a peering, each under its own key.
+        print(f"    {route['DestinationCidrBlock']:<14} -> {route_target(route)}")
 
 nat = ec2.describe_nat_gateways(Filter=mine)["NatGateways"][0]
 print(
@@ -84,6 +135,7 @@ print(
 igw = ec2.describe_internet_gateways(Filters=mine)["InternetGateways"][0]["InternetGatewayId"]
 private_only = mine + [{"Name": "tag:vpclab:role", "Values": ["private"]}]
 private_table = ec2.describe_route_tables(Filters=private_only)["RouteTables"][0]
+saved = next(r for r in private_table["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0")
 ec2.replace_route(
     RouteTableId=private_table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw
 )
@@ -97,11 +149,18 @@ print("private subnet now sends 0.0.0.0/0 to", igw)
 print(report.to_text(lab.verify(step="nat")))
 
 # %% [markdown]
-# The fix is the step itself: `up` compares the route with the spec and replaces only the
-# one that is wrong.
+# The fix: put back the route we saved, the same `replace_route` call with the old target.
+# (`vpclab up --through nat` would also repair it: the step compares each route with the
+# spec and replaces only the one that is wrong.)
 
 # %%
-lab.up(through="nat")
+target_key = next(k for k in ("NatGatewayId", "GatewayId") if saved.get(k))
+ec2.replace_route(
+    RouteTableId=private_table["RouteTableId"],
+    DestinationCidrBlock="0.0.0.0/0",
+    **{target_key: saved[target_key]},
+)
+print("private subnet sends 0.0.0.0/0 to", saved[target_key], "again")
 
 # %% [markdown]
 # ## Checkpoint

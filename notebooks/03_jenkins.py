@@ -39,17 +39,135 @@
 # %%
 import json
 
+from vpclab.course import kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 
+# What notebooks 01 and 02 built, found again by their tags:
+vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]
+tables = kit.by_role(ec2.describe_route_tables(Filters=mine)["RouteTables"])
+# The default VPC, its subnet in our zone, and its main route table:
+default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+in_default = [{"Name": "vpc-id", "Values": [default_vpc["VpcId"]]}]
+default_subnet = sorted(
+    ec2.describe_subnets(Filters=in_default)["Subnets"],
+    key=lambda s: (s["AvailabilityZone"] != lab.spec.az, s["CidrBlock"]),
+)[0]["SubnetId"]
+main_filter = in_default + [{"Name": "association.main", "Values": ["true"]}]
+default_table = ec2.describe_route_tables(Filters=main_filter)["RouteTables"][0]["RouteTableId"]
+print("lab VPC", vpc["CidrBlock"], "| default VPC", default_vpc["CidrBlock"])
+
 # %% [markdown]
 # ## Do the step
+#
+# **1. The key pair.** We make the key here and import only its public half: the private
+# key never leaves the lab's state folder (mode 0600). `kit.new_key_pair` writes it there
+# and returns the public line.
 
 # %%
-lab.up(through="jenkins")
+### BEGIN SOLUTION
+key_name = lab.spec.instance("jenkins").key_name
+ec2.import_key_pair(
+    KeyName=key_name,
+    PublicKeyMaterial=kit.new_key_pair(lab, "jenkins").encode(),
+    TagSpecifications=kit.tag_spec(lab, "key-pair", "jenkins", key_name),
+)
+### END SOLUTION
+print("imported key pair", key_name)
+
+# %% [markdown]
+# **2. The security group**, in the default VPC: SSH and the Jenkins UI (8080), from the
+# admin range only.
+
+# %%
+### BEGIN SOLUTION
+jenkins_sg = ec2.create_security_group(
+    GroupName=f"{lab.spec.name}-jenkins",
+    Description="Jenkins deployment server",
+    VpcId=default_vpc["VpcId"],
+    TagSpecifications=kit.tag_spec(lab, "security-group", "jenkins"),
+)["GroupId"]
+ec2.authorize_security_group_ingress(
+    GroupId=jenkins_sg,
+    IpPermissions=[
+        {
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "IpRanges": [{"CidrIp": lab.spec.admin_cidr, "Description": "admin"}],
+        }
+        for port in (lab.spec.ports.ssh, 8080)
+    ],
+)
+### END SOLUTION
+print("security group", jenkins_sg)
+
+# %% [markdown]
+# **3. The server.** `run_instances` in the default subnet, with a public IP, the key pair,
+# the security group and the first-boot script (`UserData`). Two hardening settings: the
+# instance metadata service answers only with a session token (IMDSv2), and the network
+# interface goes away with the instance.
+
+# %%
+### BEGIN SOLUTION
+jenkins_id = ec2.run_instances(
+    ImageId=kit.image(lab),
+    InstanceType=lab.spec.instance("jenkins").instance_type,
+    MinCount=1,
+    MaxCount=1,
+    KeyName=key_name,
+    UserData=kit.user_data(lab, "jenkins"),
+    NetworkInterfaces=[
+        {
+            "DeviceIndex": 0,
+            "SubnetId": default_subnet,
+            "Groups": [jenkins_sg],
+            "AssociatePublicIpAddress": True,
+            "DeleteOnTermination": True,
+        }
+    ],
+    MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+    TagSpecifications=kit.tag_spec(lab, "instance", "jenkins"),
+)["Instances"][0]["InstanceId"]
+ec2.get_waiter("instance_running").wait(InstanceIds=[jenkins_id])
+### END SOLUTION
+print("Jenkins", jenkins_id, "is running")
+
+# %% [markdown]
+# **4. The peering.** The default VPC *requests* it, the lab VPC *accepts* it. Then each side
+# needs a route to the other's range over the peering: the default VPC's main table to the
+# lab CIDR, and both lab tables to the default VPC's CIDR.
+
+# %%
+### BEGIN SOLUTION
+pcx_id = ec2.create_vpc_peering_connection(
+    VpcId=default_vpc["VpcId"],
+    PeerVpcId=vpc["VpcId"],
+    TagSpecifications=kit.tag_spec(lab, "vpc-peering-connection", "peering"),
+)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+ec2.get_waiter("vpc_peering_connection_exists").wait(
+    VpcPeeringConnectionIds=[pcx_id],
+    Filters=[{"Name": "status-code", "Values": ["active"]}],
+)
+ec2.create_route(
+    RouteTableId=default_table, DestinationCidrBlock=lab.spec.cidr, VpcPeeringConnectionId=pcx_id
+)
+for role in ("public", "private"):
+    ec2.create_route(
+        RouteTableId=tables[role]["RouteTableId"],
+        DestinationCidrBlock=default_vpc["CidrBlock"],
+        VpcPeeringConnectionId=pcx_id,
+    )
+### END SOLUTION
+print("peering", pcx_id, "routed both ways")
+
+# %% [markdown]
+# Stuck? `lab.catch_up("jenkins")` builds what is missing (and records that it did: no
+# credit).
 
 # %% [markdown]
 # ## Look at the result

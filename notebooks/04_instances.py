@@ -34,17 +34,139 @@
 # SSH path into the private subnet.
 
 # %%
+from vpclab.course import kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
+ports = lab.spec.ports
+
+# What the earlier notebooks built, found again by their tags:
+vpc_id = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
+groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+jenkins_sg = groups["jenkins"]["GroupId"]
+print("VPC", vpc_id, "| Jenkins security group", jenkins_sg)
 
 # %% [markdown]
 # ## Do the step
+#
+# **1. The security groups.** One per role, each in the lab VPC. A rule's source is either a
+# CIDR (`IpRanges`) or another security group (`UserIdGroupPairs`): the app server takes
+# 22 and 5000 **only from the web server's group**.
+
 
 # %%
-lab.up(through="instances")
+### BEGIN SOLUTION
+def allow(port, cidr=None, group=None, why=""):
+    """One inbound TCP rule, from a CIDR or from another security group."""
+    rule = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+    if cidr:
+        rule["IpRanges"] = [{"CidrIp": cidr, "Description": why}]
+    else:
+        rule["UserIdGroupPairs"] = [{"GroupId": group, "Description": why}]
+    return rule
+
+
+def security_group(role, description, rules):
+    group_id = ec2.create_security_group(
+        GroupName=f"{lab.spec.name}-{role}",
+        Description=description,
+        VpcId=vpc_id,
+        TagSpecifications=kit.tag_spec(lab, "security-group", role),
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=rules)
+    return group_id
+
+
+admin = lab.spec.admin_cidr
+web_sg = security_group(
+    "web",
+    "Web server: Nginx reverse proxy",
+    [
+        allow(ports.ssh, cidr=admin, why="admin"),
+        allow(ports.ssh, group=jenkins_sg, why="Jenkins"),
+        allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"),
+    ],
+)
+app_sg = security_group(
+    "app",
+    "Application server: reachable only from the web server",
+    [
+        allow(ports.ssh, group=web_sg, why="web server"),
+        allow(ports.app, group=web_sg, why="web server (app port)"),
+    ],
+)
+monitoring_sg = security_group(
+    "monitoring",
+    "Monitoring server: Prometheus and Grafana",
+    [
+        allow(ports.ssh, cidr=admin, why="admin"),
+        allow(ports.prometheus, cidr=admin, why="admin (Prometheus)"),
+        allow(ports.grafana, cidr=admin, why="admin (Grafana)"),
+    ],
+)
+### END SOLUTION
+print("security groups | web", web_sg, "| app", app_sg, "| monitoring", monitoring_sg)
+
+# %% [markdown]
+# **2. The servers.** Each role gets its own key pair (made here, private half 0600 in the
+# state folder), then `run_instances` in its subnet. The app server gets **no** public IP;
+# the web and monitoring servers do.
+
+
+# %%
+### BEGIN SOLUTION
+def launch(role, subnet_id, group_id, public_ip):
+    key_name = lab.spec.instance(role).key_name
+    ec2.import_key_pair(
+        KeyName=key_name,
+        PublicKeyMaterial=kit.new_key_pair(lab, role).encode(),
+        TagSpecifications=kit.tag_spec(lab, "key-pair", role, key_name),
+    )
+    return ec2.run_instances(
+        ImageId=kit.image(lab),
+        InstanceType=lab.spec.instance(role).instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=key_name,
+        UserData=kit.user_data(lab, role),
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnet_id,
+                "Groups": [group_id],
+                "AssociatePublicIpAddress": public_ip,
+                "DeleteOnTermination": True,
+            }
+        ],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        TagSpecifications=kit.tag_spec(lab, "instance", role),
+    )["Instances"][0]["InstanceId"]
+
+
+servers = {
+    "web": launch("web", subnets["public"], web_sg, True),
+    "app": launch("app", subnets["private"], app_sg, False),
+    "monitoring": launch("monitoring", subnets["public"], monitoring_sg, True),
+}
+ec2.get_waiter("instance_running").wait(InstanceIds=list(servers.values()))
+### END SOLUTION
+print("running:", ", ".join(servers))
+
+# %% [markdown]
+# With the local data plane on, each launch also boots a real host: a network namespace
+# with the private IP the API gave it, its own sshd and the security groups as firewall
+# rules. `lab.follow_dataplane()` waits until the hosts match the API (and pins their SSH
+# host keys); without the hosts it says why and returns.
+
+# %%
+_ = lab.follow_dataplane()
+
+# %% [markdown]
+# Stuck? `lab.catch_up("instances")` builds what is missing (and records that it did: no
+# credit).
 
 # %% [markdown]
 # ## Look at the result

@@ -12,58 +12,15 @@ from typing import Annotated
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.table import Table
 
 from vpclab import report
 from vpclab.checklist import CheckResult, failed
-from vpclab.errors import UsageError, VpclabError
-from vpclab.lab import Lab
+from vpclab.cli_common import STEP_NAMES, SpecOpt, TargetOpt, app, console, err, open_lab
+from vpclab.course import cli as course_cli
+from vpclab.errors import VpclabError
 from vpclab.outputs import LabOutputs
-from vpclab.spec import ROLES, STEPS, Target
-from vpclab.steps import BUILT
-
-# Plain click help: flags show as flags (no type placeholder), choices as a|b.
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    help="Build, check and tear down the microblog VPC lab.",
-)
-local_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode=None, help="The local target: moto server and hosts."
-)
-app.add_typer(local_app, name="local")
-pipeline_app = typer.Typer(
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    help="The Jenkinsfile's builds: Build, Test, Security, Deploy, Verify.",
-)
-app.add_typer(pipeline_app, name="pipeline")
-# Wide when piped (make, CI logs), the real width in a terminal.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True, soft_wrap=True)  # one error, one line
-
-LATER = [s for s in STEPS if s not in BUILT]
-STEP_NAMES = f"{', '.join(BUILT)}" + (f" (not built yet: {', '.join(LATER)})" if LATER else "")
-
-SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
-TargetOpt = Annotated[
-    Target | None,
-    typer.Option(
-        "--target",
-        help="local (the default: moto + namespaces) or aws (real AWS: explicit only). "
-        "Else VPCLAB_TARGET, else the spec's target.",
-    ),
-]
-
-
-def _lab(spec: Path, target: Target | None, quiet: bool = False) -> Lab:
-    say = (lambda _line: None) if quiet else (lambda line: err.print(line, highlight=False))
-    lab = Lab(spec, target, say=say)
-    if lab.target is Target.aws and not quiet:
-        err.print(f"[bold yellow]target aws[/]: {lab.account()} — real resources, real bills")
-    return lab
+from vpclab.spec import Target
 
 
 def _prog() -> str:
@@ -107,7 +64,7 @@ def up(
     ] = False,
 ) -> None:
     """Bring the lab up (idempotent), then print the checklist and what to do next."""
-    lab = _lab(spec, target)
+    lab = open_lab(spec, target)
     steps = lab.up(through, yes=yes, allow_world_admin=allow_world_admin)
     results = lab.verify(through=through)
     report.to_rich(results, console)
@@ -156,7 +113,7 @@ def verify(
     ] = None,
 ) -> None:
     """Print the checklist. Exit 1 if anything FAILs. Only reads: changes nothing."""
-    lab = _lab(spec, target, quiet=True)
+    lab = open_lab(spec, target, quiet=True)
     results = lab.verify(step=step, through=through)
     if junit:
         report.write_junit(results, junit)
@@ -165,46 +122,6 @@ def verify(
     else:
         report.to_rich(results, console)
     raise typer.Exit(1 if failed(results) else 0)
-
-
-@pipeline_app.command("run")
-def pipeline_run(
-    spec: SpecOpt = Path("lab.toml"),
-    ref: Annotated[
-        str | None,
-        typer.Option(metavar="REF", help="The branch to build (default: the remote's default)."),
-    ] = None,
-) -> None:
-    """Run the Jenkinsfile on the lab's Jenkins host (local target), as user jenkins, in a
-    checkout of the lab's git remote. Exit 1 unless the build is SUCCESS or UNSTABLE."""
-    from vpclab.pipeline.builds import Result
-    from vpclab.pipeline.view import stage_table
-
-    summary = _lab(spec, "local", quiet=True).pipeline_run(
-        ref, say=lambda line: print(line, flush=True)
-    )
-    console.print(stage_table(summary))
-    raise typer.Exit(1 if summary.result is Result.FAILURE else 0)
-
-
-@pipeline_app.command("status")
-def pipeline_status(
-    spec: SpecOpt = Path("lab.toml"),
-    count: Annotated[int, typer.Option(metavar="N", help="How many builds to show.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the builds as JSON.")] = False,
-) -> None:
-    """Show the last pipeline builds and the stage table of the newest. Only reads."""
-    from vpclab.pipeline.view import builds_table, stage_table
-
-    summaries = _lab(spec, None, quiet=True).pipeline_builds(count)
-    if as_json:
-        print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
-        return
-    if not summaries:
-        console.print("no pipeline build yet")
-        return
-    console.print(builds_table(summaries))
-    console.print(stage_table(summaries[0]))
 
 
 def _status_tables(data: LabOutputs) -> list[Table]:
@@ -247,7 +164,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """What exists, by role, with ids and addresses."""
-    data = _lab(spec, target, quiet=True).status()
+    data = open_lab(spec, target, quiet=True).status()
     if as_json:
         print(json.dumps(data.to_dict(), indent=2))
         return
@@ -270,7 +187,7 @@ def down(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
 ) -> None:
     """Tear the lab down in dependency order, so nothing keeps billing."""
-    lab = _lab(spec, target)
+    lab = open_lab(spec, target)
     running = lab.cost()  # read before: what the teardown stops paying for
     done = lab.down(dry_run=dry_run)
     err.print(
@@ -292,7 +209,7 @@ def cost(
 ) -> None:
     """What the lab that exists now costs on AWS, an hour and a month, per resource, from the
     dated on-demand price table (the local target itself bills nothing)."""
-    lab = _lab(spec, target, quiet=True)
+    lab = open_lab(spec, target, quiet=True)
     running = lab.cost()
     if as_json:
         print(json.dumps({"lab": lab.spec.name, "target": str(lab.target), **running.to_dict()}))
@@ -330,129 +247,14 @@ def diagram(
 ) -> None:
     """Draw the architecture: the live lab (real addresses, traffic paths, a PASS/FAIL badge
     per step) when one exists, else from the spec (the committed Diagram.jpg)."""
-    drawing = _lab(spec, target, quiet=True).diagram(out, from_spec=from_spec)
+    drawing = open_lab(spec, target, quiet=True).diagram(out, from_spec=from_spec)
     console.print(f"wrote {drawing.path}: {drawing.summary()}", highlight=False, soft_wrap=True)
 
 
-@app.command()
-def dashboard(
-    spec: SpecOpt = Path("lab.toml"),
-    target: TargetOpt = None,
-    png: Annotated[
-        Path | None,
-        typer.Option(help="Draw the dashboard's panels from the live Prometheus into this PNG."),
-    ] = None,
-    files: Annotated[
-        Path | None,
-        typer.Option(help="Write the Grafana provisioning files and dashboard JSON here."),
-    ] = None,
-    minutes: Annotated[float, typer.Option(help="The time range drawn, in minutes.")] = 15,
-) -> None:
-    """The Grafana dashboard as code: its files (--files DIR), or drawn as a picture (--png)."""
-    if png is None and files is None:
-        raise UsageError("nothing to do", "pass --png FILE and/or --files DIR")
-    lab = _lab(spec, target, quiet=png is None)
-    if files is not None:
-        for path in lab.dashboard_files(files):
-            console.print(f"wrote {path}")
-    if png is not None:
-        console.print(f"wrote {lab.dashboard_png(png, minutes)}")
+# The command modules register on the same app when imported.
+from vpclab import cli_local, cli_pipeline  # noqa: E402, F401
 
-
-@local_app.command("start")
-def local_start(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Start the local cloud: the moto server, and (as root) the agent that runs the hosts."""
-    for line in _lab(spec, "local", quiet=True).local_start():
-        console.print(line, highlight=False)
-
-
-@local_app.command("stop")
-def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Stop the local cloud. The control plane's state is kept for the next start; the hosts
-    are rebuilt from it."""
-    for line in _lab(spec, "local", quiet=True).local_stop():
-        console.print(line, highlight=False)
-
-
-@local_app.command("status")
-def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
-    """Is the local cloud running, and which hosts are up?"""
-    lab = Lab(spec, "local", say=lambda _l: None)
-    console.print(lab.local_control_plane(), highlight=False)
-    data = lab.dataplane_status()
-    if data.lab_id:
-        console.print(f"lab {lab.spec.name}: id {data.lab_id}", highlight=False)
-    if not data.running or data.reason:
-        console.print(f"data plane: {data.reason}", highlight=False)
-    for name, host in data.hosts.items():
-        api = host.api_public_ip
-        public = host.public_ip or "-"
-        if api and api != host.public_ip:
-            public = f"{public} (API {api})"
-        console.print(
-            f"  {name:<11} {host.netns:<24} private {host.private_ip:<12} "
-            f"public {public:<15} {'booted' if host.booted else 'booting'}",
-            highlight=False,
-        )
-
-
-@local_app.command("down")
-def local_down(
-    spec: SpecOpt = Path("lab.toml"),
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Remove every namespace, link and process of this lab (found by its id: "
-            "its name plus its state folder), even after a crash.",
-        ),
-    ] = False,
-    all_labs: Annotated[
-        bool,
-        typer.Option(
-            "--all",
-            help="With --force: remove every vpclab lab on this machine, and stop every agent.",
-        ),
-    ] = False,
-) -> None:
-    """Remove the lab's hosts from this machine (the control plane is left as it is)."""
-    lab = Lab(spec, "local", say=lambda _l: None)
-    if not force:
-        raise UsageError("local down removes hosts by force", "add --force to confirm")
-    removed = lab.local_down(all_labs=all_labs)
-    which = "every vpclab lab" if all_labs else f"lab {lab.spec.name} (id {lab.lab_id})"
-    console.print(
-        f"removed {len(removed)} objects of {which}"
-        + (f": {', '.join(removed)}" if removed else ""),
-        highlight=False,
-    )
-
-
-ROLE_CHECKS = {"jenkins": "jenkins", "web": "instances", "app": "instances"}
-
-
-@app.command()
-def ssh(
-    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLES)}.")],
-    spec: SpecOpt = Path("lab.toml"),
-    target: TargetOpt = None,
-    command: Annotated[
-        list[str] | None, typer.Argument(help="Run this instead of a shell.")
-    ] = None,
-) -> None:
-    """Open a shell on a lab host over SSH, host keys pinned (the app through the web server).
-    A host that cannot be reached fails within seconds, naming the check to run."""
-    from vpclab.hosts.shell import SSH_FAILED, run_ssh
-
-    lab = _lab(spec, target, quiet=True)
-    outcome = run_ssh(lab.ssh_argv(role, command or None))
-    if outcome.code == SSH_FAILED and outcome.cause is not None:
-        step = ROLE_CHECKS.get(role, role)
-        raise VpclabError(
-            f"cannot reach {role} over ssh ({outcome.cause})",
-            f"run 'vpclab verify --step {step}' to see which path is blocked",
-        )
-    raise typer.Exit(outcome.code)
+course_cli.register(app)
 
 
 def main() -> None:

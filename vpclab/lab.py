@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vpclab import cost, report
 from vpclab.aws import admin, guard, owner, teardown
@@ -29,6 +30,9 @@ from vpclab.pipeline.builds import BuildSummary
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
 from vpclab.steps import BUILT, remote, require_built, steps_through
 from vpclab.steps.context import Context
+
+if TYPE_CHECKING:
+    from vpclab.course.catchup import CatchUp
 
 
 def local_endpoint(local_dir: Path) -> str:
@@ -373,6 +377,13 @@ class Lab:
         panels = dashboard_panels(self.spec.monitoring.rate_window)
         data = draw.fetch(monitoring.api(ctx), panels, minutes)
         return draw.draw(data, Path(path), f"{self.spec.name}: microblog, last {minutes:g} min")
+
+    def catch_up(self, step: str) -> CatchUp:
+        """The rescue for a stuck student: build whatever the steps through `step` still lack
+        with the library's steps, and record it (a caught-up step earns no credit)."""
+        from vpclab.course.catchup import catch_up
+
+        return catch_up(self, step)
 
     def cost(self) -> CostEstimate:
         """What the lab's resources that exist now would cost on AWS, an hour and a month,

@@ -35,6 +35,7 @@ def aws_cloud(spec_path, moto_endpoint, monkeypatch) -> Cloud:
     """A Cloud of target aws whose endpoint is the test's moto server."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("VPCLAB_REPO_URL", "https://example.org/microblog.git")
     session = boto3.Session(
         region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
@@ -310,3 +311,11 @@ def test_aws_smoke_runs_up_verify_down_and_prints_the_cost(
     assert "aws-smoke passed" in out and "cost at most about USD" in out
     assert "nothing tagged for the lab is left" in err
     assert Lab(spec_path, "aws").context().state().tagged.leftovers() == []
+
+
+def test_preflight_needs_the_repository_before_anything_bills(aws_lab, aws_cloud, monkeypatch):
+    monkeypatch.delenv("VPCLAB_REPO_URL")
+    with pytest.raises(VpclabError, match="VPCLAB_REPO_URL") as caught:
+        aws_lab.up("jenkins", yes=True)
+    assert len(caught.value.line().splitlines()) == 1
+    assert aws_cloud.log.mutating == []

@@ -92,7 +92,8 @@ def test_instance_profile_is_read_only_and_torn_down() -> None:
 
 @pytest.fixture
 def aws_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Target aws on moto (in this process): nothing leaves this machine."""
+    """Target aws on a throwaway moto server: a stand-in endpoint, so nothing connects to the
+    addresses it reports and nothing leaves this machine."""
     from vpclab.aws.retry import Pacing
     from vpclab.aws.session import Cloud
     from vpclab.lab import Lab
@@ -107,11 +108,13 @@ def aws_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("VPCLAB_TARGET", raising=False)
-    with mock_aws():
+    from vpclab.localcloud.motoserver import ephemeral
+
+    with ephemeral() as server:
         session = boto3.Session(
             region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
         )
-        cloud = Cloud("aws", "us-east-1", None, session)
+        cloud = Cloud("aws", "us-east-1", server.endpoint, session)
         image = cloud.ec2.register_image(Name="ubuntu-test", RootDeviceName="/dev/sda1")
         cloud.client("ssm").put_parameter(
             Name="/vpclab/tests/ubuntu", Value=image["ImageId"], Type="String"

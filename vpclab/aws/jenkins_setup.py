@@ -12,6 +12,9 @@ from botocore.exceptions import ClientError
 
 from vpclab.render import render
 
+# The AWS target's git remote (the project's public repo): Jenkins' job and the deploy use it.
+REPO_ENV = "VPCLAB_REPO_URL"
+
 JENKINS_REPO = "https://pkg.jenkins.io/debian-stable"
 PLUGIN_MANAGER = (
     "https://github.com/jenkinsci/plugin-installation-manager-tool/releases/download/"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,17 @@ __all__ = ["HOST_KEY", "BootedHost", "HostSpec", "boot", "log_path", "stop_stale
 
 VIEW_SCRIPT = Path(__file__).with_name("view.sh")
 SSHD = "/usr/sbin/sshd"
+# Folders the view replaces with the host's own: the kit under one of them is shown to the
+# host read-only at its real path, so the Jenkins host can run the kit's vpclab (Verify).
+REPLACED = ("/home", "/root", "/opt", "/srv", "/tmp")
+
+
+def hidden_kit_dirs() -> list[str]:
+    """The kit's project folder and venv, where a host's view would otherwise hide them."""
+    kit = {str(Path(__file__).resolve().parents[2]), str(Path(sys.prefix).resolve())}
+    return sorted(d for d in kit if any(d == r or d.startswith(r + "/") for r in REPLACED))
+
+
 HOST_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
@@ -171,7 +183,7 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
-            env=HOST_ENV,
+            env={**HOST_ENV, "VPCLAB_KIT": ":".join(hidden_kit_dirs())},
             cwd="/",
             start_new_session=True,
         )

@@ -18,6 +18,15 @@ mkdir /run/.vpclab-host
 mount --bind "$H" /run/.vpclab-host
 H=/run/.vpclab-host
 
+# The kit (VPCLAB_KIT: folders, colon-separated) may sit under a folder the view replaces:
+# keep a handle on each now, and show it read-only at its real path once the view is ready.
+i=0
+for k in $(echo "${VPCLAB_KIT:-}" | tr ':' ' '); do
+    i=$((i + 1))
+    mkdir -p "/run/.vpclab-kit/$i"
+    mount --bind "$k" "/run/.vpclab-kit/$i"
+done
+
 for d in etc var usr; do
     mount -t overlay overlay \
         -o "lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d" "/$d"
@@ -33,6 +42,16 @@ chmod 0755 /run/sshd
 chmod 1777 /run/lock
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 mount --bind "$H/tmp" /tmp
+
+i=0
+for k in $(echo "${VPCLAB_KIT:-}" | tr ':' ' '); do
+    i=$((i + 1))
+    mkdir -p "$k"
+    mount --bind "/run/.vpclab-kit/$i" "$k"
+    mount -o remount,bind,ro "$k"
+    umount "/run/.vpclab-kit/$i"
+done
+rm -rf /run/.vpclab-kit
 
 # The overlays and binds hold their own references; the staging mount is no longer needed.
 umount /run/.vpclab-host

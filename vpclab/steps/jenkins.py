@@ -109,13 +109,11 @@ def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc
 
 def aws_user_data(ctx: Context) -> str:
     """Jenkins LTS, its plugins and Configuration as Code, on the project's repository."""
-    from vpclab.steps.scripts import REPO_ENV
-
-    repo = os.environ.get(REPO_ENV)
+    repo = os.environ.get(jenkins_setup.REPO_ENV)
     if not repo:
         raise VpclabError(
             "Jenkins on aws needs the project's repository for its workload_4 job",
-            f"set {REPO_ENV} to the project's public repository URL",
+            f"set {jenkins_setup.REPO_ENV} to the project's public repository URL",
         )
     return jenkins_setup.user_data(ctx.spec.name, ctx.spec.region, repo)
 

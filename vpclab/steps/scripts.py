@@ -14,6 +14,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from vpclab.aws.jenkins_setup import REPO_ENV
 from vpclab.errors import VpclabError
 from vpclab.steps import remote
 from vpclab.steps.context import Context
@@ -22,7 +23,6 @@ SCRIPTS_DIR = "/opt/vpclab/scripts"  # on the web server
 APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
 REVISION = f"{APP_ROOT}/current/REVISION"
 PROGRAM = "microblog"
-REPO_ENV = "VPCLAB_REPO_URL"  # the AWS target's remote (the project's public repo)
 REF_ENV = "VPCLAB_DEPLOY_REF"
 
 

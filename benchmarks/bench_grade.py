@@ -1,0 +1,64 @@
+"""Benchmark: `vpclab grade` on a class of copies of the reference submission.
+
+For each --jobs value it grades the class once and reports the wall time, the median time a
+submission took, and the peak memory per lab (the grading process plus its largest child,
+the kernel or the moto server). As root on Linux each lab gets its own hosts unless
+--no-hosts; otherwise the data plane is off, and the report says so.
+
+Usage: python benchmarks/bench_grade.py [--students 10] [--jobs 1 2 4] [--no-hosts]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from vpclab.course.grade import GradeSettings, grade
+from vpclab.localcloud import netns
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def make_class(folder: Path, students: int) -> list[Path]:
+    subs = []
+    for n in range(students):
+        sub = folder / f"student{n:02d}"
+        sub.mkdir()
+        for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
+            shutil.copy(path, sub / path.name)
+        subs.append(sub)
+    return subs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--students", type=int, default=10)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--no-hosts", action="store_true")
+    args = parser.parse_args()
+    hosts = not args.no_hosts and netns.unsupported_reason() is None
+    sanitize = NOTEBOOKS / "nbval_sanitize.cfg"
+    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", sanitize, hosts=hosts)
+    print(f"{args.students} copies of the reference submission; hosts: {hosts}")
+    print(
+        f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16} full marks"
+    )
+    with tempfile.TemporaryDirectory(prefix="vpclab-bench-grade-") as tmp:
+        subs = make_class(Path(tmp), args.students)
+        for jobs in args.jobs:
+            started = time.monotonic()
+            results = grade(subs, settings, jobs=jobs, say=lambda _line: None)
+            wall = time.monotonic() - started
+            per_lab = statistics.median(r.seconds for r in results)
+            peak = max(r.peak_rss_mb for r in results)
+            full = sum(r.passed == len(r.steps) for r in results)
+            print(f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {full}/{len(results)}")
+
+
+if __name__ == "__main__":
+    main()

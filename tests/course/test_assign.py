@@ -1,0 +1,83 @@
+"""`vpclab assign`: the student edition holds no solution code, keeps the checkpoints, and
+runs up to its first NotImplementedError."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vpclab.course.assign import BEGIN, END
+from vpclab.course.runner import run_notebook
+from vpclab.localcloud.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def solution_lines(nb: nbformat.NotebookNode) -> set[str]:
+    """The distinctive lines inside the reference's solution regions."""
+    found, inside = set(), False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if line.strip() == BEGIN:
+                inside = True
+            elif line.strip() == END:
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                found.add(line.strip())
+    return found
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("edition")
+    proc = subprocess.run(
+        [sys.executable, "-m", "vpclab.cli", "assign", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_edition_has_no_solution_code(edition):
+    steps = ["01_vpc", "02_nat", "03_jenkins", "04_instances"]
+    for name in steps:
+        reference = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        student = nbformat.read(edition / "notebooks" / f"{name}.ipynb", as_version=4)
+        secret = solution_lines(reference)
+        assert secret, f"{name} has no solution region"
+        text = "\n".join(c.source for c in student.cells)
+        leaked = [line for line in secret if line in text]
+        assert not leaked, f"{name} leaks {leaked[:3]}"
+        assert BEGIN not in text and END not in text
+        assert text.count("raise NotImplementedError()") >= 1
+        # Outputs cleared; the checkpoint and the explanations stay.
+        assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+        tagged = [c for c in student.cells if "checkpoint" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and "lab.checkpoint(" in tagged[0].source
+        assert sum(c.cell_type == "markdown" for c in student.cells) == sum(
+            c.cell_type == "markdown" for c in reference.cells
+        )
+    assert (edition / "lab.toml").read_text() == (ROOT / "lab.toml").read_text()
+
+
+def test_edition_runs_up_to_its_first_not_implemented_error(edition):
+    nb = nbformat.read(edition / "notebooks" / "01_vpc.ipynb", as_version=4)
+    first_stub = next(
+        i for i, c in enumerate(nb.cells) if "raise NotImplementedError()" in c.source
+    )
+    with Sandbox():
+        problem = run_notebook(nb, edition / "notebooks", timeout=60)
+    assert problem is not None
+    index, what = problem
+    assert index == first_stub and what.startswith("NotImplementedError")
+    ran = [c for c in nb.cells[:first_stub] if c.cell_type == "code"]
+    assert ran and all(c.execution_count for c in ran)
+    assert not any(o.output_type == "error" for c in ran for o in c.outputs)

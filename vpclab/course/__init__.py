@@ -1,0 +1,3 @@
+"""The course: helpers the step notebooks call (`kit`), the rescue for a stuck student
+(`catchup`), the student edition (`assign`) and grading a class (`grade`, `runner`,
+`feedback`)."""

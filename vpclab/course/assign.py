@@ -1,0 +1,72 @@
+"""`vpclab assign OUT_DIR`: the student edition of the reference notebooks.
+
+nbgrader's own preprocessors do the work: `ClearSolutions` replaces each
+`### BEGIN SOLUTION` / `### END SOLUTION` region with `# YOUR CODE HERE` and
+`raise NotImplementedError()`, and `ClearOutput` drops every output and execution count.
+Cells without a region (the explanations, the "look at the result" cells, the checkpoint)
+are kept as they are. The edition mirrors the repository's layout (`lab.toml` beside a
+`notebooks/` folder), so the notebooks' `Lab("../lab.toml")` finds the spec.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from vpclab.errors import UsageError
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+def _preprocessors() -> list:
+    try:
+        from nbgrader.preprocessors import ClearOutput, ClearSolutions
+    except ImportError:
+        raise UsageError(
+            "nbgrader is not installed", "pip install 'vpclab[course]' (or the dev extras)"
+        ) from None
+    # Our notebooks mark regions in the source only, not with nbgrader's cell metadata.
+    return [ClearSolutions(enforce_metadata=False, code_stub={"python": STUB}), ClearOutput()]
+
+
+def student_notebook(nb: nbformat.NotebookNode, preprocessors: list) -> nbformat.NotebookNode:
+    """One notebook's student edition (a new object; `nb` is left alone)."""
+    edition = nbformat.from_dict(nb)
+    resources: dict = {}
+    for pre in preprocessors:
+        edition, resources = pre.preprocess(edition, resources)
+    for cell in edition.cells:
+        cell.metadata.pop("execution", None)
+    return edition
+
+
+def has_solution(nb: nbformat.NotebookNode) -> bool:
+    return any(BEGIN in cell.source or END in cell.source for cell in nb.cells)
+
+
+def assign(notebooks: Path, spec: Path, out_dir: Path) -> list[Path]:
+    """Write the student edition of every `NN_name.ipynb` in `notebooks` into
+    `out_dir/notebooks/`, and the spec as `out_dir/lab.toml`. Returns the notebooks written."""
+    sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not sources:
+        raise UsageError(f"no notebooks in {notebooks}", "pass --notebooks with the NN_*.ipynb")
+    preprocessors = _preprocessors()
+    target = out_dir / "notebooks"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec, out_dir / "lab.toml")
+    written = []
+    for source in sources:
+        edition = student_notebook(nbformat.read(source, as_version=4), preprocessors)
+        if has_solution(edition):
+            raise UsageError(
+                f"{source.name}: a solution marker is left after clearing",
+                f"put each '{BEGIN}' and '{END}' on its own line, in pairs, in code cells",
+            )
+        nbformat.validate(edition)
+        path = target / source.name
+        nbformat.write(edition, path)
+        written.append(path)
+    return written

@@ -1,0 +1,122 @@
+"""`vpclab grade SUBMISSION_DIR...`: grade a class, each submission in its own process and
+its own lab (see `runner`), up to `jobs` side by side, and write the class CSV, JUnit and one
+feedback page per student (see `feedback`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpclab.course.overlay import reference_steps
+from vpclab.course.scores import Score, StepScore, SubmissionResult
+from vpclab.errors import UsageError
+
+
+@dataclass(frozen=True)
+class GradeSettings:
+    reference: Path  # the reference notebooks (NN_*.ipynb with stored checkpoint outputs)
+    spec: Path
+    sanitize: Path
+    cell_timeout: float = 120.0
+    hosts: bool = False  # each lab gets its own hosts (root on Linux)
+    # A whole submission's limit, beyond the per-cell one (a kernel that ignores interrupts).
+    submission_timeout: float = 1800.0
+
+
+def _check_inputs(submissions: list[Path], settings: GradeSettings) -> list[str]:
+    steps = [r.step for r in reference_steps(settings.reference)]
+    if not steps:
+        raise UsageError(
+            f"no reference step notebooks in {settings.reference}",
+            "pass --notebooks with the reference NN_*.ipynb (each ending in a checkpoint cell)",
+        )
+    for path in (settings.spec, settings.sanitize):
+        if not path.is_file():
+            raise UsageError(f"{path} does not exist", "pass --spec / --sanitize")
+    for sub in submissions:
+        if not sub.is_dir():
+            raise UsageError(f"submission {sub} is not a folder", "pass one folder per student")
+    names = [s.name for s in submissions]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"two submissions are named {', '.join(twice)}", "give each its own folder name"
+        )
+    return steps
+
+
+def grade_one(submission: Path, settings: GradeSettings, steps: list[str]) -> SubmissionResult:
+    """Grade one submission in a child process; a crash of that process is an ERROR on every
+    step, never the end of the class."""
+    with tempfile.TemporaryDirectory(prefix="vpclab-grade-result-") as tmp:
+        out = Path(tmp) / "result.json"
+        argv = [
+            sys.executable,
+            "-m",
+            "vpclab.course.runner",
+            str(submission.resolve()),
+            "--reference",
+            str(settings.reference.resolve()),
+            "--spec",
+            str(settings.spec.resolve()),
+            "--sanitize",
+            str(settings.sanitize.resolve()),
+            "--timeout",
+            str(settings.cell_timeout),
+            "--out",
+            str(out),
+            *(["--hosts"] if settings.hosts else []),
+        ]
+        # Its own session: on overrun the whole group (runner, kernel, moto) is stopped.
+        proc = subprocess.Popen(
+            argv,
+            cwd=tmp,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            _, stderr = proc.communicate(timeout=settings.submission_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            stderr = f"ran longer than {settings.submission_timeout:g} s in all"
+        if proc.returncode == 0 and out.exists():
+            return SubmissionResult.from_dict(json.loads(out.read_text()))
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
+    why = f"grading stopped (exit {proc.returncode}): {last}"
+    return SubmissionResult(
+        name=submission.name,
+        steps=[StepScore(step, "", Score.ERROR, [why]) for step in steps],
+    )
+
+
+def grade(
+    submissions: list[Path],
+    settings: GradeSettings,
+    jobs: int = 1,
+    say: Callable[[str], None] = print,
+) -> list[SubmissionResult]:
+    """Every submission, `jobs` at a time; results in the order given."""
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs} is not a number of labs", "give --jobs 1 or more")
+    steps = _check_inputs(submissions, settings)
+
+    def one(sub: Path) -> SubmissionResult:
+        result = grade_one(sub, settings, steps)
+        marks = " ".join(f"{s.step}={s.score}" for s in result.steps)
+        say(f"graded {result.name} in {result.seconds:.1f} s: {marks}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, submissions))

@@ -1,0 +1,48 @@
+"""Small helpers the step notebooks call around their boto3 calls: the parts that are not
+the lesson (tags in the lab's convention, key material, the image, user data)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vpclab.aws import keypairs, tags
+from vpclab.render import render
+from vpclab.steps.compute import USER_DATA_PACKAGES, resolve_ami
+
+if TYPE_CHECKING:
+    from vpclab.lab import Lab
+
+
+def tag_spec(lab: Lab, resource_type: str, role: str, name: str | None = None) -> list[dict]:
+    """TagSpecifications for a create call: Name, `vpclab:lab`, `vpclab:role` and the spec's
+    own tags. The lab, its checks and its teardown find resources by these tags."""
+    return lab.context().tag_spec(resource_type, role, name)
+
+
+def role(resource: dict) -> str | None:
+    """The `vpclab:role` tag of a described resource."""
+    return tags.role_of(resource)
+
+
+def by_role(resources: list[dict]) -> dict[str, dict]:
+    """Described resources keyed by their `vpclab:role` tag."""
+    return {r: res for res in resources if (r := tags.role_of(res))}
+
+
+def new_key_pair(lab: Lab, role_name: str) -> str:
+    """Make the role's key pair here: the private half goes 0600 into the state folder, the
+    public half (returned, one OpenSSH line) is what `import_key_pair` sends."""
+    key_name = lab.spec.instance(role_name).key_name
+    return keypairs.generate(lab.keys_dir, key_name)
+
+
+def image(lab: Lab) -> str:
+    """The machine image: the spec's AMI parameter on AWS, the local image in the local cloud."""
+    return resolve_ami(lab.context())[0]
+
+
+def user_data(lab: Lab, role_name: str) -> str:
+    """The role's first-boot script (packages, a marker file), as the library renders it."""
+    return render(
+        "user-data.sh.j2", lab=lab.spec.name, role=role_name, packages=USER_DATA_PACKAGES[role_name]
+    )

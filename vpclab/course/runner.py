@@ -1,0 +1,217 @@
+"""Grade one submission in this process: a fresh lab of its own (a seeded moto server on a
+free port, a state folder and a work folder in a temp dir, its own hosts when they can run),
+the student's step notebooks run in order with a time limit per cell, each checkpoint taken
+from the reference and compared, and the step's checklist read after each notebook.
+
+`vpclab grade` starts one such process per submission (`python -m vpclab.course.runner`),
+so each kernel inherits only its own submission's AWS_ENDPOINT_URL, VPCLAB_STATE and cwd."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from vpclab.course import catchup
+from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
+from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
+from vpclab.localcloud import cleanup, client, motoserver
+from vpclab.localcloud.sandbox import SEED
+
+# Fake credentials: the kernels talk only to their own moto server.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def submission_notebooks(folder: Path) -> Path:
+    """A submission holds its notebooks directly, or in a `notebooks/` folder (as `vpclab
+    assign` lays them out)."""
+    inner = folder / "notebooks"
+    return inner if inner.is_dir() else folder
+
+
+def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
+    env = {
+        **FAKE_AWS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "VPCLAB_STATE": str(state),
+        "VPCLAB_TARGET": "local",  # never a real account
+    }
+    if not hosts:
+        env["VPCLAB_DATAPLANE"] = "off"
+    return env
+
+
+def _export(env: dict[str, str]) -> None:
+    for key in motoserver.DROPPED_ENV:
+        os.environ.pop(key, None)
+    os.environ.pop("VPCLAB_DATAPLANE", None)
+    os.environ.update(env)
+
+
+def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[int, str] | None:
+    """Execute in a fresh kernel (this interpreter) from `cwd`. Returns None when every cell
+    ran, else (index of the failing cell, what went wrong). The kernel is shut down either way."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+    # The async manager: with a blocking one, nbclient's wait for output blocks its event
+    # loop, so a cell that loops forever is never timed out.
+    km = AsyncKernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+    )
+    nbc = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    running: list[int] = []
+
+    def started(cell: nbformat.NotebookNode, cell_index: int, **_: object) -> None:
+        running.append(cell_index)
+
+    nbc.on_cell_start = started
+    try:
+        nbc.execute(stderr=subprocess.DEVNULL)
+    except CellTimeoutError:
+        return running[-1], f"ran longer than the limit of {timeout:g} s per cell (stopped)"
+    except CellExecutionError as exc:
+        return running[-1], f"{exc.ename}: {exc.evalue}".strip()
+    except DeadKernelError as exc:
+        return (running[-1] if running else -1), f"the kernel died: {exc}"
+    finally:
+        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    return None
+
+
+def _verify(lab, step: str) -> list[CheckLine]:
+    return [CheckLine(r.id, r.status, r.detail, r.hint) for r in lab.verify(step=step)]
+
+
+def grade_step(
+    lab, ref: ReferenceStep, student_dir: Path, work: Path, timeout: float, patterns: list
+) -> tuple[StepScore, list[CheckLine]]:
+    name = ref.path.name
+    source = student_dir / name
+    if not source.exists():
+        return StepScore(ref.step, name, Score.FAIL, [f"{name} is not in the submission"]), []
+    nb = nbformat.read(source, as_version=4)
+    at = overlay(nb, ref)
+    reasons: list[str] = []
+    if at is None:
+        reasons.append(
+            f"the checkpoint cell ({ref.checkpoint.source.strip()}) was deleted: put it back "
+            "as the notebook's last cell"
+        )
+    expected = list(nbformat.from_dict(ref.checkpoint).outputs)
+    problem = run_notebook(nb, work, timeout)
+    checks = _verify(lab, ref.step)
+    failing = [c for c in checks if c.status == "FAIL"]
+    reasons += [f"{c.id}: {c.detail}" + (f" (fix: {c.hint})" if c.hint else "") for c in failing]
+    if problem is not None and problem[0] != at:
+        index, what = problem
+        return StepScore(ref.step, name, Score.ERROR, [f"cell {index + 1}: {what}", *reasons]), (
+            checks
+        )
+    if problem is None and at is not None:
+        reasons += differences(expected, nb.cells[at].outputs, patterns)
+    elif problem is not None and not failing:
+        reasons.append(f"the checkpoint raised: {problem[1].splitlines()[0]}")
+    if reasons:
+        return StepScore(ref.step, name, Score.FAIL, reasons), checks
+    if ref.step in catchup.caught_up_steps(lab.spec.name, lab.spec_path):
+        why = f"lab.catch_up built {ref.step}: it passes, but earns no credit"
+        return StepScore(ref.step, name, Score.CAUGHT_UP, [why]), checks
+    return StepScore(ref.step, name, Score.PASS), checks
+
+
+def grade_submission(
+    submission: Path,
+    references: list[ReferenceStep],
+    spec: Path,
+    sanitize: Path,
+    timeout: float,
+    hosts: bool,
+) -> SubmissionResult:
+    from vpclab.lab import Lab
+
+    started = time.monotonic()
+    result = SubmissionResult(name=submission.name)
+    patterns = load_patterns(sanitize)
+    tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
+    try:
+        work = tmp / "lab" / "notebooks"
+        work.mkdir(parents=True)
+        shutil.copyfile(spec, tmp / "lab" / "lab.toml")
+        state = tmp / "state"
+        state.mkdir(mode=0o700)
+        with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
+            _export(lab_environment(server.endpoint, state, hosts))
+            lab = Lab(tmp / "lab" / "lab.toml", say=lambda _line: None)
+            result.dataplane = lab.dataplane_off() or "hosts"
+            try:
+                for ref in references:
+                    score, checks = grade_step(
+                        lab, ref, submission_notebooks(submission), work, timeout, patterns
+                    )
+                    result.steps.append(score)
+                    result.checklist += checks
+            finally:
+                if result.dataplane == "hosts":
+                    client.stop(lab.local_dir)
+                    cleanup.force_down(lab.lab_id)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.seconds = round(time.monotonic() - started, 2)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result.peak_rss_mb = round((own + children) / 1024, 1)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("submission", type=Path)
+    parser.add_argument("--reference", type=Path, required=True)
+    parser.add_argument("--spec", type=Path, required=True)
+    parser.add_argument("--sanitize", type=Path, required=True)
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--hosts", action="store_true")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    from vpclab.course.overlay import reference_steps
+
+    result = grade_submission(
+        args.submission.resolve(),
+        reference_steps(args.reference.resolve()),
+        args.spec.resolve(),
+        args.sanitize.resolve(),
+        args.timeout,
+        args.hosts,
+    )
+    args.out.write_text(json.dumps(result.to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
