@@ -30,7 +30,7 @@
 # - **Host keys are pinned, never learned on first use.** The exercise "validated the
 #   connection by SSHing from Jenkins into the Web Server, which also registered the Web
 #   Server as a known host": whoever answered first was trusted. Many pipelines go further
-#   and pass `StrictHostKeyChecking=no`, which trusts anyone at all. Here each host key comes
+#   and switch host key checking off, which trusts anyone at all. Here each host key comes
 #   from a channel the control plane trusts (the instance's console output on AWS, the local
 #   agent here) and is written into `known_hosts` before the first login.
 # - **The app key works only from the web server.** The app key now lives on a public

@@ -29,7 +29,7 @@
 #
 # - gunicorn died when the SSH session ended: it now runs under supervisor, which also
 #   restarts it when it dies;
-# - `StrictHostKeyChecking=no`: the app's host key is pinned (step 05);
+# - host key checking switched off: the app's host key is pinned (step 05);
 # - the app's IP typed into the script: every address is an argument or a setting;
 # - an `rm -rf` of the checkout wiped the SQLite database: each deploy is a new release
 #   folder, and the database lives outside them;
