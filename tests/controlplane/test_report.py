@@ -31,3 +31,24 @@ def test_check_ids_never_wrap(built_lab, width):
     assert max(len(line) for line in lines) <= width
     for r in results:
         assert any(r.id in line for line in lines), f"{r.id} is broken across lines"
+
+
+def test_check_order_does_not_depend_on_import_order():
+    """A module imported early (by a test, a notebook) must not move its checks up a step."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]: importlib.import_module('vpclab.checks.' + name)\n"
+        "from vpclab import checks\n"
+        "for name in checks.CHECK_MODULES: importlib.import_module('vpclab.checks.' + name)\n"
+        "print([c.id for c in sorted(checks.REGISTRY, key=checks._rank)])\n"
+    )
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", script, *first], capture_output=True, text=True, check=True
+        ).stdout
+        for first in ([], ["userdata"], ["monitoring", "userdata", "vpc"])
+    }
+    assert len(orders) == 1, orders

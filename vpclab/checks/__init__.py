@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,21 +83,30 @@ def check(check_id: str, title: str, hint: str) -> Callable:
     return register
 
 
-def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
-    # One module a step; importing them registers their checks.
-    from vpclab.checks import (  # noqa: F401
-        instances,
-        jenkins,
-        keys,
-        monitoring,
-        nat,
-        nginx,
-        pipeline,
-        scripts,
-        userdata,
-        vpc,
-    )
+# One module a step (user data spans two); importing them registers their checks. Within a
+# step, checks keep this module order whatever order the modules were first imported in.
+CHECK_MODULES = (
+    "vpc",
+    "nat",
+    "jenkins",
+    "instances",
+    "userdata",
+    "keys",
+    "nginx",
+    "scripts",
+    "pipeline",
+    "monitoring",
+)
+
+
+def _rank(c: Check) -> tuple[int, int]:
     from vpclab.spec import STEPS
 
-    ordered = sorted(REGISTRY, key=lambda c: STEPS.index(c.step))
+    return STEPS.index(c.step), CHECK_MODULES.index(c.run.__module__.rsplit(".", 1)[-1])
+
+
+def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
+    for name in CHECK_MODULES:
+        importlib.import_module(f"vpclab.checks.{name}")
+    ordered = sorted(REGISTRY, key=_rank)  # stable: registration order within a module
     return [c.result(facts) for c in ordered if c.step in steps]
