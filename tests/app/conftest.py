@@ -16,8 +16,12 @@ if REPO_ROOT not in sys.path:
 
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
-from microblog_helpers import Server, login, make_user, start_gunicorn  # noqa: E402
-from services import (  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import User  # noqa: E402
+from tests.app.microblog_helpers import Server, login, make_user, start_gunicorn  # noqa: E402
+from tests.app.services import (  # noqa: E402
     Postgres,
     Service,
     memcached_binary,
@@ -25,10 +29,6 @@ from services import (  # noqa: E402
     start_memcached,
     start_postgres,
 )
-
-from app import create_app  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.models import User  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""Helpers shared by the microblog tests (imported by name: tests/app is on sys.path)."""
+"""Helpers shared by the microblog tests (imported as the package tests.app)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from microblog_helpers import free_port
+from tests.app.microblog_helpers import free_port
 
 # PostgreSQL refuses to run as root; Debian's package creates this user for it.
 PG_USER_AS_ROOT = "postgres"

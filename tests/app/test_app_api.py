@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import make_post, make_user
 
 from app.extensions import db
+from tests.app.microblog_helpers import make_post, make_user
 
 
 def test_posts_newest_first_and_paginated(app: Flask, client: FlaskClient) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import csrf_token, login, make_user, post_form, register
 
 from app.auth.forms import RegistrationForm
 from app.auth.routes import safe_next
 from app.extensions import db
 from app.models import User
+from tests.app.microblog_helpers import csrf_token, login, make_user, post_form, register
 
 
 def user_count() -> int:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from microblog_helpers import REPO_ROOT, Server, http_get
+
+from tests.app.microblog_helpers import REPO_ROOT, Server, http_get
 
 pytestmark = pytest.mark.slow
 

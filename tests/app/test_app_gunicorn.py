@@ -13,8 +13,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from microblog_helpers import REPO_ROOT, Server, http_get, server_env
-from test_app_health_metrics import metric
+
+from tests.app.microblog_helpers import REPO_ROOT, Server, http_get, server_env
+from tests.app.test_app_health_metrics import metric
 
 pytestmark = pytest.mark.slow
 

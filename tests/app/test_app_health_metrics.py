@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import free_port, login, make_user, post_form, register
 
 from app import create_app
+from tests.app.microblog_helpers import free_port, login, make_user, post_form, register
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import csrf_token, login, make_post, make_user, post_form
 
 from app.extensions import db
 from app.models import Post, User
+from tests.app.microblog_helpers import csrf_token, login, make_post, make_user, post_form
 
 HOSTILE_NUMBERS = [
     "99999999999999999999",

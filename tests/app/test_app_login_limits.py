@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import free_port, login, make_user
 
 from app import create_app
 from app.config import ConfigError, load_config
 from app.extensions import db
+from tests.app.microblog_helpers import free_port, login, make_user
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from microblog_helpers import make_post, make_user
 
 from app.avatar import identicon_svg
 from app.extensions import db
 from app.models import Post, all_posts, load_user, user_by_name, utcnow
+from tests.app.microblog_helpers import make_post, make_user
 
 
 def test_password_hashing(app: Flask) -> None:

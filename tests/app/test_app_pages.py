@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import csrf_token, make_post, make_user, post_form
 
 from app import create_app
 from app.extensions import db
 from app.models import Post, User, utcnow
+from tests.app.microblog_helpers import csrf_token, make_post, make_user, post_form
 
 
 def post_count() -> int:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from microblog_helpers import CSRF_RE, Server
-from services import Service
+
+from tests.app.microblog_helpers import CSRF_RE, Server
+from tests.app.services import Service
 
 pytestmark = pytest.mark.slow
 

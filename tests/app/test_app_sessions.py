@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from microblog_helpers import csrf_token, login, make_user, register
 from sqlalchemy.exc import IntegrityError
 
 from app import create_app
@@ -17,6 +16,7 @@ from app.auth.forms import RegistrationForm
 from app.config import ConfigError, load_config
 from app.extensions import db
 from app.models import User
+from tests.app.microblog_helpers import csrf_token, login, make_user, register
 
 REMEMBER = "remember_token"
 

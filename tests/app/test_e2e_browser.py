@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from microblog_helpers import REPO_ROOT, Server
+
+from tests.app.microblog_helpers import REPO_ROOT, Server
 
 pytestmark = pytest.mark.slow
 

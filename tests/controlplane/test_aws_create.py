@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from controlplane.awsfake import Inject, by_tag, ops
+from tests.controlplane.awsfake import Inject, by_tag, ops
 from vpclab.aws.retry import FakeClock, Pacing
 from vpclab.aws.tags import ROLE, tags_of
 from vpclab.checklist import Status

@@ -10,7 +10,7 @@ import sys
 import boto3
 import pytest
 
-from controlplane.awsfake import Inject
+from tests.controlplane.awsfake import Inject
 from vpclab import cli
 from vpclab.aws.guard import NotConfirmed
 from vpclab.aws.owner import CREATOR
@@ -298,7 +298,7 @@ def test_aws_smoke_runs_up_verify_down_and_prints_the_cost(
 ):
     import importlib.util
 
-    from controlplane.conftest import ROOT
+    from tests.controlplane.conftest import ROOT
 
     loader = importlib.util.spec_from_file_location("aws_smoke", ROOT / "scripts" / "aws_smoke.py")
     smoke = importlib.util.module_from_spec(loader)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.awsfake import Inject, by_tag, instances_of, ops
-from controlplane.test_teardown import tagged_leftovers
+from tests.controlplane.awsfake import Inject, by_tag, instances_of, ops
+from tests.controlplane.test_teardown import tagged_leftovers
 from vpclab.aws.retry import FakeClock, Pacing
 from vpclab.aws.teardown import TeardownIncomplete
 from vpclab.lab import Lab

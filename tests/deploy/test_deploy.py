@@ -10,8 +10,9 @@ import time
 import uuid
 
 import pytest
-from conftest import DeployLab, eventually, post_form, session
 
+from tests.deploy.conftest import DeployLab, post_form, session
+from tests.reallab import eventually
 from vpclab.checklist import Status
 from vpclab.errors import VpclabError
 from vpclab.steps import BUILT, keys, nginx, remote, scripts

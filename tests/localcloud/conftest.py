@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import labkit
 import pytest
 
+from tests.localcloud import labkit
 from vpclab.localcloud import cleanup, client, names, netns, procfs
 from vpclab.localcloud.status import LabStatus
 

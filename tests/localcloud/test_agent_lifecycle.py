@@ -6,10 +6,10 @@ import os
 import signal
 import time
 
-import labkit
 import pytest
-from conftest import eventually, lab_name, leftovers, lid, require_root
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import eventually, lab_name, leftovers, lid, require_root
 from vpclab.checklist import Status
 from vpclab.checks.live import live_checks
 from vpclab.errors import VpclabError

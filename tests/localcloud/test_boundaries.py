@@ -12,10 +12,10 @@ import threading
 import time
 import urllib.request
 
-import labkit
 import pytest
-from conftest import eventually, lab_name, lid
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import eventually, lab_name, lid
 from vpclab.checklist import Status
 from vpclab.checks.live import live_checks
 from vpclab.localcloud import internet, names, netns, probe, procfs

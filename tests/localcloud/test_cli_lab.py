@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import labkit
 import pytest
-from conftest import lab_name, lid, require_root
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import lab_name, lid, require_root
 from vpclab.aws import tags
 from vpclab.localcloud import cleanup, client
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from hosts_fixtures import NetLab, make_client_key, netlab, state_dir  # noqa: F401 - fixtures
 
+from tests.localcloud.hosts_fixtures import NetLab, make_client_key, netlab, state_dir  # noqa: F401 - fixtures
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import (
     Host,

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hosts_fixtures import NetLab, make_client_key, netlab, state_dir  # noqa: F401 - fixtures
 
+from tests.localcloud.hosts_fixtures import NetLab, make_client_key, netlab, state_dir  # noqa: F401 - fixtures
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host, known_hosts_path, open_host, pin_host_keys, ssh_command
 from vpclab.localcloud import hostboot

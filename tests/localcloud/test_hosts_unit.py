@@ -6,8 +6,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from hosts_fixtures import make_client_key
 
+from tests.localcloud.hosts_fixtures import make_client_key
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import (
     Host,

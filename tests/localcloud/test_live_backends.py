@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import labkit
 import pytest
-from conftest import lab_name, lid, require_root
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import lab_name, lid, require_root
 from vpclab.checklist import Status
 from vpclab.checks import Facts
 from vpclab.checks.live import lab_live_checks

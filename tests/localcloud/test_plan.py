@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import labkit
 import pytest
-from conftest import lab_name
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import lab_name
 from vpclab.localcloud import dataplane, names, nft, router
 from vpclab.localcloud.dataplane import Egress, Snapshot
 

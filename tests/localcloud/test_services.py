@@ -6,10 +6,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import labkit
 import pytest
-from conftest import eventually, lab_name, lid, require_root
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import eventually, lab_name, lid, require_root
 from vpclab.localcloud import cleanup, client, internet, names, netns
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import labkit
 import pytest
-from conftest import lid, require_root
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import lid, require_root
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab
 from vpclab.localcloud import cleanup, client, motoserver, names, netns, probe

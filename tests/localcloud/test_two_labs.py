@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import labkit
 import pytest
-from conftest import lab_name, lid
 
+from tests.localcloud import labkit
+from tests.localcloud.conftest import lab_name, lid
 from vpclab.localcloud import probe
 
 

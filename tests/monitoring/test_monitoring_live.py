@@ -13,8 +13,9 @@ from collections import Counter
 
 import pytest
 import yaml
-from conftest import MonitoredLab, eventually
 
+from tests.monitoring.conftest import MonitoredLab
+from tests.reallab import eventually
 from vpclab.checklist import Status
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
@@ -99,7 +100,7 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
             """Prometheus sees the app's node_exporter down"""
             return any(t.instance == node and t.health == "down" for t in api(ctx).targets())
 
-        eventually(node_down, 60)
+        eventually(node_down, 60, 0.5)
         results = _results(up)
         for check_id in ("monitoring.security_groups", "monitoring.targets_up"):
             result = results[check_id]
@@ -113,7 +114,7 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
         """the app's node_exporter is scraped again"""
         return any(t.instance == node and t.health == "up" for t in api(ctx).targets())
 
-    eventually(node_up, 60)
+    eventually(node_up, 60, 0.5)
 
 
 def test_stopped_app_fires_instance_down_in_alertmanager(up: MonitoredLab) -> None:
@@ -138,12 +139,12 @@ def test_stopped_app_fires_instance_down_in_alertmanager(up: MonitoredLab) -> No
         stopped = time.monotonic()
         app.run("supervisorctl stop microblog", sudo=True)
         # for: 5 s, plus a scrape, an evaluation and the send: well inside 30 s.
-        eventually(firing, 30)
+        eventually(firing, 30, 0.5)
         assert time.monotonic() - stopped >= 5  # never before the rule's `for:` has passed
     finally:
         app.run("supervisorctl start microblog", sudo=True, check=False)
         remote.close(app)
-    eventually(lambda: not firing(), 60)
+    eventually(lambda: not firing(), 60, 0.5)
 
 
 def test_dashboard_png_after_traffic(up: MonitoredLab, tmp_path) -> None:

@@ -8,29 +8,15 @@ tests commit there and never to the real checkout. Needs root; skips with the re
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def require_root() -> None:
-    from vpclab.localcloud import netns
-
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(reason)
-    for tool in ("/usr/sbin/sshd", "nginx", "supervisord", "git"):
-        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
-            pytest.skip(f"{tool} is not installed")
+from tests.reallab import ROOT, RealLab, real_lab, require_local_hosts
 
 
 def git(repo: Path, *args: str) -> str:
@@ -40,19 +26,8 @@ def git(repo: Path, *args: str) -> str:
 
 
 @dataclass
-class PipelineLab:
-    spec: Path
-    env: dict[str, str]
-    project: Path  # what the lab's git remote serves
-
-    def cli(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(self.spec)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+class PipelineLab(RealLab):
+    project: Path = field(kw_only=True)  # what the lab's git remote serves
 
     def commit(self, path: str, text: str, message: str) -> str:
         (self.project / path).write_text(text)
@@ -67,9 +42,7 @@ class PipelineLab:
         return json.loads(done.stdout)
 
     def healthz_commit(self) -> str:
-        from vpclab.lab import Lab
-
-        url = Lab(self.spec, "local", say=lambda _l: None).dataplane_status().web_url
+        url = self.lab().dataplane_status().web_url
         assert url, "the web server is not published"
         with urllib.request.urlopen(url + "healthz", timeout=10) as reply:
             return json.loads(reply.read())["commit"]
@@ -78,44 +51,24 @@ class PipelineLab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineLab]:
     """A full lab (`vpclab up`, the pipeline step included) serving a clone of the project."""
-    require_root()
+    require_local_hosts()
     from vpclab.localcloud import client, motoserver
     from vpclab.paths import local_dir
     from vpclab.spec import load_spec
 
     folder = tmp_path_factory.mktemp("pipeline")
-    name = re.sub(r"[^a-z0-9]", "", f"pl{os.getpid() % 10000}{folder.name[-2:]}")
     project = folder / "project"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
     git(project, "checkout", "-q", "-B", "main")
-    spec = folder / "lab.toml"
-    spec.write_text(
-        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET")}
-    env.pop("VPCLAB_DATAPLANE", None)
-    env["VPCLAB_STATE"] = str(folder / "state")
-    saved = {k: os.environ.get(k) for k in ("VPCLAB_STATE", "AWS_ENDPOINT_URL")}
-    os.environ["VPCLAB_STATE"] = env["VPCLAB_STATE"]
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    here = PipelineLab(spec, env, project)
-    try:
+    with real_lab(PipelineLab, folder, "pl", cli_timeout=1200, project=project) as here:
         # The agent serves the clone; `vpclab up` keeps this agent (same endpoint and code).
-        where = local_dir(spec)
+        where = local_dir(here.spec)
         endpoint = motoserver.start(where).endpoint
-        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
+        client.start(where, endpoint, load_spec(here.spec).region, repo_root=project)
         up = here.cli("up")  # progress goes to stderr, the checklist to stdout
         assert "== pipeline" in up.stderr, up.stdout + up.stderr
         assert "pipeline: build #1" in up.stderr, up.stdout[-3000:] + up.stderr[-2000:]
         yield here
-    finally:
-        here.cli("local", "down", "--force", timeout=120)
-        here.cli("local", "stop", timeout=120)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_up_builds_the_served_commit_once(lab: PipelineLab) -> None:

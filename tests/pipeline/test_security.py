@@ -13,8 +13,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from osv_fixture import RECORD, osv_server
 
+from tests.pipeline.osv_fixture import RECORD, osv_server
 from vpclab.pipeline import builds
 from vpclab.pipeline.builds import Result
 from vpclab.pipeline.jenkinsfile import load

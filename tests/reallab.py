@@ -1,0 +1,123 @@
+"""A whole lab on the local target with real hosts, built by the CLI as `make lab` does, for
+the slow real-lab tests (deploy, monitoring, pipeline).
+
+Each lab has its own name, state folder and moto server, so it never touches another lab,
+and leaving `real_lab` (also after a failure) removes every host, namespace, veth and
+process it made, then restores the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from vpclab.lab import Lab
+
+ROOT = Path(__file__).resolve().parents[1]
+# What every local host runs; a lab without them cannot come up.
+HOST_TOOLS = ("/usr/sbin/sshd", "nginx", "supervisord", "git")
+
+
+def require_local_hosts(*more_tools: str) -> None:
+    """Skip with the reason unless real local hosts can run here (root, Linux, the tools)."""
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    for tool in (*HOST_TOOLS, *more_tools):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            pytest.skip(f"{tool} is not installed (scripts/bootstrap.sh installs it)")
+
+
+@dataclass
+class RealLab:
+    spec: Path
+    env: dict[str, str]
+    name: str
+    cli_timeout: float = 600
+
+    def cli(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+        """`vpclab ARGS --spec SPEC` in a fresh process, with this lab's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(self.spec)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout or self.cli_timeout,
+        )
+
+    def lab(self) -> Lab:
+        return Lab(self.spec, "local", say=lambda _line: None)
+
+
+L = TypeVar("L", bound=RealLab)
+
+
+def lab_spec(folder: Path, name: str, settings: dict[str, str] | None = None) -> Path:
+    """The project's lab.toml under another name, with string `settings` replaced."""
+    text = (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
+    for key, value in (settings or {}).items():
+        text = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', text, count=1, flags=re.M)
+    spec = folder / "lab.toml"
+    spec.write_text(text)
+    return spec
+
+
+@contextmanager
+def real_lab(
+    kind: type[L],
+    folder: Path,
+    prefix: str,
+    *,
+    settings: dict[str, str] | None = None,
+    down_timeout: float = 120,
+    **fields: Any,
+) -> Iterator[L]:
+    """A lab of type `kind` named `prefix` plus this run's id, its spec and state in `folder`.
+
+    The process environment points at its state folder (so in-process `Lab` calls find it)
+    until the lab is torn down with `vpclab local down --force` and `local stop`."""
+    name = re.sub(r"[^a-z0-9]", "", f"{prefix}{os.getpid() % 10000}{folder.name[-2:]}".lower())
+    spec = lab_spec(folder, name, settings)
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET")}
+    env.pop("VPCLAB_DATAPLANE", None)
+    env["VPCLAB_STATE"] = str(folder / "state")
+    saved = {k: os.environ.get(k) for k in ("VPCLAB_STATE", "AWS_ENDPOINT_URL")}
+    os.environ["VPCLAB_STATE"] = env["VPCLAB_STATE"]
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    lab = kind(spec=spec, env=env, name=name, **fields)
+    try:
+        yield lab
+    finally:
+        lab.cli("local", "down", "--force", timeout=down_timeout)
+        lab.cli("local", "stop", timeout=120)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def eventually(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> float:
+    """Seconds until predicate() holds (an OSError counts as not yet); fails the test after
+    timeout."""
+    start = time.monotonic()
+    while True:
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not true after {timeout} s: {predicate.__doc__ or predicate}")
+        time.sleep(interval)
