@@ -4,8 +4,8 @@ run with the two sides alternating.
 
     python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 15]
 
-Needs a lab that is up through the monitoring step (`make lab`, as root). Bounded: at most
-60 s of load in all, and only the lab's own hosts are loaded (wrk runs inside the web host,
+Needs a lab that is up through the monitoring step (`make lab`, as root). Bounded (see wrkload.py):
+at most 60 s of load in all, and only the lab's own hosts are loaded (wrk runs inside the web host,
 straight at the app server's private address). The monitoring server gets a prometheus.yml
 with a 5 s interval for the run (checked by promtool first); the lab's own file is put back
 and Prometheus running again at the end, even after a failure.
@@ -14,13 +14,11 @@ and Prometheus running again at the end, even after a failure.
 from __future__ import annotations
 
 import argparse
-import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
 
-from bench_proxy import MAX_LOAD_SECONDS, Run, parse_wrk
+from wrkload import Run, add_load_options, check_bounds, summarize, wrk
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
@@ -60,14 +58,9 @@ def _set_prometheus(ctx: Context, mon: Host, running: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="lab.toml")
-    parser.add_argument("--path", default="/explore")
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=8)
+    add_load_options(parser, path="/explore", seconds=15, rounds=2, connections=8)
     args = parser.parse_args()
-    if 2 * args.rounds * args.seconds > MAX_LOAD_SECONDS:
-        sys.exit(f"at most {MAX_LOAD_SECONDS} s of load: lower --rounds or --seconds")
+    check_bounds(args)
 
     lab = Lab(Path(args.spec), "local", say=lambda _line: None)
     ctx = lab.context()
@@ -95,8 +88,7 @@ def main() -> None:
             for name in runs:
                 scraping = name != "no scraping"
                 _set_prometheus(ctx, mon, scraping)
-                cmd = f"wrk -t2 -c{args.connections} -d{args.seconds}s --latency {shlex.quote(url)}"
-                runs[name].append(parse_wrk(web.run(cmd, timeout=args.seconds + 30).stdout))
+                runs[name].append(wrk(web, url, args.seconds, args.connections))
                 if scraping:
                     scrapes.append(_scrapes(ctx, args.seconds))
     finally:
@@ -110,18 +102,15 @@ def main() -> None:
         f"GET {args.path} straight to the app, {args.connections} connections, "
         f"{args.rounds} x {args.seconds} s a side, alternating"
     )
-    medians = {}
-    for name, got in runs.items():
-        rps = statistics.median(r.rps for r in got)
-        p99 = statistics.median(r.p99_ms for r in got)
-        medians[name] = rps
-        rounds = " ".join(f"{r.rps:.0f}" for r in got)
-        print(f"{name:<20} {rps:8.1f} req/s   p99 {p99:7.1f} ms   rounds: {rounds}")
+    sides = summarize(runs)
+    for name, side in sides.items():
+        rounds = " ".join(f"{rps:.0f}" for rps in side.rounds)
+        print(f"{name:<20} {side.rps:8.1f} req/s   p99 {side.p99_ms:7.1f} ms   rounds: {rounds}")
     targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
     print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")
-    cost = 1 - medians["scraping every 5 s"] / medians["no scraping"]
+    cost = 1 - sides["scraping every 5 s"].rps / sides["no scraping"].rps
     print(f"scrape overhead: {cost:+.1%} of the app's throughput")
-    if any(r.errors for got in runs.values() for r in got):
+    if any(side.errors for side in sides.values()):
         sys.exit("bench_scrape: errors seen under load")
 
 

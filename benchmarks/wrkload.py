@@ -1,0 +1,107 @@
+"""A bounded wrk load run from inside a lab host, and what it measured, for the benchmarks.
+
+Bounded three ways, and each run stops by itself: the benchmark's whole load is at most
+MAX_LOAD_SECONDS, a run's threads stop after MAX_REQUESTS requests between them (a Lua
+`response` hook), and `timeout` kills wrk if it outlives its duration. A run that hit the
+request cap is reported as an error: wrk divides by the full duration, so its rate is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass
+
+from vpclab.hosts.ssh import Host
+
+MAX_LOAD_SECONDS = 60  # of load in one benchmark run, every round and side together
+MAX_CONNECTIONS = 64
+MAX_REQUESTS = 500_000  # in one wrk run
+THREADS = 2
+SCRIPT = "/tmp/vpclab-wrk-bounded.lua"
+# Each wrk thread has its own Lua state, so each counts its own share of the cap.
+_STOP_AFTER = """local limit = {limit}
+local seen = 0
+function response(status, headers, body)
+  seen = seen + 1
+  if seen >= limit then wrk.thread:stop() end
+end
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    p99_ms: float
+    errors: int  # socket errors, non-2xx/3xx answers, and a hit request cap
+    requests: int
+
+
+@dataclass(frozen=True)
+class Side:
+    """The medians of one side's rounds."""
+
+    rps: float
+    p99_ms: float
+    errors: int
+    rounds: list[float]  # each round's requests/s
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(text: str, max_requests: int = MAX_REQUESTS) -> Run:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])
+    requests = int(re.search(r"^\s*(\d+) requests in", text, re.M)[1])
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors += int(non2xx[1]) if non2xx else 0
+    errors += 1 if requests >= max_requests else 0
+    return Run(rps, _ms(p99[1], p99[2]) if p99 else float("nan"), errors, requests)
+
+
+def add_load_options(
+    parser: argparse.ArgumentParser, *, path: str, seconds: int, rounds: int, connections: int
+) -> None:
+    parser.add_argument("--spec", default="lab.toml")
+    parser.add_argument("--path", default=path)
+    parser.add_argument("--seconds", type=int, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--connections", type=int, default=connections)
+
+
+def check_bounds(args: argparse.Namespace, sides: int = 2) -> None:
+    """Exit with the fix when the asked-for load is over the bounds."""
+    if sides * args.rounds * args.seconds > MAX_LOAD_SECONDS:
+        sys.exit(f"at most {MAX_LOAD_SECONDS} s of load: lower --rounds or --seconds")
+    if not 1 <= args.connections <= MAX_CONNECTIONS:
+        sys.exit(f"--connections must be 1 to {MAX_CONNECTIONS}")
+
+
+def wrk(host: Host, url: str, seconds: int, connections: int) -> Run:
+    """One bounded wrk run on `host` against `url`."""
+    limit = math.ceil(MAX_REQUESTS / THREADS)
+    host.put_text(_STOP_AFTER.format(limit=limit), SCRIPT, 0o644)
+    cmd = (
+        f"timeout -k 5 {seconds + 15} wrk -t{THREADS} -c{max(connections, THREADS)} "
+        f"-d{seconds}s --latency -s {SCRIPT} {shlex.quote(url)}"
+    )
+    return parse_wrk(host.run(cmd, timeout=seconds + 30).stdout, limit * THREADS)
+
+
+def summarize(runs: dict[str, list[Run]]) -> dict[str, Side]:
+    return {
+        name: Side(
+            statistics.median(r.rps for r in got),
+            statistics.median(r.p99_ms for r in got),
+            sum(r.errors for r in got),
+            [r.rps for r in got],
+        )
+        for name, got in runs.items()
+    }
