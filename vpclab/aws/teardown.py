@@ -54,20 +54,38 @@ def plan(
     def add(description: str, run: Callable[[], None]) -> None:
         actions.append(Action(description, run))
 
-    def patient(fn: Callable[[], object], what: str) -> Callable[[], None]:
-        """Retry what AWS leaves behind for a while (an interface, an address mapping)."""
-
-        def run() -> None:
-            retry.call(
+    def add_retried(description: str, fn: Callable[[], object], what: str) -> None:
+        """Add a call retried while AWS still holds what it depends on (an interface, an
+        address mapping), for up to the dependency budget."""
+        add(
+            description,
+            lambda: retry.call(
                 fn,
                 when=retry.lingering,
                 what=what,
                 budget=pacing.dependency_budget,
                 pacing=pacing,
                 say=say,
-            )
+            ),
+        )
 
-        return run
+    def add_wait(
+        description: str, read: Callable[[], list[dict]], state: Callable[[dict], str],
+        settled: tuple[str, ...], what: str,
+    ) -> None:  # fmt: skip
+        """Add a wait until every resource `read` returns is in a `settled` state."""
+        add(
+            description,
+            lambda: retry.poll(
+                read,
+                lambda found: all(state(r) in settled for r in found),
+                what=what,
+                budget=pacing.state_budget,
+                pacing=pacing,
+                say=say,
+                hint="run 'vpclab down' again to continue",
+            ),
+        )
 
     # 1. Stop what bills by the hour, without waiting in between.
     to_terminate = [
@@ -90,69 +108,54 @@ def plan(
     # 2. Then wait for both, including what an earlier `down` left going away.
     instance_ids = [i["InstanceId"] for i in tagged.instances]
     if instance_ids:
-
-        def terminated() -> None:
-            retry.poll(
-                lambda: [
-                    i
-                    for r in ec2.describe_instances(
-                        Filters=_ids_filter("instance-id", instance_ids)
-                    )["Reservations"]
-                    for i in r["Instances"]
-                ],
-                lambda found: all(i["State"]["Name"] == "terminated" for i in found),
-                what=f"instances {', '.join(instance_ids)} to terminate",
-                budget=pacing.state_budget,
-                pacing=pacing,
-                say=say,
-                hint="run 'vpclab down' again to continue",
-            )
-
-        add(f"wait until instances {', '.join(instance_ids)} are terminated", terminated)
+        add_wait(
+            f"wait until instances {', '.join(instance_ids)} are terminated",
+            lambda: [
+                i
+                for r in ec2.describe_instances(Filters=_ids_filter("instance-id", instance_ids))[
+                    "Reservations"
+                ]
+                for i in r["Instances"]
+            ],
+            lambda i: i["State"]["Name"],
+            ("terminated",),
+            f"instances {', '.join(instance_ids)} to terminate",
+        )
     nat_ids = [n["NatGatewayId"] for n in tagged.nats]
     if nat_ids:
-
-        def nats_deleted() -> None:
-            retry.poll(
-                lambda: ec2.describe_nat_gateways(Filter=_ids_filter("nat-gateway-id", nat_ids))[
-                    "NatGateways"
-                ],
-                lambda found: all(n["State"] in ("deleted", "failed") for n in found),
-                what=f"NAT gateways {', '.join(nat_ids)} to be deleted",
-                budget=pacing.state_budget,
-                pacing=pacing,
-                say=say,
-                hint="run 'vpclab down' again to continue",
-            )
-
-        add(f"wait until NAT gateways {', '.join(nat_ids)} are deleted", nats_deleted)
+        add_wait(
+            f"wait until NAT gateways {', '.join(nat_ids)} are deleted",
+            lambda: ec2.describe_nat_gateways(Filter=_ids_filter("nat-gateway-id", nat_ids))[
+                "NatGateways"
+            ],
+            lambda n: n["State"],
+            ("deleted", "failed"),
+            f"NAT gateways {', '.join(nat_ids)} to be deleted",
+        )
 
     for eip in tagged.eips:
         alloc = eip["AllocationId"]
-        add(
+        add_retried(
             f"release Elastic IP {eip.get('PublicIp')}",
-            patient(lambda a=alloc: ec2.release_address(AllocationId=a), f"release of {alloc}"),
+            lambda a=alloc: ec2.release_address(AllocationId=a),
+            f"release of {alloc}",
         )
 
     for igw in tagged.igws:
         igw_id = igw["InternetGatewayId"]
         for attachment in igw.get("Attachments", []):
             vpc_id = attachment["VpcId"]
-            add(
+            add_retried(
                 f"detach {igw_id} from {vpc_id}",
-                patient(
-                    lambda g=igw_id, v=vpc_id: ec2.detach_internet_gateway(
-                        InternetGatewayId=g, VpcId=v
-                    ),
-                    f"detach of {igw_id}",
+                lambda g=igw_id, v=vpc_id: ec2.detach_internet_gateway(
+                    InternetGatewayId=g, VpcId=v
                 ),
+                f"detach of {igw_id}",
             )
-        add(
+        add_retried(
             f"delete Internet Gateway {igw_id}",
-            patient(
-                lambda g=igw_id: ec2.delete_internet_gateway(InternetGatewayId=g),
-                f"delete of {igw_id}",
-            ),
+            lambda g=igw_id: ec2.delete_internet_gateway(InternetGatewayId=g),
+            f"delete of {igw_id}",
         )
 
     # The default VPC is not the lab's: remove only the routes through the lab's peerings.
@@ -181,11 +184,10 @@ def plan(
                         AssociationId=a
                     ),
                 )
-        add(
+        add_retried(
             f"delete route table {table_id}",
-            patient(
-                lambda t=table_id: ec2.delete_route_table(RouteTableId=t), f"delete of {table_id}"
-            ),
+            lambda t=table_id: ec2.delete_route_table(RouteTableId=t),
+            f"delete of {table_id}",
         )
 
     group_ids = sorted({g["GroupId"] for g in tagged.security_groups})
@@ -204,26 +206,15 @@ def plan(
                     GroupId=g, SecurityGroupRuleIds=ids
                 ),
             )
-    for group_id in group_ids:
-        add(
-            f"delete security group {group_id}",
-            patient(
-                lambda g=group_id: ec2.delete_security_group(GroupId=g), f"delete of {group_id}"
-            ),
-        )
-
-    for subnet in tagged.subnets:
-        subnet_id = subnet["SubnetId"]
-        add(
-            f"delete subnet {subnet_id}",
-            patient(lambda s=subnet_id: ec2.delete_subnet(SubnetId=s), f"delete of {subnet_id}"),
-        )
-    for vpc in tagged.vpcs:
-        vpc_id = vpc["VpcId"]
-        add(
-            f"delete VPC {vpc_id}",
-            patient(lambda v=vpc_id: ec2.delete_vpc(VpcId=v), f"delete of {vpc_id}"),
-        )
+    # Last the containers, each once nothing in it is left (retried while AWS lags).
+    subnet_ids = [s["SubnetId"] for s in tagged.subnets]
+    for kind, ids, delete in (
+        ("security group", group_ids, lambda g: ec2.delete_security_group(GroupId=g)),
+        ("subnet", subnet_ids, lambda s: ec2.delete_subnet(SubnetId=s)),
+        ("VPC", [v["VpcId"] for v in tagged.vpcs], lambda v: ec2.delete_vpc(VpcId=v)),
+    ):
+        for rid in ids:
+            add_retried(f"delete {kind} {rid}", lambda d=delete, r=rid: d(r), f"delete of {rid}")
 
     for key in tagged.key_pairs:
         name = key["KeyName"]
