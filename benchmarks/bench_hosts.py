@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from vpclab.hosts.ssh import Host, pin_host_keys
+from vpclab.keygen import new_ed25519
 from vpclab.localcloud import hostboot, names
 from vpclab.paths import write_private
 
@@ -83,21 +81,10 @@ def main() -> int:
                 sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
                 sh("ip", "-n", ns, "link", "set", dev, "up")
 
-            client = ed25519.Ed25519PrivateKey.generate()
+            client = new_ed25519()
             key = Path(tmp, "key.pem")
-            write_private(
-                key,
-                client.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.OpenSSH,
-                    serialization.NoEncryption(),
-                ),
-            )
-            public = (
-                client.public_key()
-                .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-                .decode()
-            )
+            write_private(key, client.private_pem)
+            public = client.public
             known = Path(tmp, "known_hosts")
 
             def spec(i: int) -> hostboot.HostSpec:

@@ -10,31 +10,19 @@ loaded (wrk runs inside the web host). Any socket error or non-2xx answer fails 
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from wrkload import Run, add_load_options, check_bounds, summarize, wrk
+from wrkload import Run, setup, summarize, wrk
 
-from vpclab.lab import Lab
 from vpclab.steps import remote
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_load_options(parser, path="/healthz", seconds=8, rounds=3, connections=16)
-    args = parser.parse_args()
-    check_bounds(args)
-
-    lab = Lab(Path(args.spec), "local", say=lambda _line: None)
-    ctx = lab.context()
-    reason = remote.unreachable(ctx)
-    if reason:
-        sys.exit(f"bench_proxy: {reason}")
+    args, ctx = setup(__doc__, "bench_proxy", path="/healthz", seconds=8, rounds=3, connections=16)
     app = remote.where(ctx, "app")
     targets = {
-        "through nginx": f"http://127.0.0.1:{lab.spec.ports.http}{args.path}",
-        "straight to app": f"http://{app.private_ip}:{lab.spec.ports.app}{args.path}",
+        "through nginx": f"http://127.0.0.1:{ctx.spec.ports.http}{args.path}",
+        "straight to app": f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}",
     }
     web = remote.open_role(ctx, "web")
     runs: dict[str, list[Run]] = {name: [] for name in targets}

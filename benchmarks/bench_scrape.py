@@ -13,16 +13,13 @@ and Prometheus running again at the end, even after a failure.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
-from wrkload import Run, add_load_options, check_bounds, summarize, wrk
+from wrkload import Run, setup, summarize, wrk
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
-from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.steps import monitoring, remote
 from vpclab.steps.context import Context
@@ -57,18 +54,9 @@ def _set_prometheus(ctx: Context, mon: Host, running: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_load_options(parser, path="/explore", seconds=15, rounds=2, connections=8)
-    args = parser.parse_args()
-    check_bounds(args)
-
-    lab = Lab(Path(args.spec), "local", say=lambda _line: None)
-    ctx = lab.context()
-    reason = remote.unreachable(ctx)
-    if reason:
-        sys.exit(f"bench_scrape: {reason}")
+    args, ctx = setup(__doc__, "bench_scrape", path="/explore", seconds=15, rounds=2, connections=8)
     app = remote.where(ctx, "app")
-    url = f"http://{app.private_ip}:{lab.spec.ports.app}{args.path}"
+    url = f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}"
     fast = ctx.spec.model_copy(
         update={"monitoring": ctx.spec.monitoring.model_copy(update={"scrape_interval": INTERVAL})}
     )

@@ -15,8 +15,13 @@ import shlex
 import statistics
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
+from vpclab.lab import Lab
+from vpclab.steps import remote
+from vpclab.steps.context import Context
 
 MAX_LOAD_SECONDS = 60  # of load in one benchmark run, every round and side together
 MAX_CONNECTIONS = 64
@@ -66,22 +71,30 @@ def parse_wrk(text: str, max_requests: int = MAX_REQUESTS) -> Run:
     return Run(rps, _ms(p99[1], p99[2]) if p99 else float("nan"), errors, requests)
 
 
-def add_load_options(
-    parser: argparse.ArgumentParser, *, path: str, seconds: int, rounds: int, connections: int
-) -> None:
+def setup(
+    doc: str, who: str, *, path: str, seconds: int, rounds: int, connections: int
+) -> tuple[argparse.Namespace, Context]:
+    """The benchmark's options (the load within the bounds) and the lab it loads, whose
+    hosts must be reachable; else exit with the reason."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--spec", default="lab.toml")
     parser.add_argument("--path", default=path)
     parser.add_argument("--seconds", type=int, default=seconds)
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--connections", type=int, default=connections)
-
-
-def check_bounds(args: argparse.Namespace, sides: int = 2) -> None:
-    """Exit with the fix when the asked-for load is over the bounds."""
-    if sides * args.rounds * args.seconds > MAX_LOAD_SECONDS:
+    args = parser.parse_args()
+    if 2 * args.rounds * args.seconds > MAX_LOAD_SECONDS:  # two sides alternate
         sys.exit(f"at most {MAX_LOAD_SECONDS} s of load: lower --rounds or --seconds")
     if not 1 <= args.connections <= MAX_CONNECTIONS:
         sys.exit(f"--connections must be 1 to {MAX_CONNECTIONS}")
+    try:
+        ctx = Lab(Path(args.spec), "local", say=lambda _line: None).context()
+    except VpclabError as exc:
+        sys.exit(f"{who}: {exc.line()}")
+    reason = remote.unreachable(ctx)
+    if reason:
+        sys.exit(f"{who}: {reason}")
+    return args, ctx
 
 
 def wrk(host: Host, url: str, seconds: int, connections: int) -> Run:

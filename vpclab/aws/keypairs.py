@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vpclab.errors import VpclabError
+from vpclab.keygen import new_ed25519
 from vpclab.paths import write_private
 
 
@@ -21,20 +21,10 @@ def generate(keys_dir: Path, key_name: str) -> str:
     # The folder too is the owner's alone (0700), not only the key files (0600).
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(keys_dir, 0o700)
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    write_private(private_key_path(keys_dir, key_name), private)
-    (keys_dir / f"{key_name}.pub").write_text(f"{public} {key_name}\n")
-    return f"{public} {key_name}"
+    pair = new_ed25519()
+    write_private(private_key_path(keys_dir, key_name), pair.private_pem)
+    (keys_dir / f"{key_name}.pub").write_text(f"{pair.public} {key_name}\n")
+    return f"{pair.public} {key_name}"
 
 
 def validate_public_key(text: str, source: str) -> str:

@@ -28,3 +28,12 @@ def on_hosts(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
             return fail(f"{type(exc).__name__}: {exc}")
 
     return run
+
+
+def public_web(facts: Facts, fix: str = "") -> remote.Where:
+    """Where the web server answers, which has a public address; without one, a VpclabError
+    that `on_hosts` makes a FAIL (with `fix` as its hint, else the check's own)."""
+    web = remote.where(facts, "web")
+    if not web.public_ip:
+        raise VpclabError("the web server has no public address", fix)
+    return web

@@ -24,15 +24,7 @@ SSH_BATCH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
 )
 @on_hosts
 def _jenkins_to_web(facts: Facts) -> Outcome:
-    web = remote.where(facts, "web")
-    jenkins = remote.shared(facts, "jenkins")
-    cmd = f"ssh {SSH_BATCH} {keys.DEPLOY_USER}@{web.private_ip} true"
-    result = jenkins.run(
-        f"sudo -n -u {keys.JENKINS_USER} -H sh -c {shlex.quote(cmd)}", check=False, timeout=30
-    )
-    if result.ok:
-        return ok(f"jenkins → ubuntu@{web.private_ip}: logged in")
-    return fail(f"jenkins → ubuntu@{web.private_ip}: {result.stderr.strip()[-200:]}")
+    return _login(facts, "jenkins", "web", as_user=keys.JENKINS_USER)
 
 
 @check(
@@ -43,14 +35,32 @@ def _jenkins_to_web(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _web_to_app(facts: Facts) -> Outcome:
-    app = remote.where(facts, "app")
-    web = remote.shared(facts, "web")
     key = f"-i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes"
-    cmd = f"ssh {key} {SSH_BATCH} ubuntu@{app.private_ip} true"
-    result = web.run(cmd, check=False, timeout=30)
+    return _login(facts, "web", "app", options=key, logged_in="logged in with the app key")
+
+
+def _login(
+    facts: Facts,
+    source: str,
+    target: str,
+    *,
+    options: str = "",
+    as_user: str | None = None,
+    logged_in: str = "logged in",
+) -> Outcome:
+    """The system ssh on `source` (as `as_user`, else ubuntu) logs into `target` by key,
+    host key pinned, in batch mode."""
+    to = remote.where(facts, target)
+    host = remote.shared(facts, source)
+    cmd = " ".join(filter(None, ("ssh", options, SSH_BATCH, f"{keys.DEPLOY_USER}@{to.private_ip}")))
+    cmd += " true"
+    if as_user:
+        cmd = f"sudo -n -u {as_user} -H sh -c {shlex.quote(cmd)}"
+    result = host.run(cmd, check=False, timeout=30)
+    what = f"{source} → {keys.DEPLOY_USER}@{to.private_ip}"
     if result.ok:
-        return ok(f"web → ubuntu@{app.private_ip}: logged in with the app key")
-    return fail(f"web → ubuntu@{app.private_ip}: {result.stderr.strip()[-200:]}")
+        return ok(f"{what}: {logged_in}")
+    return fail(f"{what}: {result.stderr.strip()[-200:]}")
 
 
 def _refused_from_app_itself(facts: Facts, app_ip: str) -> bool:

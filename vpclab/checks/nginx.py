@@ -4,7 +4,7 @@ valid, the internet reaches it, and what is private stays private."""
 from __future__ import annotations
 
 from vpclab.checks import Facts, Outcome, check, fail, ok
-from vpclab.checks.hosts import on_hosts
+from vpclab.checks.hosts import on_hosts, public_web
 from vpclab.steps import nginx, remote
 
 
@@ -50,10 +50,7 @@ def _config_valid(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _internet_to_web(facts: Facts) -> Outcome:
-    web = remote.where(facts, "web")
-    port = facts.spec.ports.http
-    if not web.public_ip:
-        return fail("the web server has no public address")
+    web, port = public_web(facts), facts.spec.ports.http
     try:
         # Nginx answers /metrics itself (404 to the public), so a slow or stopped app
         # cannot make the web server look unreachable.
@@ -74,10 +71,7 @@ def _internet_to_web(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _private_paths(facts: Facts) -> Outcome:
-    web = remote.where(facts, "web")
-    port = facts.spec.ports.http
-    if not web.public_ip:
-        return fail("the web server has no public address")
+    web, port = public_web(facts), facts.spec.ports.http
     metrics = remote.http_get(facts, web.public_ip, port, "/metrics")
     if metrics.status == 200:
         return fail("the internet reads /metrics through the proxy")

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
-from vpclab.checks.hosts import on_hosts
+from vpclab.checks.hosts import on_hosts, public_web
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 from vpclab.steps import remote
 
@@ -115,9 +115,7 @@ def _serves(facts: Facts) -> Outcome:
     deployed = next((b for b in builds if _deployed(b)), None)
     if deployed is None:
         return fail("no build has deployed yet", RUN)
-    web = remote.where(facts, "web")
-    if not web.public_ip:
-        return fail("the web server has no public address", "run 'vpclab up'")
+    web = public_web(facts, "run 'vpclab up'")
     reply = remote.http_get(facts, web.public_ip, facts.spec.ports.http, "/healthz")
     try:
         served = json.loads(reply.body).get("commit", "")

@@ -18,10 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from vpclab.errors import VpclabError
+from vpclab.keygen import new_ed25519
 from vpclab.localcloud.files import atomic_write
 
 USER = "ubuntu"
@@ -153,19 +151,9 @@ def _host_key(h: Path, hostname: str) -> str:
     public = private.with_name(private.name + ".pub")
     if private.exists() and public.exists():
         return public.read_text().strip()
-    key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    line = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    line = f"{line} root@{hostname}"
-    _write(h, HOST_KEY, pem, 0o600)
+    pair = new_ed25519()
+    line = f"{pair.public} root@{hostname}"
+    _write(h, HOST_KEY, pair.private_pem, 0o600)
     _write(h, HOST_KEY + ".pub", line + "\n", 0o644)
     return line
 
