@@ -9,19 +9,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpclab import cost, report
-from vpclab.aws import admin, guard, owner, teardown
-from vpclab.aws.inventory import attached_volumes, read_state
+from vpclab import cost
+from vpclab.aws import admin, owner, teardown
+from vpclab.aws import target as aws_target
+from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
-from vpclab.checklist import CheckResult, failed
+from vpclab.checklist import CheckResult
 from vpclab.checks import Facts, live, run_checks
 from vpclab.cost import CostEstimate
+from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-exported
+from vpclab.course.checkpoint import checkpoint_text
 from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError
 from vpclab.hosts import console_keys
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
-from vpclab.localcloud import cleanup, client, motoserver, names, netns
+from vpclab.localcloud import client, lifecycle, names, netns
+from vpclab.localcloud.lifecycle import local_endpoint
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus
 from vpclab.outputs import LabOutputs
 from vpclab.paths import keys_dir, local_dir, state_root
@@ -33,19 +37,6 @@ from vpclab.steps.context import Context
 
 if TYPE_CHECKING:
     from vpclab.course.catchup import CatchUp
-
-
-def local_endpoint(local_dir: Path) -> str:
-    """The local target's control plane: AWS_ENDPOINT_URL, else the shared moto server in
-    the state folder (started on demand)."""
-    env = os.environ.get("AWS_ENDPOINT_URL")
-    if env:
-        return env
-    return motoserver.start(local_dir).endpoint
-
-
-class CheckpointFailed(AssertionError):
-    """A notebook checkpoint with a FAIL: the message is the checklist."""
 
 
 class Lab:
@@ -105,25 +96,6 @@ class Lab:
         cloud's internet side on local (none)."""
         self.spec = admin.resolve(self.spec, self.target, self.ip_resolver)
 
-    def _before_aws_up(
-        self,
-        steps: list[str],
-        yes: bool,
-        allow_world_admin: bool,
-        ask: Callable[[str], bool] | None,
-    ) -> None:
-        state = read_state(self.cloud, self.spec.name, self.spec.az)
-        guard.before_up(
-            self.cloud,
-            self.spec,
-            state,
-            steps,
-            say=self.say,
-            yes=yes,
-            allow_world_admin=allow_world_admin,
-            ask=ask,
-        )
-
     def _creator(self) -> str | None:
         """The caller's ARN on target aws (tagged on what is created, checked before any
         change); None on the local target, where the lab is one user's."""
@@ -135,8 +107,7 @@ class Lab:
 
     def account(self) -> str:
         """Who and where: shown before any change on the aws target."""
-        ident = self.cloud.client("sts").get_caller_identity()
-        return f"account {ident['Account']} in {self.spec.region}"
+        return aws_target.account(self.cloud, self.spec.region)
 
     def up(
         self,
@@ -152,7 +123,15 @@ class Lab:
         steps = self.built_steps(through)
         self._resolve_admin()
         if self.target is Target.aws:
-            self._before_aws_up(steps, yes, allow_world_admin, ask)
+            aws_target.before_up(
+                self.cloud,
+                self.spec,
+                steps,
+                say=self.say,
+                yes=yes,
+                allow_world_admin=allow_world_admin,
+                ask=ask,
+            )
         ctx = self.context()
         hosts_ready = False
         for step in steps:
@@ -224,11 +203,7 @@ class Lab:
 
     def checkpoint(self, step: str) -> None:
         """A notebook's last cell: print the step's checklist; raise if anything FAILs."""
-        results = self.verify(step=step)
-        text = report.to_text(results)
-        if failed(results):
-            raise CheckpointFailed(f"checkpoint {step} failed:\n{text}")
-        print(text)
+        print(checkpoint_text(step, self.verify(step=step)))
 
     def status(self) -> LabOutputs:
         """What exists, by role, with ids and addresses (terraform-style output names)."""
@@ -239,70 +214,31 @@ class Lab:
 
     def dataplane_status(self) -> DataPlaneStatus:
         """The local hosts of this lab as the agent reports them, or why there are none."""
-        reason = self.dataplane_off()
-        if reason:
-            return DataPlaneStatus(running=False, reason=reason, lab_id=None, web_url=None)
-        current = client.status(self.local_dir)
-        lab_status = current.labs.get(self.spec.name) if current else None
-        if lab_status is None:
-            why = "the local agent is not running" if current is None else "no hosts yet"
-            return DataPlaneStatus(
-                running=current is not None, reason=why, lab_id=self.lab_id, web_url=None
-            )
-        return DataPlaneStatus(
-            running=True,
-            reason=None,
-            lab_id=lab_status.lab_id,
-            web_url=lab_status.web_url,
-            hosts=dict(sorted(lab_status.hosts.items())),
-            prometheus_url=lab_status.prometheus_url,
-            alertmanager_url=lab_status.alertmanager_url,
+        return lifecycle.dataplane_status(
+            self.local_dir, self.spec.name, self.lab_id, self.dataplane_off()
         )
 
     # -- the local cloud's lifecycle (`vpclab local ...`) and `vpclab ssh`
 
     def local_start(self) -> list[str]:
         """Start the local cloud: the control plane, and (as root) the agent."""
-        lines = [f"control plane: {self.cloud.endpoint}"]
-        reason = self.dataplane_off()
-        if reason:
-            return [*lines, f"data plane: off ({reason})"]
-        pid = client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=lines.append)
-        return [*lines, f"data plane: agent running (pid {pid}), lab id {self.lab_id}"]
+        endpoint = self.cloud.endpoint
+        return lifecycle.start(
+            self.local_dir, endpoint, self.spec.region, self.lab_id, self.dataplane_off()
+        )
 
     def local_stop(self) -> list[str]:
         """Stop the agent (its hosts go) and this state folder's moto server (its state is
         kept for the next start)."""
-        lines = []
-        if client.stop(self.local_dir):
-            lines.append("data plane: agent stopped, hosts and namespaces removed")
-        stopped = motoserver.stop(self.local_dir)
-        lines.append(
-            "control plane: moto server stopped"
-            if stopped
-            else "control plane: no moto server of ours was running"
-        )
-        return lines
+        return lifecycle.stop(self.local_dir)
 
     def local_control_plane(self) -> str:
-        server = motoserver.status(self.local_dir)
-        if server is None:
-            return "control plane: not running (vpclab local start)"
-        return f"control plane: {server.endpoint} (pid {server.pid})"
+        return lifecycle.control_plane(self.local_dir)
 
     def local_down(self, all_labs: bool = False) -> list[str]:
         """Remove this lab's hosts from this machine, by its id, even after a crash; with
-        `all_labs`, every vpclab lab on the machine (their agents are stopped first, or
-        they would rebuild them). The control plane is left as it is."""
-        removed: list[str] = []
-        client.stop(self.local_dir)
-        if all_labs:
-            for pid in client.stop_all():
-                removed.append(f"agent {pid}")
-            for lid in cleanup.all_lab_ids():
-                removed += cleanup.force_down(lid)
-        removed += cleanup.force_down(self.lab_id)
-        return removed
+        `all_labs`, every vpclab lab on the machine. The control plane is left as it is."""
+        return lifecycle.force_down(self.local_dir, self.lab_id, all_labs)
 
     def ssh_argv(self, role: str, command: list[str] | None = None) -> list[str]:
         """argv of the system ssh to a lab host, host keys pinned; the private app is
@@ -388,8 +324,7 @@ class Lab:
     def cost(self) -> CostEstimate:
         """What the lab's resources that exist now would cost on AWS, an hour and a month,
         from the dated on-demand price table (on the local target nothing is billed)."""
-        state = read_state(self.cloud, self.spec.name, self.spec.az)
-        return cost.from_state(state, attached_volumes(self.cloud, state), self.spec.region)
+        return aws_target.cost_now(self.cloud, self.spec)
 
     def cost_of_spec(self) -> CostEstimate:
         """What the whole lab the spec describes would cost on AWS."""
@@ -397,9 +332,7 @@ class Lab:
 
     def _has_control_plane(self) -> bool:
         """Without starting one: the local moto server is up, or the cloud is elsewhere."""
-        if self.target is not Target.local or os.environ.get("AWS_ENDPOINT_URL"):
-            return True
-        return motoserver.status(self.local_dir) is not None
+        return self.target is not Target.local or lifecycle.has_control_plane(self.local_dir)
 
     def diagram(self, out: str | Path | None = None, from_spec: bool = False) -> Drawing:
         """Draw the lab: live (real addresses, traffic paths, a verdict per step) when it

@@ -6,8 +6,8 @@ import boto3
 import pytest
 
 from vpclab.aws.session import connect
-from vpclab.lab import local_endpoint
 from vpclab.localcloud import motoserver
+from vpclab.localcloud.lifecycle import local_endpoint
 
 
 @pytest.fixture
