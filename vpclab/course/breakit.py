@@ -56,11 +56,6 @@ class Attempt:
     outcome: str  # connected, refused, timed out, downloaded, failed, logged in, ...
     detail: str = ""  # volatile values (addresses, file names): printed last
 
-    @property
-    def got_through(self) -> bool:
-        """The packets reached their target (a refusal comes from the target itself)."""
-        return self.outcome in ("connected", "refused", "downloaded", "logged in")
-
     def __str__(self) -> str:
         return f"{self.what}: {self.outcome}" + (f" | {self.detail}" if self.detail else "")
 
@@ -136,7 +131,8 @@ def download(lab: Lab, role: str = "app", *, timeout: float = DOWNLOAD_TIMEOUT) 
     ran = remote.shared(ctx, role).run(line, check=False, timeout=timeout + 60)
     what = f"{role}: pip download {PACKAGE}"
     if ran.ok:
-        return Attempt(what, "downloaded", ran.stdout.strip().splitlines()[-1] + f" from {index}")
+        saved = ran.stdout.split() or [PACKAGE]
+        return Attempt(what, "downloaded", f"{saved[-1]} from {index}")
     errors = [ln for ln in ran.stderr.splitlines() if ln.startswith("ERROR")] or [
         ran.stderr.strip()[-200:]
     ]
