@@ -186,15 +186,16 @@ else:
         {"Name": "tag:vpclab:lab", "Values": [lab.spec.name]},
         {"Name": "tag:vpclab:role", "Values": ["public"]},
     ]
-    public = ec2.describe_subnets(Filters=public_only)["Subnets"][0]["SubnetId"]
+    subnet = ec2.describe_subnets(Filters=public_only)["Subnets"][0]
+    public, saved = subnet["SubnetId"], subnet["MapPublicIpOnLaunch"]
     ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": False})
     try:
         breakit.settle(lab)
         print("broken:  ", breakit.connect(lab, "internet", "web", lab.spec.ports.ssh, public=True))
         print(breakit.lines(lab, "vpc", "vpc.public_subnet_auto_ip"))
     finally:
-        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
-    print("restored: public IPv4 on launch is on again")
+        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": saved})
+    print("restored: public IPv4 on launch is back as it was")
     print(breakit.lines(lab, "vpc", "vpc.public_subnet_auto_ip"))
 
 # %% [markdown]
