@@ -10,9 +10,7 @@ loaded (wrk runs inside the web host). Any socket error or non-2xx answer fails 
 
 from __future__ import annotations
 
-import sys
-
-from wrkload import Run, setup, summarize, wrk
+from wrkload import Run, exit_on_errors, setup, summarize, wrk
 
 from vpclab.steps import remote
 
@@ -35,14 +33,9 @@ def main() -> None:
 
     print(f"path {args.path}, {args.connections} connections, {args.rounds} x {args.seconds} s")
     sides = summarize(runs)
-    for name, side in sides.items():
-        print(
-            f"{name:<16} {side.rps:9.0f} req/s   p99 {side.p99_ms:7.1f} ms   errors {side.errors}"
-        )
     cost = 1 - sides["through nginx"].rps / sides["straight to app"].rps
     print(f"proxy cost: {cost:.1%} of throughput (goal: under 15%)")
-    if any(side.errors for side in sides.values()):
-        sys.exit("bench_proxy: errors seen under load")
+    exit_on_errors(sides, "bench_proxy")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
-from wrkload import Run, setup, summarize, wrk
+from wrkload import Run, exit_on_errors, setup, summarize, wrk
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
@@ -91,15 +91,11 @@ def main() -> None:
         f"{args.rounds} x {args.seconds} s a side, alternating"
     )
     sides = summarize(runs)
-    for name, side in sides.items():
-        rounds = " ".join(f"{rps:.0f}" for rps in side.rounds)
-        print(f"{name:<20} {side.rps:8.1f} req/s   p99 {side.p99_ms:7.1f} ms   rounds: {rounds}")
     targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
     print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")
     cost = 1 - sides["scraping every 5 s"].rps / sides["no scraping"].rps
     print(f"scrape overhead: {cost:+.1%} of the app's throughput")
-    if any(side.errors for side in sides.values()):
-        sys.exit("bench_scrape: errors seen under load")
+    exit_on_errors(sides, "bench_scrape")
 
 
 if __name__ == "__main__":

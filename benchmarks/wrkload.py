@@ -109,7 +109,8 @@ def wrk(host: Host, url: str, seconds: int, connections: int) -> Run:
 
 
 def summarize(runs: dict[str, list[Run]]) -> dict[str, Side]:
-    return {
+    """Each side's medians, printed a line a side (with every round's rate)."""
+    sides = {
         name: Side(
             statistics.median(r.rps for r in got),
             statistics.median(r.p99_ms for r in got),
@@ -118,3 +119,16 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Side]:
         )
         for name, got in runs.items()
     }
+    width = max(map(len, sides)) + 2
+    for name, side in sides.items():
+        rounds = " ".join(f"{rps:.0f}" for rps in side.rounds)
+        print(
+            f"{name:<{width}}{side.rps:9.1f} req/s   p99 {side.p99_ms:7.1f} ms   "
+            f"errors {side.errors}   rounds: {rounds}"
+        )
+    return sides
+
+
+def exit_on_errors(sides: dict[str, Side], who: str) -> None:
+    if any(side.errors for side in sides.values()):
+        sys.exit(f"{who}: errors seen under load (socket errors, non-2xx answers or the cap)")
