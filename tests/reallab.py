@@ -3,7 +3,9 @@ the slow real-lab tests (deploy, monitoring, pipeline).
 
 Each lab has its own name, state folder and moto server, so it never touches another lab,
 and leaving `real_lab` (also after a failure) removes every host, namespace, veth and
-process it made, then restores the environment."""
+process it made, then restores the environment. Its git remote serves a throwaway clone of
+the project with the checkout's HEAD as branch main (the Jenkinsfile deploys only main), so
+the tests run from any branch and commit only to the clone."""
 
 from __future__ import annotations
 
@@ -39,11 +41,18 @@ def require_local_hosts(*more_tools: str) -> None:
             pytest.skip(f"{tool} is not installed (scripts/bootstrap.sh installs it)")
 
 
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 @dataclass
 class RealLab:
     spec: Path
     env: dict[str, str]
     name: str
+    project: Path  # what the lab's git remote serves
     cli_timeout: float = 600
 
     def cli(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -83,20 +92,32 @@ def real_lab(
     down_timeout: float = 120,
     **fields: Any,
 ) -> Iterator[L]:
-    """A lab of type `kind` named `prefix` plus this run's id, its spec and state in `folder`.
+    """A lab of type `kind` named `prefix` plus this run's id, its spec and state in `folder`,
+    with its control plane and agent running (the hosts come with `vpclab up`).
 
     The process environment points at its state folder (so in-process `Lab` calls find it)
     until the lab is torn down with `vpclab local down --force` and `local stop`."""
+    from vpclab.localcloud import client, motoserver
+    from vpclab.paths import local_dir
+    from vpclab.spec import load_spec
+
     name = re.sub(r"[^a-z0-9]", "", f"{prefix}{os.getpid() % 10000}{folder.name[-2:]}".lower())
     spec = lab_spec(folder, name, settings)
+    project = folder / "project"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
+    git(project, "checkout", "-q", "-B", "main")
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET")}
     env.pop("VPCLAB_DATAPLANE", None)
     env["VPCLAB_STATE"] = str(folder / "state")
     saved = {k: os.environ.get(k) for k in ("VPCLAB_STATE", "AWS_ENDPOINT_URL")}
     os.environ["VPCLAB_STATE"] = env["VPCLAB_STATE"]
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    lab = kind(spec=spec, env=env, name=name, **fields)
+    lab = kind(spec=spec, env=env, name=name, project=project, **fields)
     try:
+        # The agent serves the clone; `vpclab up` keeps this agent (same endpoint and code).
+        where = local_dir(spec)
+        endpoint = motoserver.start(where).endpoint
+        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
         yield lab
     finally:
         lab.cli("local", "down", "--force", timeout=down_timeout)

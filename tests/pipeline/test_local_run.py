@@ -8,27 +8,18 @@ tests commit there and never to the real checkout. Needs root; skips with the re
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.reallab import ROOT, RealLab, real_lab, require_local_hosts
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+from tests.reallab import RealLab, git, real_lab, require_local_hosts
 
 
 @dataclass
 class PipelineLab(RealLab):
-    project: Path = field(kw_only=True)  # what the lab's git remote serves
-
     def commit(self, path: str, text: str, message: str) -> str:
         (self.project / path).write_text(text)
         git(self.project, "add", path)
@@ -52,19 +43,8 @@ class PipelineLab(RealLab):
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineLab]:
     """A full lab (`vpclab up`, the pipeline step included) serving a clone of the project."""
     require_local_hosts()
-    from vpclab.localcloud import client, motoserver
-    from vpclab.paths import local_dir
-    from vpclab.spec import load_spec
-
     folder = tmp_path_factory.mktemp("pipeline")
-    project = folder / "project"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
-    git(project, "checkout", "-q", "-B", "main")
-    with real_lab(PipelineLab, folder, "pl", cli_timeout=1200, project=project) as here:
-        # The agent serves the clone; `vpclab up` keeps this agent (same endpoint and code).
-        where = local_dir(here.spec)
-        endpoint = motoserver.start(where).endpoint
-        client.start(where, endpoint, load_spec(here.spec).region, repo_root=project)
+    with real_lab(PipelineLab, folder, "pl", cli_timeout=1200) as here:
         up = here.cli("up")  # progress goes to stderr, the checklist to stdout
         assert "== pipeline" in up.stderr, up.stdout + up.stderr
         assert "pipeline: build #1" in up.stderr, up.stdout[-3000:] + up.stderr[-2000:]
