@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from vpclab.course.grade import GradeSettings, grade
+from vpclab.course.overlay import SANITIZE
 from vpclab.localcloud import netns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,7 @@ def main() -> None:
     parser.add_argument("--no-hosts", action="store_true")
     args = parser.parse_args()
     hosts = not args.no_hosts and netns.unsupported_reason() is None
-    sanitize = NOTEBOOKS / "nbval_sanitize.cfg"
-    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", sanitize, hosts=hosts)
+    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts)
     print(f"{args.students} copies of the reference submission; hosts: {hosts}")
     print(
         f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16} full marks"

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from vpclab.course.assign import BEGIN, END
+from vpclab.course.overlay import SANITIZE
 from vpclab.lab import Lab
 from vpclab.localcloud.sandbox import Sandbox
 
@@ -87,7 +88,6 @@ def graded(tmp_path_factory) -> Path:
         bob, "04_instances", lambda nb: _replace_solution(nb, "def allow", "while True:\n    pass")
     )
     reference = _submission(root, "reference")  # the steps graded here: 01-04
-    shutil.copy(NOTEBOOKS / "nbval_sanitize.cfg", reference / "nbval_sanitize.cfg")
     out = root / "out"
     proc = subprocess.run(
         [
@@ -184,9 +184,7 @@ def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
 
     from vpclab.course.grade import GradeSettings, grade_one
 
-    settings = GradeSettings(
-        NOTEBOOKS, ROOT / "lab.toml", NOTEBOOKS / "nbval_sanitize.cfg", CELL_LIMIT
-    )
+    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, CELL_LIMIT)
     reference = _submission(tmp_path, "reference")
     result = grade_one(reference, settings, ["vpc", "nat", "jenkins", "instances"])
     by_notebooks = [(c.id, c.status) for c in result.checklist]

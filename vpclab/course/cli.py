@@ -11,6 +11,14 @@ NotebooksOpt = Annotated[
     Path, typer.Option("--notebooks", help="The reference notebooks (NN_*.ipynb).")
 ]
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
+SanitizeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sanitize",
+        metavar="FILE",
+        help="nbval sanitize patterns for comparing checkpoints (default: the lab's own).",
+    ),
+]
 
 
 def assign(
@@ -40,11 +48,13 @@ def grade(
     ] = None,
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
+    sanitize: SanitizeOpt = None,
 ) -> None:
     """Grade a class: each submission in its own fresh lab, scored per step."""
     from vpclab.course import feedback as out
     from vpclab.course.grade import GradeSettings
     from vpclab.course.grade import grade as grade_class
+    from vpclab.course.overlay import SANITIZE
     from vpclab.localcloud import netns
 
     if hosts is None:
@@ -52,7 +62,7 @@ def grade(
     settings = GradeSettings(
         reference=notebooks,
         spec=spec,
-        sanitize=notebooks / "nbval_sanitize.cfg",
+        sanitize=sanitize or SANITIZE,
         cell_timeout=cell_timeout,
         hosts=hosts,
     )

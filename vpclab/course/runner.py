@@ -13,7 +13,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from vpclab.course import catchup
+from vpclab.course import catchup, kernel
 from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
 from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
 from vpclab.localcloud import cleanup, client, motoserver
@@ -64,43 +63,17 @@ def _export(env: dict[str, str]) -> None:
 def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[int, str] | None:
     """Execute in a fresh kernel (this interpreter) from `cwd`. Returns None when every cell
     ran, else (index of the failing cell, what went wrong). The kernel is shut down either way."""
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-    # The async manager: with a blocking one, nbclient's wait for output blocks its event
-    # loop, so a cell that loops forever is never timed out.
-    km = AsyncKernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
-    nbc = NotebookClient(
-        nb,
-        km=km,
-        timeout=timeout,
-        record_timing=False,
-        allow_errors=False,
-        resources={"metadata": {"path": str(cwd)}},
-    )
     running: list[int] = []
-
-    def started(cell: nbformat.NotebookNode, cell_index: int, **_: object) -> None:
-        running.append(cell_index)
-
-    nbc.on_cell_start = started
     try:
-        nbc.execute(stderr=subprocess.DEVNULL)
+        kernel.execute(nb, cwd, timeout, on_cell_start=running.append)
     except CellTimeoutError:
         return running[-1], f"ran longer than the limit of {timeout:g} s per cell (stopped)"
     except CellExecutionError as exc:
         return running[-1], f"{exc.ename}: {exc.evalue}".strip()
     except DeadKernelError as exc:
         return (running[-1] if running else -1), f"the kernel died: {exc}"
-    finally:
-        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
-        if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=True)
     return None
 
 
