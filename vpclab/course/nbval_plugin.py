@@ -11,9 +11,12 @@ reach the notebooks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from vpclab.localcloud.sandbox import Sandbox
+if TYPE_CHECKING:
+    from vpclab.localcloud.sandbox import Sandbox
 
 _cloud: Sandbox | None = None
 
@@ -25,7 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if getattr(opt, "numprocesses", None) or getattr(opt, "dist", "no") != "no":
         raise pytest.UsageError("the notebooks share one lab and run in order: no xdist")
+    # Imported here: every pytest run loads this plugin, only the nbval run needs these.
     from vpclab.course.overlay import SANITIZE
+    from vpclab.localcloud.sandbox import Sandbox
 
     # The lab's own sanitize file and kernel, unless the command line names others.
     if not opt.nbval_sanitize_with:
