@@ -8,8 +8,8 @@
    diffs stay small; the sources' `formats:` header names the pair).
 2. Execute the notebooks in filename order, one kernel each (`vpclab.course.kernel`), from the
    notebooks' folder, against a fresh seeded moto server and a throwaway state folder: the
-   same environment the nbval run gets from the root `conftest.py`. Any error (a failing
-   checkpoint included) stops the refresh.
+   same environment the nbval run gets from `vpclab.course.nbval_plugin`. Any error (a
+   failing checkpoint included) stops the refresh.
 3. Store the outputs, with execution counts, each stream's chunks merged, no timing metadata.
 
 `--check` does the same into a scratch copy and compares it with the stored files the way

@@ -2,7 +2,7 @@
 
 The nbval run is a child pytest (`pytest --nbval notebooks/`) rather than extra items in
 this session, because:
-- nbval's cells are plain Items that fixtures never reach, so the root conftest.py starts
+- nbval's cells are plain Items that fixtures never reach, so vpclab.course.nbval_plugin starts
   the shared moto server at configure time and exports AWS_ENDPOINT_URL, VPCLAB_STATE, ...
   into os.environ for the kernels. In a child process that environment cannot leak into
   the rest of the suite (and the rest of the suite cannot leak into the notebooks);
