@@ -39,7 +39,7 @@
 # %%
 import json
 
-from vpclab.course import kit
+from vpclab.course import breakit, kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -158,6 +158,45 @@ for subnet in sorted(ec2.describe_subnets(Filters=mine)["Subnets"], key=lambda s
         "| id",
         subnet["SubnetId"],
     )
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **The public subnet stops handing out public addresses.** Turn `MapPublicIpOnLaunch` off on
+# the public subnet, the way a console click or a copied template might. The checklist
+# catches it at once. On the wire nothing changes yet, and that is the lesson: the attribute
+# acts only when an instance *launches*. The web server that already runs keeps its public
+# address, and the internet still reaches it; the next server launched into this subnet
+# would get none, and nobody outside could reach it. Then the attribute goes back on.
+#
+# The cell watches the running web server, so it needs the hosts, and the servers arrive in
+# `04_instances`: come back to it after that notebook. Until then it says so and does
+# nothing.
+
+# %% tags=["break-it"]
+missing = breakit.hosts_missing(lab, "web")
+if missing:
+    print(
+        f"needs the hosts: {missing}; the servers arrive in 04_instances:",
+        "come back to this cell after it",
+    )
+else:
+    ec2 = lab.cloud.ec2
+    public_only = [
+        {"Name": "tag:vpclab:lab", "Values": [lab.spec.name]},
+        {"Name": "tag:vpclab:role", "Values": ["public"]},
+    ]
+    subnet = ec2.describe_subnets(Filters=public_only)["Subnets"][0]
+    public, saved = subnet["SubnetId"], subnet["MapPublicIpOnLaunch"]
+    ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": False})
+    try:
+        breakit.settle(lab)
+        print("broken:  ", breakit.connect(lab, "internet", "web", lab.spec.ports.ssh, public=True))
+        print(breakit.lines(lab, "vpc", "vpc.public_subnet_auto_ip"))
+    finally:
+        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": saved})
+    print("restored: public IPv4 on launch is back as it was")
+    print(breakit.lines(lab, "vpc", "vpc.public_subnet_auto_ip"))
 
 # %% [markdown]
 # ## Checkpoint

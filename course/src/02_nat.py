@@ -31,7 +31,7 @@
 # %%
 from vpclab import report
 from vpclab.aws.inventory import route_target
-from vpclab.course import kit
+from vpclab.course import breakit, kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -161,6 +161,47 @@ ec2.replace_route(
     **{target_key: saved[target_key]},
 )
 print("private subnet sends 0.0.0.0/0 to", saved[target_key], "again")
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **The private subnet loses its way out.** Delete the private route table's default route,
+# the one to the NAT gateway, as if someone "cleaned up" a route they did not recognise.
+# Nothing can reach the app server from outside either way, so nothing looks wrong, until
+# the app has to install something: `pip download` on the app server (the first thing its
+# install does, from the lab's package index on the internet) now fails, and the checklist
+# says why. Then the route goes back, and the download works again.
+#
+# The cell works on the live app server, so it needs the hosts, and the servers arrive in
+# `04_instances`: come back to it after that notebook. Until then it says so and does
+# nothing.
+
+# %% tags=["break-it"]
+missing = breakit.hosts_missing(lab, "web", "app")
+if missing:
+    print(
+        f"needs the hosts: {missing}; the servers arrive in 04_instances:",
+        "come back to this cell after it",
+    )
+else:
+    private_only = mine + [{"Name": "tag:vpclab:role", "Values": ["private"]}]
+    table = ec2.describe_route_tables(Filters=private_only)["RouteTables"][0]
+    default = next(r for r in table["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0")
+    print("before:  ", breakit.download(lab))
+    ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    try:
+        breakit.settle(lab)
+        print("broken:  ", breakit.download(lab))
+        print(breakit.lines(lab, "nat", "nat.private_default_route", "nat.app_reaches_internet"))
+    finally:
+        ec2.create_route(
+            RouteTableId=table["RouteTableId"],
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=default["NatGatewayId"],
+        )
+    breakit.settle(lab)
+    print("restored:", breakit.download(lab))
+    print(breakit.lines(lab, "nat", "nat.private_default_route", "nat.app_reaches_internet"))
 
 # %% [markdown]
 # ## Checkpoint

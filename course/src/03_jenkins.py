@@ -39,7 +39,7 @@
 # %%
 import json
 
-from vpclab.course import kit
+from vpclab.course import breakit, kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -204,6 +204,57 @@ default_vpc = [
 for route in ec2.describe_route_tables(Filters=default_vpc)["RouteTables"][0]["Routes"]:
     target = route.get("VpcPeeringConnectionId") or route.get("GatewayId")
     print(f"default VPC route {route['DestinationCidrBlock']:<14} -> {target}")
+
+# %% [markdown]
+# ## Break it and watch
+#
+# **The peering loses a route.** Delete the default VPC's route to the lab's range over the
+# peering. The peering itself stays `active` and looks healthy in the console, but a peering
+# carries only what both sides route to it: Jenkins' packets to the web server now have
+# nowhere to go, and a new connection from Jenkins to the web server's SSH port times out.
+# The checklist names the missing route. Then the route goes back.
+#
+# The cell connects from the live Jenkins host to the web server, so it needs the hosts, and
+# the web server arrives in `04_instances`: come back to it after that notebook. Until then
+# it says so and does nothing.
+
+# %% tags=["break-it"]
+missing = breakit.hosts_missing(lab, "jenkins", "web")
+if missing:
+    print(
+        f"needs the hosts: {missing}; the servers arrive in 04_instances:",
+        "come back to this cell after it",
+    )
+else:
+    routes = ec2.describe_route_tables(RouteTableIds=[default_table])["RouteTables"][0]["Routes"]
+    to_lab = next(r for r in routes if r["DestinationCidrBlock"] == lab.spec.cidr)
+    ssh = lab.spec.ports.ssh
+    print("before:  ", breakit.connect(lab, "jenkins", "web", ssh))
+    ec2.delete_route(RouteTableId=default_table, DestinationCidrBlock=lab.spec.cidr)
+    try:
+        breakit.settle(lab)
+        print("broken:  ", breakit.connect(lab, "jenkins", "web", ssh))
+        print(
+            breakit.lines(
+                lab,
+                "jenkins",
+                "jenkins.peering_route_default_vpc",
+                "jenkins.reaches_web_over_peering",
+            )
+        )
+    finally:
+        ec2.create_route(
+            RouteTableId=default_table,
+            DestinationCidrBlock=lab.spec.cidr,
+            VpcPeeringConnectionId=to_lab["VpcPeeringConnectionId"],
+        )
+    breakit.settle(lab)
+    print("restored:", breakit.connect(lab, "jenkins", "web", ssh))
+    print(
+        breakit.lines(
+            lab, "jenkins", "jenkins.peering_route_default_vpc", "jenkins.reaches_web_over_peering"
+        )
+    )
 
 # %% [markdown]
 # ## Checkpoint

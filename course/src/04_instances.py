@@ -34,7 +34,7 @@
 # SSH path into the private subnet.
 
 # %%
-from vpclab.course import kit
+from vpclab.course import breakit, kit
 from vpclab.lab import Lab
 
 lab = Lab("../lab.toml")
@@ -201,6 +201,121 @@ for rule in sorted((r for r in rules if not r["IsEgress"]), key=lambda r: r["Fro
         f"allow tcp {rule['FromPort']:<5} from group {groups.get(source, source)}"
         f" | rule {rule['SecurityGroupRuleId']}"
     )
+
+# %% [markdown]
+# ## Break it and watch
+#
+# These cells work on the live servers, so they need the hosts (as root, with the local data
+# plane on: `make jupyter`). Without them each cell says so and does nothing.
+#
+# **The app port, open to the world.** A classic shortcut when "the web server can't reach
+# the app": allow 5000 from `0.0.0.0/0`. Watch two connections to the app's port 5000:
+#
+# - from **Jenkins**, a host that can route to the app (over the peering) but is not the
+#   web server: before, the security group drops it and it times out; now it gets through
+#   (`refused` only means nothing listens on 5000 yet: the app arrives in a later step).
+# - from **the internet**: still nothing (no route, or a timeout), because the app has no
+#   public address and nothing routes from outside into the private subnet. That is defence
+#   in depth, not a reason to keep the rule: one more mistake (a public IP, a route) and the
+#   app is exposed.
+#
+# The checklist FAILs the app's security group at once. Then the rule is revoked by its id.
+
+# %% tags=["break-it"]
+missing = breakit.hosts_missing(lab, "jenkins", "app")
+if missing:
+    print(f"needs the hosts: {missing}")
+else:
+    app_sg = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])["app"]
+    world = {"CidrIp": "0.0.0.0/0", "Description": "the world (a mistake)"}
+    print("before:  ", breakit.connect(lab, "jenkins", "app", ports.app))
+    opened = ec2.authorize_security_group_ingress(
+        GroupId=app_sg["GroupId"],
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": ports.app, "ToPort": ports.app, "IpRanges": [world]}
+        ],
+    )
+    try:
+        breakit.settle(lab)
+        print("open:    ", breakit.connect(lab, "jenkins", "app", ports.app))
+        print("open:    ", breakit.connect(lab, "internet", "app", ports.app))
+        print(
+            breakit.lines(
+                lab,
+                "instances",
+                "instances.app_security_group",
+                "instances.internet_to_app_5000_blocked",
+            )
+        )
+    finally:
+        ec2.revoke_security_group_ingress(
+            GroupId=app_sg["GroupId"],
+            SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in opened["SecurityGroupRules"]],
+        )
+    breakit.settle(lab)
+    print("restored:", breakit.connect(lab, "jenkins", "app", ports.app))
+    print(breakit.lines(lab, "instances", "instances.app_security_group"))
+
+# %% [markdown]
+# **The web server loses its SSH path to the app.** Revoke the app's rule "22 from the web
+# server's group". The web server is the only way into the private subnet, so SSH to the app
+# stops: a new connection from the web server to the app's port 22 times out, and so does a
+# login through the web server (what `vpclab ssh app` and, later, the deployment do). A
+# session that was already open would carry on: a firewall lets established connections be,
+# so every attempt here is a new one. Then the rule goes back, as it was authorized.
+
+# %% tags=["break-it"]
+missing = breakit.hosts_missing(lab, "web", "app")
+if missing:
+    print(f"needs the hosts: {missing}")
+else:
+    by_role = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+    app_sg, web_sg = by_role["app"]["GroupId"], by_role["web"]["GroupId"]
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [app_sg]}])
+    rule = next(
+        r
+        for r in rules["SecurityGroupRules"]
+        if not r["IsEgress"]
+        and r["FromPort"] == ports.ssh
+        and r.get("ReferencedGroupInfo", {}).get("GroupId") == web_sg
+    )
+    print("before:  ", breakit.login(lab, "app"))
+    ec2.revoke_security_group_ingress(
+        GroupId=app_sg, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]
+    )
+    try:
+        breakit.settle(lab)
+        print("revoked: ", breakit.connect(lab, "web", "app", ports.ssh))
+        print("revoked: ", breakit.login(lab, "app"))
+        print(
+            breakit.lines(
+                lab, "instances", "instances.app_security_group", "instances.web_to_app_ssh"
+            )
+        )
+    finally:
+        back = {"GroupId": web_sg, "Description": rule.get("Description", "")}
+        ec2.authorize_security_group_ingress(
+            GroupId=app_sg,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": ports.ssh,
+                    "ToPort": ports.ssh,
+                    "UserIdGroupPairs": [back],
+                }
+            ],
+        )
+    breakit.settle(lab)
+    print("restored:", breakit.login(lab, "app"))
+    print(
+        breakit.lines(lab, "instances", "instances.app_security_group", "instances.web_to_app_ssh")
+    )
+
+# %% [markdown]
+# **Now go back.** With the servers running, the "break it and watch" cells of `01_vpc`,
+# `02_nat` and `03_jenkins` have something to watch: the public subnet's launch setting, the
+# NAT route the app's downloads need, and the peering route Jenkins deploys over. Run each
+# (it restores what it breaks), then come back here for the checkpoint.
 
 # %% [markdown]
 # ## Checkpoint

@@ -3,6 +3,7 @@ runs up to its first NotImplementedError."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ NOTEBOOKS = ROOT / "notebooks"
 
 
 def solution_lines(nb: nbformat.NotebookNode) -> set[str]:
-    """The distinctive lines inside the reference's solution regions."""
+    """The distinctive lines inside the reference's solution regions. A bare call opening
+    (`ec2.create_route(`) only names an API, which the prose names too and the break-it
+    cells must call: its arguments, on the lines after it, are what the student writes."""
     found, inside = set(), False
     for cell in nb.cells:
         for line in cell.source.splitlines():
@@ -27,7 +30,7 @@ def solution_lines(nb: nbformat.NotebookNode) -> set[str]:
                 inside = True
             elif line.strip() == END:
                 inside = False
-            elif inside and len(line.strip()) > 12:
+            elif inside and len(line.strip()) > 12 and not re.fullmatch(r"[\w.]+\(", line.strip()):
                 found.add(line.strip())
     return found
 
