@@ -40,8 +40,13 @@ def grade(
     junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE")] = None,
     feedback: Annotated[Path | None, typer.Option("--feedback", metavar="DIR")] = None,
     cell_timeout: Annotated[
-        float, typer.Option("--cell-timeout", help="Seconds a cell may run.")
-    ] = 120.0,
+        float | None,
+        typer.Option(
+            "--cell-timeout",
+            help="Seconds a cell may run (default 120, or 900 with hosts: a deploy or a "
+            "pipeline build runs in one cell).",
+        ),
+    ] = None,
     hosts: Annotated[
         bool | None,
         typer.Option("--hosts/--no-hosts", help="Give each lab its own hosts (default: as root)."),

@@ -50,7 +50,25 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     }
     if not hosts:
         env["VPCLAB_DATAPLANE"] = "off"
+    for role in ("AUTHOR", "COMMITTER"):  # 08's break-it commit, in the submission's clone
+        env[f"GIT_{role}_NAME"] = "vpclab grader"
+        env[f"GIT_{role}_EMAIL"] = "grader@vpclab.invalid"
     return env
+
+
+def lay_out(folder: Path, spec: Path, hosts: bool) -> Path:
+    """The submission's project folder: its spec, and an empty `notebooks/` to run in. With
+    hosts, a clone of the kit on branch `main` (the steps deploy from it, the pipeline reads
+    its Jenkinsfile), when vpclab runs from a checkout; else just the spec."""
+    root = client.project_root() if hosts else None
+    if root is not None:
+        git = ["git", "-c", "advice.detachedHead=false"]
+        subprocess.run([*git, "clone", "--quiet", str(root), str(folder)], check=True)
+        subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
+        shutil.rmtree(folder / "notebooks", ignore_errors=True)
+    (folder / "notebooks").mkdir(parents=True)
+    shutil.copyfile(spec, folder / "lab.toml")
+    return folder
 
 
 def _export(env: dict[str, str]) -> None:
@@ -133,20 +151,25 @@ def grade_submission(
     patterns = load_patterns(sanitize)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
     try:
-        work = tmp / "lab" / "notebooks"
-        work.mkdir(parents=True)
-        shutil.copyfile(spec, tmp / "lab" / "lab.toml")
+        project = lay_out(tmp / "lab", spec, hosts)
+        work = project / "notebooks"
         state = tmp / "state"
         state.mkdir(mode=0o700)
         with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
             _export(lab_environment(server.endpoint, state, hosts))
-            lab = Lab(tmp / "lab" / "lab.toml", say=lambda _line: None)
+            lab = Lab(project / "lab.toml", say=lambda _line: None)
             result.dataplane = lab.dataplane_off() or "hosts"
+            if result.dataplane == "hosts" and (project / ".git").is_dir():
+                # The lab's internet serves this clone: the pipeline deploys its main, and
+                # 08's break-it commit lands here, never in the kit.
+                client.start(lab.local_dir, server.endpoint, lab.spec.region, repo_root=project)
             try:
                 for ref in references:
+                    began = time.monotonic()
                     score, checks = grade_step(
                         lab, ref, submission_notebooks(submission), work, timeout, patterns
                     )
+                    score.seconds = round(time.monotonic() - began, 1)
                     result.steps.append(score)
                     result.checklist += checks
             finally:
