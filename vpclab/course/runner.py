@@ -57,11 +57,12 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     return env
 
 
-def lay_out(folder: Path, spec: Path, hosts: bool) -> Path:
-    """The submission's project folder: its spec, and an empty `notebooks/` to run in. With
-    hosts, a clone of the kit on branch `main` (the steps deploy from it, the pipeline reads
-    its Jenkinsfile), when vpclab runs from a checkout; else just the spec."""
-    root = client.project_root() if hosts else None
+def lay_out(folder: Path, spec: Path) -> Path:
+    """The submission's project folder, with its spec and an empty `notebooks/` to run in:
+    a clone of the kit on branch `main` when vpclab runs from a checkout (08 reads its
+    Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
+    the kit), else just the spec."""
+    root = client.project_root()
     if root is not None:
         git = ["git", "-c", "advice.detachedHead=false"]
         subprocess.run([*git, "clone", "--quiet", str(root), str(folder)], check=True)
@@ -152,7 +153,7 @@ def grade_submission(
     patterns = load_patterns(sanitize)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
     try:
-        project = lay_out(tmp / "lab", spec, hosts)
+        project = lay_out(tmp / "lab", spec)
         work = project / "notebooks"
         state = tmp / "state"
         state.mkdir(mode=0o700)
