@@ -58,6 +58,21 @@ def main() -> None:
             peak = max(r.peak_rss_mb for r in results)
             full = sum(r.passed == len(r.steps) for r in results)
             print(f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {full}/{len(results)}")
+            # Where a lab's time goes, and what kept a copy of the reference from full marks.
+            steps = [s.step for s in results[0].steps]
+            medians = {
+                step: statistics.median(
+                    s.seconds for r in results for s in r.steps if s.step == step
+                )
+                for step in steps
+            }
+            print(
+                "     per step s (median): " + ", ".join(f"{k} {v:.0f}" for k, v in medians.items())
+            )
+            for r in results:
+                for s in r.steps:
+                    if s.score != "PASS":
+                        print(f"     {r.name} {s.step} {s.score}: {(s.reasons or ['?'])[0][:160]}")
 
 
 if __name__ == "__main__":
