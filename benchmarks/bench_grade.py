@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from vpclab.course.grade import GradeSettings, grade
+from vpclab.course.overlay import SANITIZE
 from vpclab.localcloud import netns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,7 @@ def main() -> None:
     parser.add_argument("--no-hosts", action="store_true")
     args = parser.parse_args()
     hosts = not args.no_hosts and netns.unsupported_reason() is None
-    sanitize = NOTEBOOKS / "nbval_sanitize.cfg"
-    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", sanitize, hosts=hosts)
+    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts)
     print(f"{args.students} copies of the reference submission; hosts: {hosts}")
     print(
         f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16} full marks"
@@ -58,6 +58,21 @@ def main() -> None:
             peak = max(r.peak_rss_mb for r in results)
             full = sum(r.passed == len(r.steps) for r in results)
             print(f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {full}/{len(results)}")
+            # Where a lab's time goes, and what kept a copy of the reference from full marks.
+            steps = [s.step for s in results[0].steps]
+            medians = {
+                step: statistics.median(
+                    s.seconds for r in results for s in r.steps if s.step == step
+                )
+                for step in steps
+            }
+            print(
+                "     per step s (median): " + ", ".join(f"{k} {v:.0f}" for k, v in medians.items())
+            )
+            for r in results:
+                for s in r.steps:
+                    if s.score != "PASS":
+                        print(f"     {r.name} {s.step} {s.score}: {(s.reasons or ['?'])[0][:160]}")
 
 
 if __name__ == "__main__":

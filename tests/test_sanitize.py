@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from pathlib import Path
 
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
-SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "nbval_sanitize.cfg"
+from vpclab.course.overlay import SANITIZE
 
 
 def loaded() -> OrderedDict:

@@ -68,6 +68,8 @@ def test_edition_has_no_solution_code(edition):
         assert sum(c.cell_type == "markdown" for c in student.cells) == sum(
             c.cell_type == "markdown" for c in reference.cells
         )
+        # Unpaired: the edition ships without the jupytext sources.
+        assert "formats" in reference.metadata["jupytext"] and "jupytext" not in student.metadata
     assert (edition / "lab.toml").read_text() == (ROOT / "lab.toml").read_text()
 
 

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from vpclab.course.assign import BEGIN, END
+from vpclab.course.overlay import SANITIZE
 from vpclab.lab import Lab
 from vpclab.localcloud.sandbox import Sandbox
 
@@ -87,7 +88,6 @@ def graded(tmp_path_factory) -> Path:
         bob, "04_instances", lambda nb: _replace_solution(nb, "def allow", "while True:\n    pass")
     )
     reference = _submission(root, "reference")  # the steps graded here: 01-04
-    shutil.copy(NOTEBOOKS / "nbval_sanitize.cfg", reference / "nbval_sanitize.cfg")
     out = root / "out"
     proc = subprocess.run(
         [
@@ -184,9 +184,7 @@ def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
 
     from vpclab.course.grade import GradeSettings, grade_one
 
-    settings = GradeSettings(
-        NOTEBOOKS, ROOT / "lab.toml", NOTEBOOKS / "nbval_sanitize.cfg", CELL_LIMIT
-    )
+    settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, CELL_LIMIT)
     reference = _submission(tmp_path, "reference")
     result = grade_one(reference, settings, ["vpc", "nat", "jenkins", "instances"])
     by_notebooks = [(c.id, c.status) for c in result.checklist]
@@ -198,3 +196,26 @@ def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
         by_up = [(r.id, r.status) for r in lab.verify(through="instances")]
     assert by_notebooks == by_up, json.dumps([by_notebooks, by_up])
     assert {status for _, status in by_up} == {"PASS", "SKIP"}
+
+
+def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path):
+    """As root each submission gets its own hosts: the reference's 01-04, run for real (their
+    break-it cells too), earn full marks, the instances step's live probes PASS rather than
+    SKIP, and the grader leaves no namespace behind."""
+    from vpclab.course.grade import GradeSettings, grade_one
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(f"grading with hosts needs the local data plane: {reason}")
+    before = set(netns.list_netns())
+    reference = _submission(tmp_path, "reference")  # the steps graded here: 01-04
+    settings = GradeSettings(reference, ROOT / "lab.toml", SANITIZE, hosts=True)
+    steps = ["vpc", "nat", "jenkins", "instances"]
+    result = grade_one(_submission(tmp_path, "student"), settings, steps)
+    assert result.dataplane == "hosts"
+    assert [(s.step, s.score) for s in result.steps] == [(s, "PASS") for s in steps], result
+    instances = {c.id: c.status for c in result.checklist if c.id.startswith("instances.")}
+    assert instances["instances.web_to_app_ssh"] == "PASS", instances
+    assert set(instances.values()) == {"PASS"}, instances
+    assert set(netns.list_netns()) <= before

@@ -16,6 +16,7 @@ from vpclab.checklist import Status
 from vpclab.checks import Facts
 from vpclab.checks.live import lab_live_checks
 from vpclab.checks.userdata import RESULT
+from vpclab.hosts import known_hosts_path
 from vpclab.lab import Lab
 from vpclab.localcloud import cleanup, client
 from vpclab.steps import remote
@@ -117,3 +118,19 @@ def test_user_data_check_reads_what_each_host_recorded(lab):
         remote.close(app)
     again = {r.id: r for r in lab.verify(step="instances")}["instances.user_data"]
     assert again.status is Status.PASS
+
+
+def test_user_data_check_skips_before_the_keys_are_pinned(lab):
+    """After step 03 on live hosts (notebooks, grading) Jenkins runs but no host key is
+    pinned yet: the check waits for the instances step instead of failing the checkpoint."""
+    pinned = known_hosts_path(lab.spec.name, lab.spec_path)
+    aside = pinned.with_name("known_hosts.aside")
+    pinned.rename(aside)
+    try:
+        early = {r.id: r for r in lab.verify(through="jenkins")}["jenkins.user_data"]
+    finally:
+        aside.rename(pinned)
+    assert early.status is Status.SKIP, early
+    assert "instances step" in early.detail
+    again = {r.id: r for r in lab.verify(through="jenkins")}["jenkins.user_data"]
+    assert again.status is Status.PASS, again

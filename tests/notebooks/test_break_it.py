@@ -22,15 +22,14 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 from vpclab.checklist import Status
+from vpclab.course import kernel
 from vpclab.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+SOURCES = ROOT / "course" / "src"  # the notebooks' jupytext sources
 BREAK_IT = ("01_vpc", "02_nat", "03_jenkins", "04_instances")
 TAG = "break-it"
 CELL_TIMEOUT = 120  # seconds; each cell's attempts are bounded to a few
@@ -116,19 +115,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLab]:
 def _run_break_it(stem: str, folder: Path) -> list[str]:
     """The notebook's first code cell (its setup) and its break-it cells, in a fresh kernel
     from `folder`; what each break-it cell printed."""
-    nb = jupytext.read(NOTEBOOKS / f"{stem}.py")
+    nb = jupytext.read(SOURCES / f"{stem}.py")
     setup = next(c for c in nb.cells if c.cell_type == "code")
     nb.cells = [setup, *_tagged(nb)]
-    km = KernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
-    NotebookClient(
-        nb,
-        km=km,
-        timeout=CELL_TIMEOUT,
-        allow_errors=False,
-        resources={"metadata": {"path": str(folder)}},
-    ).execute()
+    kernel.execute(nb, folder, CELL_TIMEOUT, quiet=False)
     return [_printed(c) for c in nb.cells[1:]]
 
 

@@ -1,7 +1,8 @@
-"""The notebooks' stored files: each `.ipynb` matches its jupytext `.py` source, holds executed
-reference outputs nbval can compare, ends with a checkpoint, and leaks nothing.
+"""The notebooks' stored files: the notebooks' folder holds only the `.ipynb` files (what a
+student sees), each matches its jupytext source in `course/src/` (a real jupytext pair), holds
+executed reference outputs nbval can compare, ends with a checkpoint, and leaks nothing.
 
-When a test here fails, run `.venv/bin/python notebooks/refresh.py` and commit the result.
+When a test here fails, run `.venv/bin/python course/refresh.py` and commit the result.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
+from jupytext.cli import jupytext as jupytext_cli
 
 from vpclab.spec import STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+SOURCES = sorted((ROOT / "course" / "src").glob("[0-9][0-9]_*.py"))
 STEP_SOURCES = [p for p in SOURCES if p.stem.split("_", 1)[1] in STEPS]
-REFRESH = "run '.venv/bin/python notebooks/refresh.py' and commit the .ipynb"
+REFRESH = "run '.venv/bin/python course/refresh.py' and commit the .ipynb"
+FORMATS = "notebooks//ipynb,course/src//py:percent"  # jupytext prefixes: the pair's two folders
+
+
+def _stored(source: Path) -> Path:
+    return NOTEBOOKS / f"{source.stem}.ipynb"
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -42,16 +50,44 @@ def test_notebooks_exist_in_pairs():
         names
     )
     stored = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert stored == [p.with_suffix(".ipynb").name for p in SOURCES], REFRESH
+    assert stored == [_stored(p).name for p in SOURCES], REFRESH
+
+
+def test_notebook_folder_holds_only_the_notebooks():
+    """What a student sees in JupyterLab: the NN_name.ipynb files, no sources, no helpers."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "git lists no notebooks"
+    assert [p for p in tracked if not re.fullmatch(r"notebooks/\d\d_\w+\.ipynb", p)] == []
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_jupytext_pairs_source_and_notebook(source, tmp_path, monkeypatch, capsys):
+    """The `formats:` metadata names the real pair: `jupytext --sync` on the notebook, in a
+    copy of the repository's layout, finds the source and changes none of its cells."""
+    nb_dir, src_dir = tmp_path / "notebooks", tmp_path / "course" / "src"
+    nb_dir.mkdir()
+    src_dir.mkdir(parents=True)
+    shutil.copy(_stored(source), nb_dir)
+    shutil.copy(source, src_dir)
+    for copy in (nb_dir / _stored(source).name, src_dir / source.name):
+        assert jupytext.read(copy).metadata["jupytext"]["formats"] == FORMATS, REFRESH
+    before = [cell[1:] for cell in _inputs(jupytext.read(src_dir / source.name))]  # not ids
+    monkeypatch.chdir(tmp_path)
+    assert jupytext_cli(["--sync", f"notebooks/{_stored(source).name}"]) == 0
+    assert f"Loading {Path('course', 'src', source.name)}" in capsys.readouterr().out
+    assert [cell[1:] for cell in _inputs(jupytext.read(src_dir / source.name))] == before
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_ipynb_in_sync_with_py(source, tmp_path):
     """`jupytext --to ipynb --update` into a copy changes no cell (id, type, source, tags).
     (`jupytext --diff` exits 0 even when the pair differs, so compare ourselves.)"""
-    stored = source.with_suffix(".ipynb")
-    shutil.copy(source, tmp_path / source.name)
-    shutil.copy(stored, tmp_path / stored.name)
+    stored = _stored(source)
+    copy = tmp_path / "notebooks" / stored.name
+    copy.parent.mkdir()
+    shutil.copy(stored, copy)
     subprocess.run(
         [
             sys.executable,
@@ -61,12 +97,14 @@ def test_ipynb_in_sync_with_py(source, tmp_path):
             "--to",
             "ipynb",
             "--update",
-            str(tmp_path / source.name),
+            "--output",
+            str(copy),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,
     )
-    assert _inputs(_read(tmp_path / stored.name)) == _inputs(_read(stored)), (
+    assert _inputs(_read(copy)) == _inputs(_read(stored)), (
         f"{stored.name} is out of date with {source.name}: {REFRESH}"
     )
 
@@ -74,7 +112,7 @@ def test_ipynb_in_sync_with_py(source, tmp_path):
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_reference_outputs_are_executed(source):
     """nbval never compares a cell stored with a null count, and fails one that has outputs."""
-    nb = _read(source.with_suffix(".ipynb"))
+    nb = _read(_stored(source))
     counts = [c.execution_count for c in _code_cells(nb)]
     assert counts == list(range(1, len(counts) + 1)), f"not executed in order: {REFRESH}"
     for cell in _code_cells(nb):
@@ -93,7 +131,7 @@ def test_reference_outputs_are_executed(source):
 def test_ends_with_a_checkpoint(source):
     """A step's notebook (NN_<step>) ends with its graded checkpoint; 00_overview has none."""
     step = source.stem.split("_", 1)[1]
-    last = _code_cells(_read(source.with_suffix(".ipynb")))[-1]
+    last = _code_cells(_read(_stored(source)))[-1]
     assert "checkpoint" in last.metadata.get("tags", [])
     assert "nbval-check-output" in last.metadata.get("tags", [])  # compared under --nbval-lax
     assert last.source.strip() == f'lab.checkpoint("{step}")'
@@ -119,7 +157,7 @@ HOST_SOURCES = [p for p in STEP_SOURCES if p.stem.split("_", 1)[1] in HOST_STEPS
 def test_host_cells_skip_with_their_reason(source):
     """The reference outputs are made with the data plane off: each cell that needs the hosts
     prints one line, "needs the hosts: <reason>", and nothing else."""
-    nb = _read(source.with_suffix(".ipynb"))
+    nb = _read(_stored(source))
     cells = [c for c in _code_cells(nb) if "if offline:" in c.source]
     assert cells, f"{source.name} has no cell that checks for the hosts"
     for cell in cells:

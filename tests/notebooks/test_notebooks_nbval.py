@@ -2,7 +2,7 @@
 
 The nbval run is a child pytest (`pytest --nbval notebooks/`) rather than extra items in
 this session, because:
-- nbval's cells are plain Items that fixtures never reach, so notebooks/conftest.py starts
+- nbval's cells are plain Items that fixtures never reach, so vpclab.course.nbval_plugin starts
   the shared moto server at configure time and exports AWS_ENDPOINT_URL, VPCLAB_STATE, ...
   into os.environ for the kernels. In a child process that environment cannot leak into
   the rest of the suite (and the rest of the suite cannot leak into the notebooks);
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET = 20 * len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.py")))  # seconds: < 20 s each
+BUDGET = 20 * len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))  # seconds: < 20 s each
 
 
 def test_notebooks_pass_nbval():
@@ -58,7 +58,7 @@ def test_reference_outputs_are_current():
     """Re-run the command that makes the .ipynb files (into a scratch copy) and compare."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VPCLAB_"))}
     proc = subprocess.run(
-        [sys.executable, "notebooks/refresh.py", "--check"],
+        [sys.executable, "course/refresh.py", "--check"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -142,13 +142,26 @@ def route_to(table: dict | None, destination: str) -> dict | None:
     return None
 
 
+# Where a route sends its traffic: each kind of target has its own key in the API's answer.
+# An instance's route names its network interface too; the instance is the clearer name.
+ROUTE_TARGET_KEYS = (
+    "GatewayId",  # an internet gateway, a virtual private gateway, a gateway endpoint, "local"
+    "NatGatewayId",
+    "VpcPeeringConnectionId",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "TransitGatewayId",
+    "EgressOnlyInternetGatewayId",
+    "CarrierGatewayId",
+    "LocalGatewayId",
+    "CoreNetworkArn",
+)
+
+
 def route_target(route: dict) -> str | None:
-    return (
-        route.get("GatewayId")
-        or route.get("NatGatewayId")
-        or route.get("VpcPeeringConnectionId")
-        or route.get("InstanceId")
-    )
+    """The id of a route's target (`local` for the VPC's own range); None only for a route
+    that names none of the API's target keys."""
+    return next((route[key] for key in ROUTE_TARGET_KEYS if route.get(key)), None)
 
 
 def associated_subnets(table: dict | None) -> set[str]:

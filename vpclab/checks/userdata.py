@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts
+from vpclab.hosts import known_hosts_path
 from vpclab.steps import remote
 
 RESULT = "/etc/vpclab/user-data"
@@ -32,6 +33,9 @@ def _user_data(roles: tuple[str, ...]) -> Callable[[Facts], Outcome]:
         present = [r for r in roles if r in facts.state.instances]
         if not present:
             return skip(f"no {' or '.join(roles)} server yet")
+        if not known_hosts_path(facts.spec.name, facts.spec_path).exists():
+            # Read after step 03 on live hosts: no host can be trusted over SSH before 04.
+            return skip("the hosts' keys are not pinned yet (the instances step pins them)")
         seen = {role: recorded(facts, role) for role in present}
         bad = [f"{role}: {line}" for role, line in seen.items() if line != "ok"]
         if bad:

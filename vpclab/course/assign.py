@@ -40,6 +40,9 @@ def student_notebook(nb: nbformat.NotebookNode, preprocessors: list) -> nbformat
         edition, resources = pre.preprocess(edition, resources)
     for cell in edition.cells:
         cell.metadata.pop("execution", None)
+    # The reference is paired with its jupytext source; the edition has none, and a save in
+    # the student's JupyterLab must not write one beside it.
+    edition.metadata.pop("jupytext", None)
     return edition
 
 

@@ -11,6 +11,14 @@ NotebooksOpt = Annotated[
     Path, typer.Option("--notebooks", help="The reference notebooks (NN_*.ipynb).")
 ]
 SpecOpt = Annotated[Path, typer.Option("--spec", help="The lab spec.")]
+SanitizeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sanitize",
+        metavar="FILE",
+        help="nbval sanitize patterns for comparing checkpoints (default: the lab's own).",
+    ),
+]
 
 
 def assign(
@@ -32,19 +40,26 @@ def grade(
     junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE")] = None,
     feedback: Annotated[Path | None, typer.Option("--feedback", metavar="DIR")] = None,
     cell_timeout: Annotated[
-        float, typer.Option("--cell-timeout", help="Seconds a cell may run.")
-    ] = 120.0,
+        float | None,
+        typer.Option(
+            "--cell-timeout",
+            help="Seconds a cell may run (default 120, or 900 with hosts: a deploy or a "
+            "pipeline build runs in one cell).",
+        ),
+    ] = None,
     hosts: Annotated[
         bool | None,
         typer.Option("--hosts/--no-hosts", help="Give each lab its own hosts (default: as root)."),
     ] = None,
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
+    sanitize: SanitizeOpt = None,
 ) -> None:
     """Grade a class: each submission in its own fresh lab, scored per step."""
     from vpclab.course import feedback as out
     from vpclab.course.grade import GradeSettings
     from vpclab.course.grade import grade as grade_class
+    from vpclab.course.overlay import SANITIZE
     from vpclab.localcloud import netns
 
     if hosts is None:
@@ -52,7 +67,7 @@ def grade(
     settings = GradeSettings(
         reference=notebooks,
         spec=spec,
-        sanitize=notebooks / "nbval_sanitize.cfg",
+        sanitize=sanitize or SANITIZE,
         cell_timeout=cell_timeout,
         hosts=hosts,
     )

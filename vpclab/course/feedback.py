@@ -70,10 +70,12 @@ def page(result: SubmissionResult) -> str:
         "",
         f"{result.passed} of {len(result.steps)} steps earn credit.",
         "",
-        "| step | notebook | score |",
-        "| --- | --- | --- |",
+        "| step | notebook | score | seconds |",
+        "| --- | --- | --- | ---: |",
     ]
-    lines += [f"| {s.step} | {s.notebook} | **{s.score}** |" for s in result.steps]
+    lines += [
+        f"| {s.step} | {s.notebook} | **{s.score}** | {s.seconds:.0f} |" for s in result.steps
+    ]
     for step in result.steps:
         lines += ["", f"## {step.step}: {step.score}", "", MEANING[step.score] + "."]
         if step.reasons:

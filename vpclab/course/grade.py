@@ -25,10 +25,19 @@ class GradeSettings:
     reference: Path  # the reference notebooks (NN_*.ipynb with stored checkpoint outputs)
     spec: Path
     sanitize: Path
-    cell_timeout: float = 120.0
+    # Seconds a cell may run; None: 120, or 900 with hosts (a deploy or a pipeline build
+    # runs in one cell).
+    cell_timeout: float | None = None
     hosts: bool = False  # each lab gets its own hosts (root on Linux)
-    # A whole submission's limit, beyond the per-cell one (a kernel that ignores interrupts).
-    submission_timeout: float = 1800.0
+    # A whole submission's limit, beyond the per-cell one (a kernel that ignores interrupts);
+    # None: 30 minutes, or an hour with hosts.
+    submission_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell_timeout is None:
+            object.__setattr__(self, "cell_timeout", 900.0 if self.hosts else 120.0)
+        if self.submission_timeout is None:
+            object.__setattr__(self, "submission_timeout", 3600.0 if self.hosts else 1800.0)
 
 
 def _check_inputs(submissions: list[Path], settings: GradeSettings) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from vpclab.course import catchup
+from vpclab.course import catchup, kernel
 from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
 from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
 from vpclab.localcloud import cleanup, client, motoserver
@@ -51,7 +51,26 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     }
     if not hosts:
         env["VPCLAB_DATAPLANE"] = "off"
+    for role in ("AUTHOR", "COMMITTER"):  # 08's break-it commit, in the submission's clone
+        env[f"GIT_{role}_NAME"] = "vpclab grader"
+        env[f"GIT_{role}_EMAIL"] = "grader@vpclab.invalid"
     return env
+
+
+def lay_out(folder: Path, spec: Path) -> Path:
+    """The submission's project folder, with its spec and an empty `notebooks/` to run in:
+    a clone of the kit on branch `main` when vpclab runs from a checkout (08 reads its
+    Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
+    the kit), else just the spec."""
+    root = client.project_root()
+    if root is not None:
+        git = ["git", "-c", "advice.detachedHead=false"]
+        subprocess.run([*git, "clone", "--quiet", str(root), str(folder)], check=True)
+        subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
+        shutil.rmtree(folder / "notebooks", ignore_errors=True)
+    (folder / "notebooks").mkdir(parents=True)
+    shutil.copyfile(spec, folder / "lab.toml")
+    return folder
 
 
 def _export(env: dict[str, str]) -> None:
@@ -64,43 +83,17 @@ def _export(env: dict[str, str]) -> None:
 def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[int, str] | None:
     """Execute in a fresh kernel (this interpreter) from `cwd`. Returns None when every cell
     ran, else (index of the failing cell, what went wrong). The kernel is shut down either way."""
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-    # The async manager: with a blocking one, nbclient's wait for output blocks its event
-    # loop, so a cell that loops forever is never timed out.
-    km = AsyncKernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
-    nbc = NotebookClient(
-        nb,
-        km=km,
-        timeout=timeout,
-        record_timing=False,
-        allow_errors=False,
-        resources={"metadata": {"path": str(cwd)}},
-    )
     running: list[int] = []
-
-    def started(cell: nbformat.NotebookNode, cell_index: int, **_: object) -> None:
-        running.append(cell_index)
-
-    nbc.on_cell_start = started
     try:
-        nbc.execute(stderr=subprocess.DEVNULL)
+        kernel.execute(nb, cwd, timeout, on_cell_start=running.append)
     except CellTimeoutError:
         return running[-1], f"ran longer than the limit of {timeout:g} s per cell (stopped)"
     except CellExecutionError as exc:
         return running[-1], f"{exc.ename}: {exc.evalue}".strip()
     except DeadKernelError as exc:
         return (running[-1] if running else -1), f"the kernel died: {exc}"
-    finally:
-        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
-        if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=True)
     return None
 
 
@@ -160,20 +153,25 @@ def grade_submission(
     patterns = load_patterns(sanitize)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
     try:
-        work = tmp / "lab" / "notebooks"
-        work.mkdir(parents=True)
-        shutil.copyfile(spec, tmp / "lab" / "lab.toml")
+        project = lay_out(tmp / "lab", spec)
+        work = project / "notebooks"
         state = tmp / "state"
         state.mkdir(mode=0o700)
         with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
             _export(lab_environment(server.endpoint, state, hosts))
-            lab = Lab(tmp / "lab" / "lab.toml", say=lambda _line: None)
+            lab = Lab(project / "lab.toml", say=lambda _line: None)
             result.dataplane = lab.dataplane_off() or "hosts"
+            if result.dataplane == "hosts" and (project / ".git").is_dir():
+                # The lab's internet serves this clone: the pipeline deploys its main, and
+                # 08's break-it commit lands here, never in the kit.
+                client.start(lab.local_dir, server.endpoint, lab.spec.region, repo_root=project)
             try:
                 for ref in references:
+                    began = time.monotonic()
                     score, checks = grade_step(
                         lab, ref, submission_notebooks(submission), work, timeout, patterns
                     )
+                    score.seconds = round(time.monotonic() - began, 1)
                     result.steps.append(score)
                     result.checklist += checks
             finally:

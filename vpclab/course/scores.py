@@ -20,6 +20,7 @@ class StepScore:
     notebook: str
     score: Score
     reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # the notebook's run and the checklist after it
 
 
 @dataclass

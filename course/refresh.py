@@ -1,19 +1,21 @@
 """Regenerate the notebooks' `.ipynb` files from their jupytext sources, with reference outputs.
 
-    .venv/bin/python notebooks/refresh.py            # rewrite the .ipynb files
-    .venv/bin/python notebooks/refresh.py --check    # exit 1 if they are not current
+    .venv/bin/python course/refresh.py            # rewrite notebooks/NN_name.ipynb
+    .venv/bin/python course/refresh.py --check    # exit 1 if they are not current
 
-1. Sync each `NN_name.py` into `NN_name.ipynb` (`jupytext --to ipynb --update`: cell ids and
-   metadata of unchanged cells are kept, so diffs stay small).
-2. Execute the notebooks in filename order, one kernel each, against a fresh seeded moto
-   server and a throwaway state folder: the same environment the nbval run gets from
-   `conftest.py`. Any error (a failing checkpoint included) stops the refresh.
+1. Sync each source `course/src/NN_name.py` into its pair `notebooks/NN_name.ipynb`
+   (`jupytext --to ipynb --update`: cell ids and metadata of unchanged cells are kept, so
+   diffs stay small; the sources' `formats:` header names the pair).
+2. Execute the notebooks in filename order, one kernel each (`vpclab.course.kernel`), from the
+   notebooks' folder, against a fresh seeded moto server and a throwaway state folder: the
+   same environment the nbval run gets from `vpclab.course.nbval_plugin`. Any error (a
+   failing checkpoint included) stops the refresh.
 3. Store the outputs, with execution counts, each stream's chunks merged, no timing metadata.
 
 `--check` does the same into a scratch copy and compares it with the stored files the way
 nbval does (inputs, tags and counts exactly; outputs after the sanitize file).
 
-Run it after editing a notebook's `.py`, or when the library's output changes; then
+Run it after editing a source, or when the library's output changes; then
 `pytest --nbval notebooks/` (and tests/notebooks) must pass. Commit the `.py` and `.ipynb`.
 """
 
@@ -28,25 +30,31 @@ import time
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 from nbval.plugin import get_sanitize_patterns
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cloud import HERE, SANITIZE, NotebookCloud, notebook_sources  # noqa: E402
+from vpclab.course import kernel
+from vpclab.course.overlay import SANITIZE
+from vpclab.localcloud.sandbox import Sandbox
 
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "course" / "src"  # the jupytext sources, NN_name.py
+NOTEBOOKS = ROOT / "notebooks"  # their pairs, NN_name.ipynb: all a student sees
 CELL_TIMEOUT = 120  # seconds; each notebook takes a few
 
 
+def notebook_sources() -> list[Path]:
+    """The notebooks' jupytext sources, in the order they run (zero-padded names)."""
+    return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
+
+
 def sync(source: Path, into: Path) -> Path:
-    """`jupytext --to ipynb --update`: the .py's cells into `into`'s copy of the .ipynb,
-    keeping its outputs and cell ids."""
-    stored = source.with_suffix(".ipynb")
-    if into != source.parent:
-        shutil.copy(source, into / source.name)
-        if stored.exists():
-            shutil.copy(stored, into / stored.name)
+    """`jupytext --to ipynb --update`: the source's cells into `into`'s copy of its .ipynb,
+    keeping that copy's outputs and cell ids. `into` is a folder named `notebooks`, so the
+    copy is still in the pair and keeps the `formats:` metadata."""
+    stored = NOTEBOOKS / f"{source.stem}.ipynb"
+    target = into / stored.name
+    if into != NOTEBOOKS and stored.exists():
+        shutil.copy(stored, target)
     subprocess.run(
         [
             sys.executable,
@@ -56,11 +64,13 @@ def sync(source: Path, into: Path) -> Path:
             "--to",
             "ipynb",
             "--update",
-            str(into / source.name),
+            "--output",
+            str(target),
+            str(source),
         ],
         check=True,
     )
-    return into / stored.name
+    return target
 
 
 def coalesce_streams(nb: nbformat.NotebookNode) -> None:
@@ -84,21 +94,11 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
 
 
 def execute(notebook: Path) -> float:
-    """Run every cell in a fresh kernel (this interpreter) from this folder; store the result."""
+    """Run every cell in a fresh kernel (this interpreter) from the notebooks' folder (they
+    open `../lab.toml`); store the result."""
     nb = nbformat.read(notebook, as_version=4)
-    km = KernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
-    client = NotebookClient(
-        nb,
-        km=km,
-        timeout=CELL_TIMEOUT,
-        record_timing=False,
-        allow_errors=False,
-        resources={"metadata": {"path": str(HERE)}},
-    )
     started = time.monotonic()
-    client.execute(stderr=subprocess.DEVNULL)  # as nbval starts its kernels
+    kernel.execute(nb, NOTEBOOKS, CELL_TIMEOUT)
     elapsed = time.monotonic() - started
     coalesce_streams(nb)
     nbformat.validate(nb)
@@ -149,11 +149,12 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     sources = notebook_sources()
     with tempfile.TemporaryDirectory(prefix="vpclab-refresh-") as scratch:
-        into = Path(scratch) if check else HERE
+        into = Path(scratch) / "notebooks" if check else NOTEBOOKS
+        into.mkdir(exist_ok=True)
         notebooks = [sync(source, into) for source in sources]
-        cloud = NotebookCloud().start()
+        cloud = Sandbox().start()
         try:
-            forbidden = [str(HERE.parent), str(cloud.tmp), str(Path.home()) + "/"]
+            forbidden = [str(ROOT), str(cloud.tmp), str(Path.home()) + "/"]
             for notebook in notebooks:
                 elapsed = execute(notebook)
                 print(f"{'checked' if check else 'refreshed'} {notebook.name} in {elapsed:.1f} s")
@@ -167,10 +168,10 @@ def main(argv: list[str]) -> int:
             n.name
             for n in notebooks
             if sanitized(nbformat.read(n, as_version=4))
-            != sanitized(nbformat.read(HERE / n.name, as_version=4))
+            != sanitized(nbformat.read(NOTEBOOKS / n.name, as_version=4))
         ]
     if check and stale:
-        print(f"out of date: {', '.join(stale)}; run notebooks/refresh.py", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)}; run course/refresh.py", file=sys.stderr)
         return 1
     return 0
 

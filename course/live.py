@@ -1,15 +1,16 @@
 """Run the step notebooks that need the hosts for real, against a throwaway local lab.
 
-    sudo .venv/bin/python notebooks/live.py                  # 05_keys onwards, in order
-    sudo .venv/bin/python notebooks/live.py 05_keys 06_nginx # only these
-    sudo .venv/bin/python notebooks/live.py --out DIR        # keep the executed notebooks
+    sudo .venv/bin/python course/live.py                  # 05_keys onwards, in order
+    sudo .venv/bin/python course/live.py 05_keys 06_nginx # only these
+    sudo .venv/bin/python course/live.py --out DIR        # keep the executed notebooks
 
 The nbval run (and `refresh.py`) keep the data plane off, so there every host cell only says
 why it skips. This runs the same cells with the hosts, the way a student does with `make
 jupyter`. A lab of its own (own name, state folder, moto server, and a git remote serving a
 clone of the project on `main`) is built through the instances step with the CLI; then each
-notebook runs in a fresh kernel, in order, and its checkpoint must show no FAIL and no SKIP.
-The monitoring intervals and the InstanceDown `for:` are shortened in the lab's spec, so the
+notebook's source (`course/src/`) runs in a fresh kernel (`vpclab.course.kernel`), in order,
+from the clone's notebooks folder, and its checkpoint must show no FAIL and no SKIP. The
+monitoring intervals and the InstanceDown `for:` are shortened in the lab's spec, so the
 alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
 down`, `vpclab local down --force`, `vpclab local stop`) and its folder removed. Needs root,
 like the local data plane.
@@ -30,13 +31,12 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from vpclab.course import kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "course" / "src"  # the notebooks' jupytext sources, NN_name.py
 FIRST = "05"  # the first notebook whose doing needs the hosts
 LAST_STEP_BEFORE = "instances"
 CELL_TIMEOUT = 900  # seconds; a deploy installs the app's requirements
@@ -57,7 +57,7 @@ class Ran:
 
 def host_notebooks(names: list[str] | None = None) -> list[Path]:
     """The step notebooks from 05 on, in order (teardown last would remove the lab: not run)."""
-    found = sorted(p for p in HERE.glob("[0-9][0-9]_*.py") if p.name[:2] >= FIRST)
+    found = sorted(p for p in SOURCES.glob("[0-9][0-9]_*.py") if p.name[:2] >= FIRST)
     found = [p for p in found if not p.stem.endswith("teardown")]
     if names:
         wanted = set(names)
@@ -80,20 +80,9 @@ def execute(
     source: Path, folder: Path, out: Path | None = None
 ) -> tuple[nbformat.NotebookNode, float]:
     nb = jupytext.read(source)
-    km = KernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
-    client = NotebookClient(
-        nb,
-        km=km,
-        timeout=CELL_TIMEOUT,
-        record_timing=False,
-        allow_errors=False,
-        resources={"metadata": {"path": str(folder)}},
-    )
     started = time.monotonic()
     try:
-        client.execute()
+        kernel.execute(nb, folder, CELL_TIMEOUT, quiet=False)
     finally:
         if out is not None:  # to read the live outputs, a failing cell's too (never committed)
             out.mkdir(parents=True, exist_ok=True)

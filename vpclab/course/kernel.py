@@ -1,0 +1,58 @@
+"""Run one notebook in a fresh kernel of this interpreter, and always shut that kernel down.
+
+The one way the project executes a notebook: storing the reference outputs
+(`course/refresh.py`), running the host notebooks for real (`course/live.py`) and grading a
+submission (`runner`). The kernel is nbval's `CURRENT_ENV_KERNEL_NAME`, so it is the same
+interpreter (and environment) that nbval's own run of the notebooks uses.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+
+CellStarted = Callable[[int], None]
+
+
+def execute(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    timeout: float,
+    *,
+    quiet: bool = True,
+    on_cell_start: CellStarted | None = None,
+) -> None:
+    """Execute every cell of `nb` in place, from `cwd`, with `timeout` seconds per cell.
+
+    Raises nbclient's CellExecutionError, CellTimeoutError or DeadKernelError on the first
+    cell that fails. `quiet` drops the kernel process's own stderr (as nbval starts its
+    kernels); `on_cell_start(index)` is called as each cell starts."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    from nbclient import NotebookClient
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+    # The async manager: with a blocking one, nbclient's wait for output blocks its event
+    # loop, so a cell that loops forever is never timed out.
+    km = AsyncKernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    if on_cell_start is not None:
+        client.on_cell_start = lambda cell_index, **_: on_cell_start(cell_index)
+    try:
+        client.execute(**({"stderr": subprocess.DEVNULL} if quiet else {}))
+    finally:
+        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
