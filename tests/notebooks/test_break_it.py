@@ -23,6 +23,7 @@ import jupytext
 import nbformat
 import pytest
 
+from tests.reallab import require_local_hosts
 from vpclab.checklist import Status
 from vpclab.course import kernel
 from vpclab.lab import Lab
@@ -79,14 +80,9 @@ def _cli(spec: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLab]:
-    from vpclab.localcloud import cleanup, names, netns
+    from vpclab.localcloud import cleanup, names
 
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(reason)
-    for tool in ("/usr/sbin/sshd", "git"):
-        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
-            pytest.skip(f"{tool} is not installed")
+    require_local_hosts()
     tmp = tmp_path_factory.mktemp("breakit")
     name = f"bk{os.getpid() % 10000}"
     spec = tmp / "lab.toml"
