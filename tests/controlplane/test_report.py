@@ -52,3 +52,21 @@ def test_check_order_does_not_depend_on_import_order():
         for first in ([], ["userdata"], ["monitoring", "userdata", "vpc"])
     }
     assert len(orders) == 1, orders
+
+
+def test_a_check_that_gets_no_answer_points_at_the_earlier_failure(monkeypatch):
+    """A probe that times out says why it could not look, instead of its own hint (which
+    assumes it could: "the app serving is not the release ...")."""
+    from vpclab.checks import Check
+    from vpclab.checks.hosts import UNANSWERED, on_hosts
+    from vpclab.steps import remote
+
+    monkeypatch.setattr(remote, "unreachable", lambda _facts: None)
+
+    def times_out(_facts):
+        raise TimeoutError("timed out")
+
+    result = Check("scripts.example", "an example", "the check's own hint", on_hosts(times_out))
+    outcome = result.result(facts=None)
+    assert (outcome.status, outcome.detail) == ("FAIL", "TimeoutError: timed out")
+    assert outcome.hint == UNANSWERED

@@ -10,6 +10,13 @@ from vpclab.checks import Facts, Outcome, fail, skip
 from vpclab.errors import VpclabError
 from vpclab.steps import remote
 
+# The check's own hint assumes it could look; when nothing answered, the cause is usually
+# upstream (a security group, a route, a service down), and an earlier check names it.
+UNANSWERED = (
+    "nothing answered, so this check could not look: fix the first FAIL above it (a "
+    "security group, a route, or a service that is down), then verify again"
+)
+
 
 def on_hosts(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
     """SKIP with the reason when the hosts cannot be reached from here (never PASS); a host
@@ -25,7 +32,7 @@ def on_hosts(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
         except VpclabError as exc:
             return fail(exc.problem, exc.fix or None)
         except OSError as exc:  # nothing answered where a host should be
-            return fail(f"{type(exc).__name__}: {exc}")
+            return fail(f"{type(exc).__name__}: {exc}", UNANSWERED)
 
     return run
 
