@@ -216,7 +216,12 @@ def draw_live(
                         web = Nginx(f"web: Nginx :{ports.http}\n{_addresses(data, 'web')}")
                         with Cluster(f"monitoring server\n{_addresses(data, 'monitoring')}"):
                             prometheus = Prometheus(f"Prometheus :{ports.prometheus}")
-                            grafana = Grafana(f"Grafana :{ports.grafana}")
+                            # Grafana runs on the aws target only (user data installs it).
+                            grafana = (
+                                Grafana(f"Grafana :{ports.grafana}")
+                                if data.target == "aws"
+                                else None
+                            )
                     with Cluster(f"private subnet {spec.private_subnets[0]}"):
                         app = Gunicorn(f"app: gunicorn :{ports.app}\n{_addresses(data, 'app')}")
                 users >> path("http", f"HTTP :{ports.http}") >> igw >> path("http") >> web
@@ -232,7 +237,10 @@ def draw_live(
                     )
                     >> app
                 )
-                grafana - prometheus
+                scrape_web = f"scrape :{ports.node_exporter}, :{ports.nginx_exporter}"
+                prometheus >> path("scrape", scrape_web, style="dotted") >> web
+                if grafana is not None:
+                    grafana - prometheus
                 app >> path("egress", "egress only", style="dashed") >> nat
                 nat >> path("egress", style="dashed") >> igw
             out.parent.mkdir(parents=True, exist_ok=True)

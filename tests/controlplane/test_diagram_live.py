@@ -22,6 +22,7 @@ PATHS = (
     "SSH :22 over VPC peering",
     "SSH :22 (setup.sh)",
     "scrape :5000/metrics, :9100",
+    "scrape :9100, :9113",
     "egress only",
 )
 
@@ -47,6 +48,7 @@ def test_live_diagram_has_addresses_paths_and_badges(built_lab, tmp_path):
         assert f"{badge.step}: {badge.status}" in source
     assert {b.step: b.status for b in drawing.badges}["nat"] == "PASS"
     assert "egress only\n[nat PASS]" in source
+    assert "Grafana" not in source  # the local target runs no Grafana (aws user data does)
 
 
 def test_a_failing_step_shows_red(built_lab, tmp_path):
