@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from vpclab import cli
 from vpclab.lab import Lab
 from vpclab.localcloud import motoserver
 
@@ -46,3 +48,12 @@ def lab(spec_path) -> Lab:
 def built_lab(lab) -> Lab:
     lab.up()
     return lab
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`vpclab ARGS` in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["vpclab", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out, err = capsys.readouterr()
+    return exc.value.code or 0, out, err

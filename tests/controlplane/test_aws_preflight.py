@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from tests.controlplane.awsfake import Inject
-from vpclab import cli
+from tests.controlplane.conftest import run_cli
 from vpclab.aws.guard import NotConfirmed
 from vpclab.aws.owner import CREATOR
 from vpclab.aws.retry import Pacing
@@ -209,14 +209,6 @@ def test_prompt_shows_account_plan_and_cost_and_is_respected(aws_lab, aws_cloud,
     assert f"{nat_cost.hourly:.3f} an hour" in text and nat_cost.as_of in text
     aws_lab.up(through="nat", ask=lambda q: True)
     assert "CreateNatGateway" in aws_cloud.log.mutating
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vpclab", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
 
 
 class Terminal(io.StringIO):

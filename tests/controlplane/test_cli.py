@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vpclab import cli
+from tests.controlplane.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vpclab", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
 
 
 @pytest.fixture

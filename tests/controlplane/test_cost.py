@@ -4,26 +4,17 @@ table, and `vpclab down` says what it stopped paying for."""
 from __future__ import annotations
 
 import json
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from vpclab import cli
+from tests.controlplane.conftest import run_cli
 from vpclab.aws.inventory import LabState
 from vpclab.aws.tags import LAB, ROLE
 from vpclab.cost import estimate, from_state, load_prices
 
 TABLE = Path(__file__).resolve().parents[2] / "vpclab" / "data" / "prices-us-east-1.toml"
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vpclab", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return exc.value.code or 0, out, err
 
 
 def table_total(spec) -> tuple[float, dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from vpclab.aws.inventory import LabState, read_state
 from vpclab.aws.session import Cloud
 from vpclab.checklist import CheckResult, Status
-from vpclab.spec import LabSpec
+from vpclab.spec import STEPS, LabSpec
 
 
 @dataclass
@@ -100,8 +100,6 @@ CHECK_MODULES = (
 
 
 def _rank(c: Check) -> tuple[int, int]:
-    from vpclab.spec import STEPS
-
     return STEPS.index(c.step), CHECK_MODULES.index(c.run.__module__.rsplit(".", 1)[-1])
 
 
