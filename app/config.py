@@ -26,6 +26,10 @@ PRODUCTION_RATELIMIT_STORAGE = "memcached://127.0.0.1:11211"
 RATELIMIT_SCHEMES = ("memory://", "memcached://")
 DEFAULT_LOGIN_LIMIT_PER_ADDRESS = "30 per minute; 300 per hour"
 DEFAULT_LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 30 per hour"
+# werkzeug's default, slow on purpose (about 0.1 s a hash). The test profile hashes cheaply:
+# the suite hashes 140 passwords, and the pipeline's Test stage would spend most of its time there.
+PASSWORD_HASH_METHOD = "scrypt"
+TESTING_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 
 
 class ConfigError(Exception):
@@ -158,6 +162,9 @@ def load_config(
         # Logging out or changing the password revokes it sooner (see User.get_id).
         "REMEMBER_COOKIE_DURATION": timedelta(days=30),
         "PREFERRED_URL_SCHEME": "https" if cookie_secure else "http",
+        "PASSWORD_HASH_METHOD": (
+            TESTING_PASSWORD_HASH_METHOD if name == "testing" else PASSWORD_HASH_METHOD
+        ),
         "WTF_CSRF_ENABLED": True,
         # The token lives as long as the session instead of expiring under a slow typist.
         "WTF_CSRF_TIME_LIMIT": None,

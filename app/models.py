@@ -10,6 +10,7 @@ from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,11 +34,19 @@ def new_session_token() -> str:
     return secrets.token_hex(SESSION_TOKEN_BYTES)
 
 
-@cache
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
 def dummy_password_hash() -> str:
     """A hash of nothing anyone knows, made the way real ones are: checking a password against
     it costs an unknown username the same time as a known one."""
-    return generate_password_hash(secrets.token_hex(16))
+    return _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 followers = sa.Table(
@@ -88,7 +97,7 @@ class User(UserMixin, db.Model):
         self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
         self.revoke_sessions()  # whoever knew the old password is logged out
 
     def check_password(self, password: str) -> bool:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from app import create_app
 from app.avatar import identicon_svg
 from app.extensions import db
-from app.models import Post, all_posts, load_user, user_by_name, utcnow
+from app.models import Post, User, all_posts, load_user, user_by_name, utcnow
 from tests.app.microblog_helpers import make_post, make_user
 
 
@@ -19,6 +21,23 @@ def test_password_hashing(app: Flask) -> None:
     assert user.check_password("s3cret-pass")
     assert not user.check_password("wrong")
     assert repr(user) == "<User alice>"
+    assert user.password_hash.startswith("pbkdf2:sha256:1000$")  # the test profile's cheap hash
+
+
+@pytest.mark.parametrize("profile", ["production", "development"])
+def test_real_profiles_hash_with_scrypt(
+    profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("MICROBLOG_DATA", str(tmp_path))
+    application = create_app(
+        {"MICROBLOG_ENV": profile, "SQLALCHEMY_DATABASE_URI": "sqlite://", "METRICS_ENABLED": False}
+    )
+    with application.app_context():
+        user = User(username="carol", email="carol@example.com")
+        user.set_password("s3cret-pass")
+        assert user.password_hash.startswith("scrypt:")
+        assert user.check_password("s3cret-pass") and not user.check_password("wrong")
 
 
 def test_follow_unfollow(app: Flask) -> None:
