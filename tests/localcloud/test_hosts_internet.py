@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -136,3 +137,25 @@ def test_wheels_are_not_rebuilt_when_current(online, cache_dir):
     assert wheels.stat().st_ino == before
     services.refresh()  # fetch + stamp check: the index keeps serving the same folder
     assert wheels.stat().st_ino == before
+
+
+def test_labs_share_the_machines_wheel_set(online, cache_dir, tmp_path):
+    """A second lab's wheels are hard links to the same stored set: built once per machine."""
+    other = tmp_path / "other-lab"
+    internet.mirror_repo(REPO_ROOT, other)
+    theirs = internet.build_wheels(REPO_ROOT, other)
+    ours = cache_dir / "wheels"
+    flask = sorted(theirs.glob("flask-*.whl"))
+    assert flask and (ours / flask[0].name).stat().st_ino == flask[0].stat().st_ino
+    assert flask[0].stat().st_nlink >= 3  # the store's file, ours and theirs
+
+
+def test_the_store_keeps_the_recently_used_sets(tmp_path):
+    for age, name in enumerate(["newest", "newer", "older", "oldest"]):
+        stamp = tmp_path / name / internet.STAMP
+        stamp.parent.mkdir()
+        stamp.write_text(name)
+        os.utime(stamp, (1_000_000 - age, 1_000_000 - age))
+    (tmp_path / ".staging-1").mkdir()  # a build under way is not a set
+    internet._prune(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-1", "newer", "newest"]

@@ -36,6 +36,7 @@ GIT_PORT = 9418
 HTTP_PORT = 8080
 HOST_PYTHON = "/usr/bin/python3"  # the hosts' interpreter (the "local image")
 STAMP = ".vpclab-stamp"
+KEEP_WHEEL_SETS = 3  # requirement sets kept in the machine's wheel store
 
 
 @dataclass
@@ -165,9 +166,10 @@ def mirror_repo(repo_root: Path, cache_dir: Path) -> Path:
 def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) -> Path:
     """Wheels for the app's requirements, as committed and as in the work tree.
 
-    Skipped when neither file nor the interpreter changed since the last build. A new build
-    goes to a fresh folder that replaces the old one whole, so a running index never serves
-    a half-built set.
+    Skipped when neither file nor the interpreter changed since the last build. The set is
+    built once per machine in the shared store (`wheel_store`) and hard-linked into the lab's
+    folder: ten labs graded side by side fetch and build it once. A new set replaces the
+    lab's folder whole, so a running index never serves a half-built set.
     """
     python = python or _wheel_python()
     wheels = cache_dir / "wheels"
@@ -178,7 +180,39 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
     stamp = hashlib.sha256("\0".join([version, *texts]).encode()).hexdigest()
     if (wheels / STAMP).exists() and (wheels / STAMP).read_text().strip() == stamp:
         return wheels
+    stored = _stored_wheels(stamp, texts, python)
     staging = cache_dir / f".wheels-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        shutil.copytree(stored, staging, copy_function=_link_or_copy)
+        old = cache_dir / f".wheels-old-{os.getpid()}"
+        if wheels.exists():
+            wheels.rename(old)
+        staging.rename(wheels)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return wheels
+
+
+def wheel_store() -> Path:
+    """The machine's wheel sets, one folder per stamp: VPCLAB_WHEEL_CACHE, else the user's
+    cache folder (~/.cache/vpclab/wheels)."""
+    if os.environ.get("VPCLAB_WHEEL_CACHE"):
+        return Path(os.environ["VPCLAB_WHEEL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vpclab" / "wheels"
+
+
+def _stored_wheels(stamp: str, texts: list[str], python: str) -> Path:
+    """The store's set for `stamp`, built with `pip wheel` if missing. Labs built at once
+    each build into their own staging folder; the first rename wins."""
+    store = wheel_store()
+    done_dir = store / stamp[:24]
+    if (done_dir / STAMP).exists():
+        os.utime(done_dir / STAMP)  # recently used: kept by the pruning below
+        return done_dir
+    staging = store / f".staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -186,18 +220,8 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
             req = staging / f".requirements-{i}.txt"
             req.write_text(text)
             done = subprocess.run(
-                [
-                    python,
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--quiet",
-                    "--no-cache-dir",
-                    "--wheel-dir",
-                    str(staging),
-                    "-r",
-                    str(req),
-                ],
+                [python, "-m", "pip", "wheel", "--quiet", "--no-cache-dir"]
+                + ["--wheel-dir", str(staging), "-r", str(req)],
                 capture_output=True,
                 text=True,
             )
@@ -208,14 +232,30 @@ def build_wheels(repo_root: Path, cache_dir: Path, python: str | None = None) ->
                 )
             req.unlink()
         (staging / STAMP).write_text(stamp + "\n")
-        old = cache_dir / f".wheels-old-{os.getpid()}"
-        if wheels.exists():
-            wheels.rename(old)
-        staging.rename(wheels)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(done_dir)
+        except OSError:  # another lab stored the same set first
+            if not (done_dir / STAMP).exists():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return wheels
+    _prune(store, keep=KEEP_WHEEL_SETS)
+    return done_dir
+
+
+def _prune(store: Path, keep: int) -> None:
+    """Keep the `keep` most recently used sets; labs hold hard links, not the store's files."""
+    sets = [p for p in store.iterdir() if (p / STAMP).exists()]
+    sets.sort(key=lambda p: (p / STAMP).stat().st_mtime, reverse=True)
+    for old in sets[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem
+        shutil.copy2(src, dst)
 
 
 def _wheel_python() -> str:
