@@ -10,8 +10,8 @@ jupyter`. A lab of its own (own name, state folder, moto server, and a git remot
 clone of the project on `main`) is built through the instances step with the CLI; then each
 notebook's source (`course/src/`) runs in a fresh kernel (`vpclab.course.kernel`), in order,
 from the clone's notebooks folder, and its checkpoint must show no FAIL and no SKIP. The
-monitoring intervals and the InstanceDown `for:` are shortened in the lab's spec, so the
-alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
+monitoring timings are shortened in the lab's spec (`vpclab.course.timings`), as grading
+does, so the alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
 down`, `vpclab local down --force`, `vpclab local stop`) and its folder removed. Needs root,
 like the local data plane.
 """
@@ -34,18 +34,13 @@ import nbformat
 from nbclient.exceptions import CellExecutionError
 
 from vpclab.course import kernel
+from vpclab.course.timings import fast_monitoring
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "course" / "src"  # the notebooks' jupytext sources, NN_name.py
 FIRST = "05"  # the first notebook whose doing needs the hosts
 LAST_STEP_BEFORE = "instances"
 CELL_TIMEOUT = 900  # seconds; a deploy installs the app's requirements
-FAST = {
-    "scrape_interval": "2s",
-    "evaluation_interval": "2s",
-    "rate_window": "20s",
-    "instance_down_for": "6s",
-}
 
 
 @dataclass
@@ -69,11 +64,8 @@ def host_notebooks(names: list[str] | None = None) -> list[Path]:
 
 
 def spec_text(name: str) -> str:
-    text = (ROOT / "lab.toml").read_text()
-    text = re.sub(r'^name = "[^"]*"', f'name = "{name}"', text, count=1, flags=re.M)
-    for key, value in FAST.items():
-        text = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', text, count=1, flags=re.M)
-    return text
+    text = fast_monitoring((ROOT / "lab.toml").read_text())
+    return re.sub(r'^name = "[^"]*"', f'name = "{name}"', text, count=1, flags=re.M)
 
 
 def execute(

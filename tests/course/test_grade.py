@@ -219,3 +219,16 @@ def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path):
     assert instances["instances.web_to_app_ssh"] == "PASS", instances
     assert set(instances.values()) == {"PASS"}, instances
     assert set(netns.list_netns()) <= before
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_graded_lab_gets_the_spec_with_fast_monitoring_unless_told(tmp_path, fast):
+    from vpclab.course.runner import lay_out
+    from vpclab.spec import load_spec
+
+    project = lay_out(tmp_path / "lab", ROOT / "lab.toml", fast=fast)
+    monitoring = load_spec(project / "lab.toml").monitoring
+    assert monitoring.scrape_interval == (
+        "2s" if fast else load_spec(ROOT / "lab.toml").monitoring.scrape_interval
+    )
+    assert (project / "Jenkinsfile").exists() and not list((project / "notebooks").iterdir())

@@ -51,6 +51,14 @@ def grade(
         bool | None,
         typer.Option("--hosts/--no-hosts", help="Give each lab its own hosts (default: as root)."),
     ] = None,
+    fast_monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--fast-monitoring/--spec-monitoring",
+            help="Shorten the spec's scrape interval and alert waits in the graded labs "
+            "(default), or keep them as the spec says.",
+        ),
+    ] = True,
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
     sanitize: SanitizeOpt = None,
@@ -70,6 +78,7 @@ def grade(
         sanitize=sanitize or SANITIZE,
         cell_timeout=cell_timeout,
         hosts=hosts,
+        fast_monitoring=fast_monitoring,
     )
     results = grade_class(submissions, settings, jobs=jobs, say=typer.echo)
     if csv:
