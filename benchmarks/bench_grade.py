@@ -1,9 +1,10 @@
 """Benchmark: `vpclab grade` on a class of copies of the reference submission.
 
 For each --jobs value it grades the class once and reports the wall time, the median time a
-submission took, and the peak memory per lab (the grading process plus its largest child,
-the kernel or the moto server). As root on Linux each lab gets its own hosts unless
---no-hosts; otherwise the data plane is off, and the report says so.
+submission took, the peak memory per lab (the grading process plus its largest child, the
+kernel or the moto server) and the machine's busy CPU seconds per lab. As root on Linux
+each lab gets its own hosts unless --no-hosts; otherwise the data plane is off, and the
+report says so.
 
 Usage: python benchmarks/bench_grade.py [--students 10] [--jobs 1 2 4] [--no-hosts]
 """
@@ -11,6 +12,7 @@ Usage: python benchmarks/bench_grade.py [--students 10] [--jobs 1 2 4] [--no-hos
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -36,6 +38,13 @@ def make_class(folder: Path, students: int) -> list[Path]:
     return subs
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy (hosts and servers included, other load too)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=10)
@@ -44,20 +53,29 @@ def main() -> None:
     args = parser.parse_args()
     hosts = not args.no_hosts and netns.unsupported_reason() is None
     settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts)
-    print(f"{args.students} copies of the reference submission; hosts: {hosts}")
     print(
-        f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16} full marks"
+        f"{args.students} copies of the reference submission; hosts: {hosts}; "
+        f"{os.cpu_count()} CPUs; monitoring timings: "
+        + ("fast" if settings.fast_monitoring else "the spec's")
+    )
+    print(
+        f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16}"
+        f" {'CPU s per lab':>14} full marks"
     )
     with tempfile.TemporaryDirectory(prefix="vpclab-bench-grade-") as tmp:
         subs = make_class(Path(tmp), args.students)
         for jobs in args.jobs:
-            started = time.monotonic()
+            started, cpu = time.monotonic(), busy_cpu_seconds()
             results = grade(subs, settings, jobs=jobs, say=lambda _line: None)
             wall = time.monotonic() - started
+            cpu_per_lab = (busy_cpu_seconds() - cpu) / len(results)
             per_lab = statistics.median(r.seconds for r in results)
             peak = max(r.peak_rss_mb for r in results)
             full = sum(r.passed == len(r.steps) for r in results)
-            print(f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {full}/{len(results)}")
+            print(
+                f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {cpu_per_lab:>14.0f}"
+                f" {full}/{len(results)}"
+            )
             # Where a lab's time goes, and what kept a copy of the reference from full marks.
             steps = [s.step for s in results[0].steps]
             medians = {
