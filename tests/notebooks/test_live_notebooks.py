@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from tests.reallab import require_local_hosts
@@ -18,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _live():
-    """course/live.py is a script, not a package module."""
-    spec = importlib.util.spec_from_file_location("live", ROOT / "course" / "live.py")
+    """course/live.py is a script, not a package module; its dataclass needs it registered."""
+    spec = importlib.util.spec_from_file_location("course_live", ROOT / "course" / "live.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
