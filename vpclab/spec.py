@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from vpclab.aws.limits import UBUNTU_AMI_PARAMETER
 from vpclab.errors import SpecError
 
 STEPS = ("vpc", "nat", "jenkins", "instances", "keys", "nginx", "scripts", "pipeline", "monitoring")
@@ -33,9 +34,6 @@ class Target(StrEnum):
     aws = "aws"
 
 
-UBUNTU_AMI_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
-)
 ADMIN_AUTO = "auto"
 # AWS's default VPC, where Jenkins lives: the lab must not overlap it, or peering breaks.
 DEFAULT_VPC_CIDR = ipaddress.ip_network("172.31.0.0/16")

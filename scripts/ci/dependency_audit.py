@@ -1,11 +1,15 @@
 """The Security stage's dependency audit: pip-audit against an OSV service, with a failing
-severity, and a JUnit report that Jenkins' junit step turns into the stage's result.
+severity, and a JUnit report that Jenkins' junit step turns into the stage's result. With
+--owasp-report (or --not-checked) it judges OWASP Dependency-Check's JSON report instead, for
+the Dependency-Check stage on real Jenkins, by the same rules.
 
 - Every finding at or above --fail-severity fails (exit 1). A finding whose severity the
   service does not give counts as failing: an unknown risk is not waved through.
 - When the vulnerability data cannot be reached, nothing was checked: the report holds one
   failing case, "dependencies not checked: ...", so the stage is UNSTABLE, never green, and
   the script exits 0 (Jenkins' junit step marks UNSTABLE; a non-zero exit would be FAILURE).
+- A pinned package that Dependency-Check's pip analyzer did not report was not checked either
+  (the analyzer is off without --enableExperimental): never a vacuous pass.
 
 Standard library only, so it runs in the CI venv before anything else is known to work.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import urllib.error
@@ -137,6 +142,65 @@ def audit(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
+def _pin_name(line: str) -> str:
+    return re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def _purl_name(purl: str) -> str | None:
+    """The package name of a pkg:pypi/NAME@VERSION identifier."""
+    match = re.match(r"pkg:pypi/([^@]+)@", purl)
+    return match[1].lower().replace("_", "-") if match else None
+
+
+def owasp(args: argparse.Namespace) -> int:
+    """Judge Dependency-Check's JSON report: findings fail, unchecked pins are UNSTABLE."""
+    pinned = packages([Path(r) for r in args.requirement])
+    if args.not_checked:
+        message = f"dependencies not checked: {args.not_checked}; {len(pinned)} packages unaudited"
+        print(message)
+        junit(args.junit, [("dependencies checked by Dependency-Check", message, "")])
+        return 0
+    report = json.loads(args.owasp_report.read_text())
+    seen: dict[str, list[dict]] = {}
+    for dep in report.get("dependencies", []):
+        for package in dep.get("packages", []):
+            name = _purl_name(package.get("id", ""))
+            if name:
+                seen.setdefault(name, []).extend(dep.get("vulnerabilities") or [])
+    threshold = level(args.fail_severity)
+    cases, failing = [], 0
+    missing = [p for p in pinned if _pin_name(p) not in seen]
+    if missing:
+        message = (
+            f"dependencies not checked: the pip analyzer reported {len(pinned) - len(missing)} "
+            f"of {len(pinned)} pinned packages (is --enableExperimental on?)"
+        )
+        print(message)
+        cases.append(("every pinned package analysed", message, "\n".join(missing)))
+    for pin in pinned:
+        vulns = seen.get(_pin_name(pin), [])
+        lines = [
+            f"{pin}: {v.get('name', '?')} severity {v.get('severity', 'UNKNOWN')}" for v in vulns
+        ]
+        bad = [
+            line
+            for line, v in zip(lines, vulns, strict=True)
+            if level(str(v.get("severity", "UNKNOWN"))) >= threshold
+        ]
+        for line in lines:
+            print(("FAIL " if line in bad else "note ") + line)
+        failing += len(bad)
+        message = f"{len(bad)} finding(s) at or above {args.fail_severity}" if bad else None
+        if _pin_name(pin) in seen:
+            cases.append((pin, message, "\n".join(lines)))
+    junit(args.junit, cases)
+    print(
+        f"Dependency-Check: {len(pinned) - len(missing)} packages checked, {failing} finding(s) "
+        f"at or above {args.fail_severity.upper()}"
+    )
+    return 1 if failing else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-r", "--requirement", action="append", required=True)
@@ -145,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--pip-audit", default="pip-audit")
     parser.add_argument("--junit", type=Path, required=True)
-    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--owasp-report", type=Path, help="judge this Dependency-Check report")
+    parser.add_argument("--not-checked", help="record that nothing was checked, and why")
     args = parser.parse_args(argv)
     if args.fail_severity not in LEVELS + list(ALIASES):
         parser.error(f"--fail-severity must be one of {', '.join(LEVELS)}")
+    if args.owasp_report or args.not_checked:
+        return owasp(args)
+    if args.json is None:
+        parser.error("--json is required for the pip-audit audit")
     return audit(args)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpclab.aws import jenkins_setup, owner, retry
+from vpclab.aws import jenkins_setup, owner, retry, secrets
 from vpclab.aws.inventory import LabState, read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
@@ -260,12 +260,18 @@ def down(
                 "run 'vpclab down' again to continue",
             ) from exc
     if cloud.target == "aws":  # last: Jenkins' instance profile outlives its instance
+        name = jenkins_setup.names(lab, cloud.region)
         if dry_run:
-            say(f"would delete Jenkins' instance profile and role {jenkins_setup.names(lab)}")
+            say(f"would delete Jenkins' instance profile and role {name}")
         else:
-            jenkins_setup.delete_profile(cloud.client("iam"), lab, say)
+            jenkins_setup.delete_profile(cloud.client("iam"), lab, cloud.region, say, creator)
+    # The lab's secrets (SECRET_KEY, admin passwords), on both targets: nothing else would
+    # ever delete them.
+    ssm = cloud.client("ssm")
+    secrets.delete_tagged(ssm, lab, say, dry_run, creator)
     if not dry_run:
         left = read_state(cloud, lab, az).tagged.leftovers()
+        left += [f"SSM parameter {p}" for p in secrets.tagged(ssm, lab)]
         if left:
             raise TeardownIncomplete(
                 f"still there after down: {', '.join(left)}", "run 'vpclab down' again"

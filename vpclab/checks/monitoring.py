@@ -1,15 +1,19 @@
 """Checks of step `monitoring`: the scrape rules in the security groups, every target up,
-the alert rules loaded, Alertmanager wired, every dashboard query answered, and 9100 closed
-to everyone but the monitoring server (a live probe from the web server)."""
+the alert rules loaded, Alertmanager wired, every dashboard query answered, 9100 closed
+to everyone but the monitoring server (a live probe from the web server), and Grafana (aws
+target: healthy, datasource answering, dashboard provisioned; SKIP on the local target)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from botocore.exceptions import ClientError
+
+from vpclab.aws import secrets
 from vpclab.aws.inventory import allows, ingress_rules
-from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts
-from vpclab.monitoring import config
+from vpclab.monitoring import config, grafana
 from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.warmup import missing_data
 from vpclab.steps import remote
@@ -200,3 +204,38 @@ def _closed_to_web(facts: Facts) -> Outcome:
         return fail(f"the web server connects to {app.private_ip}:{port}")
     how = "timed out" if result.rc == 124 else "refused"
     return ok(f"web -> {app.private_ip}:{port} {how}")
+
+
+@check(
+    "monitoring.grafana",
+    "Grafana is healthy, its Prometheus datasource answers and the dashboard is provisioned",
+    "run 'vpclab up --through monitoring'; on the monitoring server see "
+    "'journalctl -u grafana-server'",
+)
+def _grafana(facts: Facts) -> Outcome:
+    reason = grafana.not_installed(facts.cloud.target)
+    if reason:
+        return skip(reason)
+    build = inside_build()
+    if build:  # Jenkins' role may not read Grafana's password, by design
+        return skip(f"inside {build}: Grafana's admin password is the operator's, not Jenkins'")
+    return _grafana_live(facts)
+
+
+@on_hosts
+def _grafana_live(facts: Facts) -> Outcome:
+    from vpclab.monitoring.grafana_api import curl_on_host, inspect
+
+    parameter = secrets.name(facts.spec.name, "grafana", "admin-password")
+    try:
+        ssm = facts.cloud.client("ssm")
+        password = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as exc:
+        return fail(f"cannot read {parameter} ({exc.response['Error']['Code']})", UP)
+    host = remote.shared(facts, "monitoring")
+    state = inspect(
+        curl_on_host(host, facts.spec.ports.grafana, password),
+        grafana.DATASOURCE_UID,
+        grafana.DASHBOARD_UID,
+    )
+    return ok(state.detail) if state.ok else fail(state.detail)

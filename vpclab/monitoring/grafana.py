@@ -24,6 +24,13 @@ DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
 # Grafana's own apt repository (the aws target's user data installs it from there).
 APT_REPO = "https://apt.grafana.com"
 APT_KEY_URL = "https://apt.grafana.com/gpg.key"
+# The one difference between the targets here, and why: the local image has no Grafana.
+NOT_ON_LOCAL = (
+    "Grafana is not installed on the local target: no package registry reachable from the "
+    "local cloud serves it (every panel's query is checked against Prometheus instead)"
+)
+PASSWORD_FILE = "/etc/grafana/vpclab-admin-password"  # root:grafana 0640, read at first start
+UNIT_DROPIN = "/etc/systemd/system/grafana-server.service.d/vpclab.conf"
 FILES = (
     "provisioning/datasources/prometheus.yml",
     "provisioning/dashboards/vpclab.yml",
@@ -109,6 +116,21 @@ def write(spec: LabSpec, folder: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+def not_installed(target: str) -> str | None:
+    """Why Grafana does not run on this target's monitoring server, or None."""
+    return None if target == "aws" else NOT_ON_LOCAL
+
+
+def unit_dropin(spec: LabSpec) -> str:
+    """The spec's port and the admin password's file, as Grafana's environment overrides
+    (grafana.ini stays the package's); $__file{} keeps the password out of the environment."""
+    return (
+        "[Service]\n"
+        f"Environment=GF_SERVER_HTTP_PORT={spec.ports.grafana}\n"
+        f"Environment=GF_SECURITY_ADMIN_PASSWORD=$__file{{{PASSWORD_FILE}}}\n"
+    )
 
 
 def host_files(spec: LabSpec) -> dict[str, str]:

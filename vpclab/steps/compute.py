@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from vpclab.aws import keypairs
+from vpclab.aws import keypairs, retry
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
 from vpclab.cost import ROOT_VOLUME_GB, ROOT_VOLUME_TYPE
 from vpclab.errors import VpclabError
@@ -27,6 +27,11 @@ USER_DATA_PACKAGES = {
     "app": ["git", "python3-venv", "supervisor", "prometheus-node-exporter"],
     "monitoring": ["prometheus", "prometheus-alertmanager", "supervisor"],
 }
+
+
+def profile_not_seen_yet(exc: BaseException) -> bool:
+    # IAM is eventually consistent: EC2 may not know a profile made a moment ago.
+    return retry.error_code(exc) == "InvalidParameterValue"
 
 
 @dataclass(frozen=True)
@@ -156,18 +161,23 @@ def _local_image(ctx: Context) -> tuple[str, str]:
 
 
 def grafana_values(ctx: Context, role: str) -> dict:
-    """What the monitoring server's user data needs for Grafana, on the aws target only:
-    locally no registry serves Grafana (its panels are checked against Prometheus instead)."""
-    if role != "monitoring" or ctx.cloud.target != "aws":
-        return {}
+    """What the monitoring server's user data needs to install Grafana (not its files, which
+    the `monitoring` step copies over SSH), where Grafana is installed at all."""
     from vpclab.monitoring import grafana
 
-    return {
-        "grafana_files": grafana.host_files(ctx.spec),
-        "grafana_repo": grafana.APT_REPO,
-        "grafana_key_url": grafana.APT_KEY_URL,
-        "grafana_port": ctx.spec.ports.grafana,
-    }
+    if role != "monitoring" or grafana.not_installed(ctx.cloud.target):
+        return {}
+    return {"grafana_repo": grafana.APT_REPO, "grafana_key_url": grafana.APT_KEY_URL}
+
+
+def render_user_data(ctx: Context, role: str) -> str:
+    return render(
+        "user-data.sh.j2",
+        lab=ctx.spec.name,
+        role=role,
+        packages=USER_DATA_PACKAGES[role],
+        **grafana_values(ctx, role),
+    )
 
 
 def launch_parameters(
@@ -176,13 +186,7 @@ def launch_parameters(
     """run_instances' arguments, hardened: IMDSv2 only, an encrypted root disk, and an
     interface deleted with the instance (else it lingers and blocks the subnet's delete)."""
     image_id, root_device = resolve_ami(ctx)
-    user_data = render(
-        "user-data.sh.j2",
-        lab=ctx.spec.name,
-        role=role,
-        packages=USER_DATA_PACKAGES[role],
-        **grafana_values(ctx, role),
-    )
+    user_data = render_user_data(ctx, role)
     return {
         "ImageId": image_id,
         "InstanceType": ctx.spec.instance(role).instance_type,
@@ -225,18 +229,29 @@ def ensure_instance(
     public_ip: bool,
     lab_vpc: str,
     user_data: str | None = None,
+    profile: str | None = None,
 ) -> dict:
     """Launch the role's server unless it runs, with a fixed idempotency token (lab, role,
     subnet and the lab's VPC, which is new after a `down`), then wait until it runs.
-    `user_data` replaces the role's rendered user data (Jenkins on aws)."""
+    `user_data` replaces the role's rendered user data (Jenkins on aws); `profile` is the
+    instance profile it starts with, so its user data can read SSM at once."""
     if existing is not None:
         return existing
     params = launch_parameters(ctx, role, subnet_id, group_id, key_name, public_ip)
     if user_data is not None:
         params["UserData"] = user_data
+    if profile is not None:
+        params["IamInstanceProfile"] = {"Name": profile}
     token = ctx.token(role, subnet_id, lab_vpc)
     for _ in range(3):
-        instance = ctx.settle(ctx.ec2.run_instances, ClientToken=token, **params)["Instances"][0]
+        instance = retry.call(
+            lambda token=token: ctx.settle(ctx.ec2.run_instances, ClientToken=token, **params),
+            when=profile_not_seen_yet,
+            what=f"EC2 to see the instance profile {profile}",
+            budget=ctx.pacing.settle_budget if profile else 0,
+            pacing=ctx.pacing,
+            say=ctx.say,
+        )["Instances"][0]
         if instance["State"]["Name"] not in GONE_INSTANCE:
             break
         # The token named an instance terminated since: a new token for a new one.

@@ -7,7 +7,13 @@ import os
 
 from vpclab.aws import jenkins_setup, retry
 from vpclab.errors import VpclabError
-from vpclab.steps.compute import Ingress, ensure_instance, ensure_key_pair, ensure_security_group
+from vpclab.steps.compute import (
+    Ingress,
+    ensure_instance,
+    ensure_key_pair,
+    ensure_security_group,
+    profile_not_seen_yet,
+)
 from vpclab.steps.context import Context, first
 from vpclab.steps.nat import ensure_route
 
@@ -45,6 +51,8 @@ def apply(ctx: Context) -> None:
     )
     on_aws = ctx.cloud.target == "aws"
     profile = ensure_aws_profile(ctx) if on_aws else None
+    if on_aws:  # read by the user data through the profile, before Jenkins first starts
+        jenkins_setup.admin_password(ctx.cloud.client("ssm"), spec.name, ctx.say, ctx.creator)
     instance = ensure_instance(
         ctx,
         "jenkins",
@@ -55,6 +63,7 @@ def apply(ctx: Context) -> None:
         public_ip=True,
         lab_vpc=state.vpc["VpcId"],
         user_data=aws_user_data(ctx) if on_aws else None,
+        profile=profile,
     )
     if profile is not None:
         associate_profile(ctx, instance["InstanceId"], profile)
@@ -122,13 +131,8 @@ def ensure_aws_profile(ctx: Context) -> str:
     """The instance profile that lets Deploy and Verify read the lab's state (no keys)."""
     account = ctx.cloud.client("sts").get_caller_identity()["Account"]
     return jenkins_setup.ensure_profile(
-        ctx.cloud.client("iam"), ctx.spec.name, ctx.spec.region, account, ctx.say
+        ctx.cloud.client("iam"), ctx.spec.name, ctx.spec.region, account, ctx.say, ctx.creator
     )
-
-
-def _profile_not_seen_yet(exc: BaseException) -> bool:
-    # IAM is eventually consistent: EC2 may not know a profile made a moment ago.
-    return retry.error_code(exc) == "InvalidParameterValue"
 
 
 def associate_profile(ctx: Context, instance_id: str, profile: str) -> None:
@@ -147,7 +151,7 @@ def associate_profile(ctx: Context, instance_id: str, profile: str) -> None:
             lambda: ctx.ec2.associate_iam_instance_profile(
                 IamInstanceProfile={"Name": profile}, InstanceId=instance_id
             ),
-            when=_profile_not_seen_yet,
+            when=profile_not_seen_yet,
             what=f"EC2 to see the instance profile {profile}",
             budget=ctx.pacing.settle_budget,
             pacing=ctx.pacing,

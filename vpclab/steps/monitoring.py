@@ -14,6 +14,7 @@ import time
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.monitoring import config, warmup
+from vpclab.monitoring import grafana as grafana_files
 from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.promapi import PrometheusAPI
 from vpclab.render import render
@@ -85,15 +86,22 @@ def program(name: str, command: list[str], user: str = "prometheus") -> str:
     )
 
 
+def disable_packaged_units() -> str:
+    """Stop and disable Debian's own units of what supervisor runs: one systemctl call per
+    unit (one call naming a missing unit fails whole), a unit not installed skipped, and any
+    other failure reported."""
+    units = " ".join(PACKAGED_UNITS)
+    return (
+        f"if [ -d /run/systemd/system ]; then for unit in {units}; do "
+        'if systemctl cat "$unit.service" >/dev/null 2>&1; then systemctl disable --now "$unit"; '
+        "fi; done; fi"
+    )
+
+
 def supervise(host: Host, programs: dict[str, str]) -> list[str]:
     """Put the programs under supervisor and make sure each runs. Returns those whose
     configuration changed (supervisor restarted them)."""
-    units = " ".join(PACKAGED_UNITS)
-    host.run(
-        f"if [ -d /run/systemd/system ]; then systemctl disable --now {units} 2>/dev/null; fi; "
-        "true",
-        sudo=True,
-    )
+    host.run(disable_packaged_units(), sudo=True)
     host.run(SUPERVISOR_UP, sudo=True)
     changed = [
         name
@@ -217,6 +225,86 @@ def prometheus(ctx: Context) -> None:
         ctx.say(f"monitoring: rendered {', '.join(changed)} (promtool and amtool checked)")
 
 
+def grafana_password(ctx: Context) -> str:
+    """Grafana's admin password: an SSM SecureString made once (deleted by `down`)."""
+    from vpclab.aws import secrets
+
+    return secrets.ensure(
+        ctx.cloud.client("ssm"), ctx.spec.name, "grafana", "admin-password", ctx.say,
+        creator=ctx.creator, description=f"Grafana admin password of vpclab lab {ctx.spec.name}",
+    )  # fmt: skip
+
+
+def grafana(ctx: Context) -> None:
+    """Grafana's provisioning files, port and admin password, over SSH like Prometheus' files
+    (they do not fit in user data), then Grafana started, or restarted when they changed."""
+    reason = grafana_files.not_installed(ctx.cloud.target)
+    if reason:
+        ctx.say(f"monitoring: Grafana skipped: {reason}")
+        return
+    password = grafana_password(ctx)
+    host = remote.open_role(ctx, "monitoring")
+    try:
+        if not host.run("test -x /usr/sbin/grafana-server", check=False).ok:
+            raise VpclabError(
+                "Grafana is not installed on the monitoring server",
+                "see the monitoring server's /var/log/cloud-init-output.log (user data)",
+            )
+        placed = grafana_files.host_files(ctx.spec)
+        placed[grafana_files.PASSWORD_FILE] = password + "\n"
+        changed = []
+        for path, text in placed.items():
+            host.run(f"install -d -m 0755 {shlex.quote(path.rsplit('/', 1)[0])}", sudo=True)
+            if remote.ensure_file(host, path, text, 0o640, "root:grafana"):
+                changed.append(path)
+        if remote.ensure_file(
+            host, grafana_files.UNIT_DROPIN, grafana_files.unit_dropin(ctx.spec), 0o644
+        ):
+            changed.append(grafana_files.UNIT_DROPIN)
+        running = host.run("systemctl is-active --quiet grafana-server", check=False).ok
+        if changed or not running:
+            host.run(
+                "systemctl daemon-reload && systemctl enable grafana-server && "
+                "systemctl restart grafana-server",
+                sudo=True,
+            )
+            ctx.say("monitoring: Grafana (re)started with its provisioned dashboard")
+        _grafana_login(ctx, host, password)
+    finally:
+        remote.close(host)
+
+
+def _grafana_login(ctx: Context, host: Host, password: str, timeout: float = 120.0) -> None:
+    """Wait until Grafana answers; if the admin password is refused (set before the lab's),
+    reset it from stdin with Grafana's CLI."""
+    from vpclab.monitoring.grafana_api import curl_on_host
+
+    get = curl_on_host(host, ctx.spec.ports.grafana, password)
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline:
+        try:
+            status, _ = get("/api/user")
+        except OSError:
+            status = 0
+        if status in (200, 401):
+            break
+        time.sleep(2.0)
+    if status == 401:
+        host.run(
+            "grafana cli --homepath /usr/share/grafana admin reset-admin-password "
+            "--password-from-stdin >/dev/null",
+            sudo=True,
+            input=password + "\n",
+        )
+        ctx.say("monitoring: Grafana's admin password set from SSM")
+    elif status != 200:
+        raise VpclabError(
+            f"Grafana did not answer on port {ctx.spec.ports.grafana} within {timeout:.0f} s",
+            "see 'journalctl -u grafana-server' on the monitoring server",
+        )
+
+
 def api(reach: remote.Reach) -> PrometheusAPI:
     """Prometheus' HTTP API on the monitoring server, reached from the lab's internet."""
     at = remote.where(reach, "monitoring")
@@ -292,5 +380,6 @@ def apply(ctx: Context) -> None:
     for role in ("app", "web"):
         exporters(ctx, role)
     prometheus(ctx)
+    grafana(ctx)
     wait_scraped(ctx)
     warm_up(ctx)

@@ -9,11 +9,10 @@ reads it and hands it down on stdin: never on a command line, never in git.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
+from secrets import token_hex
 
-from botocore.exceptions import ClientError
-
+from vpclab.aws import secrets
 from vpclab.aws.jenkins_setup import REPO_ENV
 from vpclab.errors import VpclabError
 from vpclab.steps import remote
@@ -27,27 +26,21 @@ REF_ENV = "VPCLAB_DEPLOY_REF"
 
 
 def secret_parameter(lab: str) -> str:
-    return f"/vpclab/{lab}/microblog/SECRET_KEY"
+    return secrets.name(lab, "microblog", "SECRET_KEY")
 
 
 def secret_key(ctx: Context) -> str:
-    """The app's SECRET_KEY from SSM, created (once) when missing."""
-    ssm = ctx.cloud.client("ssm")
-    name = secret_parameter(ctx.spec.name)
-    try:
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ParameterNotFound":
-            raise
-    ssm.put_parameter(
-        Name=name,
-        Value=secrets.token_hex(32),
-        Type="SecureString",
-        Overwrite=False,
-        Description=f"SECRET_KEY of the microblog in lab {ctx.spec.name}",
+    """The app's SECRET_KEY from SSM, created (once, tagged with the lab) when missing."""
+    return secrets.ensure(
+        ctx.cloud.client("ssm"),
+        ctx.spec.name,
+        "microblog",
+        "SECRET_KEY",
+        ctx.say,
+        creator=ctx.creator,
+        description=f"SECRET_KEY of the microblog in lab {ctx.spec.name}",
+        value=lambda: token_hex(32),
     )
-    ctx.say(f"created the SSM parameter {name} (SecureString)")
-    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
 def script_text(name: str) -> str:
