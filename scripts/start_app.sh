@@ -22,6 +22,7 @@
 #   FORCE=1          make a new release even when the commit is already serving
 #   HEALTH_TRIES     health-check attempts, 0.5 s apart (default 40)
 #   KEEP_RELEASES    release folders kept (default 5)
+#   APT_LOCK_WAIT    seconds apt waits for the dpkg lock (default 600)
 #   LIMITS_PORT      loopback port of memcached, where every gunicorn worker counts login
 #                    attempts (default 11211)
 set -euo pipefail
@@ -65,8 +66,14 @@ done
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # unattended-upgrades may hold the dpkg lock: wait for it (bounded), never fail at once.
+  apt=(apt-get -o DPkg::Lock::Timeout="${APT_LOCK_WAIT:-600}")
+  for attempt in 1 2 3 4 5; do
+    "${apt[@]}" update -qq && break
+    [ "$attempt" -lt 5 ] || die "apt-get update kept failing"
+    sleep 20
+  done
+  "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 id -u "$APP_USER" >/dev/null 2>&1 ||

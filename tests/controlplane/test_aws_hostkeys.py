@@ -105,7 +105,7 @@ def test_keys_are_pinned_from_the_console_once_it_shows_them(moto_lab, tmp_path)
     known = tmp_path / "known_hosts"
     with Stubber(ec2) as stub:
         for role, instance in (("app", app), ("web", web)):
-            asked = {"InstanceId": instance["InstanceId"]}
+            asked = {"InstanceId": instance["InstanceId"], "Latest": True}
             # Right after launch the console is empty: no Output at all, then boot messages.
             stub.add_response("get_console_output", {"InstanceId": asked["InstanceId"]}, asked)
             early = encoded("[    0.000000] Linux version 6.5.0-1014-aws\r\n")
@@ -125,6 +125,22 @@ def test_keys_are_pinned_from_the_console_once_it_shows_them(moto_lab, tmp_path)
     assert pinned_host_keys(known, web["PrivateIpAddress"]) == strip[0]
     assert pinned_host_keys(known, app["PrivateIpAddress"]) == strip[1]
     assert "PublicIpAddress" not in app
+    # A later `up` reads no console again: each address is pinned for this very instance.
+    with Stubber(ec2) as stub:
+        assert pin_from_console(ec2, {"web": web, "app": app}, known, Pacing.fake()) == []
+        stub.assert_no_pending_responses()
+    # A new instance at the same address is pinned anew.
+    web_again = {**web, "InstanceId": "i-0123456789abcdef0"}
+    new_keys = host_keys()
+    with Stubber(ec2) as stub:
+        asked = {"InstanceId": web_again["InstanceId"], "Latest": True}
+        full = encoded(console_text("ip-web", new_keys))
+        stub.add_response("get_console_output", {**asked, "Output": full, "Timestamp": NOW}, asked)
+        (again,) = pin_from_console(ec2, {"web": web_again}, known, Pacing.fake())
+    assert again.instance_id == web_again["InstanceId"]
+    assert pinned_host_keys(known, web["PublicIpAddress"]) == [
+        " ".join(k.split()[:2]) for k in new_keys
+    ]
 
 
 def test_a_console_without_keys_is_never_trusted(moto_lab, tmp_path):

@@ -81,6 +81,8 @@ def before_up(
     found = preflight.run(cloud, spec, state, steps, allow_world_admin)
     created = to_create(spec, state, steps)
     say(f"target aws: account {found.account} in {found.region}, as {found.arn}")
+    for note in found.notes:
+        say(f"note: {note}")
     if not created:
         say("nothing to create: the lab is there; checking and repairing only")
         return Approved(found, created)

@@ -9,7 +9,7 @@ from vpclab.aws.tags import LAB, lab_filter, role_of, tags_of
 
 GONE_INSTANCE = ("shutting-down", "terminated")
 GONE_NAT = ("deleting", "deleted", "failed")
-GONE_PEERING = ("deleted", "rejected", "failed", "expired")
+GONE_PEERING = ("deleting", "deleted", "rejected", "failed", "expired")
 
 
 @dataclass

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from vpclab.aws import admin, owner
+from vpclab.aws import admin, limits, owner
 from vpclab.aws.inventory import LabState, route_target, route_to
 from vpclab.aws.jenkins_setup import REPO_ENV
 from vpclab.aws.retry import error_code
@@ -36,6 +37,7 @@ class Found:
     default_vpc_id: str
     default_vpc_cidr: str
     image_id: str | None
+    notes: tuple[str, ...] = ()  # what it could not check, or what the operator should know
 
 
 def run(
@@ -66,17 +68,27 @@ def run(
             )
 
     roles = [r for step in steps if step in SERVER_STEPS for r in ROLES_OF_STEP[step]]
-    image_id = _image(cloud, spec) if roles else None
-    if roles:
+    image = _image(cloud, spec) if roles else None
+    notes: list[str] = []
+    if image is not None:
+        types = _instance_types(ec2, spec, roles, image)
         _types_offered(ec2, spec, roles)
         _no_name_clash(ec2, spec, state, roles)
+        new = [r for r in roles if r not in state.instances]
+        notes += _vcpu_quota(cloud, spec, [types[spec.instance(r).instance_type] for r in new])
+        if any(t.startswith("t3") for t in types):
+            notes.append(
+                "T3 instances run 'unlimited': a day's average CPU above the baseline bills "
+                f"USD {limits.T3_UNLIMITED_USD_PER_VCPU_HOUR:.2f} per vCPU-hour on top"
+            )
     return Found(
         account=ident["Account"],
         arn=ident["Arn"],
         region=spec.region,
         default_vpc_id=state.default_vpc["VpcId"],
         default_vpc_cidr=default_cidr,
-        image_id=image_id,
+        image_id=image["ImageId"] if image else None,
+        notes=tuple(notes),
     )
 
 
@@ -90,7 +102,7 @@ def _default_route_is_free(spec: LabSpec, state: LabState) -> None:
         )
 
 
-def _image(cloud: Cloud, spec: LabSpec) -> str:
+def _image(cloud: Cloud, spec: LabSpec) -> dict:
     image_id = spec.ami_id
     if not image_id:
         try:
@@ -114,7 +126,90 @@ def _image(cloud: Cloud, spec: LabSpec) -> str:
             f"image {image_id} is not available in {spec.region} ({code})",
             "fix ami_id or ami_ssm_parameter in lab.toml",
         )
-    return image_id
+    release = limits.ubuntu_of_image_name(images[0].get("Name", ""))
+    wanted = limits.UBUNTU_RELEASE
+    if release and release != wanted.version:
+        python = limits.UBUNTU.get(release)
+        has = f", whose Python is {python.python[0]}.{python.python[1]}" if python else ""
+        raise PreflightError(
+            f"image {image_id} is Ubuntu {release}{has}: the app's pinned packages need the "
+            f"Python of Ubuntu {wanted.version} ({wanted.python[0]}.{wanted.python[1]})",
+            f'set ami_ssm_parameter = "{limits.UBUNTU_AMI_PARAMETER}" in lab.toml',
+        )
+    return images[0]
+
+
+def _instance_types(ec2, spec: LabSpec, roles: list[str], image: dict) -> dict[str, int]:
+    """The plan's instance types must exist and run the image's architecture; their vCPUs."""
+    wanted = sorted({spec.instance(r).instance_type for r in roles})
+    try:
+        found = ec2.describe_instance_types(InstanceTypes=wanted)["InstanceTypes"]
+    except ClientError as exc:
+        if error_code(exc) != "InvalidInstanceType":
+            raise
+        listed = re.search(r"\[([^\]]+)\]", exc.response["Error"].get("Message", ""))
+        raise PreflightError(
+            f"instance type {listed[1] if listed else ', '.join(wanted)} does not exist in "
+            f"{spec.region}",
+            "fix instance_type under [instances.<role>] in lab.toml",
+        ) from None
+    arch = image.get("Architecture")
+    for item in found:
+        supported = item.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+        if arch and supported and arch not in supported:
+            raise PreflightError(
+                f"instance type {item['InstanceType']} runs {', '.join(supported)}, "
+                f"not the image's {arch}",
+                "pick an instance_type for the image's architecture in lab.toml",
+            )
+    return {t["InstanceType"]: t["VCpuInfo"]["DefaultVCpus"] for t in found}
+
+
+def _vcpus_running(ec2, sizes: dict[str, int]) -> int:
+    """vCPUs of the region's pending and running On-Demand Standard instances."""
+    total = 0
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    )
+    for page in pages:
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                kind = instance["InstanceType"]
+                if kind[0] not in limits.VCPU_QUOTA_FAMILIES or instance.get(
+                    "SpotInstanceRequestId"
+                ):
+                    continue
+                cpu = instance.get("CpuOptions", {})
+                total += cpu.get("CoreCount", 0) * cpu.get("ThreadsPerCore", 1) or sizes.get(
+                    kind, 2
+                )
+    return total
+
+
+def _vcpu_quota(cloud: Cloud, spec: LabSpec, new_vcpus: list[int]) -> list[str]:
+    """The plan's new vCPUs must fit the region's On-Demand Standard quota (new accounts may
+    have 5: the whole lab needs 8). Returns a note when the quota cannot be read."""
+    if not new_vcpus:
+        return []
+    try:
+        quota = cloud.client("service-quotas").get_service_quota(
+            ServiceCode=limits.VCPU_QUOTA_SERVICE, QuotaCode=limits.VCPU_QUOTA_CODE
+        )["Quota"]["Value"]
+    except ClientError as exc:
+        return [
+            f"vCPU quota not checked ({error_code(exc)}): the lab needs {sum(new_vcpus)} more "
+            f"vCPUs of On-Demand Standard instances (quota {limits.VCPU_QUOTA_CODE})"
+        ]
+    sizes = {spec.instance(r).instance_type: 2 for r in spec.instances}
+    running = _vcpus_running(cloud.ec2, sizes)
+    if running + sum(new_vcpus) > quota:
+        raise PreflightError(
+            f"the plan needs {sum(new_vcpus)} more vCPUs, but {spec.region}'s quota for "
+            f"On-Demand Standard instances is {quota:g} vCPUs and {running} are in use",
+            f"request an increase of quota {limits.VCPU_QUOTA_CODE} in Service Quotas (it can "
+            "take a day), or stop other instances",
+        )
+    return []
 
 
 def _types_offered(ec2, spec: LabSpec, roles: list[str]) -> None:

@@ -6,6 +6,7 @@ given: the caller (`Lab`) decides which, so this package knows nothing of the lo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import boto3
@@ -84,5 +85,7 @@ def connect(target: str, region: str, endpoint: str | None = None) -> Cloud:
                 "no AWS credentials found for target 'aws'",
                 "run aws configure (or set AWS_PROFILE), or use --target local",
             )
-        return Cloud(target, region, None, session)
+        # A stand-in for AWS (moto, LocalStack) named the standard way: botocore would use it
+        # anyway; knowing it lets the kit say so and connect to none of its addresses.
+        return Cloud(target, region, os.environ.get("AWS_ENDPOINT_URL") or None, session)
     raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")

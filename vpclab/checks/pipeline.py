@@ -1,6 +1,8 @@
 """Checks of step `pipeline`: the last build is green (UNSTABLE only for the dependency audit
 that could not reach its data), it published test results, and the commit it built is the one
-/healthz reports through the proxy. A failing hint names the stage and its first error line."""
+/healthz reports through the proxy. A failing hint names the stage and its first error line.
+The builds are the local runner's (the state folder) on the local target, and real Jenkins'
+(its REST API, over the pinned SSH path) on aws."""
 
 from __future__ import annotations
 
@@ -10,11 +12,43 @@ from collections.abc import Callable
 
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts, public_web
+from vpclab.errors import VpclabError
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 from vpclab.steps import remote
 
-RUN = "run 'vpclab pipeline run' (on the aws target: start the workload_4 job in Jenkins)"
+RUN = "run 'vpclab pipeline run' (on the aws target: 'vpclab up', which builds workload_4)"
 AUDIT_UNCHECKED = "dependencies not checked"
+AUDIT_STAGES = ("Security", "Dependency-Check")  # pip-audit everywhere, OWASP on real Jenkins
+
+
+def recent(facts: Facts, count: int) -> list[BuildSummary]:
+    """The last finished builds, newest first: the state folder's, or real Jenkins' (read
+    once per checklist)."""
+    if remote.is_local(facts):
+        return last(builds_dir(facts.spec.name, facts.spec_path), count)
+    if remote.unreachable(facts):
+        return []
+    cache = facts.__dict__.setdefault("_jenkins_builds", {})
+    if count not in cache:
+        from vpclab.steps.pipeline import jenkins_of
+
+        cache[count] = jenkins_of(facts).summaries(count)
+    return cache[count]
+
+
+def reading_jenkins(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
+    """Jenkins not answering, or refusing, is a FAIL naming why (never a traceback)."""
+
+    @functools.wraps(func)
+    def run(facts: Facts) -> Outcome:
+        try:
+            return func(facts)
+        except VpclabError as exc:
+            return fail(exc.problem, exc.fix or None)
+        except OSError as exc:
+            return fail(f"Jenkins did not answer: {type(exc).__name__}: {exc}", RUN)
+
+    return run
 
 
 def outside_builds(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
@@ -42,7 +76,7 @@ def no_build(facts: Facts) -> Outcome:
 
 
 def last_build(facts: Facts) -> BuildSummary | None:
-    found = last(builds_dir(facts.spec.name, facts.spec_path), count=1)
+    found = recent(facts, 1)
     return found[0] if found else None
 
 
@@ -54,7 +88,9 @@ def audit_only(summary: BuildSummary) -> bool:
     """UNSTABLE only because the dependency audit could not reach its data."""
     others = [s for s in summary.stages if s.result in (Result.UNSTABLE, Result.FAILURE)]
     return all(
-        s.name == "Security" and s.result is Result.UNSTABLE and AUDIT_UNCHECKED in (s.reason or "")
+        s.name in AUDIT_STAGES
+        and s.result is Result.UNSTABLE
+        and AUDIT_UNCHECKED in (s.reason or "")
         for s in others
     )
 
@@ -65,6 +101,7 @@ def audit_only(summary: BuildSummary) -> bool:
     RUN,
 )
 @outside_builds
+@reading_jenkins
 def _last_build(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
@@ -88,6 +125,7 @@ def _last_build(facts: Facts) -> Outcome:
     "the Test stage must write reports/tests.xml and publish it with junit; " + RUN,
 )
 @outside_builds
+@reading_jenkins
 def _tests(facts: Facts) -> Outcome:
     summary = last_build(facts)
     if summary is None:
@@ -111,7 +149,7 @@ def _tests(facts: Facts) -> Outcome:
 @outside_builds
 @on_hosts
 def _serves(facts: Facts) -> Outcome:
-    builds = last(builds_dir(facts.spec.name, facts.spec_path), count=50)
+    builds = recent(facts, 20 if not remote.is_local(facts) else 50)
     deployed = next((b for b in builds if _deployed(b)), None)
     if deployed is None:
         return fail("no build has deployed yet", RUN)

@@ -90,8 +90,11 @@ def _check_key_line(line: str) -> str:
     return f"{fields[0]} {fields[1]}"
 
 
-def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str], port: int = 22) -> None:
-    """Pin `host`'s keys, replacing whatever was pinned for it before.
+def pin_host_keys(
+    known_hosts: Path, host: str, key_lines: Iterable[str], port: int = 22, comment: str = ""
+) -> None:
+    """Pin `host`'s keys, replacing whatever was pinned for it before; `comment` (e.g. the
+    instance id) is kept after each key, as OpenSSH allows.
 
     Replacing is right only because the keys come from a trusted channel (console output or
     the local agent): an instance rebuilt at the same address has new keys.
@@ -110,12 +113,24 @@ def pin_host_keys(known_hosts: Path, host: str, key_lines: Iterable[str], port: 
             if fields and not line.startswith("#") and pattern in fields[0].split(","):
                 continue
             lines.append(line)
-    lines += [f"{pattern} {k}" for k in keys]
+    lines += [f"{pattern} {k}" + (f" {comment}" if comment else "") for k in keys]
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     tmp = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, known_hosts)  # atomic: a concurrent reader sees the old or new file
+
+
+def pinned_comments(known_hosts: Path, host: str, port: int = 22) -> set[str]:
+    """The comments of the keys pinned for `host` (who they were pinned for)."""
+    pattern = _host_pattern(host, port)
+    if not known_hosts.exists():
+        return set()
+    return {
+        " ".join(line.split()[3:])
+        for line in known_hosts.read_text().splitlines()
+        if line.split() and pattern in line.split()[0].split(",")
+    }
 
 
 def pinned_host_keys(known_hosts: Path, host: str, port: int = 22) -> list[str]:

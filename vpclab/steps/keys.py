@@ -31,6 +31,7 @@ AUTHORIZED_KEYS = "/home/ubuntu/.ssh/authorized_keys"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/60-vpclab-no-password.conf"
 SSHD_NO_PASSWORD = "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 ROLES = ("jenkins", "web", "app", "monitoring")
+USER_DATA_RESULT = "/etc/vpclab/user-data"  # `ok`, or `failed: line N` (user-data.sh.j2)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,29 @@ def jenkins_key(jenkins: Host) -> tuple[str, str]:
     return home, jenkins.run(f"cat {shlex.quote(key)}.pub", sudo=True).stdout.strip()
 
 
+def wait_user_data(ctx: Context, host: Host, role: str) -> None:
+    """Wait until the host's user data recorded its end. Jenkins' installs Jenkins (minutes on
+    AWS), and the package makes the `jenkins` user whose home holds the deploy key: making the
+    key before it would race the package."""
+
+    def result() -> str | None:
+        text = remote.read_file(host, USER_DATA_RESULT)
+        return text.strip() or None if text is not None else None
+
+    seen = ctx.wait_for(
+        result,
+        bool,
+        f"the {role} server's user data to finish",
+        hint="see /var/log/cloud-init-output.log on the host, then run 'vpclab up' again",
+    )
+    if seen != "ok":
+        raise VpclabError(
+            f"the {role} server's user data {seen}",
+            "read /var/log/cloud-init-output.log on the host, fix the cause, then replace the "
+            "instance ('vpclab down', 'vpclab up'): user data runs only at first boot",
+        )
+
+
 def no_password_login(host: Host) -> bool:
     """Turn password login off in sshd (reloading it only when it was on). Returns whether
     anything changed."""
@@ -171,6 +195,7 @@ def apply(ctx: Context) -> None:
     app = remote.open_role(ctx, "app")
     try:
         # Jenkins -> web: Jenkins' own key, web's host key pinned for the jenkins user.
+        wait_user_data(ctx, jenkins, "jenkins")
         home, jenkins_public = jenkins_key(jenkins)
         jenkins_known = f"{home}/.ssh/known_hosts"
         web_key = remote.pinned_key(ctx, web_at.private_ip)

@@ -1,11 +1,16 @@
 """Step `pipeline`: the Jenkins host runs the Jenkinsfile (local target) unless a build has
 already built the commit that production serves. So `vpclab up` leaves a green build behind,
-and a second `vpclab up` changes nothing. On AWS, real Jenkins runs the pipeline."""
+and a second `vpclab up` changes nothing. On AWS, real Jenkins runs the pipeline: once the keys
+exist, this step triggers the workload_4 job's build of main through Jenkins' REST API (over
+the pinned SSH path) and waits for it; the job also scans the repository every 5 minutes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from vpclab.aws import jenkins_api, retry
+from vpclab.aws.jenkins_api import Jenkins
 from vpclab.errors import VpclabError
 from vpclab.pipeline import builds
 from vpclab.pipeline.builds import Result
@@ -33,9 +38,87 @@ def built(ctx: Context, commit: str) -> builds.BuildSummary | None:
     return next((b for b in found if b.commit == commit and b.result is not Result.FAILURE), None)
 
 
+def jenkins_of(reach: remote.Reach) -> Jenkins:
+    """Real Jenkins' REST API, through a direct-tcpip channel of the pinned SSH session to the
+    Jenkins host (so port 8080 need not be open), as admin with the password from SSM."""
+    from vpclab.aws import secrets
+
+    ssm = reach.cloud.client("ssm")
+    name = secrets.name(reach.spec.name, "jenkins", "admin-password")
+    password = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+    def connect():
+        host = remote.shared(reach, "jenkins")
+        return host.transport.open_channel(
+            "direct-tcpip", ("127.0.0.1", jenkins_api.PORT), ("127.0.0.1", 0), timeout=10
+        )
+
+    return Jenkins(connect, password)
+
+
+def watch_jenkins(ctx: Context, timeout: float = 1800.0) -> builds.BuildSummary | None:
+    """Build main on real Jenkins unless a build of the served commit already passed; wait."""
+    reason = remote.unreachable(ctx)
+    if reason:
+        ctx.say(f"pipeline: Jenkins not reached: {reason}")
+        return None
+    jenkins = jenkins_of(ctx)
+    commit = served_commit(ctx)
+
+    def listed() -> bool | None:
+        if jenkins.branch_exists():
+            return True
+        jenkins.scan()  # a fresh Jenkins may not have scanned the repository yet
+        return None
+
+    ctx.wait_for(listed, bool, f"Jenkins to list {jenkins_api.JOB}'s {jenkins_api.BRANCH} branch")
+    done = next(
+        (b for b in jenkins.summaries(20) if b.commit == commit and b.result is not Result.FAILURE),
+        None,
+    )
+    if commit and done is not None:
+        ctx.say(f"pipeline: Jenkins build #{done.number} built the served commit {commit[:12]}")
+        return done
+    queue = jenkins.trigger()
+    ctx.say(f"pipeline: triggered {jenkins_api.JOB} on Jenkins ({queue})")
+    pacing = dataclasses.replace(ctx.pacing, state_budget=timeout, max_delay=15.0)
+    number = retry.poll(
+        lambda: jenkins.queued_number(queue),
+        bool,
+        what="Jenkins to start the build",
+        budget=pacing.state_budget,
+        pacing=pacing,
+        say=ctx.say,
+    )
+    summary = retry.poll(
+        lambda: jenkins.summary(number),
+        bool,
+        what=f"Jenkins build #{number} to finish",
+        budget=pacing.state_budget,
+        pacing=pacing,
+        say=ctx.say,
+        hint="see the build in Jenkins; 'vpclab verify --step pipeline' reads it later",
+    )
+    report(ctx, summary, "see the build in Jenkins; fix it, commit, then 'vpclab up' again")
+    return summary
+
+
+def report(ctx: Context, summary: builds.BuildSummary, fix: str) -> None:
+    stages = ", ".join(f"{s.name} {s.result}" for s in summary.stages)
+    ctx.say(f"pipeline: build #{summary.number} of {summary.commit[:12]}: {summary.result}")
+    ctx.say(f"pipeline: {stages}")
+    bad = summary.failing_stage()
+    if bad is not None:
+        raise VpclabError(
+            f"pipeline build #{summary.number} failed at {bad.name}: "
+            f"{bad.first_error or bad.reason or 'no error line'}",
+            fix,
+        )
+
+
 def apply(ctx: Context) -> None:
     if not remote.is_local(ctx):
-        ctx.say("pipeline: Jenkins runs it on aws (the workload_4 job)")
+        watch_jenkins(ctx)
         return
     reason = remote.unreachable(ctx)
     if reason:
@@ -50,13 +133,4 @@ def apply(ctx: Context) -> None:
 
     # Verify checks the steps so far: the later ones are not applied yet.
     summary = run_on_lab(ctx, None, say=lambda _line: None, verify_through="pipeline")
-    stages = ", ".join(f"{s.name} {s.result}" for s in summary.stages)
-    ctx.say(f"pipeline: build #{summary.number} of {summary.commit[:12]}: {summary.result}")
-    ctx.say(f"pipeline: {stages}")
-    bad = summary.failing_stage()
-    if bad is not None:
-        raise VpclabError(
-            f"pipeline build #{summary.number} failed at {bad.name}: "
-            f"{bad.first_error or bad.reason or 'no error line'}",
-            "see 'vpclab pipeline status'; fix it, commit, then 'vpclab pipeline run'",
-        )
+    report(ctx, summary, "see 'vpclab pipeline status'; fix it, commit, then 'vpclab pipeline run'")
