@@ -295,3 +295,35 @@ def test_jenkins_role_reads_its_own_secrets_and_no_others() -> None:
     assert not allowed(policy, "ssm:GetParameter", arn("grafana", "admin-password"))
     for action in ("ec2:RunInstances", "ec2:TerminateInstances", "ssm:PutParameter"):
         assert not allowed(policy, action, "*")
+
+
+def test_docs_name_every_permission_the_operator_needs(spec_path, moto_endpoint, monkeypatch):
+    """up, verify, status, cost and down on target aws against moto: every IAM action they
+    call is named in docs/aws.md's list of the operator's permissions."""
+    from vpclab.aws.retry import Pacing
+    from vpclab.lab import Lab
+
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    image = session.client("ec2", endpoint_url=moto_endpoint).register_image(
+        Name="ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101",
+        RootDeviceName="/dev/sda1",
+    )["ImageId"]
+    text = spec_path.read_text().replace('ami_id = ""', f'ami_id = "{image}"')
+    spec_path.write_text(text.replace("198.51.100.0/24", "100.24.5.6/32"))
+    cloud = Cloud("aws", "us-east-1", moto_endpoint, session)
+    monkeypatch.setattr("vpclab.lab.connect", lambda *_a, **_k: cloud)
+    monkeypatch.setattr(Lab, "pacing", Pacing.fake())
+    monkeypatch.setenv("VPCLAB_REPO_URL", "https://example.org/microblog.git")
+    lab = Lab(spec_path, "aws", say=lambda _line: None)
+    lab.up(yes=True)
+    lab.verify()
+    lab.status()
+    lab.cost()
+    lab.down()
+    called = {limits.iam_action(s, o) for s, o, _ in cloud.log.calls}
+    docs = (ROOT / "docs" / "aws.md").read_text()
+    section = docs.split("## The IAM permissions the operator needs", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(a for a in called - limits.UNAUTHORIZED_CALLS if f"`{a}`" not in section)
+    assert not missing, f"docs/aws.md does not name {missing}"
