@@ -110,11 +110,15 @@ def test_keys_are_pinned_from_the_console_once_it_shows_them(moto_lab, tmp_path)
             stub.add_response("get_console_output", {"InstanceId": asked["InstanceId"]}, asked)
             early = encoded("[    0.000000] Linux version 6.5.0-1014-aws\r\n")
             stub.add_response(
-                "get_console_output", {**asked, "Output": early, "Timestamp": NOW}, asked
+                "get_console_output",
+                {"InstanceId": asked["InstanceId"], "Output": early, "Timestamp": NOW},
+                asked,
             )
             full = encoded(console_text(f"ip-{role}", keys[role]))
             stub.add_response(
-                "get_console_output", {**asked, "Output": full, "Timestamp": NOW}, asked
+                "get_console_output",
+                {"InstanceId": asked["InstanceId"], "Output": full, "Timestamp": NOW},
+                asked,
             )
         pinned = pin_from_console(ec2, {"web": web, "app": app}, known, Pacing.fake(clock))
         stub.assert_no_pending_responses()
@@ -135,7 +139,11 @@ def test_keys_are_pinned_from_the_console_once_it_shows_them(moto_lab, tmp_path)
     with Stubber(ec2) as stub:
         asked = {"InstanceId": web_again["InstanceId"], "Latest": True}
         full = encoded(console_text("ip-web", new_keys))
-        stub.add_response("get_console_output", {**asked, "Output": full, "Timestamp": NOW}, asked)
+        stub.add_response(
+            "get_console_output",
+            {"InstanceId": asked["InstanceId"], "Output": full, "Timestamp": NOW},
+            asked,
+        )
         (again,) = pin_from_console(ec2, {"web": web_again}, known, Pacing.fake())
     assert again.instance_id == web_again["InstanceId"]
     assert pinned_host_keys(known, web["PublicIpAddress"]) == [
