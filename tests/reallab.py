@@ -23,10 +23,20 @@ from typing import Any, TypeVar
 import pytest
 
 from vpclab.lab import Lab
+from vpclab.monitoring.grafana import LOCAL_SKIPS
 
 ROOT = Path(__file__).resolve().parents[1]
 # What every local host runs; a lab without them cannot come up.
 HOST_TOOLS = ("/usr/sbin/sshd", "nginx", "supervisord", "git")
+
+
+def all_green(report: str) -> bool:
+    """A checklist with nothing failed, and SKIPs only for the checks the local target skips by
+    design (grafana.LOCAL_SKIPS)."""
+    counts = re.search(r"(\d+) passed, (\d+) failed, (\d+) skipped", report)
+    if not counts or counts[1] == "0" or counts[2] != "0":
+        return False
+    return int(counts[3]) == sum(check in report for check in LOCAL_SKIPS)
 
 
 def require_local_hosts(*more_tools: str) -> None:

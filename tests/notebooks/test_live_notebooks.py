@@ -37,5 +37,7 @@ def test_host_notebooks_pass_with_hosts(tmp_path):
     assert [r.notebook for r in ran] == [p.stem for p in live.host_notebooks()]
     assert [r.notebook[:2] for r in ran] == ["05", "06", "07", "08", "09"]
     for r in ran:
-        assert re.fullmatch(r"[1-9]\d* passed, 0 failed, 0 skipped", r.checkpoint), r
+        assert re.fullmatch(r"[1-9]\d* passed, 0 failed, [01] skipped", r.checkpoint), r
+        # Only 09's Grafana check may SKIP (by design on the local target); live.py checks which.
+        assert r.checkpoint.endswith(" 0 skipped") or r.notebook.startswith("09"), r
     assert set(netns.list_netns()) <= before

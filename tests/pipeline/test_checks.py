@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import pytest
 
 from vpclab.aws.session import Cloud
@@ -15,16 +14,19 @@ from vpclab.checks import pipeline as pipeline_checks
 from vpclab.pipeline import builds
 from vpclab.pipeline.builds import BuildSummary, Result, StageResult, TestCounts
 from vpclab.spec import load_spec
+from vpclab.steps import remote
 
 ROOT = Path(__file__).resolve().parents[2]
+REAL_UNREACHABLE = remote.unreachable
 
 
 @pytest.fixture
 def facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Facts:
     monkeypatch.setenv("VPCLAB_STATE", str(tmp_path / "state"))
     spec_path = ROOT / "lab.toml"
-    # These checks read no API; on target aws the hosts count as reachable.
-    cloud = Cloud("aws", "us-east-1", None, boto3.Session(region_name="us-east-1"))
+    # The local target's builds live in the state folder; its hosts count as up here.
+    monkeypatch.setattr(remote, "unreachable", lambda reach: None)
+    cloud = Cloud("local", "us-east-1", "http://127.0.0.1:9", None)
     return Facts(load_spec(spec_path), cloud, spec_path)
 
 
@@ -67,6 +69,7 @@ def test_no_build_yet_fails(facts: Facts) -> None:
 
 def test_no_build_yet_skips_where_no_build_can_run(facts: Facts, monkeypatch) -> None:
     monkeypatch.setenv("VPCLAB_DATAPLANE", "off")
+    monkeypatch.setattr(remote, "unreachable", REAL_UNREACHABLE)
     cloud = Cloud("local", "us-east-1", "http://127.0.0.1:9", None)
     local = Facts(facts.spec, cloud, facts.spec_path)
     result = outcome(local, "pipeline.last_build_green")
