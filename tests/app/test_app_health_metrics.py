@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.metrics import LATENCY_BUCKETS
 from tests.app.microblog_helpers import free_port, login, make_user, post_form, register
 
 
@@ -142,3 +143,22 @@ def test_made_up_methods_are_one_other_series(app: Flask, client: FlaskClient) -
     assert metric(text, count, method="other", status="405") == 40
     # A bounded number of new lines, not one histogram per made-up name.
     assert text.count("\n") - before < 100
+
+
+def test_latency_buckets_resolve_a_fast_request(app: Flask, client: FlaskClient) -> None:
+    """The histogram has buckets below a millisecond: a proxied request takes about one, and
+    with the default first bucket (5 ms) the dashboard's p50/p95 would only be interpolation
+    inside it (flat at 2.5 and 4.75 ms), not a measurement."""
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    text = client.get("/metrics").get_data(as_text=True)
+    bucket = "flask_http_request_duration_seconds_bucket"
+    healthz = {"endpoint": "main.healthz", "method": "GET", "status": "200"}
+    bounds = {
+        float(le)
+        for le in re.findall(rf'^{bucket}{{[^}}]*le="([^"]+)"', text, flags=re.M)
+        if le != "+Inf"
+    }
+    assert bounds == set(LATENCY_BUCKETS)
+    assert min(bounds) <= 0.00025 and len([b for b in bounds if b < 0.005]) >= 4
+    assert metric(text, bucket, le="+Inf", **healthz) == 3
