@@ -301,9 +301,10 @@ class Lab:
         return grafana.write(self.spec, Path(folder))
 
     def dashboard_png(self, path: str | Path, minutes: float = 15) -> Path:
-        """Draw the dashboard's panels from the live Prometheus' query_range into one PNG."""
+        """Draw the dashboard's panels from the live Prometheus' query_range into one PNG: the
+        last `minutes`, or since Prometheus' first scrape when that is later."""
         from vpclab.monitoring import draw
-        from vpclab.monitoring.panels import dashboard_panels
+        from vpclab.monitoring.panels import dashboard_panels, dashboard_title
         from vpclab.steps import monitoring, remote
 
         ctx = self.context()
@@ -311,8 +312,10 @@ class Lab:
         if reason:
             raise VpclabError(f"cannot read Prometheus: {reason}", "run 'vpclab up' as root")
         panels = dashboard_panels(self.spec.monitoring.rate_window)
-        data = draw.fetch(monitoring.api(ctx), panels, minutes)
-        return draw.draw(data, Path(path), f"{self.spec.name}: microblog, last {minutes:g} min")
+        api = monitoring.api(ctx)
+        span = draw.window(api, minutes)
+        data = draw.fetch(api, panels, span)
+        return draw.draw(data, span, Path(path), dashboard_title(self.spec.name))
 
     def catch_up(self, step: str) -> CatchUp:
         """The rescue for a stuck student: build whatever the steps through `step` still lack

@@ -35,19 +35,39 @@ def legend(query: Query, series: Series) -> str:
     return text
 
 
-def fetch(
-    api: PrometheusAPI, panels: list[Panel], minutes: float = 15, points: int = 120
-) -> list[PanelData]:
+@dataclass(frozen=True)
+class Window:
+    """The one time range every panel is drawn over (Unix seconds)."""
+
+    start: float
+    end: float
+    step: float
+
+
+def window(api: PrometheusAPI, minutes: float, points: int = 120) -> Window:
+    """The last `minutes`, starting no earlier than Prometheus' first scrape in them: a query
+    padded with `or vector(0)` (the error ratio) has points before any scrape, and would
+    otherwise stretch its panel over a range where the others have nothing."""
     end = time.time()
     start = end - minutes * 60
-    step = max(1.0, (end - start) / points)
+    scraped = [
+        t
+        for s in api.query_range("up", start, end, max(1.0, minutes * 60 / points))
+        for t in s.times
+    ]
+    if scraped:
+        start = max(start, min(scraped))
+    return Window(start, end, max(1.0, (end - start) / points))
+
+
+def fetch(api: PrometheusAPI, panels: list[Panel], span: Window) -> list[PanelData]:
     return [
         PanelData(
             p,
             [
                 (legend(q, s), s)
                 for q in p.queries
-                for s in api.query_range(q.expr, start, end, step)
+                for s in api.query_range(q.expr, span.start, span.end, span.step)
             ],
         )
         for p in panels
@@ -62,10 +82,13 @@ def _unit_axis(ax: plt.Axes, unit: str) -> None:
     ax.set_ylabel(UNIT_LABELS.get(unit, unit))
 
 
-def draw(data: list[PanelData], path: Path, title: str) -> Path:
-    """One PNG: a grid of panels, two a row."""
-    times = [t for item in data for _l, s in item.lines for t in s.times]
-    short = bool(times) and max(times) - min(times) < 20 * 60
+def _utc(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def figure(data: list[PanelData], span: Window, title: str) -> plt.Figure:
+    """A grid of panels, two a row, all over the same time range."""
+    short = span.end - span.start < 20 * 60
     clock = "%H:%M:%S" if short else "%H:%M"
     columns = 2
     rows = math.ceil(len(data) / columns)
@@ -73,7 +96,7 @@ def draw(data: list[PanelData], path: Path, title: str) -> Path:
     for ax, item in zip(axes.flat, data, strict=False):
         ax.set_title(item.panel.title, fontsize=11, loc="left")
         for label, s in item.lines:
-            ax.plot([datetime.fromtimestamp(t, UTC) for t in s.times], s.values, label=label)
+            ax.plot([_utc(t) for t in s.times], s.values, label=label)
         if item.lines:
             ax.legend(fontsize=8, loc="upper left")
         else:
@@ -81,12 +104,26 @@ def draw(data: list[PanelData], path: Path, title: str) -> Path:
         _unit_axis(ax, item.panel.unit)
         peak = max((v for _l, s in item.lines for v in s.values if v == v), default=0.0)
         ax.set_ylim(0, peak * 1.15 if peak > 0 else 1.0)
+        ax.set_xlim(_utc(span.start), _utc(span.end))
+        # at most five times a panel: a panel is half the figure wide, and more overlap
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=5, tz=UTC))
         ax.xaxis.set_major_formatter(mdates.DateFormatter(clock, tz=UTC))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(data) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{title} (UTC)", fontsize=13)
+    fig.suptitle(f"{title}, last {_minutes(span)} (UTC)", fontsize=13)
     fig.tight_layout()
+    return fig
+
+
+def _minutes(span: Window) -> str:
+    minutes = (span.end - span.start) / 60
+    return f"{minutes:.0f} min" if minutes >= 1.5 else f"{minutes * 60:.0f} s"
+
+
+def draw(data: list[PanelData], span: Window, path: Path, title: str) -> Path:
+    """One PNG of the panels over `span`."""
+    fig = figure(data, span, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -13,7 +13,7 @@ import yaml
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
-from vpclab.monitoring.panels import Panel, dashboard_panels
+from vpclab.monitoring.panels import Panel, dashboard_panels, dashboard_title
 from vpclab.spec import LabSpec
 
 DATASOURCE_UID = "prometheus"
@@ -59,7 +59,7 @@ def _panel(panel: Panel, index: int) -> g.TimeSeries:
 def dashboard(spec: LabSpec) -> g.Dashboard:
     panels = dashboard_panels(spec.monitoring.rate_window)
     return g.Dashboard(
-        title=f"{spec.name}: microblog",
+        title=dashboard_title(spec.name),
         uid=DASHBOARD_UID,
         tags=["vpclab", spec.name],
         timezone="utc",

@@ -21,6 +21,15 @@ class Panel:
     queries: tuple[Query, ...]
 
 
+APP = "microblog"
+
+
+def dashboard_title(lab: str) -> str:
+    """The app's name, and the lab's when it says something more (the lab in lab.toml is
+    itself called microblog, and "microblog: microblog" reads as a mistake)."""
+    return APP if lab == APP else f"{APP} (lab {lab})"
+
+
 def dashboard_panels(window: str) -> list[Panel]:
     """Request rate, error ratio, latency, CPU, memory, disk, Nginx connections."""
     idle = f'rate(node_cpu_seconds_total{{mode="idle"}}[{window}])'
