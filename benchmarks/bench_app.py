@@ -6,10 +6,12 @@ a fixed duration, several times, and reports the median requests/s and median p5
 latency, plus the throughput ratio metrics-on / metrics-off (the goal: metrics cost < 10%).
 
 Both servers run side by side and the runs are interleaved, so drift on a shared, noisy
-machine hits both modes alike. Traffic goes to loopback only, every wrk run stops by itself.
+machine hits both modes alike. Steady (steady.py): wrk on one CPU and gunicorn on the others,
+at least 5 repeats, each figure a median with its spread, or "unsteady" past 20%. Traffic goes
+to loopback only; every wrk run stops by itself after its duration or MAX_REQUESTS requests.
 
-    .venv/bin/python benchmarks/bench_app.py                 # 3 repeats x 5 s per run
-    .venv/bin/python benchmarks/bench_app.py --repeats 5 --duration 10 --json out.json
+    .venv/bin/python benchmarks/bench_app.py                 # 5 repeats x 5 s per run
+    .venv/bin/python benchmarks/bench_app.py --repeats 7 --duration 10 --json out.json
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from steady import MIN_ROUNDS, Figure, change_line, cost_line, paired_ratio, plan_cores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -64,6 +68,14 @@ ENDPOINTS = {
     "timeline (logged in)": ("/", True),
 }
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+MAX_REQUESTS = 500_000  # in one wrk run, all threads together
+# Each wrk thread has its own Lua state, so each stops after its share of the cap.
+STOP_AFTER = """local seen = 0
+function response(status, headers, body)
+  seen = seen + 1
+  if seen >= {limit} then wrk.thread:stop() end
+end
+"""
 
 
 def free_port() -> int:
@@ -94,7 +106,12 @@ class Server:
                 self.process.wait(timeout=5)
 
 
-def start_server(mode: str, workdir: Path, workers: int) -> Server:
+def on_cpus(cpus: set[int] | None) -> Any:
+    """A preexec_fn that starts the child on `cpus` (its forks inherit them), or None."""
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+
+def start_server(mode: str, workdir: Path, workers: int, cpus: set[int] | None) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
     env.pop("DATABASE_URL", None)
@@ -120,6 +137,7 @@ def start_server(mode: str, workdir: Path, workers: int) -> Server:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=on_cpus(cpus),
         )
     server = Server(mode=mode, port=port, process=process, log=log)
     deadline = time.monotonic() + 30
@@ -176,7 +194,11 @@ def workers_cpu_seconds(master_pid: int) -> float:
 
 
 def run_wrk(
-    url: str, cookie: str | None, args: argparse.Namespace, master_pid: int | None = None
+    url: str,
+    cookie: str | None,
+    args: argparse.Namespace,
+    master_pid: int | None = None,
+    cpus: set[int] | None = None,
 ) -> dict[str, float]:
     """One bounded wrk run. With ``master_pid``, also the workers' CPU time per request:
     unlike throughput, that hardly changes when other jobs compete for the cores."""
@@ -189,12 +211,19 @@ def run_wrk(
         "--timeout",
         "5s",
         "--latency",
+        "-s",
+        str(args.stop_script),
     ]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     cpu_before = workers_cpu_seconds(master_pid) if master_pid else 0.0
     done = subprocess.run(
-        cmd + [url], capture_output=True, text=True, timeout=args.duration + 30, check=True
+        cmd + [url],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 30,
+        check=True,
+        preexec_fn=on_cpus(cpus),
     )
     cpu_used = workers_cpu_seconds(master_pid) - cpu_before if master_pid else 0.0
     out = done.stdout
@@ -207,6 +236,8 @@ def run_wrk(
     errors = re.search(r"Socket errors:.*", out)
     requests = re.search(r"(\d+) requests in", out)
     count = int(requests.group(1)) if requests else 0
+    if count >= args.request_cap:
+        raise RuntimeError(f"wrk hit its cap of {args.request_cap} requests: shorten --duration")
     return {
         "cpu_us_per_request": max(cpu_used, 0.0) / count * 1e6 if count else 0.0,
         "rps": float(rps.group(1)),
@@ -289,11 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     cpus = len(os.sched_getaffinity(0))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per endpoint and mode")
+    parser.add_argument(
+        "--repeats", type=int, default=MIN_ROUNDS, help="runs per endpoint and mode"
+    )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2 * cpus + 1, help="gunicorn workers")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-pin", action="store_true", help="leave wrk and gunicorn unpinned")
     parser.add_argument(
         "--cpu-requests",
         type=int,
@@ -304,26 +338,35 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(WRK).exists():
         print("bench_app: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    if not 1 <= args.duration <= 60 or not 1 <= args.repeats <= 10:
-        parser.error("keep it bounded: --duration 1..60, --repeats 1..10")
+    if not 1 <= args.duration <= 60 or not MIN_ROUNDS <= args.repeats <= 10:
+        parser.error(f"keep it bounded and steady: --duration 1..60, --repeats {MIN_ROUNDS}..10")
+    cores = None if args.no_pin else plan_cores()
+    load_cpus = {int(c) for c in cores.load.split(",")} if cores else None
+    server_cpus = {int(c) for c in cores.server.split(",")} if cores else None
 
     samples: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {"on": [], "off": []} for name in ENDPOINTS
     }
     with tempfile.TemporaryDirectory(prefix="microblog-bench-") as tmp:
+        limit = -(-MAX_REQUESTS // args.threads)
+        args.stop_script = Path(tmp) / "stop-after.lua"
+        args.stop_script.write_text(STOP_AFTER.format(limit=limit))
+        args.request_cap = limit * args.threads
         servers: dict[str, Server] = {}
         try:
             for mode in ("on", "off"):
-                servers[mode] = start_server(mode, Path(tmp) / mode, args.workers)
+                servers[mode] = start_server(mode, Path(tmp) / mode, args.workers, server_cpus)
             print(
                 f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
-                f"{args.repeats} repeats, gunicorn {args.workers} sync workers, {cpus} CPUs"
+                f"{args.repeats} repeats, gunicorn {args.workers} sync workers, {cpus} CPUs; "
+                + (cores.describe() if cores else "not pinned")
             )
             # Warm-up, discarded: first requests pay for imports, caches and connections.
             warm = argparse.Namespace(**{**vars(args), "duration": 1})
             for server in servers.values():
                 for path, needs_login in ENDPOINTS.values():
-                    run_wrk(server.url + path, server.cookie if needs_login else None, warm)
+                    cookie = server.cookie if needs_login else None
+                    run_wrk(server.url + path, cookie, warm, cpus=load_cpus)
             for repeat in range(args.repeats):
                 for name, (path, needs_login) in ENDPOINTS.items():
                     # On and off back to back, first one then the other, so the pair sees
@@ -332,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
                     for mode in order:
                         server = servers[mode]
                         cookie = server.cookie if needs_login else None
-                        result = run_wrk(server.url + path, cookie, args, server.process.pid)
+                        result = run_wrk(
+                            server.url + path, cookie, args, server.process.pid, load_cpus
+                        )
                         samples[name][mode].append(result)
                         print(
                             f"  run {repeat + 1} {name:<24} metrics {mode:<3} "
@@ -346,56 +391,46 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
     report: dict[str, Any] = {
-        "settings": vars(args) | {"json": str(args.json or ""), "cpus": cpus},
+        "settings": {k: str(v) for k, v in vars(args).items()} | {"cpus": cpus},
         "endpoints": {},
     }
-    print("\nmedians")
-    print(
-        f"{'endpoint':<25}{'metrics':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'cpu us/req':>11}{'non-2xx':>9}"
-    )
-    ratios = []
+    print("\nrequests/s: median of the repeats and their spread ((max - min) / median)")
+    ratios, cpu_ratios = [], []
+    width = max(map(len, ENDPOINTS)) + 14
     for name in ENDPOINTS:
         entry: dict[str, Any] = {}
+        figures = {}
         for mode in ("on", "off"):
             runs = samples[name][mode]
+            figures[mode] = Figure(f"{name}, metrics {mode}", tuple(r["rps"] for r in runs))
             med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-            entry[mode] = med
+            entry[mode] = med | {"rps_spread": figures[mode].spread}
             print(
-                f"{name:<25}{mode:<9}{med['rps']:>9.1f}{med['p50_ms']:>9.2f}"
-                f"{med['p99_ms']:>9.2f}{med['cpu_us_per_request']:>11.0f}"
-                f"{int(sum(r['non_2xx'] for r in runs)):>9}"
+                f"  {figures[mode].line(width)}   p50 {med['p50_ms']:.2f} ms   "
+                f"p99 {med['p99_ms']:.2f} ms   non-2xx {int(sum(r['non_2xx'] for r in runs))}"
             )
-        pairs = [
-            a["rps"] / b["rps"]
-            for a, b in zip(samples[name]["on"], samples[name]["off"], strict=True)
-        ]
-        entry["pair_ratios"] = pairs
-        entry["ratio_on_off"] = statistics.median(pairs)
-        ratios.append(entry["ratio_on_off"])
-        report["endpoints"][name] = entry
-    overall = statistics.geometric_mean(ratios)
-    report["ratio_on_off_geomean"] = overall
-    print("\nthroughput ratio metrics on / off, median of back-to-back pairs (goal >= 0.90)")
-    for name in ENDPOINTS:
-        entry = report["endpoints"][name]
-        # The spread shows how much of the difference the machine's noise could explain.
-        print(
-            f"  {name:<25}{entry['ratio_on_off']:6.3f}   pairs ranged "
-            f"{min(entry['pair_ratios']):.2f}..{max(entry['pair_ratios']):.2f}"
+        ratio = paired_ratio(f"{name}: on / off", figures["on"], figures["off"])
+        cpu = paired_ratio(
+            f"{name}: cpu on / off",
+            Figure("on", tuple(r["cpu_us_per_request"] for r in samples[name]["on"])),
+            Figure("off", tuple(r["cpu_us_per_request"] for r in samples[name]["off"])),
         )
-    print(f"  {'geometric mean':<25}{overall:6.3f}  -> metrics cost {100 * (1 - overall):.1f}%")
-
-    print("\ngunicorn workers' CPU per request, metrics on / off (1.00 = free; goal <= 1.10)")
-    cpu_ratios = []
-    for name in ENDPOINTS:
-        entry = report["endpoints"][name]
-        on, off = entry["on"]["cpu_us_per_request"], entry["off"]["cpu_us_per_request"]
-        entry["cpu_ratio_on_off"] = on / off if off else float("nan")
-        cpu_ratios.append(entry["cpu_ratio_on_off"])
-        print(f"  {name:<25}{entry['cpu_ratio_on_off']:6.3f}   ({on:.0f} vs {off:.0f} us)")
-    report["cpu_ratio_on_off_geomean"] = statistics.geometric_mean(cpu_ratios)
-    print(f"  {'geometric mean':<25}{report['cpu_ratio_on_off_geomean']:6.3f}")
+        entry |= {"ratio_on_off": ratio.median, "ratio_spread": ratio.spread}
+        entry |= {"cpu_ratio_on_off": cpu.median, "cpu_ratio_spread": cpu.spread}
+        ratios.append(ratio)
+        cpu_ratios.append(cpu)
+        report["endpoints"][name] = entry
+    print("\nwhat metrics cost, from back-to-back pairs (goal: throughput under 10%)")
+    for ratio, cpu in zip(ratios, cpu_ratios, strict=True):
+        print(f"  {cost_line(ratio.name + ' throughput', ratio, 'under 10%')}")
+        print(f"  {change_line(cpu.name.replace(' on / off', '') + ' per request', cpu)}")
+    steady_ratios = [r.median for r in ratios if r.steady]
+    if len(steady_ratios) == len(ratios):
+        overall = statistics.geometric_mean(steady_ratios)
+        report["ratio_on_off_geomean"] = overall
+        print(f"  all endpoints (geometric mean): metrics cost {1 - overall:+.1%} of throughput")
+    else:
+        print("  all endpoints: unsteady, no result (an endpoint's pairs spread over 20%)")
 
     if args.cpu_requests:
         report["cpu"] = cpu_cost(args.cpu_requests, args.repeats)

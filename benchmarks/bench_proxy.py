@@ -1,40 +1,52 @@
 """What the Nginx proxy costs: wrk from the web server, through Nginx on the web server
 (127.0.0.1:80) against straight to gunicorn on the app server (private IP, app port).
 
-    python benchmarks/bench_proxy.py [--spec lab.toml] [--path /healthz] [--seconds 8]
+    python benchmarks/bench_proxy.py [--spec lab.toml] [--path /healthz] [--seconds 6]
 
-Needs a lab that is up through the scripts step (`make lab`, as root). Bounded (see wrkload.py):
-at most 60 s of load in all (runs alternate, median of each side), and only the lab's own hosts are
-loaded (wrk runs inside the web host). Any socket error or non-2xx answer fails the run.
+Needs a lab that is up through the scripts step (`make lab`, as root). Steady (steady.py):
+wrk on one CPU, Nginx and gunicorn on the others, at least 5 rounds with the sides alternating,
+each figure a median with its spread, or "unsteady". Bounded (wrkload.py): at most 60 s of load
+in all, and only the lab's own hosts are loaded (wrk runs inside the web host). Any socket error
+or non-2xx answer fails the run.
 """
 
 from __future__ import annotations
 
-from wrkload import Run, exit_on_errors, setup, summarize, wrk
+from steady import alternate, cost_line, paired_ratio, plan_cores
+from wrkload import exit_on_errors, pinned, setup, summarize, wrk
 
 from vpclab.steps import remote
 
+PROXIED, DIRECT = "through nginx", "straight to app"
+
 
 def main() -> None:
-    args, ctx = setup(__doc__, "bench_proxy", path="/healthz", seconds=8, rounds=3, connections=16)
+    args, ctx = setup(__doc__, "bench_proxy", path="/healthz", seconds=6, connections=16)
     app = remote.where(ctx, "app")
     targets = {
-        "through nginx": f"http://127.0.0.1:{ctx.spec.ports.http}{args.path}",
-        "straight to app": f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}",
+        PROXIED: f"http://127.0.0.1:{ctx.spec.ports.http}{args.path}",
+        DIRECT: f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}",
     }
+    cores = None if args.no_pin else plan_cores()
     web = remote.open_role(ctx, "web")
-    runs: dict[str, list[Run]] = {name: [] for name in targets}
+    app_host = remote.open_role(ctx, "app")
     try:
-        for _ in range(args.rounds):
-            for name, url in targets.items():
-                runs[name].append(wrk(web, url, args.seconds, args.connections))
+        with pinned([(web, "-x nginx"), (app_host, "-f '[g]unicorn'")], cores):
+            load = cores.load if cores else None
+            runs = alternate(
+                list(targets),
+                args.rounds,
+                lambda side: wrk(web, targets[side], args.seconds, args.connections, load),
+            )
     finally:
+        remote.close(app_host)
         remote.close(web)
 
     print(f"path {args.path}, {args.connections} connections, {args.rounds} x {args.seconds} s")
+    print(cores.describe() if cores else "not pinned")
     sides = summarize(runs)
-    cost = 1 - sides["through nginx"].rps / sides["straight to app"].rps
-    print(f"proxy cost: {cost:.1%} of throughput (goal: under 15%)")
+    ratio = paired_ratio("proxied / direct", sides[PROXIED].rps, sides[DIRECT].rps)
+    print(cost_line("proxy cost", ratio, "under 15%"))
     exit_on_errors(sides, "bench_proxy")
 
 

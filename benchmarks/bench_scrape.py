@@ -2,11 +2,14 @@
 every target every 5 s, against the same load with Prometheus stopped (no scraping), in one
 run with the two sides alternating.
 
-    python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 15]
+    python benchmarks/bench_scrape.py [--spec lab.toml] [--path /explore] [--seconds 10]
 
-Needs a lab that is up through the monitoring step (`make lab`, as root). Bounded (see wrkload.py):
-at most 60 s of load in all, and only the lab's own hosts are loaded (wrk runs inside the web host,
-straight at the app server's private address). The monitoring server gets a prometheus.yml
+Needs a lab that is up through the monitoring step (`make lab`, as root). Steady (steady.py): wrk
+on one CPU, gunicorn on the others (Prometheus is left where the scheduler puts it: its own work
+is part of what scraping costs), at least 5 rounds a side alternating, each figure a median with
+its spread, or "unsteady". Bounded (see wrkload.py): at most 120 s of load in all, and only the
+lab's own hosts are loaded (wrk runs inside the web host, straight at the app server's private
+address). The monitoring server gets a prometheus.yml
 with a 5 s interval for the run (checked by promtool first); the lab's own file is put back
 and Prometheus running again at the end, even after a failure.
 """
@@ -16,7 +19,8 @@ from __future__ import annotations
 import sys
 import time
 
-from wrkload import Run, exit_on_errors, setup, summarize, wrk
+from steady import alternate, cost_line, paired_ratio, plan_cores
+from wrkload import Run, exit_on_errors, pinned, setup, summarize, wrk
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
@@ -25,6 +29,8 @@ from vpclab.steps import monitoring, remote
 from vpclab.steps.context import Context
 
 INTERVAL = "5s"
+MAX_LOAD = 120  # s: 5 rounds of 10 s a side meet two scrapes a round
+SCRAPING, QUIET = "scraping every 5 s", "no scraping"
 
 
 def _ready(ctx: Context, timeout: float = 60.0) -> None:
@@ -54,47 +60,54 @@ def _set_prometheus(ctx: Context, mon: Host, running: bool) -> None:
 
 
 def main() -> None:
-    args, ctx = setup(__doc__, "bench_scrape", path="/explore", seconds=15, rounds=2, connections=8)
+    args, ctx = setup(
+        __doc__, "bench_scrape", path="/explore", seconds=10, connections=8, max_load=MAX_LOAD
+    )
     app = remote.where(ctx, "app")
     url = f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}"
     fast = ctx.spec.model_copy(
         update={"monitoring": ctx.spec.monitoring.model_copy(update={"scrape_interval": INTERVAL})}
     )
+    cores = None if args.no_pin else plan_cores()
     web = remote.open_role(ctx, "web")
+    app_host = remote.open_role(ctx, "app")
     mon = remote.open_role(ctx, "monitoring")
     original = remote.read_file(mon, config.PROMETHEUS_YML)
     if original is None:
         sys.exit("bench_scrape: no prometheus.yml on the monitoring server: run 'make lab'")
-    runs: dict[str, list[Run]] = {"scraping every 5 s": [], "no scraping": []}
     scrapes: list[int] = []
+
+    def one_round(side: str) -> Run:
+        _set_prometheus(ctx, mon, side == SCRAPING)
+        run = wrk(web, url, args.seconds, args.connections, cores.load if cores else None)
+        if side == SCRAPING:
+            scrapes.append(_scrapes(ctx, args.seconds))
+        return run
+
     try:
         monitoring.install_configs(
             mon, {config.PROMETHEUS_YML: config.prometheus_yml(fast, monitoring.servers(ctx))}
         )
         mon.run("supervisorctl restart prometheus >/dev/null", sudo=True)
-        for _ in range(args.rounds):
-            for name in runs:
-                scraping = name != "no scraping"
-                _set_prometheus(ctx, mon, scraping)
-                runs[name].append(wrk(web, url, args.seconds, args.connections))
-                if scraping:
-                    scrapes.append(_scrapes(ctx, args.seconds))
+        with pinned([(app_host, "-f '[g]unicorn'")], cores):
+            runs = alternate([SCRAPING, QUIET], args.rounds, one_round)
     finally:
         mon.put_text(original, config.PROMETHEUS_YML, 0o644, sudo=True, owner="root:root")
         mon.run("supervisorctl start prometheus >/dev/null || true", sudo=True)
         mon.run("supervisorctl signal HUP prometheus >/dev/null", sudo=True, check=False)
-        remote.close(mon)
-        remote.close(web)
+        for host in (mon, app_host, web):
+            remote.close(host)
 
     print(
         f"GET {args.path} straight to the app, {args.connections} connections, "
         f"{args.rounds} x {args.seconds} s a side, alternating"
     )
+    print(cores.describe() if cores else "not pinned")
     sides = summarize(runs)
     targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
     print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")
-    cost = 1 - sides["scraping every 5 s"].rps / sides["no scraping"].rps
-    print(f"scrape overhead: {cost:+.1%} of the app's throughput")
+    ratio = paired_ratio("scraping / none", sides[SCRAPING].rps, sides[QUIET].rps)
+    print(cost_line("scrape overhead", ratio))
     exit_on_errors(sides, "bench_scrape")
 
 

@@ -1,9 +1,10 @@
 """A bounded wrk load run from inside a lab host, and what it measured, for the benchmarks.
 
 Bounded three ways, and each run stops by itself: the benchmark's whole load is at most
-MAX_LOAD_SECONDS, a run's threads stop after MAX_REQUESTS requests between them (a Lua
-`response` hook), and `timeout` kills wrk if it outlives its duration. A run that hit the
-request cap is reported as an error: wrk divides by the full duration, so its rate is wrong.
+MAX_LOAD_SECONDS (or the benchmark's own bound), a run's threads stop after MAX_REQUESTS
+requests between them (a Lua `response` hook), and `timeout` kills wrk if it outlives its
+duration. A run that hit the request cap is reported as an error: wrk divides by the full
+duration, so its rate is wrong. Rounds, pinning and spreads: steady.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import re
 import shlex
 import statistics
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from steady import MIN_ROUNDS, Cores, Figure, pin_processes, taskset
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
@@ -48,12 +53,11 @@ class Run:
 
 @dataclass(frozen=True)
 class Side:
-    """The medians of one side's rounds."""
+    """One side's rounds: its requests/s as a Figure, the median p99 and all errors."""
 
-    rps: float
+    rps: Figure
     p99_ms: float
     errors: int
-    rounds: list[float]  # each round's requests/s
 
 
 def _ms(value: str, unit: str) -> float:
@@ -72,19 +76,31 @@ def parse_wrk(text: str, max_requests: int = MAX_REQUESTS) -> Run:
 
 
 def setup(
-    doc: str, who: str, *, path: str, seconds: int, rounds: int, connections: int
+    doc: str,
+    who: str,
+    *,
+    path: str,
+    seconds: int,
+    connections: int,
+    rounds: int = MIN_ROUNDS,
+    max_load: int = MAX_LOAD_SECONDS,
 ) -> tuple[argparse.Namespace, Context]:
     """The benchmark's options (the load within the bounds) and the lab it loads, whose
     hosts must be reachable; else exit with the reason."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--spec", default="lab.toml")
     parser.add_argument("--path", default=path)
-    parser.add_argument("--seconds", type=int, default=seconds)
-    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--seconds", type=int, default=seconds, help="of load a round and side")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"at least {MIN_ROUNDS}")
     parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="leave the load generator and servers unpinned"
+    )
     args = parser.parse_args()
-    if 2 * args.rounds * args.seconds > MAX_LOAD_SECONDS:  # two sides alternate
-        sys.exit(f"at most {MAX_LOAD_SECONDS} s of load: lower --rounds or --seconds")
+    if args.rounds < MIN_ROUNDS:
+        sys.exit(f"--rounds must be at least {MIN_ROUNDS}: fewer give no spread worth reading")
+    if 2 * args.rounds * args.seconds > max_load:  # two sides alternate
+        sys.exit(f"at most {max_load} s of load: lower --rounds or --seconds")
     if not 1 <= args.connections <= MAX_CONNECTIONS:
         sys.exit(f"--connections must be 1 to {MAX_CONNECTIONS}")
     try:
@@ -97,35 +113,49 @@ def setup(
     return args, ctx
 
 
-def wrk(host: Host, url: str, seconds: int, connections: int) -> Run:
-    """One bounded wrk run on `host` against `url`."""
+def wrk(host: Host, url: str, seconds: int, connections: int, cores: str | None = None) -> Run:
+    """One bounded wrk run on `host` against `url`, on `cores` when given."""
     limit = math.ceil(MAX_REQUESTS / THREADS)
     host.put_text(_STOP_AFTER.format(limit=limit), SCRIPT, 0o644)
     cmd = (
         f"timeout -k 5 {seconds + 15} wrk -t{THREADS} -c{max(connections, THREADS)} "
         f"-d{seconds}s --latency -s {SCRIPT} {shlex.quote(url)}"
     )
-    return parse_wrk(host.run(cmd, timeout=seconds + 30).stdout, limit * THREADS)
+    return parse_wrk(host.run(taskset(cores, cmd), timeout=seconds + 30).stdout, limit * THREADS)
+
+
+@contextmanager
+def pinned(servers: list[tuple[Host, str]], cores: Cores | None) -> Iterator[None]:
+    """Each (host, pgrep arguments) pair's processes on the server CPUs for the run, back on
+    every CPU afterwards, even after a failure."""
+    if cores is None:
+        yield
+        return
+    try:
+        for host, pgrep_args in servers:
+            count = host.run(pin_processes(pgrep_args, cores.server), sudo=True).stdout.strip()
+            if count in ("", "0"):
+                sys.exit(f"no process matched 'pgrep {pgrep_args}' on {host.name} to pin")
+            print(f"pinned {count} processes ({pgrep_args}) on {host.name} to CPU {cores.server}")
+        yield
+    finally:
+        for host, pgrep_args in servers:
+            host.run(pin_processes(pgrep_args, cores.every), sudo=True, check=False)
 
 
 def summarize(runs: dict[str, list[Run]]) -> dict[str, Side]:
-    """Each side's medians, printed a line a side (with every round's rate)."""
+    """Each side's requests/s (median and spread, or unsteady) and median p99, a line a side."""
     sides = {
         name: Side(
-            statistics.median(r.rps for r in got),
+            Figure(name, tuple(r.rps for r in got)),
             statistics.median(r.p99_ms for r in got),
             sum(r.errors for r in got),
-            [r.rps for r in got],
         )
         for name, got in runs.items()
     }
     width = max(map(len, sides)) + 2
-    for name, side in sides.items():
-        rounds = " ".join(f"{rps:.0f}" for rps in side.rounds)
-        print(
-            f"{name:<{width}}{side.rps:9.1f} req/s   p99 {side.p99_ms:7.1f} ms   "
-            f"errors {side.errors}   rounds: {rounds}"
-        )
+    for side in sides.values():
+        print(f"{side.rps.line(width)}   p99 {side.p99_ms:.1f} ms   errors {side.errors}")
     return sides
 
 

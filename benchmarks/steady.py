@@ -1,0 +1,143 @@
+"""Steady benchmark figures, shared by the load benchmarks.
+
+On a shared 2-core machine one round says little: the scheduler may put the load generator
+and the server on one core or on two, and rates jump between modes (about 400 against
+1000-1300 req/s were seen). So a benchmark here pins the load generator and the server to
+different cores where it can, runs at least MIN_ROUNDS rounds alternating its sides (the
+order flips each round, so a drift hits both sides alike), and reports each figure as the
+median of its rounds with their spread, (max - min) / median. A figure whose spread is over
+MAX_SPREAD is printed as unsteady, with its rounds, and never as a result.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+MIN_ROUNDS = 5
+MAX_SPREAD = 0.20
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured quantity: every round's value, summed up as a median and its spread."""
+
+    name: str
+    rounds: tuple[float, ...]
+    unit: str = "req/s"
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds) if self.rounds else math.nan
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: 0.2 means the rounds range over 20% of the median."""
+        if not self.rounds or self.median <= 0:
+            return math.inf
+        return (max(self.rounds) - min(self.rounds)) / self.median
+
+    @property
+    def steady(self) -> bool:
+        return len(self.rounds) >= MIN_ROUNDS and self.spread <= MAX_SPREAD
+
+    def verdict(self, digits: int = 1) -> str:
+        """The median and spread, or "unsteady" with why; every round either way."""
+        rounds = " ".join(f"{v:.{digits}f}" for v in self.rounds)
+        if self.steady:
+            return (
+                f"{self.median:.{digits}f} {self.unit}   spread {self.spread:.0%}   "
+                f"rounds: {rounds}"
+            )
+        why = (
+            f"only {len(self.rounds)} rounds (at least {MIN_ROUNDS})"
+            if len(self.rounds) < MIN_ROUNDS
+            else f"spread {self.spread:.0%} > {MAX_SPREAD:.0%}"
+        )
+        return f"unsteady: {why}, no result   rounds ({self.unit}): {rounds}"
+
+    def line(self, width: int = 0, digits: int = 1) -> str:
+        head = f"{self.name:<{width}}" if width else f"{self.name}: "
+        return head + self.verdict(digits)
+
+
+def paired_ratio(name: str, top: Figure, bottom: Figure) -> Figure:
+    """Each round's top / bottom: the two ran back to back, so the ratio cancels most of what
+    the machine did to both."""
+    pairs = tuple(a / b for a, b in zip(top.rounds, bottom.rounds, strict=True) if b > 0)
+    return Figure(name, pairs, "x")
+
+
+def cost_line(what: str, ratio: Figure, goal: str = "") -> str:
+    """`what` as 1 - ratio, e.g. a proxy's share of lost throughput, or why there is none."""
+    if not ratio.steady:
+        return f"{what}: {ratio.verdict(digits=2)}"
+    tail = f" (goal: {goal})" if goal else ""
+    return (
+        f"{what}: {1 - ratio.median:+.1%} of throughput{tail}; "
+        f"paired rounds' spread {ratio.spread:.0%}"
+    )
+
+
+def change_line(what: str, ratio: Figure) -> str:
+    """`what` as ratio - 1, e.g. how much more CPU a request takes, or why there is none."""
+    if not ratio.steady:
+        return f"{what}: {ratio.verdict(digits=2)}"
+    return f"{what}: {ratio.median - 1:+.1%}; paired rounds' spread {ratio.spread:.0%}"
+
+
+def alternate(sides: Sequence[str], rounds: int, run: Callable[[str], T]) -> dict[str, list[T]]:
+    """`run` each side once a round, for `rounds` rounds, the order reversed every other
+    round (A B, B A, A B, ...)."""
+    results: dict[str, list[T]] = {side: [] for side in sides}
+    for index in range(rounds):
+        for side in sides if index % 2 == 0 else list(reversed(sides)):
+            results[side].append(run(side))
+    return results
+
+
+@dataclass(frozen=True)
+class Cores:
+    """Which CPUs the load generator and the servers get, as taskset lists."""
+
+    load: str
+    server: str
+    every: str
+
+    def describe(self) -> str:
+        return f"load generator on CPU {self.load}, servers on CPU {self.server}"
+
+
+def _cpu_list(cpus: Sequence[int]) -> str:
+    return ",".join(str(c) for c in cpus)
+
+
+def plan_cores(available: Sequence[int] | None = None) -> Cores | None:
+    """The first CPU for the load generator and the rest for the servers; None with fewer
+    than two CPUs (nothing to separate)."""
+    cpus = sorted(os.sched_getaffinity(0) if available is None else available)
+    if len(cpus) < 2:
+        return None
+    return Cores(str(cpus[0]), _cpu_list(cpus[1:]), _cpu_list(cpus))
+
+
+def taskset(cores: str | None, command: str) -> str:
+    """`command` started on `cores` (as is when there are none)."""
+    return f"taskset -c {cores} {command}" if cores else command
+
+
+def pin_processes(pgrep_args: str, cores: str) -> str:
+    """A shell command pinning every thread of the processes `pgrep` finds to `cores`, which
+    prints how many it pinned. Run it inside one host: each lab host has its own PID
+    namespace, so pgrep there sees only that host's processes, never another lab's."""
+    return (
+        f"n=0; for p in $(pgrep {pgrep_args}); do taskset -a -cp {shlex.quote(cores)} $p "
+        ">/dev/null && n=$((n+1)); done; echo $n"
+    )

@@ -1,0 +1,114 @@
+"""The benchmarks' statistics (benchmarks/steady.py): medians with their spread, "unsteady"
+instead of a result past 20%, alternating rounds, and the core plan and pin commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load_steady():
+    spec = importlib.util.spec_from_file_location("steady", BENCHMARKS / "steady.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("steady", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+steady = _load_steady()
+
+
+def test_median_and_spread() -> None:
+    figure = steady.Figure("x", (100.0, 104.0, 98.0, 101.0, 110.0))
+    assert figure.median == 101.0
+    assert figure.spread == pytest.approx(12 / 101)
+    assert figure.steady
+    line = figure.line()
+    assert "101.0 req/s" in line and "spread 12%" in line and "unsteady" not in line
+
+
+def test_bimodal_rounds_are_unsteady_never_a_result() -> None:
+    # the pattern seen before pinning: rounds at about 400 or 1000-1300 req/s
+    figure = steady.Figure("through nginx", (410.0, 1180.0, 395.0, 1010.0, 1290.0))
+    assert not figure.steady and figure.spread > steady.MAX_SPREAD
+    line = figure.line()
+    assert line.startswith("through nginx") and "unsteady" in line and "no result" in line
+    assert f"{figure.median:.1f} req/s" not in line  # the median is not printed as a figure
+
+
+def test_spread_at_the_limit_is_steady_and_just_over_is_not() -> None:
+    assert steady.Figure("x", (90.0, 100.0, 100.0, 100.0, 110.0)).steady  # 20% exactly
+    assert not steady.Figure("x", (90.0, 100.0, 100.0, 100.0, 110.5)).steady
+
+
+def test_too_few_rounds_are_unsteady() -> None:
+    figure = steady.Figure("x", (100.0, 100.0, 100.0))
+    assert not figure.steady and "only 3 rounds" in figure.line()
+
+
+def test_empty_or_zero_has_no_spread() -> None:
+    assert steady.Figure("x", ()).spread == math.inf
+    assert not steady.Figure("x", (0.0,) * 5).steady
+
+
+def test_paired_ratio_cancels_a_shared_drift() -> None:
+    # both sides slow down together (another job on the machine): the sides are unsteady,
+    # their per-round ratio is not, and the cost is reported from it
+    top = steady.Figure("a", (900.0, 450.0, 880.0, 430.0, 910.0))
+    bottom = steady.Figure("b", (1000.0, 500.0, 1000.0, 480.0, 1010.0))
+    ratio = steady.paired_ratio("a / b", top, bottom)
+    assert not top.steady and not bottom.steady and ratio.steady
+    assert ratio.median == pytest.approx(0.9)
+    assert steady.cost_line("proxy cost", ratio).startswith("proxy cost: +10.0% of throughput")
+    assert steady.change_line("cpu", ratio).startswith("cpu: -10.0%")
+    wild = steady.paired_ratio("a / b", top, steady.Figure("b", (1000.0, 1000.0) * 2 + (1.0,)))
+    assert "unsteady" in steady.cost_line("proxy cost", wild)
+
+
+def test_alternate_flips_the_order_each_round() -> None:
+    order: list[str] = []
+    runs = steady.alternate(["A", "B"], 5, lambda side: order.append(side) or len(order))
+    assert order == ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
+    assert runs == {"A": [1, 4, 5, 8, 9], "B": [2, 3, 6, 7, 10]}
+
+
+def test_plan_cores() -> None:
+    assert steady.plan_cores([0]) is None
+    two = steady.plan_cores([1, 0])
+    assert (two.load, two.server, two.every) == ("0", "1", "0,1")
+    four = steady.plan_cores([0, 1, 2, 3])
+    assert (four.load, four.server) == ("0", "1,2,3")
+    assert steady.taskset(None, "wrk x") == "wrk x"
+    assert steady.taskset("0", "wrk x") == "taskset -c 0 wrk x"
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is missing")
+def test_pin_command_pins_a_real_process_and_not_itself() -> None:
+    """The pin command, run in a shell here, pins a sleeping child of this test and reports
+    it: the count is what the benchmarks check before trusting a run as pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        marker = f"-x sleep -P {os.getpid()}"
+        done = subprocess.run(
+            ["sh", "-c", steady.pin_processes(marker, str(cpus[-1]))],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        assert done.stdout.strip() == "1"
+        assert os.sched_getaffinity(child.pid) == {cpus[-1]}
+    finally:
+        child.kill()
+        child.wait()
