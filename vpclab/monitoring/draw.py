@@ -86,6 +86,15 @@ def _utc(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
+def _time_locator() -> mdates.AutoDateLocator:
+    """Three to six time labels: a panel is half the figure wide, and more overlap. Steps of
+    2 min (and 2 s) too, so an 8-minute window gets four labels, not two 5 minutes apart."""
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6, tz=UTC)
+    for unit in (mdates.SECONDLY, mdates.MINUTELY):
+        locator.intervald[unit] = [1, 2, 5, 10, 15, 20, 30]
+    return locator
+
+
 def figure(data: list[PanelData], span: Window, title: str) -> plt.Figure:
     """A grid of panels, two a row, all over the same time range."""
     short = span.end - span.start < 20 * 60
@@ -105,8 +114,7 @@ def figure(data: list[PanelData], span: Window, title: str) -> plt.Figure:
         peak = max((v for _l, s in item.lines for v in s.values if v == v), default=0.0)
         ax.set_ylim(0, peak * 1.15 if peak > 0 else 1.0)
         ax.set_xlim(_utc(span.start), _utc(span.end))
-        # at most five times a panel: a panel is half the figure wide, and more overlap
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=5, tz=UTC))
+        ax.xaxis.set_major_locator(_time_locator())
         ax.xaxis.set_major_formatter(mdates.DateFormatter(clock, tz=UTC))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(data) :]:
