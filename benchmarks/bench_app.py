@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steady import MIN_ROUNDS, Figure, change_line, cost_line, paired_ratio, plan_cores
+from steady import (
+    MIN_ROUNDS,
+    Figure,
+    change_line,
+    cost_line,
+    machine,
+    paired_ratio,
+    plan_cores,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -304,15 +312,20 @@ def cpu_cost(requests: int, repeats: int) -> dict[str, Any]:
                     timeout=300,
                 )
                 runs[mode].append(float(done.stdout.strip().splitlines()[-1]))
-    on, off = statistics.median(runs["on"]), statistics.median(runs["off"])
-    print(f"\nCPU per request in one process (/healthz, /explore, /; median of {repeats}):")
-    print(f"  metrics on  {on:8.1f} us\n  metrics off {off:8.1f} us")
-    print(f"  -> metrics cost {on - off:.1f} us per request = {100 * (on / off - 1):.1f}% CPU")
+    on, off = (
+        Figure("metrics on", tuple(runs["on"]), "us"),
+        Figure("metrics off", tuple(runs["off"]), "us"),
+    )
+    ratio = paired_ratio("on / off", on, off)
+    print(f"\nCPU per request in one process (/healthz, /explore, /; {repeats} repeats):")
+    print(f"  {on.line(14)}\n  {off.line(14)}")
+    print(f"  {change_line('-> CPU per request with metrics', ratio)}")
     return {
-        "us_per_request_on": on,
-        "us_per_request_off": off,
+        "us_per_request_on": on.median,
+        "us_per_request_off": off.median,
         "runs": runs,
-        "overhead": on / off - 1,
+        "overhead": ratio.median - 1,
+        "overhead_spread": ratio.spread,
     }
 
 
@@ -360,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
                 f"{args.repeats} repeats, gunicorn {args.workers} sync workers, {cpus} CPUs; "
                 + (cores.describe() if cores else "not pinned")
+                + f"; machine: {machine()}"
             )
             # Warm-up, discarded: first requests pay for imports, caches and connections.
             warm = argparse.Namespace(**{**vars(args), "duration": 1})

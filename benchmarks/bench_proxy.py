@@ -12,7 +12,7 @@ or non-2xx answer fails the run.
 
 from __future__ import annotations
 
-from steady import alternate, cost_line, paired_ratio, plan_cores
+from steady import alternate, cost_line, machine, paired_ratio, plan_cores
 from wrkload import exit_on_errors, pinned, setup, summarize, wrk
 
 from vpclab.steps import remote
@@ -43,7 +43,7 @@ def main() -> None:
         remote.close(web)
 
     print(f"path {args.path}, {args.connections} connections, {args.rounds} x {args.seconds} s")
-    print(cores.describe() if cores else "not pinned")
+    print((cores.describe() if cores else "not pinned") + f"; machine: {machine()}")
     sides = summarize(runs)
     ratio = paired_ratio("proxied / direct", sides[PROXIED].rps, sides[DIRECT].rps)
     print(cost_line("proxy cost", ratio, "under 15%"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 
-from steady import alternate, cost_line, paired_ratio, plan_cores
+from steady import alternate, cost_line, machine, paired_ratio, plan_cores
 from wrkload import Run, exit_on_errors, pinned, setup, summarize, wrk
 
 from vpclab.errors import VpclabError
@@ -102,7 +102,7 @@ def main() -> None:
         f"GET {args.path} straight to the app, {args.connections} connections, "
         f"{args.rounds} x {args.seconds} s a side, alternating"
     )
-    print(cores.describe() if cores else "not pinned")
+    print((cores.describe() if cores else "not pinned") + f"; machine: {machine()}")
     sides = summarize(runs)
     targets = len(config.scrape_targets(ctx.spec, monitoring.servers(ctx)))
     print(f"scrapes of the {targets} targets in each scraping round: {scrapes}")

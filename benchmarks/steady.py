@@ -119,6 +119,12 @@ def _cpu_list(cpus: Sequence[int]) -> str:
     return ",".join(str(c) for c in cpus)
 
 
+def machine() -> str:
+    """The CPUs and the load other jobs put on them: what an "unsteady" is read against."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
 def plan_cores(available: Sequence[int] | None = None) -> Cores | None:
     """The first CPU for the load generator and the rest for the servers; None with fewer
     than two CPUs (nothing to separate)."""

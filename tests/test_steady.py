@@ -90,6 +90,7 @@ def test_plan_cores() -> None:
     assert (four.load, four.server) == ("0", "1,2,3")
     assert steady.taskset(None, "wrk x") == "wrk x"
     assert steady.taskset("0", "wrk x") == "taskset -c 0 wrk x"
+    assert f"{os.cpu_count()} CPUs, load average " in steady.machine()
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is missing")
