@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
 
-from tests.controlplane.test_artefacts import ROOT
 from vpclab.monitoring import draw, grafana
 from vpclab.monitoring.panels import dashboard_panels, dashboard_title
 from vpclab.monitoring.promapi import Series
 from vpclab.spec import load_spec
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0
 SCRAPED_FOR = 120.0  # a fresh lab: Prometheus has scraped for two minutes
 
