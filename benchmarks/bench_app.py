@@ -35,15 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steady import (
-    MIN_ROUNDS,
-    Figure,
-    change_line,
-    cost_line,
-    machine,
-    paired_ratio,
-    plan_cores,
-)
+from steady import MIN_ROUNDS, Figure, change_line, cost_line, machine, paired_ratio, plan_cores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
