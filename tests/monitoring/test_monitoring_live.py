@@ -18,6 +18,7 @@ from tests.monitoring.conftest import MonitoredLab
 from tests.reallab import eventually
 from vpclab.checklist import Status
 from vpclab.monitoring import config
+from vpclab.monitoring.grafana import LOCAL_SKIPS
 from vpclab.monitoring.promapi import alertmanager_alerts
 from vpclab.steps import BUILT, remote
 from vpclab.steps.monitoring import api
@@ -38,7 +39,8 @@ def _results(lab: MonitoredLab) -> dict:
 def test_every_target_up_and_no_fail(up: MonitoredLab) -> None:
     results = _results(up)
     bad = {i: (r.detail, r.hint) for i, r in results.items() if r.status is not Status.PASS}
-    assert bad == {}
+    assert set(bad) <= set(LOCAL_SKIPS), bad
+    assert all(results[i].status is Status.SKIP for i in bad), bad
     targets = api(up.lab().context()).targets()
     assert len(targets) == 5 and {t.health for t in targets} == {"up"}
 
