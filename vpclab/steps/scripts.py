@@ -23,6 +23,9 @@ APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
 REVISION = f"{APP_ROOT}/current/REVISION"
 PROGRAM = "microblog"
 REF_ENV = "VPCLAB_DEPLOY_REF"
+# What Jenkins' deploys use (scripts/deploy_gate.sh reads it; root's, on the web server).
+DEPLOY_CONF = "/etc/vpclab/deploy.conf"
+DEPLOY_CONF_KEYS = ("REPO_URL", "APP_HOST", "APP_PORT", "PIP_ARGS")
 
 
 def secret_parameter(lab: str) -> str:
@@ -70,6 +73,15 @@ def deploy_settings(ctx: Context) -> dict[str, str]:
     return settings
 
 
+def deploy_conf(settings: dict[str, str], app_ip: str) -> str:
+    """The deploy gate's settings file: KEY=VALUE lines, one value per line."""
+    values = {**settings, "APP_HOST": app_ip}
+    for key in DEPLOY_CONF_KEYS:
+        if "\n" in values.get(key, "") or "\r" in values.get(key, ""):
+            raise VpclabError(f"the deploy setting {key} spans lines", f"give {key} on one line")
+    return "".join(f"{key}={values.get(key, '')}\n" for key in DEPLOY_CONF_KEYS)
+
+
 def run_setup(ctx: Context, extra: dict[str, str] | None = None) -> str:
     """Copy both scripts to the web server and run setup.sh there; returns its log."""
     app_at = remote.where(ctx, "app")
@@ -105,6 +117,13 @@ def apply(ctx: Context) -> None:
     if reason:
         ctx.say(f"scripts: hosts skipped: {reason}")
         return
+    web = remote.open_role(ctx, "web")
+    try:
+        text = deploy_conf(deploy_settings(ctx), remote.where(ctx, "app").private_ip)
+        if remote.ensure_file(web, DEPLOY_CONF, text, 0o644):
+            ctx.say(f"wrote the settings of Jenkins' deploys ({DEPLOY_CONF} on the web server)")
+    finally:
+        remote.close(web)
     log = run_setup(ctx)
     for line in log.splitlines():
         if line.startswith("start_app:"):
