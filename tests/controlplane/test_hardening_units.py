@@ -288,3 +288,36 @@ def test_the_drop_in_sorts_before_the_others():
         "60-vpclab-no-password.conf",
     ):
         assert sorted([other, name])[0] == name
+
+
+# --- start_app.sh: one deploy at a time -----------------------------------------------------
+
+
+def test_a_second_deploy_waits_for_the_lock_then_gives_up(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("start_app.sh runs as root only")
+    lock = tmp_path / "deploy.lock"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    try:
+        deadline = 50
+        while deadline and subprocess.run(["flock", "-n", str(lock), "true"]).returncode == 0:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"])
+        env = {
+            "PATH": os.environ["PATH"],
+            "REPO_URL": "git://192.0.2.1/none.git",
+            "LOCK_FILE": str(lock),
+            "DEPLOY_LOCK_WAIT": "1",
+        }
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "start_app.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1
+    assert f"another deploy holds {lock} (waited 1 s)" in done.stderr

@@ -21,6 +21,7 @@ from vpclab.steps.context import Context
 SCRIPTS_DIR = "/opt/vpclab/scripts"  # on the web server
 APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
 REVISION = f"{APP_ROOT}/current/REVISION"
+ENV_FILE = "/etc/microblog/microblog.env"  # on the app server; holds SECRET_KEY
 PROGRAM = "microblog"
 REF_ENV = "VPCLAB_DEPLOY_REF"
 # What Jenkins' deploys use (scripts/deploy_gate.sh reads it; root's, on the web server).
