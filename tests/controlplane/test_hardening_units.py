@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -321,3 +322,25 @@ def test_a_second_deploy_waits_for_the_lock_then_gives_up(tmp_path: Path):
         holder.wait()
     assert done.returncode == 1
     assert f"another deploy holds {lock} (waited 1 s)" in done.stderr
+
+
+# --- preflight: admin_cidr --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cidr", ["0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8", "100.64.0.0/10"]
+)
+def test_preflight_refuses_any_too_wide_admin_cidr(cidr: str):
+    from vpclab.aws import admin
+
+    with pytest.raises(VpclabError, match=f"admin_cidr {re.escape(cidr)} opens SSH") as exc:
+        admin.check_for_aws(cidr, allow_world=False)
+    assert "\n" not in exc.value.line() and "--allow-world-admin" in (exc.value.fix or "")
+    admin.check_for_aws(cidr, allow_world=True)  # asked for: allowed
+
+
+@pytest.mark.parametrize("cidr", ["81.2.69.160/32", "81.2.0.0/16"])
+def test_preflight_accepts_a_narrow_admin_cidr(cidr: str):
+    from vpclab.aws import admin
+
+    admin.check_for_aws(cidr, allow_world=False)
