@@ -344,3 +344,46 @@ def test_preflight_accepts_a_narrow_admin_cidr(cidr: str):
     from vpclab.aws import admin
 
     admin.check_for_aws(cidr, allow_world=False)
+
+
+# --- vpclab ssh: the operator's ssh config has no say -------------------------------------------
+
+
+def test_vpclab_ssh_ignores_the_operators_config(tmp_path: Path, monkeypatch):
+    import shlex
+
+    from vpclab.hosts.shell import ssh_command
+    from vpclab.hosts.ssh import known_hosts_path
+    from vpclab.keygen import new_ed25519
+
+    monkeypatch.setenv("VPCLAB_STATE", str(tmp_path / "state"))
+    keys_folder = known_hosts_path("lab1").parent
+    keys_folder.mkdir(parents=True)
+    (keys_folder / "lab1-key.pem").write_bytes(new_ed25519().private_pem)
+    (keys_folder / "lab1-key.pem").chmod(0o600)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        "Host *\n  ForwardAgent yes\n  ForwardX11 yes\n  StrictHostKeyChecking no\n"
+        "  ProxyJump evil.example\n"
+    )
+    argv = ssh_command(
+        "lab1", "app", address="10.0.2.10", jump="198.51.100.7", key_name="lab1-key", local=False
+    )
+    proxy = next(a for a in argv if a.startswith("ProxyCommand="))
+    for hop in (argv, shlex.split(proxy.removeprefix("ProxyCommand="))):
+        assert "-F" in hop and hop[hop.index("-F") + 1] == "/dev/null"
+        assert "ForwardAgent=no" in hop and "StrictHostKeyChecking=yes" in hop
+    # ssh -G prints the configuration ssh would use, without connecting.
+    shown = subprocess.run(
+        [argv[0], "-G", *argv[1:]],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert shown.returncode == 0, shown.stderr
+    config = dict(line.split(" ", 1) for line in shown.stdout.splitlines() if " " in line)
+    assert config["forwardagent"] == "no" and config["forwardx11"] == "no"
+    assert config["stricthostkeychecking"] == "true"
+    assert "proxyjump" not in config and "evil.example" not in shown.stdout
