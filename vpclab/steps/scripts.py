@@ -13,7 +13,7 @@ from pathlib import Path
 from secrets import token_hex
 
 from vpclab.aws import secrets
-from vpclab.aws.jenkins_setup import REPO_ENV
+from vpclab.aws.jenkins_setup import repo_url
 from vpclab.errors import VpclabError
 from vpclab.steps import remote
 from vpclab.steps.context import Context
@@ -62,13 +62,7 @@ def deploy_settings(ctx: Context) -> dict[str, str]:
     if served is not None:
         settings.update(REPO_URL=served.git_url, PIP_ARGS=" ".join(served.pip_args))
     else:
-        repo = os.environ.get(REPO_ENV)
-        if not repo:
-            raise VpclabError(
-                "no git remote to deploy from on the aws target",
-                f"set {REPO_ENV} to the project's public repository URL",
-            )
-        settings["REPO_URL"] = repo
+        settings["REPO_URL"] = repo_url("the deploy on the aws target")
     if os.environ.get(REF_ENV):
         settings["REF"] = os.environ[REF_ENV]
     return settings
