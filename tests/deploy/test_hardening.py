@@ -1,6 +1,7 @@
 """The deployment's hardening on real local hosts: Jenkins' key can only deploy, the keys
 step follows no planted link, the env file is never run as shell, and `vpclab up` mends a
-loosened env file and password login switched back on by an earlier sshd drop-in."""
+loosened env file, password login switched back on by an earlier sshd drop-in, and an extra
+rule in the web security group."""
 
 from __future__ import annotations
 
@@ -179,12 +180,22 @@ def test_vpclab_up_mends_the_env_file_and_password_login(up: DeployLab):
     eventually(
         lambda: _check(up, "keys", "keys.no_password_login").status is Status.FAIL, timeout=10
     )
+    ctx = up.lab().context()
+    web_sg = ctx.state().security_groups["web"]["GroupId"]
+    opened = {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080}
+    ctx.ec2.authorize_security_group_ingress(
+        GroupId=web_sg, IpPermissions=[{**opened, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    extra = _check(up, "instances", "instances.web_security_group")
+    assert extra.status is Status.FAIL and "8080 from 0.0.0.0/0" in extra.detail, extra
 
     again = up.cli("up")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert all_green(again.stdout), again.stdout[-3000:]
     assert _check(up, "scripts", "scripts.env_file_private").status is Status.PASS
     assert _check(up, "keys", "keys.no_password_login").status is Status.PASS
+    assert _check(up, "instances", "instances.web_security_group").status is Status.PASS
+    assert "web security group: removed tcp 8080 from 0.0.0.0/0" in again.stdout
     text = _on(up, "web", f"cat {dropin}").stdout
     assert re.search(
         r"^# \(vpclab: password login stays off\) PasswordAuthentication yes", text, re.M
