@@ -421,3 +421,75 @@ def test_a_plain_repo_url_is_used(monkeypatch):
     monkeypatch.delenv(jenkins_setup.REPO_ENV)
     with pytest.raises(VpclabError, match="needs the project's repository"):
         jenkins_setup.repo_url("Jenkins on aws")
+
+
+# --- the web security group: exactly its rules ----------------------------------------------
+
+
+def test_up_removes_extra_web_rules_and_the_check_names_them(lab):
+    from vpclab.steps.compute import Ingress, ensure_security_group
+
+    lab.up(through="instances")
+    ctx = lab.context()
+    groups = ctx.state().security_groups
+    web, mon = groups["web"]["GroupId"], groups["monitoring"]["GroupId"]
+    # The monitoring step's scrapes are the web SG's too: they stay.
+    ports = ctx.spec.ports
+    scrape = [Ingress(ports.node_exporter, group_id=mon, description="monitoring")]
+    ensure_security_group(ctx, "web", "", groups["web"], scrape, "")
+    ctx.ec2.authorize_security_group_ingress(
+        GroupId=web,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 8080,
+                "ToPort": 8080,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            },
+            {
+                "IpProtocol": "udp",
+                "FromPort": 53,
+                "ToPort": 53,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+            },
+        ],
+    )
+    result = {r.id: r for r in lab.verify(step="instances")}["instances.web_security_group"]
+    assert result.status.name == "FAIL", result
+    for seen in (
+        "tcp 8080 from 0.0.0.0/0",
+        "tcp 22 from 0.0.0.0/0",
+        "udp 53 from 10.0.0.0/8",
+        "tcp 80 from ::/0",
+    ):
+        assert seen in result.detail, result.detail
+    assert "vpclab up --through instances" in result.hint
+
+    said: list[str] = []
+    from vpclab.lab import Lab
+
+    Lab(lab.spec_path, "local", say=said.append).up(through="instances")
+    assert any("web security group: removed" in line for line in said), said
+    result = {r.id: r for r in lab.verify(step="instances")}["instances.web_security_group"]
+    assert result.status.name == "PASS", result
+    web_group = lab.context().state().security_groups["web"]
+    sources = {
+        (p.get("FromPort"), s.get("CidrIp") or s.get("CidrIpv6") or s.get("GroupId"))
+        for p in web_group["IpPermissions"]
+        for key in ("IpRanges", "Ipv6Ranges", "UserIdGroupPairs")
+        for s in p.get(key, [])
+    }
+    assert (ports.node_exporter, mon) in sources  # the scrape stayed
+    assert (8080, "0.0.0.0/0") not in sources and (80, "::/0") not in sources
