@@ -195,7 +195,7 @@ def test_vpclab_up_mends_the_env_file_and_password_login(up: DeployLab):
     assert _check(up, "scripts", "scripts.env_file_private").status is Status.PASS
     assert _check(up, "keys", "keys.no_password_login").status is Status.PASS
     assert _check(up, "instances", "instances.web_security_group").status is Status.PASS
-    assert "web security group: removed tcp 8080 from 0.0.0.0/0" in again.stdout
+    assert "web security group: removed tcp 8080 from 0.0.0.0/0" in again.stderr
     text = _on(up, "web", f"cat {dropin}").stdout
     assert re.search(
         r"^# \(vpclab: password login stays off\) PasswordAuthentication yes", text, re.M
