@@ -25,6 +25,8 @@
 #   APT_LOCK_WAIT    seconds apt waits for the dpkg lock (default 600)
 #   LIMITS_PORT      loopback port of memcached, where every gunicorn worker counts login
 #                    attempts (default 11211)
+#   LOCK_FILE        one deploy at a time holds it (default /run/microblog-deploy.lock)
+#   DEPLOY_LOCK_WAIT seconds to wait for another deploy to end (default 600)
 set -euo pipefail
 
 log() { printf 'start_app: %s\n' "$*" >&2; }
@@ -52,6 +54,14 @@ LAST_GOOD=$APP_ROOT/last_good
 
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo), it installs packages and writes $ENV_FILE"
 case $APP_PORT in '' | *[!0-9]*) die "APP_PORT must be a port number, not '$APP_PORT'" ;; esac
+
+# One deploy at a time: two at once would race on the release folder, current and the venv.
+# (/run is root's, so nobody else can plant the lock file.)
+LOCK_FILE=${LOCK_FILE:-/run/microblog-deploy.lock}
+DEPLOY_LOCK_WAIT=${DEPLOY_LOCK_WAIT:-600}
+exec 9>>"$LOCK_FILE"
+flock -w "$DEPLOY_LOCK_WAIT" 9 ||
+  die "another deploy holds $LOCK_FILE (waited $DEPLOY_LOCK_WAIT s): run it again when that one ends"
 
 if [ "${SECRET_STDIN:-0}" = 1 ]; then
   IFS= read -r SECRET_KEY || die "SECRET_STDIN=1 but no SECRET_KEY line on stdin"
@@ -89,7 +99,8 @@ if ! supervisor_up; then
     systemctl enable --now supervisor
   else
     # Detached from this session: every stream closed, so the SSH channel can end.
-    supervisord -c /etc/supervisor/supervisord.conf </dev/null >/dev/null 2>&1
+    # ...and without the deploy lock, which would otherwise stay held by the daemon.
+    supervisord -c /etc/supervisor/supervisord.conf </dev/null >/dev/null 2>&1 9>&-
   fi
   for _ in $(seq 50); do supervisor_up && break; sleep 0.1; done
   supervisor_up || die "supervisord did not start; see /var/log/supervisor/supervisord.log"
@@ -144,8 +155,9 @@ fi
 chmod 0600 "$ENV_FILE"
 chown root:root "$ENV_FILE"
 
-# Reads the root-only env file as root, then drops to the app user: the same process
-# becomes gunicorn's master, so supervisor watches the real thing.
+# Reads the root-only env file as root (KEY=VALUE lines, parsed, never run as shell), then
+# drops to the app user: the same process becomes gunicorn's master, so supervisor watches
+# the real thing.
 # A master killed outright leaves its workers holding the port until they notice (up to
 # half the worker timeout): the runner ends that old process group before starting anew.
 runner_text="#!/bin/sh
@@ -155,9 +167,10 @@ if [ -s '$PGID_FILE' ] && pgrep -g \"\$(cat '$PGID_FILE')\" >/dev/null; then
   sleep 0.2
 fi
 echo \$\$ >'$PGID_FILE'
-set -a
-. '$ENV_FILE'
-set +a
+while IFS= read -r line || [ -n \"\$line\" ]; do
+  case \"\${line%%=*}\" in '' | [0-9]* | *[!A-Za-z0-9_]*) continue ;; esac
+  export \"\$line\"
+done <'$ENV_FILE'
 cd '$CURRENT'
 APP_GIT_COMMIT=\$(cat REVISION)
 export APP_GIT_COMMIT
@@ -235,12 +248,17 @@ switch_to() { # atomically point current at a release folder
   mv -Tf "$CURRENT.tmp" "$CURRENT"
 }
 
+load_env() { # export the env file's KEY=VALUE lines, as values (never run as shell)
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    case ${line%%=*} in '' | [0-9]* | *[!A-Za-z0-9_]*) continue ;; esac
+    export "${line?}"
+  done <"$ENV_FILE"
+}
+
 run_as_app() { # run_as_app CMD...: in the current release, with the env file, as the app user
   (
-    set -a
-    # shellcheck disable=SC1090
-    . "$ENV_FILE"
-    set +a
+    load_env
     cd "$CURRENT"
     exec setpriv --reuid="$APP_USER" --regid="$APP_USER" --init-groups "$@"
   )

@@ -60,7 +60,10 @@ def up(
     ] = False,
     allow_world_admin: Annotated[
         bool,
-        typer.Option("--allow-world-admin", help="Target aws: accept admin_cidr = 0.0.0.0/0."),
+        typer.Option(
+            "--allow-world-admin",
+            help="Target aws: accept an admin_cidr wider than /16 (0.0.0.0/0 too).",
+        ),
     ] = False,
 ) -> None:
     """Bring the lab up (idempotent), then print the checklist and what to do next."""

@@ -50,7 +50,7 @@
 # %%
 from vpclab import report
 from vpclab.lab import Lab
-from vpclab.steps import keys, remote
+from vpclab.steps import keys, remote, scripts
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
@@ -102,7 +102,9 @@ else:
 
 # %% [markdown]
 # **Jenkins → web.** Authorize Jenkins' public key for `ubuntu` on the web server (once, even
-# when the cell runs again), and pin the web server's host key in Jenkins' `known_hosts`.
+# when the cell runs again), restricted to one forced command: the deploy gate, which accepts
+# only `deploy <commit>` (so a build can deploy, never get a shell or a tunnel). Then pin the
+# web server's host key in Jenkins' `known_hosts`.
 # The host key comes from the lab's own `known_hosts` on this machine, which the data plane
 # filled from a trusted channel; Jenkins never has to "accept" it.
 
@@ -111,12 +113,15 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     ### BEGIN SOLUTION
-    authorized = remote.read_file(web, keys.AUTHORIZED_KEYS) or ""
-    web.put_text(
-        keys.authorize(authorized, jenkins_public),
+    # Jenkins' key may only run the deploy gate (restrict: no shell, no forwarding).
+    remote.ensure_file(web, keys.DEPLOY_GATE, scripts.script_text("deploy_gate.sh"), 0o755)
+    authorized = remote.read_as(web, "ubuntu", keys.AUTHORIZED_KEYS) or ""
+    remote.ensure_user_file(
+        web,
+        "ubuntu",
         keys.AUTHORIZED_KEYS,
+        keys.authorize_only(authorized, jenkins_public, keys.JENKINS_KEY_OPTIONS),
         0o600,
-        owner="ubuntu:ubuntu",
     )
     web_host_key = remote.pinned_key(ctx, web_at.private_ip)
     jenkins_known = f"{jenkins_home}/.ssh/known_hosts"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Deploy: from the Jenkins host, SSH to the web server with Jenkins' own key (the web server's
-# host key pinned in Jenkins' known_hosts: never learned on first use) and run setup.sh
-# there, which deploys the built commit on the private app server.
-#   WEB_HOST, APP_HOST  the servers' private addresses; when unset, read from the lab's state
-#                       with `vpclab status --json` (the instance profile's read-only EC2 role)
-#   REPO_URL            the git remote the app server deploys from (default: GIT_URL)
-#   GIT_COMMIT          the commit to deploy (set by Jenkins)
-#   APP_PIP_ARGS        pip options for the app server (e.g. its wheel index)
+# host key pinned in Jenkins' known_hosts: never learned on first use) and ask for the commit.
+# On web that key runs one forced command, scripts/deploy_gate.sh: it accepts only
+# "deploy <40-hex commit>" and runs setup.sh there, which deploys the commit on the private
+# app server. The repository, the app server and pip's options are the lab's (set by
+# `vpclab up` on the web server), never the build's.
+#   WEB_HOST     the web server's private address; when unset, read from the lab's state with
+#                `vpclab status --json` (the instance profile's read-only EC2 role)
+#   GIT_COMMIT   the commit to deploy (set by Jenkins)
 #   DEPLOY_USER, JENKINS_KEY, KNOWN_HOSTS  the login on the web server and the pinned files
 CI_STAGE=deploy
 # shellcheck source=scripts/ci/common.sh
@@ -17,11 +18,9 @@ address_of() {
   "${VPCLAB:-$CI_VENV/bin/vpclab}" status --json ${VPCLAB_ARGS:-} |
     "$CI_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["instances"][sys.argv[1]]["private_ip"])' "$1"
 }
-WEB_HOST=${WEB_HOST:-$(address_of web)}
-APP_HOST=${APP_HOST:-$(address_of app)}
-REPO_URL=${REPO_URL:-${GIT_URL:-}}
-[ -n "$REPO_URL" ] || ci_die "no REPO_URL (or GIT_URL) to deploy from"
 [ -n "${GIT_COMMIT:-}" ] || ci_die "no GIT_COMMIT: which commit should be deployed?"
+[[ $GIT_COMMIT =~ ^[0-9a-f]{40}$ ]] || ci_die "GIT_COMMIT '$GIT_COMMIT' is not a 40-hex commit"
+WEB_HOST=${WEB_HOST:-$(address_of web)}
 DEPLOY_USER=${DEPLOY_USER:-ubuntu}
 JENKINS_KEY=${JENKINS_KEY:-$HOME/.ssh/id_ed25519}
 KNOWN_HOSTS=${KNOWN_HOSTS:-$HOME/.ssh/known_hosts}
@@ -30,24 +29,14 @@ KNOWN_HOSTS=${KNOWN_HOSTS:-$HOME/.ssh/known_hosts}
 ssh-keygen -F "$WEB_HOST" -f "$KNOWN_HOSTS" >/dev/null ||
   ci_die "the web server's host key ($WEB_HOST) is not pinned in $KNOWN_HOSTS (the keys step pins it)"
 ssh_opts=(
-  -i "$JENKINS_KEY" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes
-  -o UserKnownHostsFile="$KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10
+  -F /dev/null -i "$JENKINS_KEY" -o IdentitiesOnly=yes -o BatchMode=yes
+  -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$KNOWN_HOSTS"
+  -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 -o ForwardAgent=no -T
 )
 web=$DEPLOY_USER@$WEB_HOST
 
-# Never let "remote" commands run here by mistake: the far side must be another host.
-far=$(ssh "${ssh_opts[@]}" "$web" hostname) || ci_die "cannot log in to $web"
-[ "$far" != "$(hostname)" ] || ci_die "$WEB_HOST is this Jenkins host, not the web server"
-
-ci_log "copying setup.sh and start_app.sh to $web"
-for script in setup.sh start_app.sh; do
-  # shellcheck disable=SC2029 # the script name is meant to expand here
-  ssh "${ssh_opts[@]}" "$web" "mkdir -p .vpclab-ci && cat > .vpclab-ci/$script" <"scripts/$script"
-done
-settings=("REPO_URL=$REPO_URL" "REF=$GIT_COMMIT")
-[ -n "${APP_PIP_ARGS:-}" ] && settings+=("PIP_ARGS=$APP_PIP_ARGS")
-quoted=$(printf '%q ' "${settings[@]}")
-ci_log "deploying $GIT_COMMIT to the app server $APP_HOST through $web"
-# shellcheck disable=SC2029 # the settings are quoted above for the remote shell
-ssh "${ssh_opts[@]}" "$web" "env $quoted bash .vpclab-ci/setup.sh $APP_HOST"
+ci_log "deploying $GIT_COMMIT through $web (its deploy gate)"
+# shellcheck disable=SC2029 # the commit is meant to expand here (checked above)
+ssh "${ssh_opts[@]}" "$web" "deploy $GIT_COMMIT" </dev/null ||
+  ci_die "the deploy of $GIT_COMMIT through $web failed (see its lines above)"
 ci_log "deployed $GIT_COMMIT"

@@ -18,6 +18,8 @@ CHECKIP_URL = "https://checkip.amazonaws.com/"
 # On the local target the operator sits on the local cloud's "internet" side.
 LOCAL_ADMIN_CIDR = "198.51.100.0/24"
 WORLD = "0.0.0.0/0"
+# Wider than this is "the world" for admin ports: a /16 is a whole campus or provider block.
+MIN_ADMIN_PREFIX = 16
 DOCUMENTATION = tuple(
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 )
@@ -50,16 +52,19 @@ def resolve(spec: LabSpec, target: str, resolver: Resolver = public_ip) -> LabSp
 
 
 def check_for_aws(admin_cidr: str, allow_world: bool) -> None:
-    """On AWS a documentation range locks the student out, and 0.0.0.0/0 opens SSH, Jenkins
-    and Grafana to everyone: refuse both (the second unless asked for)."""
+    """On AWS a documentation range locks the student out, and a wide range (0.0.0.0/0, or
+    anything wider than /MIN_ADMIN_PREFIX, e.g. 0.0.0.0/1) opens SSH, Jenkins and Grafana to
+    much of the internet: refuse both (the second unless asked for)."""
     net = ipaddress.ip_network(admin_cidr)
     if any(net.subnet_of(doc) for doc in DOCUMENTATION):
         raise VpclabError(
             f"admin_cidr {admin_cidr} is a documentation range: on AWS nobody could reach SSH",
             'set admin_cidr = "auto" (your public address) or "YOUR.IP/32" in lab.toml',
         )
-    if str(net) == WORLD and not allow_world:
+    if net.prefixlen < MIN_ADMIN_PREFIX and not allow_world:
+        whom = "the whole internet" if net.prefixlen == 0 else f"{net.num_addresses:,} addresses"
         raise VpclabError(
-            "admin_cidr 0.0.0.0/0 opens SSH, Jenkins and Grafana to the whole internet",
-            'set admin_cidr = "auto", or add --allow-world-admin if you really mean it',
+            f"admin_cidr {admin_cidr} opens SSH, Jenkins and Grafana to {whom}",
+            f'set admin_cidr = "auto" (or a range of /{MIN_ADMIN_PREFIX} or narrower), or add '
+            "--allow-world-admin if you really mean it",
         )

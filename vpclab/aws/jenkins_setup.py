@@ -5,6 +5,8 @@ Jenkins' own parameters, so Deploy and Verify read the lab's state with no keys 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable
 from importlib import resources
 
@@ -17,6 +19,28 @@ from vpclab.render import render
 
 # The AWS target's git remote (the project's public repo): Jenkins' job and the deploy use it.
 REPO_ENV = "VPCLAB_REPO_URL"
+# It lands in a root heredoc, a systemd unit and the Job DSL: an https URL of plain path
+# characters only (no quote, space, $ or backslash can break out of any of them).
+_REPO_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)+/?")
+
+
+def repo_url(required_for: str) -> str:
+    """The project's public repository from VPCLAB_REPO_URL, checked before any use."""
+    repo = os.environ.get(REPO_ENV, "")
+    if not repo:
+        raise VpclabError(
+            f"{required_for} needs the project's repository",
+            f"set {REPO_ENV} to the project's public repository URL",
+        )
+    if not _REPO_URL.fullmatch(repo):
+        shown = repo[:80].encode("unicode_escape").decode()
+        raise VpclabError(
+            f"{REPO_ENV} {shown!r} is not a plain https URL",
+            f"set {REPO_ENV} to e.g. https://github.com/OWNER/REPO.git (letters, digits, "
+            "and . _ ~ - / only)",
+        )
+    return repo
+
 
 JENKINS_REPO = limits.JENKINS_APT_REPO
 JAVA = limits.JENKINS_JAVA[0]

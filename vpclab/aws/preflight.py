@@ -4,7 +4,6 @@ is created (and before the NAT starts billing). Each failure is one line with th
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from vpclab.aws import admin, limits, owner
 from vpclab.aws.inventory import LabState, route_target, route_to
-from vpclab.aws.jenkins_setup import REPO_ENV
+from vpclab.aws.jenkins_setup import repo_url
 from vpclab.aws.retry import error_code
 from vpclab.aws.session import Cloud
 from vpclab.aws.tags import LAB, tags_of
@@ -61,11 +60,10 @@ def run(
         )
     if "jenkins" in steps:
         _default_route_is_free(spec, state)
-        if not os.environ.get(REPO_ENV):
-            raise PreflightError(
-                "Jenkins on aws needs the project's repository for its workload_4 job",
-                f"set {REPO_ENV} to the project's public repository URL",
-            )
+        try:
+            repo_url("Jenkins on aws (its workload_4 job)")
+        except VpclabError as exc:
+            raise PreflightError(exc.problem, exc.fix) from None
 
     roles = [r for step in steps if step in SERVER_STEPS for r in ROLES_OF_STEP[step]]
     image = _image(cloud, spec) if roles else None

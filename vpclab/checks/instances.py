@@ -5,6 +5,7 @@ from __future__ import annotations
 from vpclab.aws.inventory import allows, ingress_rules
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.servers import UP_INSTANCES, instance, key_pairs
+from vpclab.steps.compute import Ingress, describe_permission, monitoring_scrapes, unexpected
 
 OPEN = ("0.0.0.0/0", "::/0")
 
@@ -36,7 +37,19 @@ def web_sg(facts: Facts) -> Outcome:
     missing = [label for (port, source), label in wanted.items() if not allows(have, port, source)]
     if missing:
         return fail(f"{web['GroupId']} lacks {', '.join(missing)}")
-    return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 anyone")
+    keep = [Ingress(port, cidr=source) for port, source in wanted]
+    keep += monitoring_scrapes(ports, groups.get("monitoring", {}).get("GroupId"))["web"]
+    extra = unexpected(web, keep)
+    if extra:
+        shown = ", ".join(describe_permission(p) for p in extra)
+        return fail(f"{web['GroupId']} also allows {shown}", EXTRA_RULES)
+    return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 anyone, nothing else")
+
+
+EXTRA_RULES = (
+    "the web SG allows 22 from the admin CIDR and Jenkins, 80 from anyone (and the monitoring "
+    "scrapes) and nothing else: revoke the extra rule, or run 'vpclab up --through instances'"
+)
 
 
 @check(

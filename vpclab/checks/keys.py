@@ -24,7 +24,60 @@ SSH_BATCH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
 )
 @on_hosts
 def _jenkins_to_web(facts: Facts) -> Outcome:
-    return _login(facts, "jenkins", "web", as_user=keys.JENKINS_USER)
+    # The key runs the deploy gate only: its refusal of `true` proves the login worked.
+    result = _jenkins_ssh(facts, "true")
+    web = remote.where(facts, "web")
+    what = f"jenkins → {keys.DEPLOY_USER}@{web.private_ip}"
+    if result.ok or GATE_SAYS in result.stderr:
+        return ok(f"{what}: logged in" + (", the deploy gate answered" if not result.ok else ""))
+    return fail(f"{what}: {result.stderr.strip()[-200:]}")
+
+
+GATE_SAYS = "deploy-gate:"
+
+
+def _jenkins_ssh(facts: Facts, command: str, options: str = ""):
+    """The system ssh on the Jenkins host, as `jenkins`, to ubuntu@web running `command`."""
+    web = remote.where(facts, "web")
+    ssh = " ".join(
+        filter(
+            None, ("ssh -F /dev/null", options, SSH_BATCH, f"{keys.DEPLOY_USER}@{web.private_ip}")
+        )
+    )
+    # A forward (-W) gets two seconds of open stdin, time for a far banner to come back.
+    line = f"{ssh} {shlex.quote(command)} </dev/null" if command else f"sleep 2 | timeout 10 {ssh}"
+    host = remote.shared(facts, "jenkins")
+    return host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=30)
+
+
+@check(
+    "keys.jenkins_key_only_deploys",
+    "Jenkins' key on the web server runs the deploy gate only: no shell, no forwarding",
+    "Jenkins' line in ~ubuntu/.ssh/authorized_keys on web needs "
+    "'restrict,command=\"/opt/vpclab/scripts/deploy_gate.sh /etc/vpclab/deploy.conf\"' and "
+    "no other line of that key: run 'vpclab up --through keys'",
+)
+@on_hosts
+def _jenkins_key_only_deploys(facts: Facts) -> Outcome:
+    jenkins = remote.shared(facts, "jenkins")
+    home = remote.home_of(jenkins, keys.JENKINS_USER)
+    public = remote.read_as(jenkins, keys.JENKINS_USER, f"{home}/{keys.JENKINS_KEY}.pub") or ""
+    mine = keys.parse_key_line(public)
+    if mine is None:
+        return fail("the Jenkins host has no public key of Jenkins' to compare")
+    text = remote.read_as(remote.shared(facts, "web"), keys.DEPLOY_USER, keys.AUTHORIZED_KEYS)
+    lines = [k for raw in (text or "").splitlines() if (k := keys.parse_key_line(raw))]
+    options = sorted({k.options for k in lines if k.blob == mine.blob})
+    if options != [keys.JENKINS_KEY_OPTIONS]:
+        return fail(f"Jenkins' key on web has options {options or 'none (not authorized)'}")
+    shell = _jenkins_ssh(facts, "id -un")
+    if shell.ok or GATE_SAYS not in shell.stderr:
+        return fail(f"`ssh web id -un` with Jenkins' key: exit {shell.rc} {shell.stdout.strip()!r}")
+    app = remote.where(facts, "app")
+    tunnel = _jenkins_ssh(facts, "", f"-W {app.private_ip}:22")
+    if "SSH-2.0" in tunnel.stdout:
+        return fail(f"Jenkins' key forwarded a connection through web to {app.private_ip}:22")
+    return ok("restrict + the deploy gate: a command and a forward (-W) were refused")
 
 
 @check(

@@ -86,3 +86,24 @@ def _private_paths(facts: Facts) -> Outcome:
     if "Active connections" not in got.stdout:
         return fail(f"{seen}; the monitoring server cannot read it either")
     return ok(f"{seen}; 200 from monitoring")
+
+
+SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-policy")
+
+
+@check(
+    "nginx.own_pages_hardened",
+    "Nginx's own pages name no version and carry the security headers",
+    "the site needs 'server_tokens off;' and add_header X-Content-Type-Options, "
+    "X-Frame-Options and Referrer-Policy with 'always': run 'vpclab up --through nginx'",
+)
+@on_hosts
+def _own_pages(facts: Facts) -> Outcome:
+    web, port = public_web(facts), facts.spec.ports.http
+    reply = remote.http_get(facts, web.public_ip, port, "/metrics")  # Nginx's own 404
+    server = reply.headers.get("server", "")
+    missing = [h for h in SECURITY_HEADERS if h not in reply.headers]
+    if server != "nginx" or missing:
+        shown = f"Server: {server or 'none'}" + (f"; no {', '.join(missing)}" if missing else "")
+        return fail(f"/metrics (HTTP {reply.status}): {shown}")
+    return ok(f"/metrics {reply.status}: Server: nginx, {', '.join(SECURITY_HEADERS)}")

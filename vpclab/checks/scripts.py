@@ -157,3 +157,34 @@ def _limits_shared(facts: Facts) -> Outcome:
     if not reply.ok or not reply.stdout.startswith("VERSION"):
         return fail("nothing answers on 127.0.0.1:11211 of the app server")
     return ok(f"memcached on 127.0.0.1:11211 ({reply.stdout.strip()})")
+
+
+@check(
+    "scripts.env_file_private",
+    "The app's env file, which holds SECRET_KEY, is a regular file of root's, mode 0600",
+    f"chown root:root and chmod 600 {scripts.ENV_FILE} on the app server (and 700 its "
+    "folder): 'vpclab up --through scripts' restores both",
+)
+@on_hosts
+def _env_file_private(facts: Facts) -> Outcome:
+    app = remote.shared(facts, "app")
+    folder = scripts.ENV_FILE.rsplit("/", 1)[0]
+    # stat without -L: a link is reported as a link, never followed.
+    listing = app.run(
+        f"stat -c '%F|%a|%U:%G|%n' {scripts.ENV_FILE} {folder}", sudo=True, check=False
+    )
+    if not listing.ok:
+        return fail(f"{scripts.ENV_FILE}: {listing.stderr.strip()[-160:] or 'missing'}")
+    (kind, mode, owner, _), (_, folder_mode, folder_owner, _) = (
+        line.split("|", 3) for line in listing.stdout.splitlines()[:2]
+    )
+    wrong = []
+    if kind != "regular file":
+        wrong.append(f"{scripts.ENV_FILE} is a {kind}")
+    if mode != "600" or owner != "root:root":
+        wrong.append(f"{scripts.ENV_FILE} is {mode} {owner}")
+    if int(folder_mode, 8) & 0o077 or folder_owner != "root:root":
+        wrong.append(f"{folder} is {folder_mode} {folder_owner}")
+    if wrong:
+        return fail("; ".join(wrong))
+    return ok(f"{scripts.ENV_FILE}: 600 root:root, in a {folder_mode} folder")

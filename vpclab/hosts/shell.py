@@ -59,6 +59,14 @@ def ssh_command(
         "StrictHostKeyChecking=yes",
         "-o",
         "UpdateHostKeys=no",
+        # The operator's ~/.ssh/config has no say (it could forward the agent, or X, to a
+        # host that a build can be root on).
+        "-F",
+        "/dev/null",
+        "-o",
+        "ForwardAgent=no",
+        "-o",
+        "ForwardX11=no",
         # A security group drops silently: fail in seconds, not after the TCP retries.
         "-o",
         f"ConnectTimeout={connect_timeout}",

@@ -336,10 +336,11 @@ class Host:
         try:
             with self.transport.open_sftp_client() as sftp:
                 with sftp.open(remote, "wb") as f:
+                    # The mode before the first byte: no window where others may read it.
+                    if mode is not None:
+                        f.chmod(mode)
                     f.set_pipelined(True)
                     f.write(data)
-                if mode is not None:
-                    sftp.chmod(remote, mode)
         except OSError as exc:
             raise VpclabError(
                 f"cannot write {remote} on {self.name}: {exc}", "for a system path pass sudo=True"

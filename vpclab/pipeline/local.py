@@ -5,7 +5,8 @@ What the lab gives the build, in place of what real Jenkins on AWS has:
   at the branch's commit as the remote serves it;
 - Build installs from the lab internet's wheel index (it serves the pipeline's tools beside
   the app's requirements), since the Jenkins host has no PyPI;
-- Deploy gets the web and app servers' private addresses from the lab's state;
+- Deploy gets the web server's private address from the lab's state (the web server's
+  deploy gate knows the rest);
 - Verify runs `vpclab verify --junit` on the Jenkins host with the kit's own vpclab (the
   "local image"), reading the control plane through a reverse SSH port forward to the moto
   server: read-only access to the state, as the Jenkins instance profile gives on AWS. Checks
@@ -72,7 +73,7 @@ def run_on_lab(
         raise VpclabError(f"cannot run the pipeline: {reason}", "run 'vpclab up' as root")
     served = remote.services(reach)
     assert served is not None  # the local target always has them (or raised)
-    web, app = remote.where(reach, "web"), remote.where(reach, "app")
+    web = remote.where(reach, "web")
     host = remote.open_role(reach, "jenkins")
     try:
         home = remote.home_of(host, JENKINS_USER)
@@ -94,10 +95,7 @@ def run_on_lab(
             "GIT_BRANCH": branch,
             "PYTHON": HOST_PYTHON,
             "PIP_ARGS": pip_args,
-            "APP_PIP_ARGS": pip_args,
-            "REPO_URL": served.git_url,
             "WEB_HOST": web.private_ip,
-            "APP_HOST": app.private_ip,
             "OSV_URL": NO_VULNERABILITY_DATA,
             "AUDIT_TIMEOUT": "3",
             "VPCLAB": kit_vpclab(),

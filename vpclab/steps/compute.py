@@ -52,6 +52,82 @@ class Ingress:
         return perm
 
 
+def monitoring_scrapes(ports, monitoring_group: str | None) -> dict[str, list[Ingress]]:
+    """What the monitoring step opens on web and app: its scrapes, from the monitoring SG."""
+    if not monitoring_group:
+        return {"web": [], "app": []}
+    mon = monitoring_group
+    return {
+        "app": [
+            Ingress(ports.app, group_id=mon, description="monitoring (app metrics)"),
+            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
+        ],
+        "web": [
+            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
+            Ingress(ports.nginx_exporter, group_id=mon, description="monitoring (Nginx status)"),
+        ],
+    }
+
+
+def unexpected(group: dict, keep: list[Ingress]) -> list[dict]:
+    """The group's inbound permissions that are none of `keep` (a TCP port from a CIDR or a
+    group), one source each, as revoke_security_group_ingress takes them."""
+    wanted = {(r.port, r.cidr or r.group_id) for r in keep}
+    extra = []
+    for perm in group.get("IpPermissions", []):
+        head = {k: perm[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in perm}
+        single = perm.get("IpProtocol") == "tcp" and perm.get("FromPort") == perm.get("ToPort")
+        sources = [
+            ("IpRanges", {"CidrIp": r["CidrIp"]}, r["CidrIp"]) for r in perm.get("IpRanges", [])
+        ]
+        sources += [
+            ("Ipv6Ranges", {"CidrIpv6": r["CidrIpv6"]}, r["CidrIpv6"])
+            for r in perm.get("Ipv6Ranges", [])
+        ]
+        sources += [
+            ("UserIdGroupPairs", {"GroupId": p["GroupId"]}, p["GroupId"])
+            for p in perm.get("UserIdGroupPairs", [])
+        ]
+        sources += [
+            ("PrefixListIds", {"PrefixListId": p["PrefixListId"]}, p["PrefixListId"])
+            for p in perm.get("PrefixListIds", [])
+        ]
+        for kind, entry, source in sources:
+            if not (single and (perm.get("FromPort"), source) in wanted):
+                extra.append({**head, kind: [entry]})
+    return extra
+
+
+def describe_permission(perm: dict) -> str:
+    ports = perm.get("FromPort", "all")
+    if perm.get("ToPort") not in (None, perm.get("FromPort")):
+        ports = f"{ports}-{perm['ToPort']}"
+    protocol = {"-1": "all"}.get(perm["IpProtocol"], perm["IpProtocol"])
+    source = next(
+        (
+            e[k]
+            for key in ("IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds")
+            for e in perm.get(key, [])
+            for k in e
+        ),
+        "?",
+    )
+    return f"{protocol} {ports} from {source}"
+
+
+def revoke_extra(ctx: Context, role: str, group: dict | None, keep: list[Ingress]) -> None:
+    """Remove every inbound rule of the group that the lab does not want (an old `up` or a
+    hand-made rule): the group allows exactly `keep`."""
+    extra = unexpected(group, keep) if group else []
+    if extra:
+        ctx.settle(
+            ctx.ec2.revoke_security_group_ingress, GroupId=group["GroupId"], IpPermissions=extra
+        )
+        ctx.say(
+            f"{role} security group: removed " + ", ".join(describe_permission(p) for p in extra)
+        )
+
+
 def ensure_key_pair(ctx: Context, role: str, existing: dict | None) -> str:
     key_name = ctx.spec.instance(role).key_name
     pem = keypairs.private_key_path(ctx.keys_dir, key_name)

@@ -4,10 +4,27 @@ subnet, no public IP) and monitoring servers."""
 from __future__ import annotations
 
 from vpclab.errors import VpclabError
-from vpclab.steps.compute import Ingress, ensure_instance, ensure_key_pair, ensure_security_group
+from vpclab.steps.compute import (
+    Ingress,
+    ensure_instance,
+    ensure_key_pair,
+    ensure_security_group,
+    monitoring_scrapes,
+    revoke_extra,
+)
 from vpclab.steps.context import Context
 
 ANYWHERE = "0.0.0.0/0"
+
+
+def web_ingress(ctx: Context, jenkins_group: str) -> list[Ingress]:
+    """The web SG's own rules: SSH from the admin and from Jenkins, HTTP from anyone."""
+    ports = ctx.spec.ports
+    return [
+        Ingress(ports.ssh, cidr=ctx.spec.admin_cidr, description="admin"),
+        Ingress(ports.ssh, group_id=jenkins_group, description="Jenkins"),
+        Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
+    ]
 
 
 def apply(ctx: Context) -> None:
@@ -24,29 +41,26 @@ def apply(ctx: Context) -> None:
     vpc_id = state.vpc["VpcId"]
     groups = state.security_groups
 
+    web_rules = web_ingress(ctx, jenkins_sg["GroupId"])
     web_sg = ensure_security_group(
-        ctx,
-        "web",
-        vpc_id,
-        groups.get("web"),
-        [
-            Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
-            Ingress(ports.ssh, group_id=jenkins_sg["GroupId"], description="Jenkins"),
-            Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
-        ],
-        "Web server: Nginx reverse proxy",
+        ctx, "web", vpc_id, groups.get("web"), web_rules, "Web server: Nginx reverse proxy"
     )
+    app_rules = [
+        Ingress(ports.ssh, group_id=web_sg, description="web server"),
+        Ingress(ports.app, group_id=web_sg, description="web server (app port)"),
+    ]
     app_sg = ensure_security_group(
         ctx,
         "app",
         vpc_id,
         groups.get("app"),
-        [
-            Ingress(ports.ssh, group_id=web_sg, description="web server"),
-            Ingress(ports.app, group_id=web_sg, description="web server (app port)"),
-        ],
+        app_rules,
         "Application server: reachable only from the web server",
     )
+    # Exactly these, plus the monitoring step's scrapes: any other rule goes.
+    scrapes = monitoring_scrapes(ports, groups.get("monitoring", {}).get("GroupId"))
+    revoke_extra(ctx, "web", groups.get("web"), web_rules + scrapes["web"])
+    revoke_extra(ctx, "app", groups.get("app"), app_rules + scrapes["app"])
     monitoring_sg = ensure_security_group(
         ctx,
         "monitoring",

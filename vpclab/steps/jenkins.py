@@ -3,8 +3,6 @@ routed on both sides) that lets it reach the web server over private addresses."
 
 from __future__ import annotations
 
-import os
-
 from vpclab.aws import jenkins_setup, retry
 from vpclab.errors import VpclabError
 from vpclab.steps.compute import (
@@ -118,12 +116,7 @@ def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc
 
 def aws_user_data(ctx: Context) -> str:
     """Jenkins LTS, its plugins and Configuration as Code, on the project's repository."""
-    repo = os.environ.get(jenkins_setup.REPO_ENV)
-    if not repo:
-        raise VpclabError(
-            "Jenkins on aws needs the project's repository for its workload_4 job",
-            f"set {jenkins_setup.REPO_ENV} to the project's public repository URL",
-        )
+    repo = jenkins_setup.repo_url("Jenkins on aws (its workload_4 job)")
     return jenkins_setup.user_data(ctx.spec.name, ctx.spec.region, repo)
 
 

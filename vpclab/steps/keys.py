@@ -6,7 +6,11 @@
 - The app key goes onto the web server (0600). On the app server that key is restricted with
   `from="<web private IP>"`, so it works only from the web server; the app's host key is
   pinned on the web server.
-- Password login is off on every host.
+- Jenkins' key on web is `restrict`ed to one forced command, scripts/deploy_gate.sh: it may
+  deploy a commit and nothing else (no shell, no forwarding).
+- Files in a user's home are read and written as that user, never as root, so a link planted
+  there (say by a build, as `jenkins`) leads nowhere the user could not go already.
+- Password login is off on every host, whatever other sshd drop-ins say.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from vpclab.hosts.ssh import Host
 from vpclab.paths import keys_dir
 from vpclab.steps import remote
 from vpclab.steps.context import Context
+from vpclab.steps.scripts import DEPLOY_CONF, SCRIPTS_DIR, script_text
 
 JENKINS_USER = "jenkins"
 DEPLOY_USER = "ubuntu"
@@ -28,7 +33,12 @@ JENKINS_KEY = ".ssh/id_ed25519"  # under Jenkins' home
 APP_KEY_ON_WEB = "/home/ubuntu/.ssh/app_key"
 WEB_KNOWN_HOSTS = "/home/ubuntu/.ssh/known_hosts"
 AUTHORIZED_KEYS = "/home/ubuntu/.ssh/authorized_keys"
-SSHD_DROPIN = "/etc/ssh/sshd_config.d/60-vpclab-no-password.conf"
+# Named to sort first: sshd keeps the first value it reads, and drop-ins come in name order.
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vpclab-no-password.conf"
+OLD_DROPINS = ("/etc/ssh/sshd_config.d/60-vpclab-no-password.conf",)
+DEPLOY_GATE = f"{SCRIPTS_DIR}/deploy_gate.sh"
+# Jenkins' key on web: no pty, no forwarding, no agent, no ~/.ssh/rc; only the deploy gate.
+JENKINS_KEY_OPTIONS = f'restrict,command="{DEPLOY_GATE} {DEPLOY_CONF}"'
 SSHD_NO_PASSWORD = "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 ROLES = ("jenkins", "web", "app", "monitoring")
 USER_DATA_RESULT = "/etc/vpclab/user-data"  # `ok`, or `failed: line N` (user-data.sh.j2)
@@ -87,6 +97,17 @@ def restrict_from(text: str, key_type: str, blob: str, address: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def authorize_only(text: str, public_line: str, options: str) -> str:
+    """authorized_keys text with the key of `public_line` there once, with exactly `options`
+    (every other line of that key goes: an unrestricted copy would defeat them)."""
+    fields = public_line.split()
+    key = KeyLine(options, fields[0], fields[1], " ".join(fields[2:]))
+    kept = [
+        raw for raw in text.splitlines() if not ((k := parse_key_line(raw)) and k.blob == key.blob)
+    ]
+    return "\n".join([*kept, key.text()]) + "\n"
+
+
 def authorize(text: str, public_line: str) -> str:
     """authorized_keys text with `public_line` in it once."""
     blob = public_line.split()[1]
@@ -135,7 +156,13 @@ def jenkins_key(jenkins: Host) -> tuple[str, str]:
         f"chmod 600 {shlex.quote(key)}"
     )
     jenkins.run(f"sudo -n -u {JENKINS_USER} -H sh -c {shlex.quote(make)}")
-    return home, jenkins.run(f"cat {shlex.quote(key)}.pub", sudo=True).stdout.strip()
+    public = remote.read_as(jenkins, JENKINS_USER, f"{key}.pub") or ""
+    if parse_key_line(public) is None:
+        raise VpclabError(
+            f"{key}.pub on the Jenkins host is not a public key",
+            f"remove {key} and {key}.pub there, then run 'vpclab up --through keys'",
+        )
+    return home, public.strip()
 
 
 def wait_user_data(ctx: Context, host: Host, role: str) -> None:
@@ -161,20 +188,54 @@ def wait_user_data(ctx: Context, host: Host, role: str) -> None:
         )
 
 
-def no_password_login(host: Host) -> bool:
-    """Turn password login off in sshd (reloading it only when it was on). Returns whether
-    anything changed."""
-    effective = host.run(
-        "sshd -T 2>/dev/null | grep -Ei '^(passwordauth|kbdinteractive)'", sudo=True, check=False
+_SSHD_FILES = "/etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf"
+_PASSWORD_ON = (
+    r"^[[:space:]]*(PasswordAuthentication|KbdInteractiveAuthentication|"
+    r"ChallengeResponseAuthentication)[[:space:]]+yes"
+)
+
+
+def password_login_on(host: Host) -> bool:
+    """Whether sshd's effective configuration (`sshd -T`) lets a password in."""
+    effective = host.run("sshd -T", sudo=True, check=False)
+    if not effective.ok:
+        raise VpclabError(
+            f"sshd -T failed on {host.name}: {effective.stderr.strip()[-200:]}",
+            "fix the sshd configuration it names, then run 'vpclab up --through keys'",
+        )
+    settings = dict(line.split(None, 1) for line in effective.stdout.splitlines() if " " in line)
+    return any(
+        settings.get(name, "no").strip().lower() != "no"
+        for name in ("passwordauthentication", "kbdinteractiveauthentication")
     )
-    if effective.ok and "yes" not in effective.stdout.lower():
+
+
+def no_password_login(host: Host) -> bool:
+    """Turn password login off in sshd whatever other drop-ins say: our drop-in sorts first,
+    and any line switching a password back on is commented out. Checked with `sshd -T`;
+    sshd reloads only when something changed. Returns whether anything changed."""
+    changed = remote.ensure_file(host, SSHD_DROPIN, SSHD_NO_PASSWORD, 0o644)
+    old = " ".join(OLD_DROPINS)
+    changed = host.run(f"rm -v -f {old}", sudo=True).stdout.strip() != "" or changed
+    if not password_login_on(host) and not changed:
         return False
-    remote.ensure_file(host, SSHD_DROPIN, SSHD_NO_PASSWORD, 0o644)
     host.run(
-        "sshd -t && if [ -d /run/systemd/system ]; then systemctl reload ssh; "
-        'else kill -HUP "$(cat /run/sshd.pid 2>/dev/null || echo 1)"; fi',
+        f'for f in {_SSHD_FILES}; do [ -f "$f" ] && [ ! -L "$f" ] && '
+        f"grep -Eiq '{_PASSWORD_ON}' \"$f\" && "
+        f"sed -Ei 's/{_PASSWORD_ON}/# (vpclab: password login stays off) &/I' \"$f\"; done; true",
         sudo=True,
     )
+    host.run(
+        "sshd -t && if [ -d /run/systemd/system ]; then systemctl reload ssh; "
+        'else pid=$(cat /run/sshd.pid) && kill -HUP "$pid"; fi',
+        sudo=True,
+    )
+    if password_login_on(host):
+        raise VpclabError(
+            f"sshd on {host.name} still accepts passwords after the repair (see `sudo sshd -T`)",
+            "a Match block or an Include outside sshd_config.d turns it on: remove it, "
+            "then run 'vpclab up --through keys'",
+        )
     return True
 
 
@@ -199,40 +260,31 @@ def apply(ctx: Context) -> None:
         home, jenkins_public = jenkins_key(jenkins)
         jenkins_known = f"{home}/.ssh/known_hosts"
         web_key = remote.pinned_key(ctx, web_at.private_ip)
-        current = remote.read_file(jenkins, jenkins_known) or ""
-        if remote.ensure_file(
-            jenkins,
-            jenkins_known,
-            pin(current, web_at.private_ip, web_key),
-            0o644,
-            f"{JENKINS_USER}:{JENKINS_USER}",
-        ):
+        current = remote.read_as(jenkins, JENKINS_USER, jenkins_known) or ""
+        pinned = pin(current, web_at.private_ip, web_key)
+        if remote.ensure_user_file(jenkins, JENKINS_USER, jenkins_known, pinned, 0o644):
             ctx.say(f"pinned the web server's host key in {JENKINS_USER}'s known_hosts")
-        current = remote.read_file(web, AUTHORIZED_KEYS) or ""
-        if remote.ensure_file(
-            web, AUTHORIZED_KEYS, authorize(current, jenkins_public), 0o600, "ubuntu:ubuntu"
-        ):
-            ctx.say("authorized Jenkins' key on the web server")
+        # On web, Jenkins' key runs the deploy gate only (root's, so before the key).
+        if remote.ensure_file(web, DEPLOY_GATE, script_text("deploy_gate.sh"), 0o755):
+            ctx.say(f"installed the deploy gate {DEPLOY_GATE} on the web server")
+        current = remote.read_as(web, DEPLOY_USER, AUTHORIZED_KEYS) or ""
+        wanted = authorize_only(current, jenkins_public, JENKINS_KEY_OPTIONS)
+        if remote.ensure_user_file(web, DEPLOY_USER, AUTHORIZED_KEYS, wanted, 0o600):
+            ctx.say("authorized Jenkins' key on the web server, for the deploy gate only")
 
         # web -> app: the app key on web; on app, that key only from web's private address.
         pem = Path(ctx.keys_dir) / f"{ctx.spec.instance('app').key_name}.pem"
-        if remote.ensure_file(web, APP_KEY_ON_WEB, pem.read_text(), 0o600, "ubuntu:ubuntu"):
+        if remote.ensure_user_file(web, DEPLOY_USER, APP_KEY_ON_WEB, pem.read_text(), 0o600):
             ctx.say(f"copied the app key to the web server ({APP_KEY_ON_WEB}, mode 0600)")
-        current = remote.read_file(web, WEB_KNOWN_HOSTS) or ""
+        current = remote.read_as(web, DEPLOY_USER, WEB_KNOWN_HOSTS) or ""
         app_key = remote.pinned_key(ctx, app_at.private_ip)
-        if remote.ensure_file(
-            web, WEB_KNOWN_HOSTS, pin(current, app_at.private_ip, app_key), 0o644, "ubuntu:ubuntu"
-        ):
+        pinned = pin(current, app_at.private_ip, app_key)
+        if remote.ensure_user_file(web, DEPLOY_USER, WEB_KNOWN_HOSTS, pinned, 0o644):
             ctx.say("pinned the app server's host key on the web server")
         key_type, blob = public_key(ctx, "app")
-        current = remote.read_file(app, AUTHORIZED_KEYS) or ""
-        if remote.ensure_file(
-            app,
-            AUTHORIZED_KEYS,
-            restrict_from(current, key_type, blob, web_at.private_ip),
-            0o600,
-            "ubuntu:ubuntu",
-        ):
+        current = remote.read_as(app, DEPLOY_USER, AUTHORIZED_KEYS) or ""
+        wanted = restrict_from(current, key_type, blob, web_at.private_ip)
+        if remote.ensure_user_file(app, DEPLOY_USER, AUTHORIZED_KEYS, wanted, 0o600):
             ctx.say(f'app server: the app key now works only from="{web_at.private_ip}"')
 
         for role, host in (("jenkins", jenkins), ("web", web), ("app", app)):

@@ -19,7 +19,7 @@ from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.promapi import PrometheusAPI
 from vpclab.render import render
 from vpclab.steps import remote
-from vpclab.steps.compute import Ingress, ensure_security_group
+from vpclab.steps.compute import Ingress, ensure_security_group, monitoring_scrapes
 from vpclab.steps.context import Context
 
 CONF_D = "/etc/supervisor/conf.d"
@@ -59,14 +59,7 @@ def security_groups(ctx: Context) -> None:
     ports, vpc_id = ctx.spec.ports, state.vpc["VpcId"]
     mon = groups["monitoring"]["GroupId"]
     wanted = {
-        "app": [
-            Ingress(ports.app, group_id=mon, description="monitoring (app metrics)"),
-            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
-        ],
-        "web": [
-            Ingress(ports.node_exporter, group_id=mon, description="monitoring (node_exporter)"),
-            Ingress(ports.nginx_exporter, group_id=mon, description="monitoring (Nginx status)"),
-        ],
+        **monitoring_scrapes(ports, mon),
         "monitoring": [
             Ingress(
                 ports.alertmanager, cidr=ctx.spec.admin_cidr, description="admin (Alertmanager)"

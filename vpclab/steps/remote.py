@@ -219,6 +219,38 @@ def ensure_file(host: Host, path: str, text: str, mode: int, owner: str = "root:
     return True
 
 
+def as_user(user: str, script: str, *args: str) -> str:
+    """A command line running `script` (sh) as `user`, with positional `args`."""
+    tail = " ".join(shlex.quote(a) for a in args)
+    return f"sudo -n -u {shlex.quote(user)} -H -- /bin/sh -c {shlex.quote(script)} sh {tail}"
+
+
+def read_as(host: Host, user: str, path: str) -> str | None:
+    """A file in `user`'s home read as that user, or None when missing, unreadable or a
+    symbolic link: root never follows a link the user could have planted."""
+    script = '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"'
+    result = host.run(as_user(user, script, path), check=False)
+    return result.stdout if result.ok else None
+
+
+# As the user: umask 077, a fresh temporary file beside the target, then rename over it (a
+# rename replaces a planted link instead of writing through it).
+_WRITE_AS_USER = (
+    'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; '
+    't=$(mktemp "$d/.vpclab.XXXXXX"); cat >"$t"; chmod "$2" "$t"; mv -f -T -- "$t" "$1"'
+)
+
+
+def ensure_user_file(host: Host, user: str, path: str, text: str, mode: int) -> bool:
+    """Write `text` to `path` in `user`'s home as that user (never as root), unless it is
+    there already as a regular file; fix the mode either way. Returns whether it changed."""
+    if read_as(host, user, path) == text:
+        host.run(as_user(user, 'chmod "$2" "$1"', path, f"{mode:o}"))
+        return False
+    host.run(as_user(user, _WRITE_AS_USER, path, f"{mode:o}"), input=text)
+    return True
+
+
 def home_of(host: Host, user: str) -> str:
     home = host.run(f"getent passwd {shlex.quote(user)} | cut -d: -f6", check=False).stdout.strip()
     if not home:

@@ -13,7 +13,7 @@ from pathlib import Path
 from secrets import token_hex
 
 from vpclab.aws import secrets
-from vpclab.aws.jenkins_setup import REPO_ENV
+from vpclab.aws.jenkins_setup import repo_url
 from vpclab.errors import VpclabError
 from vpclab.steps import remote
 from vpclab.steps.context import Context
@@ -21,8 +21,12 @@ from vpclab.steps.context import Context
 SCRIPTS_DIR = "/opt/vpclab/scripts"  # on the web server
 APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
 REVISION = f"{APP_ROOT}/current/REVISION"
+ENV_FILE = "/etc/microblog/microblog.env"  # on the app server; holds SECRET_KEY
 PROGRAM = "microblog"
 REF_ENV = "VPCLAB_DEPLOY_REF"
+# What Jenkins' deploys use (scripts/deploy_gate.sh reads it; root's, on the web server).
+DEPLOY_CONF = "/etc/vpclab/deploy.conf"
+DEPLOY_CONF_KEYS = ("REPO_URL", "APP_HOST", "APP_PORT", "PIP_ARGS")
 
 
 def secret_parameter(lab: str) -> str:
@@ -58,16 +62,19 @@ def deploy_settings(ctx: Context) -> dict[str, str]:
     if served is not None:
         settings.update(REPO_URL=served.git_url, PIP_ARGS=" ".join(served.pip_args))
     else:
-        repo = os.environ.get(REPO_ENV)
-        if not repo:
-            raise VpclabError(
-                "no git remote to deploy from on the aws target",
-                f"set {REPO_ENV} to the project's public repository URL",
-            )
-        settings["REPO_URL"] = repo
+        settings["REPO_URL"] = repo_url("the deploy on the aws target")
     if os.environ.get(REF_ENV):
         settings["REF"] = os.environ[REF_ENV]
     return settings
+
+
+def deploy_conf(settings: dict[str, str], app_ip: str) -> str:
+    """The deploy gate's settings file: KEY=VALUE lines, one value per line."""
+    values = {**settings, "APP_HOST": app_ip}
+    for key in DEPLOY_CONF_KEYS:
+        if "\n" in values.get(key, "") or "\r" in values.get(key, ""):
+            raise VpclabError(f"the deploy setting {key} spans lines", f"give {key} on one line")
+    return "".join(f"{key}={values.get(key, '')}\n" for key in DEPLOY_CONF_KEYS)
 
 
 def run_setup(ctx: Context, extra: dict[str, str] | None = None) -> str:
@@ -105,6 +112,13 @@ def apply(ctx: Context) -> None:
     if reason:
         ctx.say(f"scripts: hosts skipped: {reason}")
         return
+    web = remote.open_role(ctx, "web")
+    try:
+        text = deploy_conf(deploy_settings(ctx), remote.where(ctx, "app").private_ip)
+        if remote.ensure_file(web, DEPLOY_CONF, text, 0o644):
+            ctx.say(f"wrote the settings of Jenkins' deploys ({DEPLOY_CONF} on the web server)")
+    finally:
+        remote.close(web)
     log = run_setup(ctx)
     for line in log.splitlines():
         if line.startswith("start_app:"):
