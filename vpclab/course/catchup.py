@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpclab.paths import lab_dir
-from vpclab.steps import BUILT
+from vpclab.steps import apply_steps
 
 if TYPE_CHECKING:
     from vpclab.lab import Lab
@@ -48,20 +48,7 @@ def caught_up_steps(lab_name: str, spec_path: Path) -> set[str]:
 def catch_up(lab: Lab, step: str) -> CatchUp:
     """Apply the library's steps through `step`; a step counts as built by the catch-up when
     it sent at least one mutating call. The record is written even when nothing was built."""
-    steps = lab.built_steps(step)
-    ctx = lab.context()
-    log = lab.cloud.log
-    built: list[str] = []
-    hosts_ready = False
-    for name in steps:
-        if getattr(BUILT[name], "NEEDS_HOSTS", False) and not hosts_ready:
-            lab.follow_dataplane()
-            hosts_ready = True
-        before = len(log.mutating)
-        BUILT[name].apply(ctx)
-        if len(log.mutating) > before:
-            built.append(name)
-    lab.follow_dataplane()
+    built = apply_steps(lab.context(), lab.built_steps(step), lab.follow_dataplane, lambda _: None)
     rec = CatchUp(step=step, built=built, time=datetime.now(UTC).isoformat(timespec="seconds"))
     path = record_path(lab.spec.name, lab.spec_path)
     path.parent.mkdir(parents=True, exist_ok=True)
