@@ -1,7 +1,8 @@
 """A submission that tries to cheat the grader: it writes `result.json` files wherever it
 finds them, and reads the reference, the kit's solutions and a classmate's notebooks. Its
 kernel runs as a throwaway user in a mount namespace of its own: it reads nothing, writes
-nothing, and nobody's score changes."""
+nothing, reaches no server on the machine but the grader's relay, and nobody's score
+changes."""
 
 from __future__ import annotations
 
@@ -44,7 +45,24 @@ for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
             leaked.append(cmdline)
     except OSError:
         pass
-raise RuntimeError(f"cheat report: uid={uid} leaked={leaked} wrote={wrote}")
+# Around the relay, straight to moto (or any other server of the grader on this machine).
+import socket
+relay = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+reached, tried = [], 0
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for row in open(table).read().splitlines()[1:]:
+        fields = row.split()
+        port, state, owner = int(fields[1].rsplit(":", 1)[1], 16), fields[3], int(fields[7])
+        if state != "0A" or owner == uid or port == relay:  # 0A: listening
+            continue
+        tried += 1
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            reached.append(port)
+        except OSError:
+            pass
+found = f"uid={uid} leaked={leaked} wrote={wrote} reached={reached} tried={tried}"
+raise RuntimeError(f"cheat report: {found}")
 """
 
 
@@ -83,3 +101,4 @@ def test_a_cheating_kernel_reads_nothing_writes_nothing_and_changes_no_score(gra
     page = (graded / "feedback" / "cheat.md").read_text()
     report = next(line for line in page.splitlines() if "cheat report" in line)
     assert "uid=0 " not in report and "leaked=[]" in report and "wrote=[]" in report, report
+    assert "reached=[]" in report and "tried=0" not in report, report  # moto listens, at least

@@ -87,6 +87,14 @@ def grade(
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
     sanitize: SanitizeOpt = None,
+    jail: Annotated[
+        bool | None,
+        typer.Option(
+            "--jail/--no-jail",
+            help="Run each kernel as a throwaway user that cannot read the reference or the "
+            "class (default: whenever it can: root on Linux, without hosts).",
+        ),
+    ] = None,
     rubric: Annotated[
         Path | None,
         typer.Option(
@@ -124,7 +132,22 @@ def grade(
         hosts=hosts,
         fast_monitoring=fast_monitoring,
         rubric=rubric,
+        jail=jail,
     )
+    if settings.jail and settings.hosts:
+        raise UsageError(
+            "--jail and hosts do not go together: a kernel with hosts enters the lab's "
+            "network namespaces as root",
+            "pass --no-hosts to jail the kernels, or drop --jail",
+        )
+    if settings.jail:
+        from vpclab.course.jail import unsupported_reason
+
+        reason = unsupported_reason()
+        if reason:
+            raise UsageError(f"cannot jail the kernels: {reason}", "run as root, or --no-jail")
+    else:
+        typer.echo("the notebooks run as the grader's user (not jailed)")
     results = grade_class(submissions, settings, jobs=jobs, say=typer.echo)
     if csv:
         typer.echo(f"wrote {out.write_csv(results, csv)}")

@@ -128,7 +128,13 @@ def page(result: SubmissionResult) -> str:
         if checks:
             lines += ["", "| status | check | detail |", "| --- | --- | --- |"]
             lines += [f"| {c.status} | `{c.id}` | {c.detail.replace('|', '/')} |" for c in checks]
-    lines += ["", f"Graded in {result.seconds:.1f} s (data plane: {result.dataplane}).", ""]
+    kernel = "a throwaway user of its own" if result.jailed else "the grader's user"
+    lines += [
+        "",
+        f"Graded in {result.seconds:.1f} s (data plane: {result.dataplane}; the notebooks ran "
+        f"as {kernel}).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -238,6 +238,8 @@ def grade_submission(
         with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
             # Everything reaches moto through the grader's relay, which logs marked requests.
             relay = Relay(server.endpoint).start()
+            if jail is not None:
+                jail.fence(int(relay.endpoint.rsplit(":", 1)[1]))
             _export(lab_environment(relay.endpoint, state, hosts))
             lab = Lab(project / "lab.toml", say=lambda _line: None)
             result.dataplane = lab.dataplane_off() or "hosts"
@@ -268,6 +270,8 @@ def grade_submission(
                     client.stop(lab.local_dir)
                     cleanup.force_down(lab.lab_id)
                 relay.stop()
+                if jail is not None:
+                    jail.unfence()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 2)
