@@ -1,6 +1,8 @@
 """`Lab.catch_up(step)`: the rescue for a stuck student. It builds, with the library's own
 steps, whatever the steps up to `step` still lack, and records in the state folder which
-steps it had to build: a step so built earns no credit when the class is graded."""
+steps it had to build (for the student to see). A step so built earns no credit when the
+class is graded: the grader knows from its own request log (`vpclab.course.relay`), not
+from this record, which the student's kernel could delete."""
 
 from __future__ import annotations
 

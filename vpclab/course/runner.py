@@ -243,6 +243,7 @@ def grade_submission(
             _export(lab_environment(relay.endpoint, state, hosts))
             lab = Lab(project / "lab.toml", say=lambda _line: None)
             result.dataplane = lab.dataplane_off() or "hosts"
+            result.lab_id = lab.lab_id
             if result.dataplane == "hosts" and (project / ".git").is_dir():
                 # The lab's internet serves this clone: the pipeline deploys its main, and
                 # 08's break-it commit lands here, never in the kit.

@@ -47,6 +47,7 @@ class SubmissionResult:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the grading process and its largest child (kernel or moto)
     dataplane: str = ""  # "hosts" or why not
+    lab_id: str = ""  # the graded lab's local id (its namespaces are named after it)
     jailed: bool = False  # the kernel ran as a throwaway user (see `vpclab.course.jail`)
 
     @property

@@ -17,6 +17,7 @@ from vpclab.steps import (
     nat,
     nginx,
     pipeline,
+    remote,
     scripts,
     vpc,
 )
@@ -46,8 +47,6 @@ def _marked(step: str, apply: Callable[[Context], None]) -> Callable[[Context], 
 
     @functools.wraps(apply)
     def run(ctx: Context) -> None:
-        from vpclab.steps import remote
-
         opened = remote.sessions_opened
         with session.marking(step):
             try:
@@ -69,7 +68,8 @@ def apply_steps(
     ctx: Context, steps: list[str], follow: Callable[[], object], say: Callable[[str], None]
 ) -> list[str]:
     """The one loop of `Lab.up` and `catch_up`: apply `steps` in order (the hosts followed
-    before the first that needs them, and at the end); the steps that changed something."""
+    before the first that needs them, and at the end); the steps that changed something (an
+    API change, or work on the hosts)."""
     log = ctx.cloud.log
     built: list[str] = []
     hosts_ready = False
@@ -78,9 +78,9 @@ def apply_steps(
             follow()
             hosts_ready = True
         say(f"== {step}")
-        before = len(log.mutating)
+        before, sessions = len(log.mutating), remote.sessions_opened
         BUILT[step].apply(ctx)
-        if len(log.mutating) > before:
+        if len(log.mutating) > before or remote.sessions_opened > sessions:
             built.append(step)
     follow()
     return built
