@@ -23,7 +23,10 @@ SanitizeOpt = Annotated[
 
 
 # What `assign` and `grade` import: the `course` extras (`make setup` installs the core only).
-COURSE_MODULES = {"assign": ("nbformat", "nbgrader"), "grade": ("nbformat", "nbclient", "nbval")}
+COURSE_MODULES = {
+    "assign": ("nbformat", "nbgrader"),
+    "grade": ("nbformat", "nbclient", "nbval", "ipykernel"),
+}
 
 
 def require_course(command: str) -> None:
