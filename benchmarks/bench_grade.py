@@ -6,7 +6,12 @@ kernel or the moto server) and the machine's busy CPU seconds per lab. As root o
 each lab gets its own hosts unless --no-hosts; otherwise the data plane is off, and the
 report says so.
 
+Without hosts (and as root) it grades the class twice, with and without the kernel jail
+(a throwaway user, its own mount namespace and /proc, a firewall to the relay), and the
+difference is the jail's cost per lab.
+
 Usage: python benchmarks/bench_grade.py [--students 10] [--jobs 1 2 4] [--no-hosts]
+       [--jail both|on|off]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from vpclab.course import jail
 from vpclab.course.grade import GradeSettings, grade
 from vpclab.course.overlay import SANITIZE
 from vpclab.localcloud import netns
@@ -50,8 +56,12 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=10)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--no-hosts", action="store_true")
+    parser.add_argument("--jail", choices=("both", "on", "off"), default="both")
     args = parser.parse_args()
     hosts = not args.no_hosts and netns.unsupported_reason() is None
+    can_jail = not hosts and jail.unsupported_reason() is None
+    jails = {"both": [False, True], "on": [True], "off": [False]}[args.jail]
+    jails = [j for j in jails if can_jail or not j] or [False]
     settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts)
     print(
         f"{args.students} copies of the reference submission; hosts: {hosts}; "
@@ -59,22 +69,24 @@ def main() -> None:
         + ("fast" if settings.fast_monitoring else "the spec's")
     )
     print(
-        f"{'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16}"
+        f"{'jail':>4} {'jobs':>4} {'wall s':>8} {'per lab s (median)':>19} {'peak MB per lab':>16}"
         f" {'CPU s per lab':>14} full marks"
     )
     with tempfile.TemporaryDirectory(prefix="vpclab-bench-grade-") as tmp:
         subs = make_class(Path(tmp), args.students)
-        for jobs in args.jobs:
+        for jailed, jobs in [(j, n) for j in jails for n in args.jobs]:
+            run = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts, jail=jailed)
             started, cpu = time.monotonic(), busy_cpu_seconds()
-            results = grade(subs, settings, jobs=jobs, say=lambda _line: None)
+            results = grade(subs, run, jobs=jobs, say=lambda _line: None)
             wall = time.monotonic() - started
             cpu_per_lab = (busy_cpu_seconds() - cpu) / len(results)
             per_lab = statistics.median(r.seconds for r in results)
             peak = max(r.peak_rss_mb for r in results)
-            full = sum(r.passed == len(r.steps) for r in results)
+            bad = ("FAIL", "ERROR", "CAUGHT-UP")
+            full = sum(not any(s.score in bad for s in r.steps) for r in results)
             print(
-                f"{jobs:>4} {wall:>8.1f} {per_lab:>19.1f} {peak:>16.0f} {cpu_per_lab:>14.0f}"
-                f" {full}/{len(results)}"
+                f"{'on' if jailed else 'off':>4} {jobs:>4} {wall:>8.1f} {per_lab:>19.1f}"
+                f" {peak:>16.0f} {cpu_per_lab:>14.0f} {full}/{len(results)}"
             )
             # Where a lab's time goes, and what kept a copy of the reference from full marks.
             steps = [s.step for s in results[0].steps]
@@ -89,7 +101,7 @@ def main() -> None:
             )
             for r in results:
                 for s in r.steps:
-                    if s.score != "PASS":
+                    if s.score in bad:
                         print(f"     {r.name} {s.step} {s.score}: {(s.reasons or ['?'])[0][:160]}")
 
 

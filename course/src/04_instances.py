@@ -187,11 +187,9 @@ for role, server in lab.status().instances.items():
 # is another security group (the web server's), not a CIDR:
 
 # %%
-groups = {
-    g["GroupId"]: g["GroupName"]
-    for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
-}
-app_group = next(gid for gid, name in groups.items() if name == f"{lab.spec.name}-app")
+found = ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
+groups = {g["GroupId"]: g["GroupName"] for g in found}
+app_group = kit.by_role(found)["app"]["GroupId"]  # by its role tag, whatever its name
 rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [app_group]}])[
     "SecurityGroupRules"
 ]

@@ -227,9 +227,11 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
+    app_key = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pub"
+    app_blob = app_key.read_text().split()[1]  # the key itself, from the state folder
     for raw in (remote.read_file(app, keys.AUTHORIZED_KEYS) or "").splitlines():
         line = keys.parse_key_line(raw)
-        if line and line.blob == blob:
+        if line and line.blob == app_blob:
             print(f"{line.options} {line.type} {line.blob[:16]}... {line.comment}")
 
 # %% [markdown]
@@ -240,7 +242,8 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     print(web.run(f"stat -c '%a %U %n' {keys.APP_KEY_ON_WEB}", sudo=True).stdout.strip())
-    print(jenkins.run(f"stat -c '%a %U %n' {jenkins_home}/.ssh/id_ed25519", sudo=True).stdout)
+    home = remote.home_of(jenkins, "jenkins")  # read again: the user may be new
+    print(jenkins.run(f"stat -c '%a %U %n' {home}/.ssh/id_ed25519", sudo=True).stdout)
 
 # %% [markdown]
 # ## Break it and watch
@@ -249,7 +252,7 @@ else:
 # `chmod` does: `ssh` now refuses to use it, and the checklist names the file. Then put it
 # back to 0600.
 
-# %%
+# %% tags=["break-it"]
 if offline:
     print(f"needs the hosts: {offline}")
 else:
@@ -273,7 +276,7 @@ else:
 # authorized the quick way. The check logs in with the app key from an address that is not
 # the web server's, and now gets in: FAIL. Then the restriction goes back.
 
-# %%
+# %% tags=["break-it"]
 if offline:
     print(f"needs the hosts: {offline}")
 else:

@@ -47,6 +47,7 @@
 
 # %%
 import secrets
+import time
 
 from vpclab import report
 from vpclab.lab import Lab
@@ -160,21 +161,28 @@ else:
 # ## Break it and watch
 #
 # **Stop gunicorn.** Users now get Nginx's friendly 502 page, and the checklist says the
-# microblog is not served. Then run the step again, the library's way: `start_app.sh` sees
-# that its commit is not serving, makes a release, restarts gunicorn under supervisor and
-# checks `/healthz` before it reports success.
+# microblog is not served. Then start it again under supervisor (the release that was
+# serving is still in place) and wait, within a bound, until `/healthz` answers.
 
-# %%
+# %% tags=["break-it"]
 if offline:
     print(f"needs the hosts: {offline}")
 else:
     app.run(f"supervisorctl stop {scripts.PROGRAM}", sudo=True)
-    down = remote.http_get(ctx, web_at.public_ip, http, "/")
-    title = down.body.split("<title>")[1].split("</title>")[0] if "<title>" in down.body else ""
-    print(f"gunicorn stopped: GET / → HTTP {down.status}, {title!r}")
-    served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
-    print(report.to_text(served))
-    lab.up(through="scripts")  # the steps again; only the deploy has anything to do
+    try:
+        down = remote.http_get(ctx, web_at.public_ip, http, "/")
+        body = down.body
+        title = body.split("<title>")[1].split("</title>")[0] if "<title>" in body else ""
+        print(f"gunicorn stopped: GET / → HTTP {down.status}, {title!r}")
+        served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
+        print(report.to_text(served))
+    finally:
+        app.run(f"supervisorctl start {scripts.PROGRAM}", sudo=True)
+    deadline = time.monotonic() + 60
+    while remote.http_get(ctx, web_at.public_ip, http, "/healthz").status != 200:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
     served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
     print(report.to_text(served))
     remote.close(app)

@@ -135,7 +135,7 @@ else:
 # Both commits stay in your history, as they would in a team's.
 
 
-# %%
+# %% tags=["break-it"]
 def git(*args: str) -> str:
     """git in the project the lab's git remote serves (your checkout)."""
     repo = client.running(lab.local_dir).repo_root
@@ -155,15 +155,17 @@ else:
     git("add", path)
     git("commit", "-q", "-m", "A unit test that fails on purpose", "--", path)
     broken = git("rev-parse", "HEAD")
-    failed = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
-    test = failed.stage("Test")
-    print(f"build #{failed.number} of {broken[:12]}: {failed.result}, Test {test.result}")
-    if test.tests:
-        print(f"  {test.tests.failed} failed: {'; '.join(test.tests.failures[:1])}")
-    checked = [r for r in lab.verify(step="pipeline") if r.id == "pipeline.last_build_green"]
-    print(report.to_text(checked))
-    print(f"/healthz still serves {served()[:12]} (before the break: {before[:12]})")
-    git("revert", "--no-edit", "HEAD")
+    try:
+        failed = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
+        test = failed.stage("Test")
+        print(f"build #{failed.number} of {broken[:12]}: {failed.result}, Test {test.result}")
+        if test.tests:
+            print(f"  {test.tests.failed} failed: {'; '.join(test.tests.failures[:1])}")
+        checked = [r for r in lab.verify(step="pipeline") if r.id == "pipeline.last_build_green"]
+        print(report.to_text(checked))
+        print(f"/healthz still serves {served()[:12]} (before the break: {before[:12]})")
+    finally:
+        git("revert", "--no-edit", "HEAD")
     build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
     print(f"after the revert: build #{build.number} of {build.commit[:12]}: {build.result}")
     print(f"/healthz serves {served()[:12]}")

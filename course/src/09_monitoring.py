@@ -58,6 +58,7 @@ import matplotlib.pyplot as plt
 import yaml
 from IPython.display import Image, display
 
+from vpclab.course import kit
 from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
@@ -88,40 +89,53 @@ scrape = seconds(lab.spec.monitoring.scrape_interval)
 # same port. Alertmanager's UI opens to the admin range, like Prometheus'. A rule that is
 # already there is left alone, so the cell can run again.
 
+
 # %%
-### BEGIN SOLUTION
-groups = {
-    g["GroupName"].removeprefix(f"{lab.spec.name}-"): g
-    for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
-}
-monitoring_sg = groups["monitoring"]["GroupId"]
+def groups_by_role() -> dict[str, dict]:
+    """The lab's security groups, keyed by their `vpclab:role` tag (whatever their names)."""
+    return kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+
+
+def present(group: dict, port: int, source: dict) -> bool:
+    """Whether `group` already admits `port` from `source` (the monitoring SG or a CIDR)."""
+    for p in group["IpPermissions"]:
+        if p.get("FromPort") != port:
+            continue
+        if "UserIdGroupPairs" in source:
+            want = source["UserIdGroupPairs"][0]["GroupId"]
+            if any(g["GroupId"] == want for g in p.get("UserIdGroupPairs", [])):
+                return True
+        elif any(r["CidrIp"] == source["IpRanges"][0]["CidrIp"] for r in p.get("IpRanges", [])):
+            return True
+    return False
+
+
+monitoring_sg = groups_by_role()["monitoring"]["GroupId"]
+from_monitoring = {"UserIdGroupPairs": [{"GroupId": monitoring_sg}]}
+# The rules to add: (the role of the group, the port, the source).
 wanted = [
-    ("app", ports.app, {"UserIdGroupPairs": [{"GroupId": monitoring_sg}]}),
-    ("app", ports.node_exporter, {"UserIdGroupPairs": [{"GroupId": monitoring_sg}]}),
-    ("web", ports.node_exporter, {"UserIdGroupPairs": [{"GroupId": monitoring_sg}]}),
-    ("web", ports.nginx_exporter, {"UserIdGroupPairs": [{"GroupId": monitoring_sg}]}),
+    ("app", ports.app, from_monitoring),
+    ("app", ports.node_exporter, from_monitoring),
+    ("web", ports.node_exporter, from_monitoring),
+    ("web", ports.nginx_exporter, from_monitoring),
     ("monitoring", ports.alertmanager, {"IpRanges": [{"CidrIp": lab.spec.admin_cidr}]}),
 ]
+
+# %%
+### BEGIN SOLUTION
+groups = groups_by_role()
 for role, port, source in wanted:
-    have = groups[role]["IpPermissions"]
-    present = any(
-        p.get("FromPort") == port
-        and (
-            any(g["GroupId"] == monitoring_sg for g in p.get("UserIdGroupPairs", []))
-            if "UserIdGroupPairs" in source
-            else any(r["CidrIp"] == lab.spec.admin_cidr for r in p.get("IpRanges", []))
-        )
-        for p in have
-    )
-    if not present:
+    if not present(groups[role], port, source):
         ec2.authorize_security_group_ingress(
             GroupId=groups[role]["GroupId"],
             IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **source}],
         )
 ### END SOLUTION
+now = groups_by_role()  # read again from the API
 for role, port, source in wanted:
     who = "monitoring SG" if "UserIdGroupPairs" in source else lab.spec.admin_cidr
-    print(f"{role:<11} allows tcp {port:<5} from {who}")
+    verdict = "allows" if present(now[role], port, source) else "does NOT allow"
+    print(f"{role:<11} {verdict} tcp {port:<5} from {who}")
 
 # %% [markdown]
 # **Render Prometheus' configuration from state.** The targets are the servers' private
@@ -307,7 +321,7 @@ else:
 # resolve. Each wait is bounded by the rule's `for:` plus a few scrape intervals.
 
 
-# %%
+# %% tags=["break-it"]
 def alert_state(name: str = "InstanceDown") -> tuple[str, list[str]]:
     """The rule's state in Prometheus, and the instances Alertmanager holds it for."""
     rule = next(r for r in prometheus.rules() if r.name == name)
@@ -330,16 +344,18 @@ else:
     stopped = time.monotonic()
     print("app stopped; InstanceDown in Prometheus / Alertmanager:")
     seen = ""
-    while time.monotonic() - stopped < bound:
-        state, held = alert_state()
-        line = f"{state}, Alertmanager holds {held or 'nothing'}"
-        if line != seen:
-            print(f"  after {time.monotonic() - stopped:5.1f} s: {line}")
-            seen = line
-        if held:
-            break
-        time.sleep(1)
-    app.run("supervisorctl start microblog", sudo=True)
+    try:
+        while time.monotonic() - stopped < bound:
+            state, held = alert_state()
+            line = f"{state}, Alertmanager holds {held or 'nothing'}"
+            if line != seen:
+                print(f"  after {time.monotonic() - stopped:5.1f} s: {line}")
+                seen = line
+            if held:
+                break
+            time.sleep(1)
+    finally:
+        app.run("supervisorctl start microblog", sudo=True)
     started = time.monotonic()
     print("app started again:")
     while time.monotonic() - started < bound:

@@ -73,16 +73,56 @@ def test_edition_has_no_solution_code(edition):
     assert (edition / "lab.toml").read_text() == (ROOT / "lab.toml").read_text()
 
 
-def test_edition_runs_up_to_its_first_not_implemented_error(edition):
+def test_edition_runs_every_cell_and_records_its_first_not_implemented_error(edition):
     nb = nbformat.read(edition / "notebooks" / "01_vpc.ipynb", as_version=4)
     first_stub = next(
         i for i, c in enumerate(nb.cells) if "raise NotImplementedError()" in c.source
     )
     with Sandbox():
-        problem = run_notebook(nb, edition / "notebooks", timeout=60)
-    assert problem is not None
-    index, what = problem
-    assert index == first_stub and what.startswith("NotImplementedError")
+        problems = run_notebook(nb, edition / "notebooks", timeout=60)
+    assert problems and problems[0].startswith(f"cell {first_stub + 1}: NotImplementedError")
     ran = [c for c in nb.cells[:first_stub] if c.cell_type == "code"]
     assert ran and all(c.execution_count for c in ran)
     assert not any(o.output_type == "error" for c in ran for o in c.outputs)
+    # As nbgrader does, the cells after it ran too (the checkpoint last).
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+
+
+def test_handout_holds_what_the_notebooks_read_and_no_solution_anywhere(edition):
+    assert (edition / "Jenkinsfile").read_text() == (ROOT / "Jenkinsfile").read_text()
+    assert "notebooks/" in (edition / "README.md").read_text()
+    secrets = {}
+    for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
+        reference = nbformat.read(p, as_version=4)
+        given = set()  # lines the notebook also shows outside its solution regions
+        for cell in reference.cells:
+            for part in cell.source.split(BEGIN):
+                given.update(line.strip() for line in part.split(END)[-1].splitlines())
+        secrets[p.name] = solution_lines(reference) - given
+    everything = {line for lines in secrets.values() for line in lines if len(line) > 25}
+    for path in edition.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert BEGIN not in text and END not in text, path
+            if path.suffix == ".ipynb":  # the cells, not the JSON around them
+                cells = nbformat.read(path, as_version=4).cells
+                text = "\n".join(c.source for c in cells)
+            own = secrets.get(path.name, everything)
+            assert not own & {line.strip() for line in text.splitlines()}, path
+
+
+def test_assign_without_the_course_extras_says_what_to_install(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    from vpclab import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nbgrader" else real(name)
+    )
+    monkeypatch.setattr(sys, "argv", ["vpclab", "assign", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    said = capsys.readouterr().err
+    assert stopped.value.code == 2 and "nbgrader" in said and "pip install" in said, said
+    assert not (tmp_path / "out").exists()

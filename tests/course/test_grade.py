@@ -1,12 +1,18 @@
-"""`vpclab grade` on a small class, data plane off, one grading run shared by the tests:
+"""`vpclab grade` on a small class, data plane off, one grading run shared by the tests.
+Each submission is the reference (01-04) with one change, made the way students work:
 
-- ref: the reference notebooks, as submitted -> full marks;
-- alice: her nat notebook routes the private subnet to the Internet Gateway (nat FAILs,
-  with the check's reason), and her jenkins notebook calls `lab.catch_up("jenkins")` instead
-  of doing the step (CAUGHT-UP: no credit);
-- bob: he deleted the checkpoint cell of his jenkins notebook (jenkins FAILs), and his
-  instances notebook loops forever (stopped by the cell limit: ERROR), while the others
-  are still graded.
+- ref: as submitted -> full marks;
+- igw: 02 routes the private subnet to the Internet Gateway -> nat FAILs with the check's
+  reason; the grader repairs nat before 03, so jenkins and instances still PASS;
+- up: 02's solution is `lab.up(through="nat")` -> CAUGHT-UP, naming the cell;
+- hide: 03 calls `lab.catch_up("jenkins")` and deletes its record -> CAUGHT-UP anyway (the
+  grader's relay logged the library's requests);
+- stuck: 02's blanks left raising, `lab.catch_up("nat")` after them -> nat CAUGHT-UP, the
+  steps after it PASS;
+- names: 04 solved with other security-group names -> PASS; its 03 has no checkpoint cell
+  (jenkins FAILs);
+- loop: a 03 cell loops forever -> stopped at the cell limit, the cells after it run,
+  jenkins FAILs (its checks say why), instances PASS.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from vpclab.localcloud.sandbox import Sandbox
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 CELL_LIMIT = 20  # seconds: every reference cell takes a few at most
+STEPS = ["vpc", "nat", "jenkins", "instances"]
 
 
 def _edit(folder: Path, name: str, change) -> None:
@@ -58,13 +65,58 @@ def private_to_the_igw(nb: nbformat.NotebookNode) -> None:
     cell.source = cell.source.replace('{"NatGatewayId": nat_id}', '{"GatewayId": igw_id}')
 
 
-def catch_up_jenkins(nb: nbformat.NotebookNode) -> None:
-    """Each solution region of the jenkins notebook replaced: the first by the rescue."""
+def catch_up_jenkins(nb: nbformat.NotebookNode, hide: bool = False) -> None:
+    """Each solution region of the jenkins notebook replaced: the first by the rescue (and,
+    with `hide`, the deletion of its record in the state folder)."""
     first = 'lab.catch_up("jenkins")\nkey_name = lab.spec.instance("jenkins").key_name'
+    if hide:
+        first += (
+            "\nfrom vpclab.course import catchup\n"
+            "catchup.record_path(lab.spec.name, lab.spec_path).unlink()"
+        )
     _replace_solution(nb, "import_key_pair", first)
     _replace_solution(nb, "create_security_group", 'jenkins_sg = "(caught up)"')
     _replace_solution(nb, "run_instances", 'jenkins_id = "(caught up)"')
     _replace_solution(nb, "create_vpc_peering_connection", 'pcx_id = "(caught up)"')
+
+
+def up_in_nat(nb: nbformat.NotebookNode) -> None:
+    _replace_solution(nb, "create_internet_gateway", 'lab.up(through="nat")')
+    _replace_solution(nb, "create_nat_gateway", "pass")
+    _replace_solution(nb, "create_route_table", "pass")
+
+
+def stuck_in_nat(nb: nbformat.NotebookNode) -> None:
+    last = max(i for i, c in enumerate(nb.cells) if "create_route_table" in c.source)
+    for marker in ("create_internet_gateway", "create_nat_gateway", "create_route_table"):
+        _replace_solution(nb, marker, "raise NotImplementedError()")
+    nb.cells.insert(last + 1, nbformat.v4.new_code_cell('lab.catch_up("nat")'))
+
+
+def other_group_names(nb: nbformat.NotebookNode) -> None:
+    cell = next(c for c in nb.cells if 'GroupName=f"{lab.spec.name}-{role}"' in c.source)
+    cell.source = cell.source.replace(
+        'GroupName=f"{lab.spec.name}-{role}"', 'GroupName=f"team7 {role} servers"'
+    )
+
+
+def drop_checkpoint(nb: nbformat.NotebookNode) -> None:
+    nb.cells.remove(next(c for c in nb.cells if "checkpoint" in c.metadata.get("tags", [])))
+
+
+def loop_forever(nb: nbformat.NotebookNode) -> None:
+    _replace_solution(nb, "create_vpc_peering_connection", "while True:\n    pass")
+
+
+CLASS = {
+    "ref": [],
+    "igw": [("02_nat", private_to_the_igw)],
+    "up": [("02_nat", up_in_nat)],
+    "hide": [("03_jenkins", lambda nb: catch_up_jenkins(nb, hide=True))],
+    "stuck": [("02_nat", stuck_in_nat)],
+    "names": [("04_instances", other_group_names), ("03_jenkins", drop_checkpoint)],
+    "loop": [("03_jenkins", loop_forever)],
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,21 +124,10 @@ def graded(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("class")
     subs = root / "submissions"
     subs.mkdir()
-    _submission(subs, "ref")
-    alice = _submission(subs, "alice")
-    _edit(alice, "02_nat", private_to_the_igw)
-    _edit(alice, "03_jenkins", catch_up_jenkins)
-    bob = _submission(subs, "bob")
-    _edit(
-        bob,
-        "03_jenkins",
-        lambda nb: nb.cells.remove(
-            next(c for c in nb.cells if "checkpoint" in c.metadata.get("tags", []))
-        ),
-    )
-    _edit(
-        bob, "04_instances", lambda nb: _replace_solution(nb, "def allow", "while True:\n    pass")
-    )
+    for name, changes in CLASS.items():
+        folder = _submission(subs, name)
+        for notebook, change in changes:
+            _edit(folder, notebook, change)
     reference = _submission(root, "reference")  # the steps graded here: 01-04
     out = root / "out"
     proc = subprocess.run(
@@ -97,9 +138,7 @@ def graded(tmp_path_factory) -> Path:
             "grade",
             "--notebooks",
             str(reference),
-            str(subs / "ref"),
-            str(alice),
-            str(bob),
+            *(str(subs / name) for name in CLASS),
             "--jobs",
             "2",
             "--no-hosts",
@@ -126,56 +165,90 @@ def rows(out: Path) -> dict[str, dict[str, str]]:
         return {row.pop("student"): row for row in csv.DictReader(handle)}
 
 
-def test_class_csv_has_a_row_per_student_and_a_column_per_step(graded):
+def test_class_csv_has_a_row_per_student_a_column_per_step_and_hosts(graded):
     with (graded / "class.csv").open() as handle:
         header = next(csv.reader(handle))
-    assert header == ["student", "vpc", "nat", "jenkins", "instances"]
+    assert header[:5] == ["student", "vpc", "nat", "jenkins", "instances"]
+    assert "hosts" in header
     table = rows(graded)
-    assert set(table) == {"ref", "alice", "bob"}
-    cells = {cell for row in table.values() for cell in row.values()}
-    assert cells <= {"PASS", "FAIL", "CAUGHT-UP", "ERROR"}
+    assert set(table) == set(CLASS)
+    assert {row["hosts"] for row in table.values()} == {"no"}
+    cells = {row[step] for row in table.values() for step in STEPS}
+    assert cells <= {"PASS", "FAIL", "CAUGHT-UP", "ERROR", "SKIPPED"}
+
+
+def scores(graded, name: str) -> dict[str, str]:
+    return {step: rows(graded)[name][step] for step in STEPS}
+
+
+def section(graded, name: str, step: str) -> str:
+    page = (graded / "feedback" / f"{name}.md").read_text()
+    return page.split(f"## {step}: ", 1)[1].split("\n## ", 1)[0]
 
 
 def test_reference_submission_scores_full_marks(graded):
-    assert rows(graded)["ref"] == dict.fromkeys(["vpc", "nat", "jenkins", "instances"], "PASS")
+    assert scores(graded, "ref") == dict.fromkeys(STEPS, "PASS")
 
 
-def test_nat_to_the_internet_gateway_fails_nat_with_a_readable_reason(graded):
-    assert rows(graded)["alice"]["nat"] == "FAIL"
-    assert rows(graded)["alice"]["vpc"] == "PASS"
-    page = (graded / "feedback" / "alice.md").read_text()
-    section = page.split("## nat: FAIL", 1)[1].split("## ", 1)[0]
-    assert "nat.private_default_route" in section and "igw-" in section, section
-    assert "fix:" in section
+def test_route_to_the_internet_gateway_fails_nat_with_a_readable_reason(graded):
+    assert scores(graded, "igw")["nat"] == "FAIL"
+    text = section(graded, "igw", "nat")
+    assert "nat.private_default_route" in text and "igw-" in text, text
+    assert "fix:" in text
 
 
-def test_catch_up_for_jenkins_earns_no_credit(graded):
-    assert rows(graded)["alice"]["jenkins"] == "CAUGHT-UP"
-    page = (graded / "feedback" / "alice.md").read_text()
-    assert "lab.catch_up built jenkins" in page
+def test_a_nat_mistake_costs_nat_only(graded):
+    """The grader repairs nat (its own catch-up, never charged) before 03: one mistake,
+    one step."""
+    assert scores(graded, "igw") == {**dict.fromkeys(STEPS, "PASS"), "nat": "FAIL"}
+    assert "the grader rebuilt nat" in section(graded, "igw", "jenkins")
+
+
+def test_lab_up_in_a_solution_is_caught_up_not_pass(graded):
+    assert scores(graded, "up") == {**dict.fromkeys(STEPS, "PASS"), "nat": "CAUGHT-UP"}
+    text = section(graded, "up", "nat")
+    assert "the library built this step (02_nat.ipynb cell" in text, text
+
+
+def test_catch_up_then_deleting_its_record_is_still_caught_up(graded):
+    assert scores(graded, "hide")["jenkins"] == "CAUGHT-UP"
+    assert scores(graded, "hide")["instances"] == "PASS"
+    assert "03_jenkins.ipynb cell" in section(graded, "hide", "jenkins")
+
+
+def test_a_stuck_student_who_catches_up_is_caught_up_and_the_rest_is_graded(graded):
+    """Every cell runs (as nbgrader runs them): the raising blanks are recorded, the catch-up
+    after them runs, and the steps after it are graded on their own."""
+    assert scores(graded, "stuck") == {**dict.fromkeys(STEPS, "PASS"), "nat": "CAUGHT-UP"}
+    text = section(graded, "stuck", "nat")
+    assert "NotImplementedError" in text and "Cells that raised" in text
+
+
+def test_other_security_group_names_earn_full_marks(graded):
+    assert scores(graded, "names")["instances"] == "PASS"
+    assert "Cells that raised" not in section(graded, "names", "instances")
 
 
 def test_deleted_checkpoint_fails_that_step(graded):
-    assert rows(graded)["bob"]["jenkins"] == "FAIL"
-    assert rows(graded)["bob"]["nat"] == "PASS"
-    page = (graded / "feedback" / "bob.md").read_text()
-    assert "checkpoint cell" in page and "was deleted" in page
+    assert scores(graded, "names")["jenkins"] == "FAIL"
+    assert "checkpoint cell" in section(graded, "names", "jenkins")
+    assert "was deleted" in section(graded, "names", "jenkins")
 
 
-def test_infinite_loop_is_stopped_and_the_class_is_graded(graded):
-    assert rows(graded)["bob"]["instances"] == "ERROR"
-    page = (graded / "feedback" / "bob.md").read_text()
-    assert f"ran longer than the limit of {CELL_LIMIT} s per cell" in page
-    assert rows(graded)["ref"]["instances"] == "PASS"  # graded beside it
+def test_infinite_loop_is_stopped_and_the_rest_is_graded(graded):
+    assert scores(graded, "loop")["jenkins"] == "FAIL"
+    assert scores(graded, "loop")["instances"] == "PASS"
+    text = section(graded, "loop", "jenkins")
+    assert f"ran longer than the limit of {CELL_LIMIT} s per cell" in text
+    assert scores(graded, "ref")["jenkins"] == "PASS"  # graded beside it
 
 
 def test_junit_has_a_suite_per_student_and_a_case_per_step(graded):
     suites = {s.get("name"): s for s in ET.parse(graded / "class.xml").getroot()}
-    assert set(suites) == {"ref", "alice", "bob"}
+    assert set(suites) == set(CLASS)
     assert suites["ref"].get("failures") == "0" and suites["ref"].get("errors") == "0"
-    bob = {c.get("name"): c for c in suites["bob"]}
-    assert bob["instances"].find("error") is not None
-    assert bob["jenkins"].find("failure") is not None
+    names = {c.get("name"): c for c in suites["names"]}
+    assert names["jenkins"].find("failure") is not None
 
 
 def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
@@ -208,17 +281,18 @@ def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path):
     reason = netns.unsupported_reason()
     if reason:
         pytest.skip(f"grading with hosts needs the local data plane: {reason}")
-    before = set(netns.list_netns())
     reference = _submission(tmp_path, "reference")  # the steps graded here: 01-04
     settings = GradeSettings(reference, ROOT / "lab.toml", SANITIZE, hosts=True)
     steps = ["vpc", "nat", "jenkins", "instances"]
     result = grade_one(_submission(tmp_path, "student"), settings, steps)
     assert result.dataplane == "hosts"
-    assert [(s.step, s.score) for s in result.steps] == [(s, "PASS") for s in steps], result
+    why = [(s.step, s.score, s.reasons[:2], s.errors[:2]) for s in result.steps]
+    assert [(s.step, s.score) for s in result.steps] == [(s, "PASS") for s in steps], why
     instances = {c.id: c.status for c in result.checklist if c.id.startswith("instances.")}
     assert instances["instances.web_to_app_ssh"] == "PASS", instances
     assert set(instances.values()) == {"PASS"}, instances
-    assert set(netns.list_netns()) <= before
+    # Only this lab's: other labs may come and go on the machine meanwhile.
+    assert result.lab_id and not [n for n in netns.list_netns() if f"-{result.lab_id}-" in n]
 
 
 @pytest.mark.parametrize("fast", [True, False])

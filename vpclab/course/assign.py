@@ -4,8 +4,9 @@ nbgrader's own preprocessors do the work: `ClearSolutions` replaces each
 `### BEGIN SOLUTION` / `### END SOLUTION` region with `# YOUR CODE HERE` and
 `raise NotImplementedError()`, and `ClearOutput` drops every output and execution count.
 Cells without a region (the explanations, the "look at the result" cells, the checkpoint)
-are kept as they are. The edition mirrors the repository's layout (`lab.toml` beside a
-`notebooks/` folder), so the notebooks' `Lab("../lab.toml")` finds the spec.
+are kept as they are. The handout mirrors the repository's layout (`lab.toml` and the
+`Jenkinsfile`, which 08 reads, beside a `notebooks/` folder), so the notebooks'
+`Lab("../lab.toml")` finds the spec; a README tells the student what to do and hand in.
 """
 
 from __future__ import annotations
@@ -50,16 +51,45 @@ def has_solution(nb: nbformat.NotebookNode) -> bool:
     return any(BEGIN in cell.source or END in cell.source for cell in nb.cells)
 
 
+# Files beside the spec that the notebooks read (08 shows and runs the Jenkinsfile).
+PROJECT_FILES = ("Jenkinsfile",)
+STUDENT_README = """# vpclab: your handout
+
+1. Open `notebooks/` in JupyterLab (from the vpclab checkout: `make jupyter`, or
+   `jupyter lab notebooks/` in an environment with vpclab installed), and work through the
+   notebooks in order, 00 to 10.
+2. Write your code where a cell says `# YOUR CODE HERE` (delete the
+   `raise NotImplementedError()` under it). Leave the last cell of each notebook, the
+   checkpoint, as it is: it prints the step's checklist.
+3. Stuck? `lab.catch_up("<step>")` builds a step for you so you can go on; a step built by
+   the library (catch_up, `lab.up`, `vpclab up`) works but earns no credit.
+4. Hand in this folder's `notebooks/` (all the `.ipynb` files, saved), zipped or as a
+   folder, the way your instructor asks.
+"""
+
+
 def assign(notebooks: Path, spec: Path, out_dir: Path) -> list[Path]:
-    """Write the student edition of every `NN_name.ipynb` in `notebooks` into
-    `out_dir/notebooks/`, and the spec as `out_dir/lab.toml`. Returns the notebooks written."""
+    """Write the handout: the student edition of every `NN_name.ipynb` in `notebooks` into
+    `out_dir/notebooks/`, the spec as `out_dir/lab.toml`, the project files the notebooks
+    read and a README. Returns the notebooks written."""
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources:
         raise UsageError(f"no notebooks in {notebooks}", "pass --notebooks with the NN_*.ipynb")
+    if not spec.is_file():
+        raise UsageError(f"{spec} does not exist", "pass --spec with the lab's lab.toml")
+    missing = [name for name in PROJECT_FILES if not (spec.parent / name).is_file()]
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} is not beside {spec}: the notebooks read it",
+            "run vpclab assign from the vpclab checkout (or pass --spec there)",
+        )
     preprocessors = _preprocessors()
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spec, out_dir / "lab.toml")
+    for name in PROJECT_FILES:
+        shutil.copyfile(spec.parent / name, out_dir / name)
+    (out_dir / "README.md").write_text(STUDENT_README)
     written = []
     for source in sources:
         edition = student_notebook(nbformat.read(source, as_version=4), preprocessors)

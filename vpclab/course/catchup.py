@@ -1,6 +1,8 @@
 """`Lab.catch_up(step)`: the rescue for a stuck student. It builds, with the library's own
 steps, whatever the steps up to `step` still lack, and records in the state folder which
-steps it had to build: a step so built earns no credit when the class is graded."""
+steps it had to build (for the student to see). A step so built earns no credit when the
+class is graded: the grader knows from its own request log (`vpclab.course.relay`), not
+from this record, which the student's kernel could delete."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpclab.paths import lab_dir
-from vpclab.steps import BUILT
+from vpclab.steps import apply_steps
 
 if TYPE_CHECKING:
     from vpclab.lab import Lab
@@ -48,20 +50,7 @@ def caught_up_steps(lab_name: str, spec_path: Path) -> set[str]:
 def catch_up(lab: Lab, step: str) -> CatchUp:
     """Apply the library's steps through `step`; a step counts as built by the catch-up when
     it sent at least one mutating call. The record is written even when nothing was built."""
-    steps = lab.built_steps(step)
-    ctx = lab.context()
-    log = lab.cloud.log
-    built: list[str] = []
-    hosts_ready = False
-    for name in steps:
-        if getattr(BUILT[name], "NEEDS_HOSTS", False) and not hosts_ready:
-            lab.follow_dataplane()
-            hosts_ready = True
-        before = len(log.mutating)
-        BUILT[name].apply(ctx)
-        if len(log.mutating) > before:
-            built.append(name)
-    lab.follow_dataplane()
+    built = apply_steps(lab.context(), lab.built_steps(step), lab.follow_dataplane, lambda _: None)
     rec = CatchUp(step=step, built=built, time=datetime.now(UTC).isoformat(timespec="seconds"))
     path = record_path(lab.spec.name, lab.spec_path)
     path.parent.mkdir(parents=True, exist_ok=True)

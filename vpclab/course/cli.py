@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -21,16 +22,39 @@ SanitizeOpt = Annotated[
 ]
 
 
+# What `assign` and `grade` import: the `course` extras (`make setup` installs the core only).
+COURSE_MODULES = {
+    "assign": ("nbformat", "nbgrader"),
+    "grade": ("nbformat", "nbclient", "nbval", "ipykernel"),
+}
+
+
+def require_course(command: str) -> None:
+    """One line naming what to install when the course's extras are missing."""
+    from vpclab.errors import UsageError
+
+    missing = [m for m in COURSE_MODULES[command] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"vpclab {command} needs {', '.join(missing)}, which is not installed",
+            ".venv/bin/pip install -e '.[course]' (or make setup-test)",
+        )
+
+
 def assign(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the student edition.")],
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
 ) -> None:
-    """Write the student edition: solutions cleared, outputs cleared, checkpoints kept."""
+    """Write the handout: the student edition of the notebooks (solutions and outputs
+    cleared, checkpoints kept), lab.toml, the Jenkinsfile and a README; no solution."""
+    require_course("assign")
     from vpclab.course.assign import assign as write_edition
 
     written = write_edition(notebooks, spec, out_dir)
-    typer.echo(f"wrote {len(written)} notebooks and lab.toml into {out_dir}")
+    typer.echo(
+        f"wrote {len(written)} notebooks, lab.toml, Jenkinsfile and README.md into {out_dir}"
+    )
 
 
 def grade(
@@ -49,7 +73,11 @@ def grade(
     ] = None,
     hosts: Annotated[
         bool | None,
-        typer.Option("--hosts/--no-hosts", help="Give each lab its own hosts (default: as root)."),
+        typer.Option(
+            "--hosts/--no-hosts",
+            help="Give each lab its own hosts (default, needs root on Linux), or grade the "
+            "control plane only: live checks SKIP, and an all-SKIP step scores SKIPPED.",
+        ),
     ] = None,
     fast_monitoring: Annotated[
         bool,
@@ -62,16 +90,43 @@ def grade(
     notebooks: NotebooksOpt = Path("notebooks"),
     spec: SpecOpt = Path("lab.toml"),
     sanitize: SanitizeOpt = None,
+    jail: Annotated[
+        bool | None,
+        typer.Option(
+            "--jail/--no-jail",
+            help="Run each kernel as a throwaway user that cannot read the reference or the "
+            "class (default: whenever it can: root on Linux, without hosts).",
+        ),
+    ] = None,
+    rubric: Annotated[
+        Path | None,
+        typer.Option(
+            "--rubric",
+            metavar="FILE",
+            help="Points per check (default: rubric.toml beside the spec, else the defaults).",
+        ),
+    ] = None,
 ) -> None:
     """Grade a class: each submission in its own fresh lab, scored per step."""
+    require_course("grade")
     from vpclab.course import feedback as out
     from vpclab.course.grade import GradeSettings
     from vpclab.course.grade import grade as grade_class
     from vpclab.course.overlay import SANITIZE
+    from vpclab.errors import UsageError
     from vpclab.localcloud import netns
 
     if hosts is None:
-        hosts = netns.unsupported_reason() is None
+        reason = netns.unsupported_reason()
+        if reason:
+            raise UsageError(
+                f"the labs cannot have hosts here: {reason}",
+                "run as root on Linux, or pass --no-hosts to grade without them (steps "
+                "whose checks all SKIP then score SKIPPED)",
+            )
+        hosts = True
+    if not hosts:
+        typer.echo("grading WITHOUT hosts: live checks SKIP; an all-SKIP step scores SKIPPED")
     settings = GradeSettings(
         reference=notebooks,
         spec=spec,
@@ -79,7 +134,23 @@ def grade(
         cell_timeout=cell_timeout,
         hosts=hosts,
         fast_monitoring=fast_monitoring,
+        rubric=rubric,
+        jail=jail,
     )
+    if settings.jail and settings.hosts:
+        raise UsageError(
+            "--jail and hosts do not go together: a kernel with hosts enters the lab's "
+            "network namespaces as root",
+            "pass --no-hosts to jail the kernels, or drop --jail",
+        )
+    if settings.jail:
+        from vpclab.course.jail import unsupported_reason
+
+        reason = unsupported_reason()
+        if reason:
+            raise UsageError(f"cannot jail the kernels: {reason}", "run as root, or --no-jail")
+    else:
+        typer.echo("the notebooks run as the grader's user (not jailed)")
     results = grade_class(submissions, settings, jobs=jobs, say=typer.echo)
     if csv:
         typer.echo(f"wrote {out.write_csv(results, csv)}")

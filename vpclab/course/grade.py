@@ -15,9 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpclab.course import jail
+from vpclab.course import rubric as rubrics
 from vpclab.course.overlay import reference_steps
 from vpclab.course.scores import Score, StepScore, SubmissionResult
 from vpclab.errors import UsageError
+from vpclab.localcloud import client
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,20 @@ class GradeSettings:
     # Shorten the spec's monitoring timings (vpclab.course.timings): 09 then waits seconds
     # for a scrape or an alert, not minutes. The checks are the same.
     fast_monitoring: bool = True
+    # Points per check; None: rubric.toml beside the spec, else the package's defaults.
+    rubric: Path | None = None
+    # Run each kernel as a throwaway user with the reference and the class hidden; None:
+    # whenever it can (root on Linux, without hosts: a kernel with hosts enters the lab's
+    # network namespaces, which needs root).
+    jail: bool | None = None
 
     def __post_init__(self) -> None:
         if self.cell_timeout is None:
             object.__setattr__(self, "cell_timeout", 900.0 if self.hosts else 120.0)
+        if self.jail is None:
+            object.__setattr__(self, "jail", not self.hosts and jail.unsupported_reason() is None)
+        if self.rubric is None:
+            object.__setattr__(self, "rubric", rubrics.beside(self.spec))
         if self.submission_timeout is None:
             object.__setattr__(self, "submission_timeout", 3600.0 if self.hosts else 1800.0)
 
@@ -65,41 +78,61 @@ def _check_inputs(submissions: list[Path], settings: GradeSettings) -> list[str]
     return steps
 
 
-def grade_one(submission: Path, settings: GradeSettings, steps: list[str]) -> SubmissionResult:
+def grade_one(
+    submission: Path, settings: GradeSettings, steps: list[str], others: list[Path] = ()
+) -> SubmissionResult:
     """Grade one submission in a child process; a crash of that process is an ERROR on every
-    step, never the end of the class."""
+    step, never the end of the class. The points are counted here, in the parent. `others`:
+    the rest of the class, hidden from a jailed kernel."""
+    rubric = rubrics.load(settings.rubric)
+    return rubrics.score(_run_child(submission, settings, steps, list(others)), rubric)
+
+
+def hidden(settings: GradeSettings, others: list[Path]) -> list[str]:
+    """What a jailed kernel must not read: the reference, the class, the kit's solutions
+    (notebooks, their sources, the tests that edit them), its history and its own labs."""
+    paths = [settings.reference, *others]
+    root = client.project_root()
+    if root is not None:
+        paths += [root / name for name in ("notebooks", "course", "tests", ".git", ".vpclab")]
+    seen: list[str] = []
+    for path in paths:
+        text = str(Path(path).resolve())
+        if Path(text).exists() and text not in seen:
+            seen.append(text)
+    return seen
+
+
+def _run_child(
+    submission: Path, settings: GradeSettings, steps: list[str], others: list[Path]
+) -> SubmissionResult:
+    # 0700, the grader's: a kernel can neither read nor write the result.
     with tempfile.TemporaryDirectory(prefix="vpclab-grade-result-") as tmp:
         out = Path(tmp) / "result.json"
-        argv = [
-            sys.executable,
-            "-m",
-            "vpclab.course.runner",
-            str(submission.resolve()),
-            "--reference",
-            str(settings.reference.resolve()),
-            "--spec",
-            str(settings.spec.resolve()),
-            "--sanitize",
-            str(settings.sanitize.resolve()),
-            "--timeout",
-            str(settings.cell_timeout),
-            "--out",
-            str(out),
-            *(["--hosts"] if settings.hosts else []),
-            *(["--fast-monitoring"] if settings.fast_monitoring else []),
-        ]
+        argv = [sys.executable, "-m", "vpclab.course.runner"]
+        job = {
+            "submission": str(submission.resolve()),
+            "reference": str(settings.reference.resolve()),
+            "spec": str(settings.spec.resolve()),
+            "sanitize": str(settings.sanitize.resolve()),
+            "timeout": settings.cell_timeout,
+            "hosts": settings.hosts,
+            "fast_monitoring": settings.fast_monitoring,
+            "out": str(out),
+            "hide": hidden(settings, others) if settings.jail else None,
+        }
         # Its own session: on overrun the whole group (runner, kernel, moto) is stopped.
         proc = subprocess.Popen(
             argv,
             cwd=tmp,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         )
         try:
-            _, stderr = proc.communicate(timeout=settings.submission_timeout)
+            _, stderr = proc.communicate(json.dumps(job), timeout=settings.submission_timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
@@ -124,11 +157,15 @@ def grade(
     if jobs < 1:
         raise UsageError(f"--jobs {jobs} is not a number of labs", "give --jobs 1 or more")
     steps = _check_inputs(submissions, settings)
+    rubrics.load(settings.rubric)  # a bad rubric stops the class before any lab starts
 
     def one(sub: Path) -> SubmissionResult:
-        result = grade_one(sub, settings, steps)
+        result = grade_one(sub, settings, steps, [s for s in submissions if s != sub])
         marks = " ".join(f"{s.step}={s.score}" for s in result.steps)
-        say(f"graded {result.name} in {result.seconds:.1f} s: {marks}")
+        say(
+            f"graded {result.name} in {result.seconds:.1f} s: {marks}; "
+            f"{result.points:g}/{result.possible:g} points"
+        )
         return result
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

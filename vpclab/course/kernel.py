@@ -8,11 +8,16 @@ interpreter (and environment) that nbval's own run of the notebooks uses.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
+
+if TYPE_CHECKING:
+    from vpclab.course.jail import Jail
 
 CellStarted = Callable[[int], None]
 
@@ -24,12 +29,17 @@ def execute(
     *,
     quiet: bool = True,
     on_cell_start: CellStarted | None = None,
+    keep_going: bool = False,
+    jail: Jail | None = None,
 ) -> None:
     """Execute every cell of `nb` in place, from `cwd`, with `timeout` seconds per cell.
 
     Raises nbclient's CellExecutionError, CellTimeoutError or DeadKernelError on the first
-    cell that fails. `quiet` drops the kernel process's own stderr (as nbval starts its
-    kernels); `on_cell_start(index)` is called as each cell starts."""
+    cell that fails; with `keep_going` every cell runs (as nbgrader runs them), an error is
+    left in its cell's outputs, and a cell past `timeout` is interrupted (a KeyboardInterrupt
+    in its outputs) and the next one runs. `quiet` drops the kernel process's own stderr (as
+    nbval starts its kernels); `on_cell_start(index)` is called as each cell starts; `jail`
+    runs the kernel as its throwaway user, with what it must not read hidden."""
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
@@ -37,21 +47,30 @@ def execute(
 
     # The async manager: with a blocking one, nbclient's wait for output blocks its event
     # loop, so a cell that loops forever is never timed out.
-    km = AsyncKernelManager(
-        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
-    )
+    class Manager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if jail is None:
+                return cmd
+            return jail.prefix(os.path.realpath(self.connection_file)) + cmd
+
+    km = Manager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(
         nb,
         km=km,
         timeout=timeout,
         record_timing=False,
-        allow_errors=False,
+        allow_errors=keep_going,
+        interrupt_on_timeout=keep_going,
         resources={"metadata": {"path": str(cwd)}},
     )
     if on_cell_start is not None:
         client.on_cell_start = lambda cell_index, **_: on_cell_start(cell_index)
+    start: dict = {"stderr": subprocess.DEVNULL} if quiet else {}
+    if jail is not None:
+        start["env"] = {**os.environ, **jail.environment()}
     try:
-        client.execute(**({"stderr": subprocess.DEVNULL} if quiet else {}))
+        client.execute(**start)
     finally:
         # nbclient leaves a kernel it did not create running: stop it (a looping one too).
         if run_sync(km.is_alive)():

@@ -8,7 +8,6 @@ so each kernel inherits only its own submission's AWS_ENDPOINT_URL, VPCLAB_STATE
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -17,15 +16,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
-from vpclab.course import catchup, kernel, timings
+from vpclab.aws import session
+from vpclab.course import kernel, timings
+from vpclab.course.jail import Jail, free_uid
 from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
+from vpclab.course.relay import Marked, Relay
 from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
 from vpclab.localcloud import cleanup, client, motoserver
 from vpclab.localcloud.sandbox import SEED
+from vpclab.spec import STEPS
 
 # Fake credentials: the kernels talk only to their own moto server.
 FAKE_AWS = {
@@ -57,18 +61,22 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     return env
 
 
-def lay_out(folder: Path, spec: Path, fast: bool = False) -> Path:
+def lay_out(folder: Path, spec: Path, fast: bool = False, clone: bool = True) -> Path:
     """The submission's project folder, with its spec and an empty `notebooks/` to run in:
     a clone of the kit on branch `main` when vpclab runs from a checkout (08 reads its
     Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
-    the kit), else just the spec; `fast` shortens its monitoring timings."""
+    the kit), else (or without `clone`: a jailed kernel must not see the kit's history) the
+    spec and the Jenkinsfile; `fast` shortens its monitoring timings."""
     root = client.project_root()
-    if root is not None:
+    if root is not None and clone:
         git = ["git", "-c", "advice.detachedHead=false"]
         subprocess.run([*git, "clone", "--quiet", str(root), str(folder)], check=True)
         subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
         shutil.rmtree(folder / "notebooks", ignore_errors=True)
     (folder / "notebooks").mkdir(parents=True)
+    jenkinsfile = spec.parent / "Jenkinsfile"
+    if not (folder / "Jenkinsfile").exists() and jenkinsfile.is_file():
+        shutil.copyfile(jenkinsfile, folder / "Jenkinsfile")
     text = spec.read_text()
     (folder / "lab.toml").write_text(timings.fast_monitoring(text) if fast else text)
     return folder
@@ -81,29 +89,78 @@ def _export(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: float) -> tuple[int, str] | None:
-    """Execute in a fresh kernel (this interpreter) from `cwd`. Returns None when every cell
-    ran, else (index of the failing cell, what went wrong). The kernel is shut down either way."""
+def run_notebook(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    timeout: float,
+    on_cell: Callable[[int], None] | None = None,
+    jail: Jail | None = None,
+) -> list[str]:
+    """Execute every cell in a fresh kernel (this interpreter) from `cwd`, as nbgrader does:
+    a cell that raises or runs past `timeout` is recorded and the next one runs. Returns
+    what went wrong, one line per cell; the kernel is shut down either way."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     running: list[int] = []
+
+    def started(index: int) -> None:
+        running.append(index)
+        if on_cell is not None:
+            on_cell(index)
+
     try:
-        kernel.execute(nb, cwd, timeout, on_cell_start=running.append)
-    except CellTimeoutError:
-        return running[-1], f"ran longer than the limit of {timeout:g} s per cell (stopped)"
-    except CellExecutionError as exc:
-        return running[-1], f"{exc.ename}: {exc.evalue}".strip()
-    except DeadKernelError as exc:
-        return (running[-1] if running else -1), f"the kernel died: {exc}"
-    return None
+        kernel.execute(nb, cwd, timeout, on_cell_start=started, keep_going=True, jail=jail)
+    except CellTimeoutError:  # the kernel ignored the interrupt
+        return [f"cell {running[-1] + 1}: ran longer than the limit of {timeout:g} s per cell"]
+    except (CellExecutionError, DeadKernelError) as exc:
+        where = f"cell {running[-1] + 1}" if running else "the kernel"
+        return [f"{where}: the kernel died or stopped: {str(exc).splitlines()[0]}"]
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.output_type != "error":
+                continue
+            if out.ename == "KeyboardInterrupt":
+                what = f"ran longer than the limit of {timeout:g} s per cell (stopped)"
+            else:
+                what = f"{out.ename}: {out.evalue}".strip().splitlines()[0]
+            problems.append(f"cell {index + 1}: {what}")
+    return problems
 
 
 def _verify(lab, step: str) -> list[CheckLine]:
     return [CheckLine(r.id, r.status, r.detail, r.hint) for r in lab.verify(step=step)]
 
 
+def score_of(
+    checks: list[CheckLine], checkpoint: list[str], built: list[Marked]
+) -> tuple[Score, list[str]]:
+    """The step's score from the grader's own checklist run, the checkpoint comparison and
+    the request log: a SKIP is never a PASS, and a step the library built earns no credit."""
+    failing = [c for c in checks if c.status == "FAIL"]
+    reasons = [f"{c.id}: {c.detail}" + (f" (fix: {c.hint})" if c.hint else "") for c in failing]
+    if failing:
+        return Score.FAIL, reasons + checkpoint
+    if built:
+        cells = sorted({m.where for m in built})
+        why = f"the library built this step ({', '.join(cells)}): it passes, but earns no credit"
+        return Score.CAUGHT_UP, [why]
+    if checkpoint:
+        return Score.FAIL, checkpoint
+    if not checks or all(c.status == "SKIP" for c in checks):
+        return Score.SKIPPED, ["every check SKIPs (no hosts to test): a SKIP is never a PASS"]
+    return Score.PASS, []
+
+
 def grade_step(
-    lab, ref: ReferenceStep, student_dir: Path, work: Path, timeout: float, patterns: list
+    lab,
+    ref: ReferenceStep,
+    student_dir: Path,
+    work: Path,
+    timeout: float,
+    patterns: list,
+    relay: Relay,
+    jail: Jail | None = None,
 ) -> tuple[StepScore, list[CheckLine]]:
     name = ref.path.name
     source = student_dir / name
@@ -111,32 +168,39 @@ def grade_step(
         return StepScore(ref.step, name, Score.FAIL, [f"{name} is not in the submission"]), []
     nb = nbformat.read(source, as_version=4)
     at = overlay(nb, ref)
-    reasons: list[str] = []
+    checkpoint: list[str] = []
     if at is None:
-        reasons.append(
+        checkpoint.append(
             f"the checkpoint cell ({ref.checkpoint.source.strip()}) was deleted: put it back "
             "as the notebook's last cell"
         )
     expected = list(nbformat.from_dict(ref.checkpoint).outputs)
-    problem = run_notebook(nb, work, timeout)
-    checks = _verify(lab, ref.step)
-    failing = [c for c in checks if c.status == "FAIL"]
-    reasons += [f"{c.id}: {c.detail}" + (f" (fix: {c.hint})" if c.hint else "") for c in failing]
-    if problem is not None and problem[0] != at:
-        index, what = problem
-        return StepScore(ref.step, name, Score.ERROR, [f"cell {index + 1}: {what}", *reasons]), (
-            checks
-        )
-    if problem is None and at is not None:
-        reasons += differences(expected, nb.cells[at].outputs, patterns)
-    elif problem is not None and not failing:
-        reasons.append(f"the checkpoint raised: {problem[1].splitlines()[0]}")
-    if reasons:
-        return StepScore(ref.step, name, Score.FAIL, reasons), checks
-    if ref.step in catchup.caught_up_steps(lab.spec.name, lab.spec_path):
-        why = f"lab.catch_up built {ref.step}: it passes, but earns no credit"
-        return StepScore(ref.step, name, Score.CAUGHT_UP, [why]), checks
-    return StepScore(ref.step, name, Score.PASS), checks
+
+    def on_cell(index: int) -> None:
+        relay.where = f"{name} cell {index + 1}"
+
+    errors = run_notebook(nb, work, timeout, on_cell, jail)
+    relay.where = f"after {name}"
+    try:
+        checks = _verify(lab, ref.step)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the lab is this step's ERROR
+        why = f"the step's checks could not be read: {type(exc).__name__}: {exc}"
+        return StepScore(ref.step, name, Score.ERROR, [why], errors=errors), []
+    if at is not None and not any(o.output_type == "error" for o in nb.cells[at].outputs):
+        checkpoint += differences(expected, nb.cells[at].outputs, patterns)
+    score, reasons = score_of(checks, checkpoint, relay.built_by_library(ref.step))
+    return StepScore(ref.step, name, score, reasons, errors=errors), checks
+
+
+def mend(lab, step: str) -> list[str]:
+    """The grader's own catch-up before `step`'s notebook: the library brings every earlier
+    step to the reference state (marked as the grader's, never charged to the student)."""
+    earlier = STEPS[: STEPS.index(step)]
+    enabled = [s for s in lab.built_steps() if s in earlier]
+    if not enabled:
+        return []
+    with session.as_grader():
+        return lab.apply(through=enabled[-1])
 
 
 def grade_submission(
@@ -147,7 +211,10 @@ def grade_submission(
     timeout: float,
     hosts: bool,
     fast_monitoring: bool = False,
+    hide: list[Path] | None = None,
 ) -> SubmissionResult:
+    """`hide`: jail the kernel (a throwaway uid, see `jail`) with these paths hidden; None
+    runs it as this process' user."""
     from vpclab.lab import Lab
 
     started = time.monotonic()
@@ -155,24 +222,47 @@ def grade_submission(
     patterns = load_patterns(sanitize)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
     try:
-        project = lay_out(tmp / "lab", spec, fast=fast_monitoring)
+        project = lay_out(tmp / "lab", spec, fast=fast_monitoring, clone=hide is None)
         work = project / "notebooks"
         state = tmp / "state"
         state.mkdir(mode=0o700)
+        jail = None
+        if hide is not None:
+            home = tmp / "home"
+            home.mkdir(mode=0o700)
+            jail = Jail(free_uid(), home, [*hide, submission, spec.parent / ".git"])
+            tmp.chmod(0o711)  # the jailed user passes through to its own folders only
+            project.chmod(0o700)
+            jail.give(project, state, home)
+        result.jailed = jail is not None
         with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
-            _export(lab_environment(server.endpoint, state, hosts))
+            # Everything reaches moto through the grader's relay, which logs marked requests.
+            relay = Relay(server.endpoint).start()
+            if jail is not None:
+                jail.fence(int(relay.endpoint.rsplit(":", 1)[1]))
+            _export(lab_environment(relay.endpoint, state, hosts))
             lab = Lab(project / "lab.toml", say=lambda _line: None)
             result.dataplane = lab.dataplane_off() or "hosts"
+            result.lab_id = lab.lab_id
             if result.dataplane == "hosts" and (project / ".git").is_dir():
                 # The lab's internet serves this clone: the pipeline deploys its main, and
                 # 08's break-it commit lands here, never in the kit.
-                client.start(lab.local_dir, server.endpoint, lab.spec.region, repo_root=project)
+                client.start(lab.local_dir, relay.endpoint, lab.spec.region, repo_root=project)
             try:
                 for ref in references:
                     began = time.monotonic()
+                    relay.where = f"the grader's repair before {ref.path.name}"
+                    try:
+                        mended = mend(lab, ref.step)
+                    except Exception as exc:  # noqa: BLE001 - the notebook still runs
+                        mended = [f"(the repair failed: {type(exc).__name__}: {exc})"]
+                    if jail is not None:  # keys the repair made are the student's to use
+                        jail.give(state)
+                    folder = submission_notebooks(submission)
                     score, checks = grade_step(
-                        lab, ref, submission_notebooks(submission), work, timeout, patterns
+                        lab, ref, folder, work, timeout, patterns, relay, jail
                     )
+                    score.mended = mended
                     score.seconds = round(time.monotonic() - began, 1)
                     result.steps.append(score)
                     result.checklist += checks
@@ -180,6 +270,9 @@ def grade_submission(
                 if result.dataplane == "hosts":
                     client.stop(lab.local_dir)
                     cleanup.force_down(lab.lab_id)
+                relay.stop()
+                if jail is not None:
+                    jail.unfence()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 2)
@@ -189,29 +282,23 @@ def grade_submission(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("submission", type=Path)
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--spec", type=Path, required=True)
-    parser.add_argument("--sanitize", type=Path, required=True)
-    parser.add_argument("--timeout", type=float, required=True)
-    parser.add_argument("--hosts", action="store_true")
-    parser.add_argument("--fast-monitoring", action="store_true")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+def main() -> int:
+    """Settings come as JSON on stdin, not in argv: a kernel may read any process' argv,
+    and the reference's path is not for it."""
+    args = json.loads(sys.stdin.read())
     from vpclab.course.overlay import reference_steps
 
     result = grade_submission(
-        args.submission.resolve(),
-        reference_steps(args.reference.resolve()),
-        args.spec.resolve(),
-        args.sanitize.resolve(),
-        args.timeout,
-        args.hosts,
-        args.fast_monitoring,
+        Path(args["submission"]).resolve(),
+        reference_steps(Path(args["reference"]).resolve()),
+        Path(args["spec"]).resolve(),
+        Path(args["sanitize"]).resolve(),
+        float(args["timeout"]),
+        bool(args["hosts"]),
+        bool(args["fast_monitoring"]),
+        [Path(p) for p in args["hide"]] if args.get("hide") is not None else None,
     )
-    args.out.write_text(json.dumps(result.to_dict(), indent=1))
+    Path(args["out"]).write_text(json.dumps(result.to_dict(), indent=1))
     return 0
 
 

@@ -10,8 +10,9 @@ from enum import StrEnum
 class Score(StrEnum):
     PASS = "PASS"
     FAIL = "FAIL"  # failing checks (with hints), a changed or missing checkpoint
-    CAUGHT_UP = "CAUGHT-UP"  # passes only because `lab.catch_up` built it: no credit
-    ERROR = "ERROR"  # a cell raised, or ran past the time limit
+    CAUGHT_UP = "CAUGHT-UP"  # passes only because the library built it: no credit
+    ERROR = "ERROR"  # the step's checks could not be read (the notebook or the lab broke)
+    SKIPPED = "SKIPPED"  # every check SKIPs (no hosts): nothing could be judged, no credit
 
 
 @dataclass
@@ -21,6 +22,11 @@ class StepScore:
     score: Score
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0  # the notebook's run and the checklist after it
+    errors: list[str] = field(default_factory=list)  # cells that raised (shown, not scored)
+    mended: list[str] = field(default_factory=list)  # earlier steps the grader rebuilt first
+    points: float = 0.0  # from the rubric, by the grading parent (`rubric.score`)
+    possible: float = 0.0
+    lost: list[str] = field(default_factory=list)  # the points lost, per check
 
 
 @dataclass
@@ -41,6 +47,16 @@ class SubmissionResult:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # the grading process and its largest child (kernel or moto)
     dataplane: str = ""  # "hosts" or why not
+    lab_id: str = ""  # the graded lab's local id (its namespaces are named after it)
+    jailed: bool = False  # the kernel ran as a throwaway user (see `vpclab.course.jail`)
+
+    @property
+    def points(self) -> float:
+        return sum(s.points for s in self.steps)
+
+    @property
+    def possible(self) -> float:
+        return sum(s.possible for s in self.steps)
 
     @property
     def passed(self) -> int:

@@ -111,8 +111,14 @@ def where(reach: Reach, role: str) -> Where:
     return Where(role, instance["PrivateIpAddress"], instance.get("PublicIpAddress"))
 
 
+# Sessions opened so far in this process: a step that opened one worked on the hosts.
+sessions_opened = 0
+
+
 def open_role(reach: Reach, role: str) -> Host:
     """An SSH session (as ubuntu) to a role's host; the app through the web server."""
+    global sessions_opened
+    sessions_opened += 1
     spec, local = reach.spec, is_local(reach)
     here = where(reach, role)
 

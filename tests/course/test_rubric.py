@@ -1,0 +1,60 @@
+"""Points: the rubric's weights per check, counted by the grading parent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vpclab.course import feedback, rubric
+from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
+from vpclab.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def result(score: Score, statuses: dict[str, str], reasons=()) -> SubmissionResult:
+    checks = [CheckLine(check, status) for check, status in statuses.items()]
+    return SubmissionResult("s", [StepScore("nat", "02_nat.ipynb", score, list(reasons))], checks)
+
+
+NAT = {"nat.igw_attached": "PASS", "nat.private_default_route": "FAIL", "nat.x": "SKIP"}
+
+
+def test_shipped_rubric_is_the_one_beside_lab_toml_and_loads():
+    assert (ROOT / "rubric.toml").read_text() == rubric.DEFAULT.read_text()
+    loaded = rubric.load(rubric.beside(ROOT / "lab.toml"))
+    assert loaded.weight("nat.private_default_route") == 3 and loaded.weight("vpc.exists") == 1
+
+
+def test_a_failing_step_keeps_the_points_of_its_passing_checks():
+    rules = rubric.Rubric(default=1, checkpoint=1, checks={"nat.private_default_route": 3})
+    (step,) = rubric.score(result(Score.FAIL, NAT), rules).steps
+    assert (step.points, step.possible) == (2, 6)  # igw 1 + checkpoint 1, of 1 + 3 + 1 + 1
+    assert "3 for `nat.private_default_route` (failed)" in step.lost
+    assert "1 for `nat.x` (not judged (SKIP))" in step.lost
+
+
+@pytest.mark.parametrize("score", [Score.CAUGHT_UP, Score.SKIPPED, Score.ERROR])
+def test_no_credit_scores_earn_no_points(score):
+    (step,) = rubric.score(result(score, {"nat.igw_attached": "PASS"}), rubric.Rubric()).steps
+    assert step.points == 0 and step.possible == 2 and str(score) in step.lost[0]
+
+
+def test_csv_and_feedback_show_points(tmp_path):
+    graded = rubric.score(result(Score.FAIL, NAT), rubric.Rubric())
+    text = feedback.write_csv([graded], tmp_path / "c.csv").read_text().splitlines()
+    assert text[0] == "student,nat,hosts,nat points,total,possible"
+    assert text[1] == "s,FAIL,no,2,2,4"
+    assert "Points lost:" in feedback.page(graded)
+
+
+@pytest.mark.parametrize(
+    "body, wrong",
+    [("default = -1", "default"), ('[checks]\n"nope" = 2', "nope"), ("extra = 1", "extra")],
+)
+def test_a_bad_rubric_is_one_line_naming_it(tmp_path, body, wrong):
+    path = tmp_path / "rubric.toml"
+    path.write_text(body)
+    with pytest.raises(UsageError, match=wrong):
+        rubric.load(path)
