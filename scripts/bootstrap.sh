@@ -20,8 +20,9 @@ for arg in "$@"; do
 done
 
 # The local image: the software every local host runs.
+# crun (>= 1.8) runs each host as a container.
 APT_PACKAGES=(
-  iproute2 nftables openssh-server openssh-client sudo procps git curl
+  iproute2 nftables crun openssh-server openssh-client sudo procps git curl
   nginx supervisor prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-nginx-exporter
   python3-venv python3-dev graphviz memcached

@@ -236,8 +236,6 @@ def hide_machine_secrets(h: Path, machine_root: Path = Path("/")) -> list[str]:
     for pattern in SECRET_GLOBS:
         for found in sorted(machine_root.glob(pattern)):
             path = "/" + str(found.relative_to(machine_root))
-            if path.startswith(HOST_KEY):
-                continue  # the host's own key, in its upper layer
             target = _upper_with_parents(h, path)
             if not os.path.lexists(target):
                 os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))

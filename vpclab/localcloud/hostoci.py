@@ -18,6 +18,7 @@ What a host sees, and why each piece:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -176,8 +177,9 @@ def _version(text: str) -> tuple[int, ...]:
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
+@functools.cache
 def unsupported_reason() -> str | None:
-    """Why hosts cannot run as containers here (one line), or None."""
+    """Why hosts cannot run as containers here (one line), or None. Asked once a process."""
     kernel = _version(os.uname().release)
     if kernel < MIN_KERNEL:
         return (
@@ -437,6 +439,13 @@ def delete_stale(netns: str) -> None:
             capture_output=True,
             check=False,
         )
+
+
+def forget(netns: str) -> None:
+    """Everything of a host outside its folder: crun's state, the bundle, the id slice."""
+    delete_stale(netns)
+    remove_bundle(netns)
+    release_ids(netns)
 
 
 def _hybrid_cgroups() -> bool:
