@@ -56,7 +56,8 @@ if command -v apt-get >/dev/null 2>&1; then
       echo "bootstrap: installing Debian packages: ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # None of their services starts or is enabled on this machine: they run in hosts.
+      bash scripts/install-packages.sh "${missing[@]}"
     else
       echo "bootstrap: not root, so these Debian packages are not installed: ${missing[*]}" >&2
       echo "bootstrap: the local hosts will be skipped; run 'sudo make lab' for the full lab." >&2
