@@ -33,7 +33,8 @@ OVERLAID = ("etc", "var", "usr")
 # The machine's secrets in the layers a host sees (its SSH host keys, TLS keys, password
 # backups): each is a whiteout in the host's upper layer, so the host sees no such file.
 SECRET_GLOBS = ("etc/ssh/ssh_host_*", "etc/ssl/private", "etc/shadow-", "etc/gshadow-")
-# Folders the view covers: a host folder under one of them would be hidden from itself.
+# The image's folders (every host sees them) and the runtime's: a host folder under one of
+# them would be visible to every host, or inside the runtime's own state.
 COVERED = ("/etc", "/var", "/usr", "/run", "/dev/shm", "/proc")
 
 
@@ -200,7 +201,7 @@ def check_host_dir(h: Path) -> None:
     for top in COVERED:
         if h == Path(top) or Path(top) in h.parents:
             raise VpclabError(
-                f"host folder {h} is under {top}, which the host's view covers",
+                f"host folder {h} is under {top}, which every host sees or the runtime owns",
                 "keep the state folder elsewhere (set VPCLAB_STATE)",
             )
 
