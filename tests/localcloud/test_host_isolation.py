@@ -79,9 +79,13 @@ def test_the_checkout_is_hidden_or_read_only(hosts):
         done = _in(jenkins, script)
         assert done.returncode != 0, script
     assert not (CHECKOUT / "escape").exists()
-    # Neither sees the state folder (the hosts' own folders and the keys live there).
+    # Neither sees the state folder (the hosts' own folders and the keys live there), even
+    # when it is inside the checkout.
     for host in hosts:
         assert _in(host, f"test -e {host.spec.host_dir}").returncode != 0
+    state = CHECKOUT / ".vpclab"
+    if state.is_dir():
+        assert _in(jenkins, f"ls -A {state}").stdout.strip() == ""
 
 
 def test_core_pattern_and_kernel_settings_are_read_only(hosts):

@@ -98,6 +98,25 @@ def test_only_the_kit_host_sees_the_kit_and_read_only():
     assert "ro" in view["options"] and "idmap" not in view["options"]
 
 
+def test_the_kit_view_hides_the_state_folders():
+    layout = hostoci.HostLayout(
+        netns="vpclab-abc123-jenkins",
+        hostname="jenkins",
+        host_dir=Path("/work/kit/state/local/hosts/lab/jenkins"),
+        uid_base=hostoci.BAND_START,
+        args=("/usr/sbin/sshd",),
+        kit=("/work/kit",),
+    )
+    masked = hostoci.config(layout)["linux"]["maskedPaths"]
+    assert "/work/kit/.vpclab" in masked and "/work/kit/state" in masked
+    assert (
+        "/work/kit/.vpclab" in hostoci.config(_layout(kit=("/work/kit",)))["linux"]["maskedPaths"]
+    )
+    assert not any(
+        m.startswith("/work/kit") for m in hostoci.config(_layout())["linux"]["maskedPaths"]
+    )
+
+
 def test_seccomp_refuses_mounts_namespaces_and_kernel_loading():
     profile = hostoci.config(_layout())["linux"]["seccomp"]
     assert profile["defaultAction"] == "SCMP_ACT_ALLOW"

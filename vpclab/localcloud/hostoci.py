@@ -309,11 +309,22 @@ def config(layout: HostLayout) -> dict[str, Any]:
                 {"type": "user"},
                 {"type": "cgroup"},
             ],
-            "maskedPaths": list(MASKED),
+            "maskedPaths": [*MASKED, *state_in_kit(layout)],
             "readonlyPaths": list(READONLY),
             "seccomp": seccomp(),
         },
     }
+
+
+def state_in_kit(layout: HostLayout) -> list[str]:
+    """The state folders inside the kit's view, hidden from it: the default one (`.vpclab`)
+    and the kit's top folder that holds this host's own folder (keys, every host's disk)."""
+    hidden = []
+    for d in map(Path, layout.kit):
+        hidden.append(str(d / ".vpclab"))
+        if d in layout.host_dir.parents:
+            hidden.append(str(d / layout.host_dir.relative_to(d).parts[0]))
+    return sorted(set(hidden))
 
 
 def mounts(layout: HostLayout) -> list[dict[str, Any]]:
