@@ -146,3 +146,17 @@ def hostoci_secret_paths() -> list[str]:
     from vpclab.localcloud import hostfs
 
     return ["/" + str(p.relative_to("/")) for g in hostfs.SECRET_GLOBS for p in Path("/").glob(g)]
+
+
+def test_a_stopped_or_lost_host_leaves_no_container_state(hosts):
+    web, jenkins = hosts
+    assert (hostoci.CRUN_ROOT / web.spec.netns).exists()
+    assert hostoci.bundle_dir(web.spec.netns).exists()
+    web.stop()
+    # A host whose crun was killed (an agent that crashed) is cleaned when it is stopped.
+    assert hostboot.stop_stale(jenkins.spec.host_dir)
+    jenkins.stop()
+    for host in hosts:
+        assert not (hostoci.CRUN_ROOT / host.spec.netns).exists()
+        assert not hostoci.bundle_dir(host.spec.netns).exists()
+        assert not any(p.read_text() == host.spec.netns for p in hostoci.SLOT_DIR.glob("*"))

@@ -99,8 +99,7 @@ class BootedHost:
         if self.sshd_pid is not None:
             hostprocs.wait_gone(self.sshd_pid, None, timeout)
         hostprocs.forget(self.spec.host_dir)
-        hostoci.release_ids(self.spec.netns)
-        hostoci.remove_bundle(self.spec.netns)
+        hostoci.forget(self.spec.netns)  # crun's state (if crun was killed), bundle, ids
 
     def user_data_done(self) -> bool:
         return (cloud_dir(self.spec.host_dir) / "boot-finished").exists()
@@ -231,6 +230,8 @@ def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not host.alive():
+            hostprocs.forget(host.spec.host_dir)
+            hostoci.forget(host.spec.netns)
             raise VpclabError(
                 f"host {host.spec.hostname} failed to boot (exit status {host.process.returncode})",
                 f"see {host.spec.host_dir / 'console.log'}",

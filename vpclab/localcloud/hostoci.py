@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpclab.localcloud.hostseccomp import seccomp
 from vpclab.localcloud.netns_socket import run_in
 
 RUN_DIR = Path("/run/vpclab")
@@ -81,61 +82,6 @@ MASKED = (  # Docker's masked paths, plus the staging folder
     STAGE,
 )
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-DENIED_SYSCALLS = (
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "create_module",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_kernel_syms",
-    "init_module",
-    "iopl",
-    "ioperm",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "query_module",
-    "quotactl",
-    "reboot",
-    "request_key",
-    "setns",
-    "settimeofday",
-    "swapoff",
-    "swapon",
-    "syslog",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "vhangup",
-)
-# clone() with a new-namespace flag (user, mount, pid, net, ipc, uts, cgroup) is refused too.
-CLONE_NS_FLAGS = (
-    0x10000000,
-    0x00020000,
-    0x20000000,
-    0x40000000,
-    0x08000000,
-    0x04000000,
-    0x02000000,
-)
-EPERM, ENOSYS = 1, 38
 # The network namespace belongs to the machine's user namespace, so the host's root has no
 # network capability in it: let anyone in it bind ports below 1024 (sshd, nginx) and ping.
 NETNS_SYSCTLS = {
@@ -381,25 +327,6 @@ def mounts(layout: HostLayout) -> list[dict[str, Any]]:
     # nothing there). No other host sees them.
     out += [bind(d, d, "rbind", "ro", "nosuid", "nodev") for d in layout.kit]
     return out
-
-
-def seccomp() -> dict[str, Any]:
-    """Allow by default; refuse what Docker's default profile refuses to such a container."""
-    rules: list[dict[str, Any]] = [
-        {"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM},
-        # glibc falls back to clone() on ENOSYS, where the flags can be checked.
-        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS},
-    ]
-    rules += [
-        {
-            "names": ["clone"],
-            "action": "SCMP_ACT_ERRNO",
-            "errnoRet": EPERM,
-            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
-        }
-        for flag in CLONE_NS_FLAGS
-    ]
-    return {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}
 
 
 def set_netns_sysctls(netns: str) -> None:
