@@ -20,8 +20,9 @@ for arg in "$@"; do
 done
 
 # The local image: the software every local host runs.
+# crun (>= 1.8) runs each host as a container.
 APT_PACKAGES=(
-  iproute2 nftables openssh-server openssh-client sudo procps git curl
+  iproute2 nftables crun openssh-server openssh-client sudo procps git curl
   nginx supervisor prometheus prometheus-node-exporter prometheus-alertmanager
   prometheus-nginx-exporter
   python3-venv python3-dev graphviz memcached
@@ -55,7 +56,8 @@ if command -v apt-get >/dev/null 2>&1; then
       echo "bootstrap: installing Debian packages: ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # None of their services starts or is enabled on this machine: they run in hosts.
+      bash scripts/install-packages.sh "${missing[@]}"
     else
       echo "bootstrap: not root, so these Debian packages are not installed: ${missing[*]}" >&2
       echo "bootstrap: the local hosts will be skipped; run 'sudo make lab' for the full lab." >&2

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vpclab.aws import keypairs
-from vpclab.localcloud import hostboot, names
+from vpclab.localcloud import hostboot, names, netns
 
 TEST_LAB = f"th{os.getpid() % 100000}"
 
@@ -23,6 +23,9 @@ TEST_LAB = f"th{os.getpid() % 100000}"
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: network namespaces, mounts and a host's sshd")
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(reason)
     for tool in ("ip", "unshare", hostboot.SSHD):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")

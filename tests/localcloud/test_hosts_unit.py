@@ -138,7 +138,7 @@ def test_host_errors_are_one_line_with_a_fix(tmp_path):
 
 def test_host_folders_under_covered_trees_are_refused():
     for bad in ("/etc/vpclab/h", "/var/lib/vpclab/h", "/usr/h", "/run/h"):
-        with pytest.raises(VpclabError, match="covers"):
+        with pytest.raises(VpclabError, match="every host sees or the runtime owns"):
             hostfs.check_host_dir(Path(bad))
     hostfs.check_host_dir(Path("/tmp/vpclab/hosts/lab/web"))
     hostfs.check_host_dir(Path("/root/project/.vpclab/local/hosts/lab/web"))

@@ -7,7 +7,7 @@ Everything is found by the lab's id (see `names`): namespaces `vpclab-<id>-*`, l
 
 from __future__ import annotations
 
-from vpclab.localcloud import names, netns
+from vpclab.localcloud import hostoci, names, netns
 
 
 def lab_namespaces(lid: str) -> list[str]:
@@ -44,6 +44,7 @@ def force_down(lid: str) -> list[str]:
             removed.append(f"process {pid} (in {ns})")
     for ns in spaces:
         netns.delete(ns)
+        hostoci.forget(ns)  # a host's container state, bundle and id slice
         removed.append(f"namespace {ns}")
     # The agent never puts links or tables in the root namespace; sweep anyway.
     for link in netns.link_names_root():

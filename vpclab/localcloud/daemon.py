@@ -126,6 +126,7 @@ class Agent:
                 hostname=h.role or h.instance_id,
                 authorized_key=key,
                 user_data=user_data,
+                kit=h.role == "jenkins",  # the pipeline's Verify runs the kit's vpclab
             )
         )
 

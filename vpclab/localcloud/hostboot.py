@@ -1,16 +1,17 @@
 """Boot a local host: its own sshd and user data, in a network namespace the agent made.
 
-A host is `unshare` (new mount, UTS and PID namespaces) running `view.sh`, which gives the
-host its own view of the filesystem (see `hostfs`) and then execs sshd as the namespace's
-PID 1. The machine's software is the "local image"; every write lands under the host's
-folder.
+A host is a container run by `crun` (see `hostoci` for what it sees and why): its own user,
+mount, PID, UTS, IPC and cgroup namespaces, the network namespace the agent made, and
+`hostinit.sh` as PID 1, which starts the user data and then execs sshd. The machine's
+software is the "local image", read-only; every write lands under the host's folder.
 
-Stopping a host is SIGKILL to `unshare`: it blocks SIGTERM, and its death ends the whole PID
-namespace (`--kill-child`), so no process of the host survives it.
+Stopping a host is SIGKILL to its init: the kernel ends the whole PID namespace, and
+`crun run` then removes the container and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import hostprocs, procfs
+from vpclab.localcloud import hostoci, hostprocs, procfs
 from vpclab.localcloud.hostfs import (
     HOST_KEY,
     HostSpec,
@@ -35,17 +36,19 @@ from vpclab.localcloud.netns_socket import connect_in
 
 __all__ = ["HOST_KEY", "BootedHost", "HostSpec", "boot", "log_path", "stop_stale", "wait_ssh"]
 
-VIEW_SCRIPT = Path(__file__).with_name("view.sh")
 SSHD = "/usr/sbin/sshd"
-# Folders the view replaces with the host's own: the kit under one of them is shown to the
-# host read-only at its real path, so the Jenkins host can run the kit's vpclab (Verify).
-REPLACED = ("/home", "/root", "/opt", "/srv", "/tmp")
 
 
-def hidden_kit_dirs() -> list[str]:
-    """The kit's project folder and venv, where a host's view would otherwise hide them."""
-    kit = {str(Path(__file__).resolve().parents[2]), str(Path(sys.prefix).resolve())}
-    return sorted(d for d in kit if any(d == r or d.startswith(r + "/") for r in REPLACED))
+def kit_dirs() -> list[str]:
+    """The kit's project folder, its venv and the venv's Python when it is not the machine's
+    /usr one: what the Jenkins host needs to run the kit's vpclab (Verify)."""
+    found = {Path(__file__).resolve().parents[2], Path(sys.prefix).resolve()}
+    base = Path(sys.base_prefix).resolve()
+    if base != Path("/usr") and Path("/usr") not in base.parents:
+        found.add(base)
+    ordered = sorted(found)
+    # A folder inside another one is already in view.
+    return [str(d) for d in ordered if not any(o in d.parents for o in ordered)]
 
 
 HOST_ENV = {
@@ -71,21 +74,20 @@ class BootedHost:
     def stop(self, timeout: float = 10.0) -> None:
         """Kill the host's PID namespace. Safe to call twice."""
         if self.process.poll() is None:
-            # The host's init first: the kernel ends every process of its PID namespace and
-            # unshare reaps it, then dies of the same signal. (Killing unshare first works
-            # too, but leaves the init a zombie for the machine's init to collect.)
+            # The host's init: the kernel ends every process of its PID namespace, then
+            # `crun run` removes the container and exits. (Killing crun alone would leave the
+            # host running.)
             init = procfs.stat(self.sshd_pid) if self.sshd_pid is not None else None
             if init is not None and init.ppid == self.pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(self.sshd_pid, signal.SIGKILL)
-                    self.process.wait(2)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    pass
-            if self.process.poll() is None:
-                try:
+            else:
+                subprocess.run(hostoci.kill_argv(self.spec.netns), capture_output=True)
+            try:
+                self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
                     self.process.send_signal(signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired as exc:
@@ -93,10 +95,11 @@ class BootedHost:
                 f"host {self.spec.hostname} (pid {self.pid}) did not stop",
                 "check `ps` for a process stuck in the kernel",
             ) from exc
-        # PID 1 of the host dies with unshare; wait for it too, so the namespace is empty.
+        # The host's PID 1 is reaped by crun; wait for it too, so the namespace is empty.
         if self.sshd_pid is not None:
             hostprocs.wait_gone(self.sshd_pid, None, timeout)
         hostprocs.forget(self.spec.host_dir)
+        hostoci.forget(self.spec.netns)  # crun's state (if crun was killed), bundle, ids
 
     def user_data_done(self) -> bool:
         return (cloud_dir(self.spec.host_dir) / "boot-finished").exists()
@@ -126,11 +129,11 @@ class BootedHost:
         return self.user_data_status()
 
     def enter_command(self, *argv: str) -> list[str]:
-        """argv that runs a command inside the running host (its view, PID and network
-        namespaces), as root, without SSH: for the agent's own checks and debugging."""
+        """argv that runs a command inside the running host as its root (its namespaces,
+        capabilities and seccomp filter), without SSH: for the agent's checks and debugging."""
         if self.sshd_pid is None:
             raise VpclabError(f"host {self.spec.hostname} has no init process to enter")
-        return ["nsenter", "-t", str(self.sshd_pid), "-a", *(argv or ("/bin/sh",))]
+        return hostoci.exec_argv(self.spec.netns, argv or ("/bin/sh",))
 
     def console_output(self) -> str:
         return (self.spec.host_dir / "console.log").read_text(errors="replace")
@@ -154,28 +157,19 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     console = open(host_dir / "console.log", "ab")  # the child inherits it
     console.write(console_banner(spec.hostname, public_key).encode())
     console.flush()
-    argv = [
-        "ip",
-        "netns",
-        "exec",
-        spec.netns,
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--uts",
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--kill-child",
-        "/bin/sh",
-        str(VIEW_SCRIPT),
-        str(host_dir),
-        spec.hostname,
-        SSHD,
-        "-D",
-        "-e",
-    ]
+    hostoci.delete_stale(spec.netns)
+    layout = hostoci.HostLayout(
+        netns=spec.netns,
+        hostname=spec.hostname,
+        host_dir=host_dir,
+        uid_base=hostoci.claim_ids(spec.netns),
+        args=(SSHD, "-D", "-e"),
+        env=HOST_ENV,
+        kit=tuple(kit_dirs()) if spec.kit else (),
+    )
+    hostoci.write_bundle(layout)
+    hostoci.set_netns_sysctls(spec.netns)
+    argv = hostoci.run_argv(spec.netns)
     try:
         # A new session: a Ctrl-C meant for the agent's terminal must not reach the host.
         proc = subprocess.Popen(
@@ -183,7 +177,7 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
-            env={**HOST_ENV, "VPCLAB_KIT": ":".join(hidden_kit_dirs())},
+            env=HOST_ENV,
             cwd="/",
             start_new_session=True,
         )
@@ -226,6 +220,9 @@ def _check_root() -> None:
         raise VpclabError(
             "booting a local host needs root", "run the local target as root, or use --target aws"
         )
+    reason = hostoci.unsupported_reason()
+    if reason:
+        raise VpclabError(reason, "run the local target on a newer machine, or use --target aws")
 
 
 def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
@@ -233,6 +230,8 @@ def _wait_for_sshd(host: BootedHost, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not host.alive():
+            hostprocs.forget(host.spec.host_dir)
+            hostoci.forget(host.spec.netns)
             raise VpclabError(
                 f"host {host.spec.hostname} failed to boot (exit status {host.process.returncode})",
                 f"see {host.spec.host_dir / 'console.log'}",

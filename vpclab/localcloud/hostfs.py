@@ -30,7 +30,11 @@ SUDOERS = "/etc/sudoers.d/90-cloud-init-users"
 CLOUD_DIR = "/var/lib/cloud/instance"
 PREPARED = "first-boot-done"  # in the host folder: the identity is written
 OVERLAID = ("etc", "var", "usr")
-# Folders the view covers: a host folder under one of them would be hidden from itself.
+# The machine's secrets in the layers a host sees (its SSH host keys, TLS keys, password
+# backups): each is a whiteout in the host's upper layer, so the host sees no such file.
+SECRET_GLOBS = ("etc/ssh/ssh_host_*", "etc/ssl/private", "etc/shadow-", "etc/gshadow-")
+# The image's folders (every host sees them) and the runtime's: a host folder under one of
+# them would be visible to every host, or inside the runtime's own state.
 COVERED = ("/etc", "/var", "/usr", "/run", "/dev/shm", "/proc")
 
 
@@ -41,6 +45,7 @@ class HostSpec:
     hostname: str
     authorized_key: str | None  # the key pair's OpenSSH public key line; None: no key pair
     user_data: bytes | None = None
+    kit: bool = False  # a read-only view of the kit (the Jenkins host: see hostoci.mounts)
 
 
 def log_path(host_dir: Path) -> Path:
@@ -95,6 +100,7 @@ def prepare(spec: HostSpec) -> str:
         _mkdir(home / ".ssh", 0o700, UID, GID)
         _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600, UID, GID)
     public_key = _host_key(h, spec.hostname)
+    hide_machine_secrets(h)
 
     cloud = upper(h, CLOUD_DIR)
     for sub in ("", "scripts", "sem"):
@@ -195,7 +201,7 @@ def check_host_dir(h: Path) -> None:
     for top in COVERED:
         if h == Path(top) or Path(top) in h.parents:
             raise VpclabError(
-                f"host folder {h} is under {top}, which the host's view covers",
+                f"host folder {h} is under {top}, which every host sees or the runtime owns",
                 "keep the state folder elsewhere (set VPCLAB_STATE)",
             )
 
@@ -209,6 +215,10 @@ def upper(h: Path, path: str) -> Path:
 
 
 def _write(h: Path, path: str, data: str | bytes, mode: int) -> None:
+    _write_file(_upper_with_parents(h, path), data, mode)
+
+
+def _upper_with_parents(h: Path, path: str) -> Path:
     target = upper(h, path)
     top = h / "upper" / Path(path).parts[1]
     real = Path("/", Path(path).parts[1])
@@ -217,7 +227,21 @@ def _write(h: Path, path: str, data: str | bytes, mode: int) -> None:
     for parent in reversed(target.parent.relative_to(top).parents):
         _mkdir_like(top / parent, real / parent)
     _mkdir_like(target.parent, real / target.parent.relative_to(top))
-    _write_file(target, data, mode)
+    return target
+
+
+def hide_machine_secrets(h: Path, machine_root: Path = Path("/")) -> list[str]:
+    """Whiteouts (0/0 character devices, overlayfs' mark) over the machine's secrets, where
+    the host has no file of its own. Returns the paths hidden, as the host sees them."""
+    hidden = []
+    for pattern in SECRET_GLOBS:
+        for found in sorted(machine_root.glob(pattern)):
+            path = "/" + str(found.relative_to(machine_root))
+            target = _upper_with_parents(h, path)
+            if not os.path.lexists(target):
+                os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
+            hidden.append(path)
+    return hidden
 
 
 def _write_file(path: Path, data: str | bytes, mode: int, uid: int = 0, gid: int = 0) -> None:

@@ -11,13 +11,15 @@ from pathlib import Path
 from vpclab.errors import VpclabError
 from vpclab.localcloud import procfs
 
+HOST_COMMANDS = ("crun", "unshare")  # a host's top process; "unshare" before crun
+
 
 def pid_file(host_dir: Path) -> Path:
     return host_dir / "host.pid"
 
 
 def record(host_dir: Path, pid: int) -> None:
-    """Remember the host's `unshare` by pid and start time, so a later agent (after a crash)
+    """Remember the host's `crun` by pid and start time, so a later agent (after a crash)
     can find and stop exactly this process: see `stop_stale`."""
     current = procfs.stat(pid)
     pid_file(host_dir).write_text(f"{pid} {current.start_time if current else None}\n")
@@ -30,7 +32,7 @@ def forget(host_dir: Path) -> None:
 def stop_stale(host_dir: Path, timeout: float = 10.0) -> bool:
     """Stop a host that an earlier agent booted from `host_dir` and lost track of.
 
-    Trusts the recorded pid only if that process is still the same `unshare` (same start
+    Trusts the recorded pid only if that process is still the same `crun` (same start
     time), so a reused pid is never killed. Returns True if a host was stopped.
     """
     path = pid_file(host_dir.resolve())
@@ -41,7 +43,7 @@ def stop_stale(host_dir: Path, timeout: float = 10.0) -> bool:
         return False
     stopped = False
     current = procfs.stat(pid)
-    if current is not None and current.start_time == start and procfs.comm(pid) == "unshare":
+    if current is not None and current.start_time == start and procfs.comm(pid) in HOST_COMMANDS:
         try:
             for child in procfs.children(pid):  # the host's init first, as in BootedHost.stop
                 os.kill(child, signal.SIGKILL)

@@ -42,7 +42,9 @@ def unsupported_reason() -> str | None:
     for tool in ("ip", "nft", "unshare"):
         if shutil.which(tool) is None:
             return f"the '{tool}' command is missing (install iproute2, nftables, util-linux)"
-    return None
+    from vpclab.localcloud import hostoci  # hosts are containers: Linux and crun versions
+
+    return hostoci.unsupported_reason()
 
 
 def require_support() -> None:
