@@ -1,0 +1,137 @@
+"""Tiers: every test gets exactly one of the markers `unit`, `moto`, `hosts` or `lab`, from its
+folder or file, raised by the fixtures it uses, so `make test-fast` (unit and moto) can run
+without root or a whole lab. Tests marked `pypi` (they install from PyPI) run only when the
+`-m` expression names them (`make test-pypi`). Tests marked `breaks` (break-and-mend) run
+after the read-only tests of the same shared lab. tests/test_tiers.py checks all this."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+# Cheapest first: a test's tier is the highest of its path's and its fixtures'.
+TIERS = ("unit", "moto", "hosts", "lab")
+MARKERS = {
+    "unit": "no moto, no root: plain Python, subprocesses or servers on loopback",
+    "moto": "a control plane (moto) but no hosts",
+    "hosts": "needs root and network namespaces (skips with the reason without)",
+    "lab": "a whole lab with hosts, built by `vpclab up` (minutes)",
+    "breaks": "breaks a shared lab and mends it: runs after the lab's read-only tests",
+    "pypi": "installs from PyPI: opt-in (`make test-pypi`), never in `make test`",
+    "slow": "builds a virtualenv or starts servers and a browser (seconds, not ms)",
+}
+
+# Path under tests/ (a folder ending in "/", or a file) -> tier; the longest prefix wins.
+PATH_TIERS = {
+    "": "unit",
+    "controlplane/": "moto",
+    "controlplane/test_artefacts.py": "unit",
+    "controlplane/test_layering.py": "unit",
+    "controlplane/test_timings.py": "unit",
+    "controlplane/test_user_data.py": "unit",
+    "course/": "moto",
+    "course/test_kernel.py": "unit",
+    "deploy/": "lab",
+    "localcloud/": "hosts",
+    "localcloud/test_hosts_unit.py": "unit",
+    "monitoring/test_grafana_aws.py": "moto",
+    "monitoring/test_monitoring_live.py": "lab",
+    "nonroot/": "hosts",
+    "notebooks/test_break_it.py": "moto",
+    "notebooks/test_live_notebooks.py": "lab",
+    "notebooks/test_notebooks_nbval.py": "moto",
+    "pipeline/test_aws_jenkins.py": "moto",
+    "pipeline/test_checks.py": "moto",
+    "pipeline/test_local_run.py": "lab",
+}
+# Fixtures (anywhere in a test's fixture closure) that raise its tier.
+FIXTURE_TIERS = {
+    "moto_endpoint": "moto",
+    "spec_path": "moto",
+    "cloud": "hosts",
+    "netlab": "hosts",
+    "full_lab": "lab",
+}
+# Single tests whose file holds tests of a lower tier: "path::name" -> tier.
+TEST_TIERS = {
+    "course/test_grade.py::test_reference_graded_with_hosts_passes_the_live_checks": "lab",
+    "notebooks/test_break_it.py::test_break_it_cells_against_live_hosts": "lab",
+}
+DROPPED = pytest.StashKey[list]()
+PYPI_FIXTURES = {"fresh_venv"}  # a virtualenv installed from PyPI
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tiers-report",
+        metavar="PATH",
+        help="write the collected tests, in order, with markers and fixtures as JSON",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def _where(item: pytest.Item) -> str:
+    """The item's path under tests/, as "folder/file.py"."""
+    path = item.nodeid.split("::", 1)[0]
+    return path.removeprefix("tests/")
+
+
+def tier_of(item: pytest.Item) -> str:
+    where = _where(item)
+    name = f"{where}::{getattr(item, 'originalname', item.name)}"
+    if name in TEST_TIERS:
+        return TEST_TIERS[name]
+    prefix = max((p for p in PATH_TIERS if where.startswith(p)), key=len)
+    found = [PATH_TIERS[prefix]]
+    found += [FIXTURE_TIERS[f] for f in getattr(item, "fixturenames", ()) if f in FIXTURE_TIERS]
+    return max(found, key=TIERS.index)
+
+
+def _shared_lab_order(item: pytest.Item) -> int:
+    """0 for tests of no shared lab; then the shared lab's read-only tests; then its breakers."""
+    if "full_lab" not in getattr(item, "fixturenames", ()):
+        return 0
+    return 2 if item.get_closest_marker("breaks") else 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(t) for t in TIERS):
+            item.add_marker(tier_of(item))
+        if PYPI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("pypi")
+    # PyPI installs only when asked for by name (`-m pypi`).
+    dropped = []
+    if "pypi" not in (config.getoption("markexpr") or ""):
+        dropped = [i for i in items if i.get_closest_marker("pypi")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if not i.get_closest_marker("pypi")]
+    items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
+    config.stash[DROPPED] = dropped
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After `-m` and `-k` too: what runs, in order, and what was held back for PyPI."""
+    report = session.config.getoption("tiers_report")
+    if report:
+        dropped = session.config.stash.get(DROPPED, [])
+        kept = _described(session.items)
+        Path(report).write_text(json.dumps({"kept": kept, "dropped": _described(dropped)}))
+
+
+def _described(items: list[pytest.Item]) -> list[dict]:
+    return [
+        {
+            "id": i.nodeid,
+            "markers": sorted({m.name for m in i.iter_markers()}),
+            "fixtures": sorted(getattr(i, "fixturenames", ())),
+        }
+        for i in items
+    ]
