@@ -7,9 +7,12 @@ after the read-only tests of the same shared lab. tests/test_tiers.py checks all
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import reallab
 
 # Cheapest first: a test's tier is the highest of its path's and its fixtures'.
 TIERS = ("unit", "moto", "hosts", "lab")
@@ -50,6 +53,7 @@ PATH_TIERS = {
 FIXTURE_TIERS = {
     "moto_endpoint": "moto",
     "spec_path": "moto",
+    "readonly_lab": "moto",
     "cloud": "hosts",
     "netlab": "hosts",
     "full_lab": "lab",
@@ -61,6 +65,36 @@ TEST_TIERS = {
 }
 DROPPED = pytest.StashKey[list]()
 PYPI_FIXTURES = {"fresh_venv"}  # a virtualenv installed from PyPI
+
+
+# Break-and-mend tests of the shared lab ("path::name"; a `breaks` marker on a test works too).
+BREAKS = {
+    *(
+        f"deploy/test_deploy.py::test_{name}"
+        for name in (
+            "redeploy_keeps_posts_and_the_app_outlives_the_ssh_session",
+            "a_release_failing_its_health_check_is_rolled_back",
+            "killing_the_gunicorn_master_brings_the_app_back_within_5_s",
+            "gunicorn_bound_to_loopback_is_caught",
+            "nginx_proxying_to_a_wrong_address_is_caught",
+            "a_0644_private_key_is_caught",
+            "an_app_key_usable_from_jenkins_is_caught",
+            "a_broken_nginx_config_keeps_the_previous_one",
+        )
+    ),
+    "monitoring/test_monitoring_live.py::test_revoked_9100_rule_fails_with_a_hint_naming_it",
+    "monitoring/test_monitoring_live.py::test_stopped_app_fires_instance_down_in_alertmanager",
+    "pipeline/test_local_run.py::test_a_commit_is_built_and_deployed",
+    "pipeline/test_local_run.py::test_a_broken_unit_test_stops_at_test",
+}
+
+
+@pytest.fixture(scope="session")
+def full_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[reallab.FullLab]:
+    """The one whole lab of the session (tests/reallab.py), built on first use; its tests run
+    last (pytest_collection_modifyitems), so no other lab of the suite runs beside it."""
+    with reallab.full_lab(tmp_path_factory.mktemp("full")) as lab:
+        yield lab
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,9 +116,12 @@ def _where(item: pytest.Item) -> str:
     return path.removeprefix("tests/")
 
 
+def _name(item: pytest.Item) -> str:
+    return f"{_where(item)}::{getattr(item, 'originalname', item.name)}"
+
+
 def tier_of(item: pytest.Item) -> str:
-    where = _where(item)
-    name = f"{where}::{getattr(item, 'originalname', item.name)}"
+    where, name = _where(item), _name(item)
     if name in TEST_TIERS:
         return TEST_TIERS[name]
     prefix = max((p for p in PATH_TIERS if where.startswith(p)), key=len)
@@ -104,6 +141,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not any(item.get_closest_marker(t) for t in TIERS):
             item.add_marker(tier_of(item))
+        if _name(item) in BREAKS:
+            item.add_marker("breaks")
         if PYPI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker("pypi")
     # PyPI installs only when asked for by name (`-m pypi`).
