@@ -15,9 +15,11 @@ test: setup-test
 	shellcheck scripts/*.sh scripts/ci/*.sh
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
-# The tiers that need neither root nor hosts (tests/conftest.py): a couple of minutes.
+# The tiers that need neither root nor hosts (tests/conftest.py), on TEST_JOBS workers (0: in
+# this process), each test file on one worker so a module's shared fixtures are built once.
+TEST_JOBS ?= 2
 test-fast: setup-test
-	$(BIN)/pytest -m "unit or moto"
+	$(BIN)/pytest -m "unit or moto" -n $(TEST_JOBS) --dist loadfile
 
 # Opt-in: the app's requirements installed from PyPI into a fresh virtualenv.
 test-pypi: setup-test

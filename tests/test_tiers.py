@@ -72,7 +72,7 @@ def test_the_pypi_test_runs_only_when_asked(collected, tmp_path):
     dropped = [t["id"] for t in collected["dropped"]]
     assert dropped and all("pypi" in t["markers"] for t in collected["dropped"])
     assert not [t["id"] for t in collected["kept"] if "pypi" in t["markers"]]
-    asked = _collected(tmp_path, "-m", "pypi", "tests/app")
+    asked = _collected(tmp_path, "-m", "pypi", "tests/app/test_app_fresh_venv.py")
     assert [t["id"] for t in asked["kept"]] == dropped and asked["dropped"] == []
 
 
@@ -82,4 +82,9 @@ def test_a_shared_labs_breakers_come_after_its_readers(collected):
         for t in collected["kept"]
         if "full_lab" in t["fixtures"]
     ]
+    assert any(breaks for breaks, _ in order) and not all(breaks for breaks, _ in order)
     assert [breaks for breaks, _ in order] == sorted(breaks for breaks, _ in order), order
+    shared = {t["id"].split("/")[1] for t in collected["kept"] if "full_lab" in t["fixtures"]}
+    assert {"deploy", "monitoring", "pipeline"} <= shared
+    last = [t for t in collected["kept"] if "full_lab" in t["fixtures"]]
+    assert collected["kept"][-len(last) :] == last, "the shared lab's tests run last"
