@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
-.PHONY: lab test setup setup-test lint down clean jupyter aws-smoke
+.PHONY: lab test test-fast test-pypi setup setup-test lint down clean jupyter aws-smoke
 
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
@@ -14,6 +14,16 @@ test: setup-test
 	$(BIN)/ruff format --check .
 	shellcheck scripts/*.sh scripts/ci/*.sh
 	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
+
+# The tiers that need neither root nor hosts (tests/conftest.py), on TEST_JOBS workers (0: in
+# this process), each test file on one worker so a module's shared fixtures are built once.
+TEST_JOBS ?= 2
+test-fast: setup-test
+	$(BIN)/pytest -m "unit or moto" -n $(TEST_JOBS) --dist loadfile
+
+# Opt-in: the app's requirements installed from PyPI into a fresh virtualenv.
+test-pypi: setup-test
+	$(BIN)/pytest -m pypi
 
 # What the lab runs; `setup-test` adds the test and benchmark tools.
 setup:

@@ -1,5 +1,6 @@
 """A whole lab on the local target with real hosts, built by the CLI as `make lab` does, for
-the slow real-lab tests (deploy, monitoring, pipeline).
+the slow real-lab tests. The deploy, monitoring and pipeline tests share one (`full_lab`, a
+session fixture in tests/conftest.py).
 
 Each lab has its own name, state folder and moto server, so it never touches another lab,
 and leaving `real_lab` (also after a failure) removes every host, namespace, veth and
@@ -9,11 +10,13 @@ the tests run from any branch and commit only to the clone."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,6 +140,61 @@ def real_lab(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# The monitoring step's intervals and alert windows, shortened so its tests wait seconds.
+FAST_MONITORING = {
+    "scrape_interval": "1s",
+    "evaluation_interval": "1s",
+    "rate_window": "10s",
+    "instance_down_for": "5s",
+}
+
+
+@dataclass
+class FullLab(RealLab):
+    """The session's one whole lab (`vpclab up`, every step), shared by the deploy, monitoring
+    and pipeline tests: read-only tests first, then those that break something and mend it."""
+
+    url: str = ""  # the microblog's, as `vpclab up` printed it
+    up_output: str = ""  # what `vpclab up` printed (stdout: the checklist and URLs)
+    up_progress: str = ""  # and its stderr (the steps' progress)
+
+    def get(self, path: str, opener: urllib.request.OpenerDirector | None = None) -> str:
+        with (opener or urllib.request.build_opener()).open(self.url + path, timeout=10) as r:
+            return r.read().decode()
+
+    def healthz_commit(self) -> str:
+        return json.loads(self.get("healthz"))["commit"]
+
+    def commit(self, path: str, text: str, message: str) -> str:
+        """Commit `text` as `path` to the project the lab's git remote serves; its hash."""
+        (self.project / path).write_text(text)
+        git(self.project, "add", path)
+        git(self.project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit",
+            "-qm", message)  # fmt: skip
+        return git(self.project, "rev-parse", "HEAD")
+
+    def builds(self) -> list[dict]:
+        done = self.cli("pipeline", "status", "--json", "--count", "50")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@contextmanager
+def full_lab(folder: Path) -> Iterator[FullLab]:
+    """A whole lab with hosts, up and all green, removed on leaving (see real_lab)."""
+    require_local_hosts("prometheus", "prometheus-alertmanager", "prometheus-node-exporter")
+    with real_lab(
+        FullLab, folder, "full", settings=FAST_MONITORING, down_timeout=300, cli_timeout=1200
+    ) as lab:
+        up = lab.cli("up")
+        assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-3000:]
+        assert all_green(up.stdout), up.stdout[-3000:]
+        url = re.search(r"^microblog: (http://127\.0\.0\.1:\d+/)$", up.stdout, re.M)
+        assert url, up.stdout[-500:]
+        lab.url, lab.up_output, lab.up_progress = url[1], up.stdout, up.stderr
+        yield lab
 
 
 def eventually(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> float:

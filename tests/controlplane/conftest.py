@@ -1,10 +1,12 @@
-"""One moto server for the control-plane tests, reset before each test."""
+"""One moto server for the control-plane tests, reset before each test; and a lab per module
+(`readonly_lab`) for the tests that only read one."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,24 @@ def lab(spec_path) -> Lab:
 def built_lab(lab) -> Lab:
     lab.up()
     return lab
+
+
+@pytest.fixture(scope="module")
+def readonly_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab built once for a module's tests that only read it (a test that changes it uses
+    `built_lab`). Its own moto server, so `spec_path`'s resets never reach it; its settings
+    are `spec_path`'s."""
+    folder = tmp_path_factory.mktemp("readonly")
+    path = folder / "lab.toml"
+    shutil.copy(ROOT / "lab.toml", path)
+    with motoserver.ephemeral() as server, pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        env.setenv("VPCLAB_STATE", str(folder / "state"))
+        env.delenv("VPCLAB_TARGET", raising=False)
+        env.setenv("VPCLAB_DATAPLANE", "off")
+        lab = Lab(path, "local", say=lambda _line: None)
+        lab.up()
+        yield lab
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

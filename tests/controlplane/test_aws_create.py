@@ -214,5 +214,5 @@ def test_launches_are_hardened(built_lab):
     assert volumes and all(v["Encrypted"] for v in volumes)
 
 
-def test_keys_folder_is_0700(built_lab):
-    assert stat.S_IMODE(built_lab.keys_dir.stat().st_mode) == 0o700
+def test_keys_folder_is_0700(readonly_lab):
+    assert stat.S_IMODE(readonly_lab.keys_dir.stat().st_mode) == 0o700

@@ -28,9 +28,9 @@ def table_total(spec) -> tuple[float, dict]:
     return total, table
 
 
-def test_full_lab_table_total_matches_the_price_table(built_lab, monkeypatch, capsys):
-    expected, table = table_total(built_lab.spec)
-    spec = str(built_lab.spec_path)
+def test_full_lab_table_total_matches_the_price_table(readonly_lab, monkeypatch, capsys):
+    expected, table = table_total(readonly_lab.spec)
+    spec = str(readonly_lab.spec_path)
     code, out, _ = run_cli(monkeypatch, capsys, "cost", "--spec", spec, "--json")
     data = json.loads(out)
     assert code == 0 and data["basis"] == "state" and data["prices_as_of"] == table["as_of"]
@@ -38,12 +38,12 @@ def test_full_lab_table_total_matches_the_price_table(built_lab, monkeypatch, ca
     assert sum(line["hourly"] for line in data["lines"]) == pytest.approx(data["hourly"])
     assert data["monthly"] == pytest.approx(expected * table["hours_per_month"], abs=1e-6)
     resources = [line["resource"] for line in data["lines"]]
-    for role, server in built_lab.spec.instances.items():
+    for role, server in readonly_lab.spec.instances.items():
         assert f"{role} server ({server.instance_type})" in resources
     assert "NAT gateway" in resources and "4 root disks (32 GB gp3)" in resources
     assert "public IPv4 of jenkins, web, monitoring" in resources
     # What exists is what the spec would make: the two ways of pricing agree.
-    assert data["hourly"] == pytest.approx(estimate(built_lab.spec).hourly)
+    assert data["hourly"] == pytest.approx(estimate(readonly_lab.spec).hourly)
 
     code, out, _ = run_cli(monkeypatch, capsys, "cost", "--spec", spec)
     assert code == 0 and f"as of {table['as_of']}" in out

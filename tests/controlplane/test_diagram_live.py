@@ -32,18 +32,18 @@ def dot_source(path: Path) -> str:
     return path.read_text().replace("\\\n", "")
 
 
-def test_live_diagram_has_addresses_paths_and_badges(built_lab, tmp_path):
-    drawing = built_lab.diagram(tmp_path / "live.dot")
+def test_live_diagram_has_addresses_paths_and_badges(readonly_lab, tmp_path):
+    drawing = readonly_lab.diagram(tmp_path / "live.dot")
     source = dot_source(drawing.path)
     assert drawing.live
-    status = built_lab.status()
+    status = readonly_lab.status()
     for role, server in status.instances.items():
         assert f"private {server.private_ip}" in source, role
         assert (f"public {server.public_ip}" if server.public_ip else "no public IP") in source
     assert f"Elastic IP {status.nat_public_ips[0]}" in source
     for label in PATHS:
         assert label in source, label
-    assert [b.step for b in drawing.badges] == built_lab.built_steps()
+    assert [b.step for b in drawing.badges] == readonly_lab.built_steps()
     for badge in drawing.badges:
         assert f"{badge.step}: {badge.status}" in source
     assert {b.step: b.status for b in drawing.badges}["nat"] == "PASS"
@@ -71,8 +71,8 @@ def test_without_a_lab_it_is_the_committed_diagram(lab, tmp_path):
     assert drawing.path.read_bytes() == (ROOT / "Diagram.jpg").read_bytes()
 
 
-def test_cli_draws_live_or_from_spec(built_lab, tmp_path, monkeypatch, capsys):
-    spec = str(built_lab.spec_path)
+def test_cli_draws_live_or_from_spec(readonly_lab, tmp_path, monkeypatch, capsys):
+    spec = str(readonly_lab.spec_path)
     monkeypatch.setattr(sys, "argv", ["vpclab", "diagram", "--spec", spec, "--out", "live.png"])
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:

@@ -12,8 +12,8 @@ from vpclab.checklist import CheckResult, Status
 
 
 @pytest.mark.parametrize("width", [80, 100, 160])
-def test_check_ids_never_wrap(built_lab, width):
-    results = built_lab.verify()
+def test_check_ids_never_wrap(readonly_lab, width):
+    results = readonly_lab.verify()
     # A FAIL too, so a long hint is part of the layout.
     results.append(
         CheckResult(

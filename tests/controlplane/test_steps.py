@@ -9,8 +9,8 @@ from vpclab.monitoring.grafana import NOT_ON_LOCAL
 from vpclab.steps import BUILT
 
 
-def test_clean_lab_has_no_fail(built_lab):
-    results = built_lab.verify()
+def test_clean_lab_has_no_fail(readonly_lab):
+    results = readonly_lab.verify()
     assert results, "no checks ran"
     assert [r.id for r in results if r.status is Status.FAIL] == []
     assert {r.step for r in results} == set(BUILT)
@@ -23,19 +23,19 @@ def test_clean_lab_has_no_fail(built_lab):
     assert all(r.status is Status.PASS for r in results if r not in skipped)
 
 
-def test_second_up_makes_no_mutating_call(built_lab):
-    log = built_lab.cloud.log
+def test_second_up_makes_no_mutating_call(readonly_lab):
+    log = readonly_lab.cloud.log
     log.clear()
-    built_lab.up()
+    readonly_lab.up()
     assert log.calls, "the second up read nothing"
     assert log.mutating == []
 
 
-def test_verify_only_reads(built_lab):
+def test_verify_only_reads(readonly_lab):
     """Checks only read: a whole verify of a full lab sends no mutating call."""
-    log = built_lab.cloud.log
+    log = readonly_lab.cloud.log
     log.clear()
-    results = built_lab.verify()
+    results = readonly_lab.verify()
     assert {r.step for r in results} == set(BUILT)
     assert log.calls, "verify read nothing"
     assert log.mutating == []
@@ -48,8 +48,8 @@ def test_up_through_stops_at_the_step(lab):
     assert state.instances == {} and state.peering is None
 
 
-def test_layout_matches_the_seed(built_lab):
-    state = built_lab.context().state()
+def test_layout_matches_the_seed(readonly_lab):
+    state = readonly_lab.context().state()
     inst = state.instances
     assert inst["web"]["SubnetId"] == state.subnets["public"]["SubnetId"]
     assert inst["web"].get("PublicIpAddress")
@@ -60,16 +60,16 @@ def test_layout_matches_the_seed(built_lab):
     assert state.nat["SubnetId"] == state.subnets["public"]["SubnetId"]
 
 
-def test_private_keys_are_0600_in_the_state_folder(built_lab):
-    pems = sorted(built_lab.keys_dir.glob("*.pem"))
+def test_private_keys_are_0600_in_the_state_folder(readonly_lab):
+    pems = sorted(readonly_lab.keys_dir.glob("*.pem"))
     assert len(pems) == 4
     for pem in pems:
         assert stat.S_IMODE(pem.stat().st_mode) == 0o600
 
 
-def test_user_data_is_a_script(built_lab):
-    ec2 = built_lab.cloud.ec2
-    app = built_lab.context().state().instances["app"]
+def test_user_data_is_a_script(readonly_lab):
+    ec2 = readonly_lab.cloud.ec2
+    app = readonly_lab.context().state().instances["app"]
     data = ec2.describe_instance_attribute(InstanceId=app["InstanceId"], Attribute="userData")
     import base64
 

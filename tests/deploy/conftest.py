@@ -1,39 +1,23 @@
-"""A whole lab on the local target, built by the CLI as `make lab` does, for the deployment
-tests (see tests/reallab.py: own name, state folder and moto server, all removed after)."""
+"""The deployment tests' lab: the session's shared whole lab (`full_lab`, tests/reallab.py),
+built by the CLI as `make lab` does, under its old names."""
 
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import re
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from tests.reallab import RealLab, real_lab, require_local_hosts
+from tests.reallab import FullLab
 
-
-@dataclass
-class DeployLab(RealLab):
-    url: str = ""
-
-    def get(self, path: str, opener: urllib.request.OpenerDirector | None = None) -> str:
-        with (opener or urllib.request.build_opener()).open(self.url + path, timeout=10) as r:
-            return r.read().decode()
-
-    def healthz_commit(self) -> str:
-        return json.loads(self.get("healthz"))["commit"]
+DeployLab = FullLab
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployLab]:
-    """`vpclab up` of a full lab (through scripts), then torn down to the last process."""
-    require_local_hosts()
-    with real_lab(DeployLab, tmp_path_factory.mktemp("deploy"), "dp") as lab:
-        yield lab
+def deployed(full_lab: FullLab) -> FullLab:
+    return full_lab
 
 
 def session() -> urllib.request.OpenerDirector:

@@ -26,9 +26,7 @@ from vpclab.steps.monitoring import api
 
 @pytest.fixture(scope="module")
 def up(monitored: MonitoredLab) -> MonitoredLab:
-    done = monitored.cli("up")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    monitored.up_output = done.stdout
+    """The shared lab, once `vpclab up` passed (tests/reallab.py keeps what it printed)."""
     return monitored
 
 
@@ -39,8 +37,8 @@ def _results(lab: MonitoredLab) -> dict:
 def test_every_target_up_and_no_fail(up: MonitoredLab) -> None:
     results = _results(up)
     bad = {i: (r.detail, r.hint) for i, r in results.items() if r.status is not Status.PASS}
-    assert set(bad) <= set(LOCAL_SKIPS), bad
-    assert all(results[i].status is Status.SKIP for i in bad), bad
+    assert bad.keys() == set(LOCAL_SKIPS), bad  # SKIPs by design on the local target only
+    assert all(results[i].status is Status.SKIP for i in LOCAL_SKIPS)
     targets = api(up.lab().context()).targets()
     assert len(targets) == 5 and {t.health for t in targets} == {"up"}
 

@@ -12,6 +12,7 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.reallab import require_local_hosts
 
@@ -27,17 +28,27 @@ def _live():
     return module
 
 
-def test_host_notebooks_pass_with_hosts(tmp_path):
-    require_local_hosts()
-    from vpclab.localcloud import netns
+def _made(folder: Path) -> str:
+    folder.mkdir()
+    return str(folder)
 
-    before = set(netns.list_netns())
+
+def test_host_notebooks_pass_with_hosts(tmp_path, monkeypatch):
+    require_local_hosts()
+    from vpclab.localcloud import cleanup, names
+
     live = _live()
-    ran = live.run(say=print, out=tmp_path)
+    # The lab's folder is known, so its id is: other labs on this machine may come and go.
+    folder = tmp_path / "live"
+    monkeypatch.setattr(live, "tempfile", SimpleNamespace(mkdtemp=lambda prefix: _made(folder)))
+    said: list[str] = []
+    ran = live.run(say=lambda line: said.append(line) or print(line), out=tmp_path)
     assert [r.notebook for r in ran] == [p.stem for p in live.host_notebooks()]
     assert [r.notebook[:2] for r in ran] == ["05", "06", "07", "08", "09"]
     for r in ran:
         assert re.fullmatch(r"[1-9]\d* passed, 0 failed, [01] skipped", r.checkpoint), r
         # Only 09's Grafana check may SKIP (by design on the local target); live.py checks which.
         assert r.checkpoint.endswith(" 0 skipped") or r.notebook.startswith("09"), r
-    assert set(netns.list_netns()) <= before
+    built = [re.match(r"lab (\S+) built", line) for line in said]
+    (name,) = [m[1] for m in built if m]
+    assert cleanup.lab_namespaces(names.lab_id(name, folder / "state")) == []

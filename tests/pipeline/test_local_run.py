@@ -7,48 +7,22 @@ tests commit there and never to the real checkout. Needs root; skips with the re
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.reallab import RealLab, git, real_lab, require_local_hosts
+from tests.reallab import FullLab, git
 
-
-@dataclass
-class PipelineLab(RealLab):
-    def commit(self, path: str, text: str, message: str) -> str:
-        (self.project / path).write_text(text)
-        git(self.project, "add", path)
-        git(self.project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit",
-            "-qm", message)  # fmt: skip
-        return git(self.project, "rev-parse", "HEAD")
-
-    def builds(self) -> list[dict]:
-        done = self.cli("pipeline", "status", "--json", "--count", "50")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def healthz_commit(self) -> str:
-        url = self.lab().dataplane_status().web_url
-        assert url, "the web server is not published"
-        with urllib.request.urlopen(url + "healthz", timeout=10) as reply:
-            return json.loads(reply.read())["commit"]
+PipelineLab = FullLab
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineLab]:
-    """A full lab (`vpclab up`, the pipeline step included) serving a clone of the project."""
-    require_local_hosts()
-    folder = tmp_path_factory.mktemp("pipeline")
-    with real_lab(PipelineLab, folder, "pl", cli_timeout=1200) as here:
-        up = here.cli("up")  # progress goes to stderr, the checklist to stdout
-        assert "== pipeline" in up.stderr, up.stdout + up.stderr
-        assert "pipeline: build #1" in up.stderr, up.stdout[-3000:] + up.stderr[-2000:]
-        yield here
+def lab(full_lab: FullLab) -> PipelineLab:
+    """The shared lab (`vpclab up`, the pipeline step included) serving a clone of the project."""
+    up = full_lab.up_progress  # progress goes to stderr, the checklist to stdout
+    assert "== pipeline" in up, full_lab.up_output + up
+    assert "pipeline: build #1" in up, full_lab.up_output[-3000:] + up[-2000:]
+    return full_lab
 
 
 def test_up_builds_the_served_commit_once(lab: PipelineLab) -> None:
@@ -90,14 +64,18 @@ def test_a_broken_unit_test_stops_at_test(lab: PipelineLab) -> None:
         "def test_broken():\n    assert 1 + 1 == 3\n",
         "a failing unit test",
     )
-    done = lab.cli("pipeline", "run")
-    assert done.returncode == 1, done.stdout[-4000:]
-    newest = lab.builds()[0]
-    assert newest["commit"] == broken and newest["result"] == "FAILURE"
-    stages = {s["name"]: s for s in newest["stages"]}
-    assert stages["Test"]["result"] == "FAILURE"
-    assert stages["Test"]["tests"]["failed"] == 1
-    assert stages["Deploy"]["result"] == "SKIPPED" and stages["Verify"]["result"] == "SKIPPED"
-    assert lab.healthz_commit() == serving != broken
-    verify = lab.cli("verify", "--step", "pipeline")
-    assert verify.returncode == 1 and "Test" in verify.stdout
+    try:
+        done = lab.cli("pipeline", "run")
+        assert done.returncode == 1, done.stdout[-4000:]
+        newest = lab.builds()[0]
+        assert newest["commit"] == broken and newest["result"] == "FAILURE"
+        stages = {s["name"]: s for s in newest["stages"]}
+        assert stages["Test"]["result"] == "FAILURE"
+        assert stages["Test"]["tests"]["failed"] == 1
+        assert stages["Deploy"]["result"] == "SKIPPED" and stages["Verify"]["result"] == "SKIPPED"
+        assert lab.healthz_commit() == serving != broken
+        verify = lab.cli("verify", "--step", "pipeline")
+        assert verify.returncode == 1 and "Test" in verify.stdout
+    finally:  # the shared lab's project gets its passing tests back
+        git(lab.project, "-c", "user.name=t", "-c", "user.email=t@example.com", "revert",
+            "--no-edit", "HEAD")  # fmt: skip

@@ -1,0 +1,180 @@
+"""Tiers: every test gets exactly one of the markers `unit`, `moto`, `hosts` or `lab`, from its
+folder or file, raised by the fixtures it uses, so `make test-fast` (unit and moto) can run
+without root or a whole lab. Tests marked `pypi` (they install from PyPI) run only when the
+`-m` expression names them (`make test-pypi`). Tests marked `breaks` (break-and-mend) run
+after the read-only tests of the same shared lab. tests/test_tiers.py checks all this."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:  # the pipeline's Test stage loads this file in a venv with the app only
+    from tests.reallab import FullLab
+
+# Cheapest first: a test's tier is the highest of its path's and its fixtures'.
+TIERS = ("unit", "moto", "hosts", "lab")
+MARKERS = {
+    "unit": "no moto, no root: plain Python, subprocesses or servers on loopback",
+    "moto": "a control plane (moto) but no hosts",
+    "hosts": "needs root and network namespaces (skips with the reason without)",
+    "lab": "a whole lab with hosts, built by `vpclab up` (minutes)",
+    "breaks": "breaks a shared lab and mends it: runs after the lab's read-only tests",
+    "pypi": "installs from PyPI: opt-in (`make test-pypi`), never in `make test`",
+    "slow": "builds a virtualenv or starts servers and a browser (seconds, not ms)",
+}
+
+# Path under tests/ (a folder ending in "/", or a file) -> tier; the longest prefix wins.
+PATH_TIERS = {
+    "": "unit",
+    "controlplane/": "moto",
+    "controlplane/test_artefacts.py": "unit",
+    "controlplane/test_layering.py": "unit",
+    "controlplane/test_timings.py": "unit",
+    "controlplane/test_user_data.py": "unit",
+    "course/": "moto",
+    "course/test_kernel.py": "unit",
+    "deploy/": "lab",
+    "localcloud/": "hosts",
+    "localcloud/test_hosts_unit.py": "unit",
+    "monitoring/test_grafana_aws.py": "moto",
+    "monitoring/test_monitoring_live.py": "lab",
+    "nonroot/": "hosts",
+    "notebooks/test_break_it.py": "moto",
+    "notebooks/test_live_notebooks.py": "lab",
+    "notebooks/test_notebooks_nbval.py": "moto",
+    "pipeline/test_aws_jenkins.py": "moto",
+    "pipeline/test_checks.py": "moto",
+    "pipeline/test_local_run.py": "lab",
+}
+# Fixtures (anywhere in a test's fixture closure) that raise its tier.
+FIXTURE_TIERS = {
+    "moto_endpoint": "moto",
+    "spec_path": "moto",
+    "readonly_lab": "moto",
+    "cloud": "hosts",
+    "netlab": "hosts",
+    "full_lab": "lab",
+}
+# Single tests whose file holds tests of a lower tier: "path::name" -> tier.
+TEST_TIERS = {
+    "course/test_grade.py::test_reference_graded_with_hosts_passes_the_live_checks": "lab",
+    "notebooks/test_break_it.py::test_break_it_cells_against_live_hosts": "lab",
+}
+DROPPED = pytest.StashKey[list]()
+PYPI_FIXTURES = {"fresh_venv"}  # a virtualenv installed from PyPI
+
+
+# Break-and-mend tests of the shared lab ("path::name"; a `breaks` marker on a test works too).
+BREAKS = {
+    *(
+        f"deploy/test_deploy.py::test_{name}"
+        for name in (
+            "redeploy_keeps_posts_and_the_app_outlives_the_ssh_session",
+            "a_release_failing_its_health_check_is_rolled_back",
+            "killing_the_gunicorn_master_brings_the_app_back_within_5_s",
+            "gunicorn_bound_to_loopback_is_caught",
+            "nginx_proxying_to_a_wrong_address_is_caught",
+            "a_0644_private_key_is_caught",
+            "an_app_key_usable_from_jenkins_is_caught",
+            "a_broken_nginx_config_keeps_the_previous_one",
+        )
+    ),
+    "monitoring/test_monitoring_live.py::test_revoked_9100_rule_fails_with_a_hint_naming_it",
+    "monitoring/test_monitoring_live.py::test_stopped_app_fires_instance_down_in_alertmanager",
+    "pipeline/test_local_run.py::test_a_commit_is_built_and_deployed",
+    "pipeline/test_local_run.py::test_a_broken_unit_test_stops_at_test",
+}
+
+
+@pytest.fixture(scope="session")
+def full_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullLab]:
+    """The one whole lab of the session (tests/reallab.py), built on first use; its tests run
+    last (pytest_collection_modifyitems), so no other lab of the suite runs beside it."""
+    from tests import reallab  # not at the top: it needs vpclab, which a CI venv lacks
+
+    with reallab.full_lab(tmp_path_factory.mktemp("full")) as lab:
+        yield lab
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tiers-report",
+        metavar="PATH",
+        help="write the collected tests, in order, with markers and fixtures as JSON",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def _where(item: pytest.Item) -> str:
+    """The item's path under tests/, as "folder/file.py"."""
+    path = item.nodeid.split("::", 1)[0]
+    return path.removeprefix("tests/")
+
+
+def _name(item: pytest.Item) -> str:
+    return f"{_where(item)}::{getattr(item, 'originalname', item.name)}"
+
+
+def tier_of(item: pytest.Item) -> str:
+    where, name = _where(item), _name(item)
+    if name in TEST_TIERS:
+        return TEST_TIERS[name]
+    prefix = max((p for p in PATH_TIERS if where.startswith(p)), key=len)
+    found = [PATH_TIERS[prefix]]
+    found += [FIXTURE_TIERS[f] for f in getattr(item, "fixturenames", ()) if f in FIXTURE_TIERS]
+    return max(found, key=TIERS.index)
+
+
+def _shared_lab_order(item: pytest.Item) -> int:
+    """0 for tests of no shared lab; then the shared lab's read-only tests; then its breakers."""
+    if "full_lab" not in getattr(item, "fixturenames", ()):
+        return 0
+    return 2 if item.get_closest_marker("breaks") else 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(t) for t in TIERS):
+            item.add_marker(tier_of(item))
+        if _name(item) in BREAKS:
+            item.add_marker("breaks")
+        if PYPI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("pypi")
+    # PyPI installs only when asked for by name (`-m pypi`).
+    dropped = []
+    if "pypi" not in (config.getoption("markexpr") or ""):
+        dropped = [i for i in items if i.get_closest_marker("pypi")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if not i.get_closest_marker("pypi")]
+    items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
+    config.stash[DROPPED] = dropped
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After `-m` and `-k` too: what runs, in order, and what was held back for PyPI."""
+    report = session.config.getoption("tiers_report")
+    if report:
+        dropped = session.config.stash.get(DROPPED, [])
+        kept = _described(session.items)
+        Path(report).write_text(json.dumps({"kept": kept, "dropped": _described(dropped)}))
+
+
+def _described(items: list[pytest.Item]) -> list[dict]:
+    return [
+        {
+            "id": i.nodeid,
+            "markers": sorted({m.name for m in i.iter_markers()}),
+            "fixtures": sorted(getattr(i, "fixturenames", ())),
+        }
+        for i in items
+    ]

@@ -1,0 +1,90 @@
+"""The suite's tiers (tests/conftest.py): each collected test has exactly one of `unit`, `moto`,
+`hosts` and `lab`, never a lower one than its fixtures need; the PyPI test runs only when
+asked for; a shared lab's break-and-mend tests run after its read-only ones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE_TIERS, TIERS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _collected(tmp_path: Path, *args: str) -> dict[str, list[dict]]:
+    report = tmp_path / "tiers.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--tiers-report",
+            str(report),
+            *args,
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    return _collected(tmp_path_factory.mktemp("tiers"))
+
+
+def _tiers(test: dict) -> list[str]:
+    return [m for m in test["markers"] if m in TIERS]
+
+
+def test_every_test_has_exactly_one_tier(collected):
+    tests = collected["kept"] + collected["dropped"]
+    assert len(tests) > 500
+    wrong = {t["id"]: _tiers(t) for t in tests if len(_tiers(t)) != 1}
+    assert wrong == {}
+
+
+def test_no_test_is_below_what_its_fixtures_need(collected):
+    low = {}
+    for test in collected["kept"] + collected["dropped"]:
+        (tier,) = _tiers(test)
+        for fixture in set(test["fixtures"]) & set(FIXTURE_TIERS):
+            if TIERS.index(tier) < TIERS.index(FIXTURE_TIERS[fixture]):
+                low[test["id"]] = (tier, fixture)
+    assert low == {}
+    folders = {t["id"].split("/")[1]: _tiers(t)[0] for t in collected["kept"]}
+    assert folders["deploy"] == "lab" and folders["app"] == "unit"
+
+
+def test_the_pypi_test_runs_only_when_asked(collected, tmp_path):
+    dropped = [t["id"] for t in collected["dropped"]]
+    assert dropped and all("pypi" in t["markers"] for t in collected["dropped"])
+    assert not [t["id"] for t in collected["kept"] if "pypi" in t["markers"]]
+    asked = _collected(tmp_path, "-m", "pypi", "tests/app/test_app_fresh_venv.py")
+    assert [t["id"] for t in asked["kept"]] == dropped and asked["dropped"] == []
+
+
+def test_a_shared_labs_breakers_come_after_its_readers(collected):
+    order = [
+        ("breaks" in t["markers"], t["id"])
+        for t in collected["kept"]
+        if "full_lab" in t["fixtures"]
+    ]
+    assert any(breaks for breaks, _ in order) and not all(breaks for breaks, _ in order)
+    assert [breaks for breaks, _ in order] == sorted(breaks for breaks, _ in order), order
+    shared = {t["id"].split("/")[1] for t in collected["kept"] if "full_lab" in t["fixtures"]}
+    assert {"deploy", "monitoring", "pipeline"} <= shared
+    last = [t for t in collected["kept"] if "full_lab" in t["fixtures"]]
+    assert collected["kept"][-len(last) :] == last, "the shared lab's tests run last"
