@@ -115,6 +115,10 @@ else:
         timeout=900,
     )
     ### END SOLUTION
+    # Jenkins' deploys (08) take the same settings from a root-owned file on the web server:
+    # its key may only run `deploy <commit>`, never pass settings of its own.
+    conf = scripts.deploy_conf(settings, app_at.private_ip)
+    remote.ensure_file(web, scripts.DEPLOY_CONF, conf, 0o644)
     remote.close(web)  # the deploying SSH session ends here; the app must keep running
     for line in deploy.stderr.splitlines():
         print(line)

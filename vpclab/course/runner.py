@@ -221,6 +221,7 @@ def grade_submission(
     result = SubmissionResult(name=submission.name)
     patterns = load_patterns(sanitize)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
+    environment = dict(os.environ)  # the lab's settings are exported for its kernels only
     try:
         project = lay_out(tmp / "lab", spec, fast=fast_monitoring, clone=hide is None)
         work = project / "notebooks"
@@ -274,6 +275,8 @@ def grade_submission(
                 if jail is not None:
                     jail.unfence()
     finally:
+        os.environ.clear()
+        os.environ.update(environment)
         shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 2)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
