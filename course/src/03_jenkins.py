@@ -88,6 +88,8 @@ print("lab VPC", vpc["CidrBlock"], "| default VPC", default_vpc["CidrBlock"])
 # **1. The key pair.** We make the key here and import only its public half: the private
 # key never leaves the lab's state folder (mode 0600). `kit.new_key_pair` writes it there
 # and returns the public line.
+# Run the cell again and `new_key_pair` refuses, in one line, rather than overwrite a
+# private key whose key pair AWS already holds: that part of the step is done.
 
 # %%
 ### BEGIN SOLUTION

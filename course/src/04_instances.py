@@ -137,6 +137,8 @@ print("security groups | web", web_sg, "| app", app_sg, "| monitoring", monitori
 # **2. The servers.** Each role gets its own key pair (made here, private half 0600 in the
 # state folder), then `run_instances` in its subnet. The app server gets **no** public IP;
 # the web and monitoring servers do.
+# (`kit.new_key_pair` never overwrites a private key whose key pair AWS holds: run again,
+# it stops with a one-line message instead.)
 
 
 # %%
