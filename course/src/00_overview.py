@@ -14,6 +14,23 @@
 # %% [markdown]
 # # 00 · Overview: what we are building, and how these notebooks work
 #
+# ### Objectives
+#
+# - Describe the target layout: a public and a private subnet, the web, app and monitoring
+#   servers, and Jenkins in its own VPC.
+# - Follow the rhythm every step notebook shares: why, do, look, break it, checkpoint.
+# - Know what `lab.catch_up` does for you and what it costs (the step earns no credit).
+#
+# ### Prerequisites
+#
+# None: this is the first notebook. Open it from the handout's `notebooks/` folder so that
+# `../lab.toml` is found.
+#
+# ### Time
+#
+# About 15 minutes.
+
+# %% [markdown]
 # ## The problem
 #
 # The microblog (a small Flask app) used to run on one public EC2 instance together with
@@ -100,3 +117,31 @@ for role, server in lab.spec.instances.items():
 drawing = lab.diagram()
 print(drawing.summary())
 Image(filename=str(drawing.path))
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Which server is the only one a user's browser talks to, and how does a request reach the
+#    microblog?
+# 2. The app server has no public address. How does it still install packages?
+# 3. Where do the values the notebooks use (CIDRs, ports, instance types) come from?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. The web server. Nginx there accepts port 80 and forwards the request to the app server's
+#    private address on port 5000.
+# 2. Its subnet's default route points at the NAT gateway, which sits in the public subnet:
+#    connections it opens go out and replies come back, but nothing from outside can open one
+#    in.
+# 3. From `lab.toml`, the lab's single source of truth; `lab.spec` reads it.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - One job per server: users meet Nginx, the app hides in the private subnet, Jenkins builds
+#   elsewhere.
+# - Each notebook ends in a graded checkpoint that reads real state, not your variables.
+# - A SKIP means a check could not run here; it is never counted as a PASS.

@@ -14,6 +14,29 @@
 # %% [markdown]
 # # 01 · The VPC: a network of our own
 #
+# ### Objectives
+#
+# - Create a VPC and two subnets with boto3, tagged so the lab can find them again.
+# - Turn on DNS support and DNS hostnames, and auto-assigned public IPv4 on the public subnet
+#   only.
+# - Read the result back with `describe_*` calls and tag filters.
+#
+# ### Prerequisites
+#
+# `00_overview` read; the lab's spec in `../lab.toml`.
+#
+# ### Time
+#
+# About 30 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 EC2 client (every call)](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2.html)
+# - [boto3 `create_vpc`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_vpc.html)
+# - [boto3 `create_subnet`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_subnet.html)
+# - [boto3 `modify_subnet_attribute`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/modify_subnet_attribute.html)
+
+# %% [markdown]
 # **Why this step exists.** The old way to ship the microblog was one EC2 instance in a
 # public subnet running everything: Jenkins, gunicorn and the web entry point. Easy, but
 # every process on that box faces the internet, and a heavy build slows the live site.
@@ -197,6 +220,33 @@ else:
         ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": saved})
     print("restored: public IPv4 on launch is back as it was")
     print(breakit.lines(lab, "vpc", "vpc.public_subnet_auto_ip"))
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why is the public subnet not yet "public" at the end of this notebook?
+# 2. Why does every create call pass `TagSpecifications`?
+# 3. What goes wrong when `MapPublicIpOnLaunch` is off on the public subnet?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. A subnet is public only when its route table sends 0.0.0.0/0 to an Internet Gateway. That
+#    route comes in `02_nat`; here it only hands out public addresses.
+# 2. Later notebooks, the checks and the teardown find the lab's resources by the `vpclab:lab`
+#    and `vpclab:role` tags, never by remembered ids.
+# 3. New servers there start without a public IPv4 address, so the web server cannot be
+#    reached from the internet; the check `vpc.public_subnet_auto_ip` FAILs.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - The network comes before the servers: the VPC and its subnets decide who can later reach
+#   whom.
+# - DNS support and DNS hostnames let hosts find each other by name.
+# - Tag everything you create; find it again with a `tag:` filter.
 
 # %% [markdown]
 # ## Checkpoint

@@ -14,6 +14,30 @@
 # %% [markdown]
 # # 02 · Gateways and routes: who may talk to the internet, and which way
 #
+# ### Objectives
+#
+# - Attach an Internet Gateway and create a NAT gateway with an Elastic IP in the public
+#   subnet.
+# - Give each subnet its own route table with the right default route.
+# - Recognise the shortcut that turns a private subnet public, and how the checklist catches
+#   it.
+#
+# ### Prerequisites
+#
+# `01_vpc` done (its VPC and subnets, found here by tag).
+#
+# ### Time
+#
+# About 30 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 EC2 client (every call)](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2.html)
+# - [boto3 `create_nat_gateway`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_nat_gateway.html)
+# - [boto3 `create_route`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_route.html)
+# - [boto3 `associate_route_table`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/associate_route_table.html)
+
+# %% [markdown]
 # **Why this step exists.** A subnet's name means nothing to AWS. What makes a subnet
 # public or private is its *route table*, the list of "traffic for X goes to Y" rules that
 # applies to it:
@@ -202,6 +226,34 @@ else:
     breakit.settle(lab)
     print("restored:", breakit.download(lab))
     print(breakit.lines(lab, "nat", "nat.private_default_route", "nat.app_reaches_internet"))
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. What makes a subnet public or private in AWS?
+# 2. Why must the NAT gateway sit in the public subnet?
+# 3. You point the private subnet's default route at the Internet Gateway and the app server
+#    can install packages. Why is that still wrong?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. Its route table: 0.0.0.0/0 to an Internet Gateway makes it public, to a NAT gateway (or
+#    nowhere) keeps it private. Its name means nothing.
+# 2. Its own traffic leaves through the Internet Gateway; placed in the private subnet, it
+#    would have no route out.
+# 3. The private subnet has become public: anything there with a public address is reachable
+#    from outside. The NAT gateway lets connections out, never in.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Routes, not names, decide exposure.
+# - NAT is one-way: outbound connections and their replies only.
+# - Deleting the private default route breaks nothing visible until the app needs the
+#   internet: the checklist sees it first.
 
 # %% [markdown]
 # ## Checkpoint

@@ -14,6 +14,28 @@
 # %% [markdown]
 # # 03 · Jenkins: deployment tooling, kept apart
 #
+# ### Objectives
+#
+# - Import a key pair whose private half stays in the state folder, mode 0600.
+# - Launch Jenkins in the default VPC with its own security group.
+# - Peer the default VPC with the lab VPC and route both sides.
+#
+# ### Prerequisites
+#
+# `02_nat` done (the lab VPC and its route tables).
+#
+# ### Time
+#
+# About 40 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 EC2 client (every call)](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2.html)
+# - [boto3 `import_key_pair`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/import_key_pair.html)
+# - [boto3 `run_instances`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/run_instances.html)
+# - [boto3 `create_vpc_peering_connection`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_vpc_peering_connection.html)
+
+# %% [markdown]
 # **Why this step exists.** Jenkins checks out code, runs the tests and the security scans,
 # and holds the SSH key that deploys to production. Two reasons keep it off the production
 # hosts:
@@ -66,6 +88,8 @@ print("lab VPC", vpc["CidrBlock"], "| default VPC", default_vpc["CidrBlock"])
 # **1. The key pair.** We make the key here and import only its public half: the private
 # key never leaves the lab's state folder (mode 0600). `kit.new_key_pair` writes it there
 # and returns the public line.
+# Run the cell again and `new_key_pair` refuses, in one line, rather than overwrite a
+# private key whose key pair AWS already holds: that part of the step is done.
 
 # %%
 ### BEGIN SOLUTION
@@ -255,6 +279,31 @@ else:
             lab, "jenkins", "jenkins.peering_route_default_vpc", "jenkins.reaches_web_over_peering"
         )
     )
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Give two reasons Jenkins does not run on a production server.
+# 2. Why must the lab's CIDR not overlap 172.31.0.0/16?
+# 3. The peering exists but the default VPC's route to the lab range is deleted. What happens?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. Blast radius (a compromised build box does not hold the live app, and the reverse) and
+#    performance (a build cannot starve the site of CPU, memory or disk).
+# 2. Peered VPCs route by address; two networks sharing addresses cannot be peered.
+# 3. Jenkins' packets to the lab have no route, so the deploy path breaks; the check on the
+#    peering routes FAILs.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Import only the public key: the private key never leaves the state folder.
+# - A peering carries nothing until both sides have a route over it.
+# - Jenkins reaches the web server over private addresses, off the internet.
 
 # %% [markdown]
 # ## Checkpoint

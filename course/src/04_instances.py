@@ -14,6 +14,29 @@
 # %% [markdown]
 # # 04 · The servers and their security groups
 #
+# ### Objectives
+#
+# - Create one security group per role, with rules that name other groups as sources.
+# - Launch the web, app and monitoring servers in the right subnets, the app without a public
+#   IP.
+# - See what an over-wide or a missing rule does to real connections.
+#
+# ### Prerequisites
+#
+# `03_jenkins` done (Jenkins' security group is a source here).
+#
+# ### Time
+#
+# About 45 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 EC2 client (every call)](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2.html)
+# - [boto3 `create_security_group`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/create_security_group.html)
+# - [boto3 `authorize_security_group_ingress`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/authorize_security_group_ingress.html)
+# - [boto3 `run_instances`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/run_instances.html)
+
+# %% [markdown]
 # **Why this step exists.** The network is ready; now each role gets its own machine, in
 # the subnet that fits how exposed it should be:
 #
@@ -114,6 +137,8 @@ print("security groups | web", web_sg, "| app", app_sg, "| monitoring", monitori
 # **2. The servers.** Each role gets its own key pair (made here, private half 0600 in the
 # state folder), then `run_instances` in its subnet. The app server gets **no** public IP;
 # the web and monitoring servers do.
+# (`kit.new_key_pair` never overwrites a private key whose key pair AWS holds: run again,
+# it stops with a one-line message instead.)
 
 
 # %%
@@ -314,6 +339,34 @@ else:
 # `02_nat` and `03_jenkins` have something to watch: the public subnet's launch setting, the
 # NAT route the app's downloads need, and the peering route Jenkins deploys over. Run each
 # (it restores what it breaks), then come back here for the checkpoint.
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why does the app's rule for port 5000 name the web server's security group instead of an
+#    address?
+# 2. Port 5000 is opened to 0.0.0.0/0 but the internet still cannot reach the app. Is the rule
+#    harmless?
+# 3. The web server's SSH rule on the app is revoked. What stops working?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. The rule keeps meaning "only the web server" when addresses change, and no range wider
+#    than that one server is ever opened.
+# 2. No. Only the missing public address and route protect the app now; one more mistake
+#    exposes it, and hosts that can route to it (Jenkins) already get in.
+# 3. Every new SSH connection into the private subnet: the web server is the only way in, so
+#    logins and later deploys time out.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Least privilege by group reference: sources are roles, not addresses.
+# - The app server has no public IP; the web server is its only door.
+# - Firewalls let established sessions be; test with new connections.
 
 # %% [markdown]
 # ## Checkpoint

@@ -14,6 +14,27 @@
 # %% [markdown]
 # # 05 · The SSH paths of the deployment
 #
+# ### Objectives
+#
+# - Open exactly two SSH paths: Jenkins to web (deploy only) and web to app.
+# - Pin host keys from a trusted channel instead of trusting on first use.
+# - Restrict the app key with `from=`, keep private keys 0600 and turn off password login.
+#
+# ### Prerequisites
+#
+# `04_instances` done, and the hosts running (`make jupyter` as root).
+#
+# ### Time
+#
+# About 40 minutes.
+#
+# ### Reference docs
+#
+# - [paramiko `SSHClient`](https://docs.paramiko.org/en/stable/api/client.html)
+# - [sshd `authorized_keys` format](https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT)
+# - [`sshd_config`](https://man.openbsd.org/sshd_config)
+
+# %% [markdown]
 # **Why this step exists.** The servers run, but nothing may yet cross from one to the
 # next. The deployment needs exactly two SSH paths, and no others:
 #
@@ -299,6 +320,32 @@ else:
 if not offline:
     for host in (app, web, jenkins):
         remote.close(host)
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. What does `from="<web private IP>"` on the app key's line buy you?
+# 2. Why is Jenkins' key restricted to a forced command?
+# 3. A deploy suddenly fails with "UNPROTECTED PRIVATE KEY FILE". What changed?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. If the app key leaks, it is useless from anywhere but the web server: sshd accepts it
+#    only from that source address.
+# 2. A build should be able to deploy and nothing else: no shell, no tunnel, only `deploy
+#    <commit>` through the gate.
+# 3. The private key's mode was loosened (0644); `ssh` refuses keys others can read. `chmod
+#    600` puts it right.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Host keys are pinned before the first login; never switch checking off.
+# - Each key does one job from one place.
+# - No host accepts a password; `sshd -t` checks a drop-in before a reload.
 
 # %% [markdown]
 # ## Checkpoint

@@ -14,6 +14,26 @@
 # %% [markdown]
 # # 06 · Nginx, the front door
 #
+# ### Objectives
+#
+# - Render the Nginx site from the control plane's state, not a hand-typed address.
+# - Install it with `nginx -t` as the gate before every reload.
+# - Show that the app is reachable through the proxy and not directly.
+#
+# ### Prerequisites
+#
+# `05_keys` done (the SSH sessions to web and app).
+#
+# ### Time
+#
+# About 30 minutes.
+#
+# ### Reference docs
+#
+# - [Nginx proxy module (`proxy_pass`, `proxy_set_header`)](https://nginx.org/en/docs/http/ngx_http_proxy_module.html)
+# - [paramiko `SSHClient`](https://docs.paramiko.org/en/stable/api/client.html)
+
+# %% [markdown]
 # **Why this step exists.** In the original exercise, "Nginx was installed on the Web Server
 # and configured as a reverse proxy. Incoming HTTP requests are forwarded to the Application
 # Server using its private IP and application port." Three things follow from that
@@ -218,6 +238,31 @@ else:
     reply = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/")
     print(f"previous site back, nginx never reloaded: GET / still HTTP {reply.status}")
     remote.close(web)
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why is the site rendered from the control plane instead of typed once?
+# 2. A wrong app address passes `nginx -t`. Why, and what catches it?
+# 3. Which headers does Nginx pass so the app knows the original request?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. The app's address changes when its server is replaced; a rendered site follows it, a
+#    typed one silently points at nobody.
+# 2. `nginx -t` checks syntax, not where the proxy points. The check compares the proxied
+#    address with the app's real one and FAILs.
+# 3. `Host`, `X-Forwarded-For` and `X-Forwarded-Proto`.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Public traffic ends at the web layer; the app listens only to the web server.
+# - A config `nginx -t` refuses never goes live; the previous one stays.
+# - `/metrics` and `stub_status` are not for the public.
 
 # %% [markdown]
 # ## Checkpoint

@@ -14,6 +14,26 @@
 # %% [markdown]
 # # 07 · Deploy with scripts: setup.sh and start_app.sh
 #
+# ### Objectives
+#
+# - Keep the app's `SECRET_KEY` in SSM Parameter Store and pass it on stdin.
+# - Deploy with `setup.sh` (web) and `start_app.sh` (app): releases, supervisor, `/healthz`.
+# - See gunicorn outlive the SSH session and come back under supervisor.
+#
+# ### Prerequisites
+#
+# `06_nginx` done (the proxy in front of port 5000).
+#
+# ### Time
+#
+# About 40 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 `put_parameter`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ssm/client/put_parameter.html)
+# - [supervisor configuration (`[program:x]`)](http://supervisord.org/configuration.html)
+
+# %% [markdown]
 # **Why this step exists.** The original exercise automates the deploy with two scripts, so
 # that "the pipeline can coordinate actions across multiple hosts while maintaining
 # execution context":
@@ -190,6 +210,32 @@ else:
     served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
     print(report.to_text(served))
     remote.close(app)
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why does gunicorn run under supervisor instead of with `&` in the SSH session?
+# 2. Why is each deploy a new release folder, with the database outside them?
+# 3. What happens when a new release's `/healthz` fails?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. A process started from a session can die with it; supervisor owns the process, keeps it
+#    running after the session ends and restarts it when it dies.
+# 2. A failed release can be dropped and the previous one served again, and no `rm -rf` of a
+#    checkout can take the data with it.
+# 3. The script switches back to the last good release, which keeps serving, and exits
+#    non-zero so the pipeline sees the failure.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Secrets live in Parameter Store and never on a command line or in git.
+# - Deploy scripts must be safe to run twice.
+# - When gunicorn stops, users get Nginx's friendly 502, and the checklist says so.
 
 # %% [markdown]
 # ## Checkpoint

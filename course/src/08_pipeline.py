@@ -14,6 +14,25 @@
 # %% [markdown]
 # # 08 · The pipeline: Jenkins builds, tests, scans and deploys
 #
+# ### Objectives
+#
+# - Read the Jenkinsfile's stages, from Build through Security to Deploy and Verify.
+# - Run the pipeline on the lab's Jenkins host and read its stage table.
+# - Watch a failing test stop the pipeline before Deploy, then recover with `git revert`.
+#
+# ### Prerequisites
+#
+# `07_scripts` done (the deploy scripts the Deploy stage runs), and the hosts running.
+#
+# ### Time
+#
+# About 30 minutes.
+#
+# ### Reference docs
+#
+# - [Jenkins pipeline syntax](https://www.jenkins.io/doc/book/pipeline/syntax/)
+
+# %% [markdown]
 # **Why this step exists.** In the original exercise Jenkins is the only way code reaches
 # production: it pulls the code, runs the tests, performs security checks, and deploys "by
 # SSHing into the Web Server and running setup.sh". And Jenkins lives apart, in the default
@@ -169,6 +188,31 @@ else:
     build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
     print(f"after the revert: build #{build.number} of {build.commit[:12]}: {build.result}")
     print(f"/healthz serves {served()[:12]}")
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. A commit breaks a unit test. What does production serve after the build?
+# 2. Why does each stage's work live in a script under `scripts/ci/`?
+# 3. What does the Verify stage run, and why after Deploy?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. The version it served before: the pipeline stops at Test, and Deploy never runs.
+# 2. Real Jenkins on AWS and the lab's Jenkins host then run exactly the same commands, and
+#    the scripts can be tested on their own.
+# 3. The lab's checklist (`vpclab verify --junit`) against the live lab: a deploy that left
+#    any check FAILing fails the build.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Jenkins is the only way code reaches production.
+# - A Security stage must fail when it finds something, or it checks nothing.
+# - Undo with `git revert` and a new build: history keeps both commits.
 
 # %% [markdown]
 # ## Checkpoint

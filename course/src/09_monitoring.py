@@ -14,6 +14,27 @@
 # %% [markdown]
 # # 09 · Monitoring: Prometheus, alerts and the dashboard
 #
+# ### Objectives
+#
+# - Open each scrape port to the monitoring security group only.
+# - Render `prometheus.yml` and the alert rules whole from state, checked by `promtool`.
+# - Watch an `InstanceDown` alert go pending, fire and resolve.
+#
+# ### Prerequisites
+#
+# `08_pipeline` done (the app deployed and serving `/metrics`).
+#
+# ### Time
+#
+# About 45 minutes.
+#
+# ### Reference docs
+#
+# - [Prometheus configuration (`scrape_configs`)](https://prometheus.io/docs/prometheus/latest/configuration/configuration/)
+# - [Prometheus alerting rules](https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/)
+# - [boto3 `authorize_security_group_ingress`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/authorize_security_group_ingress.html)
+
+# %% [markdown]
 # **Why this step exists.** Once the application ran, the original exercise "provisioned a
 # separate EC2 t3.micro instance for monitoring. Prometheus and Grafana were installed and
 # configured to collect and visualize metrics from the application server, providing
@@ -402,6 +423,32 @@ else:
     time.sleep(2 * scrape)
     remote.close(mon)
     print("sent 60 requests")
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. A target shows "down" right after you add it. What do you check first?
+# 2. Why render `prometheus.yml` whole instead of appending a job?
+# 3. What does an alert's `for:` do?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. The security-group rule for its port (9100, 9113 or 5000) from the monitoring group;
+#    without it the scrape never connects.
+# 2. Appending on every re-run repeats the job; a whole file from state is the same every time
+#    and `promtool` checks it before a reload.
+# 3. The condition must hold that long before the alert fires; until then it is pending, so a
+#    single bad scrape pages nobody.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Isolation makes the numbers mean something: the app's, not a build's.
+# - Scrape ports open to the monitoring group only, never wider.
+# - Dashboards and configs made by code can be reviewed and rebuilt.
 
 # %% [markdown]
 # ## Checkpoint

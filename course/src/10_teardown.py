@@ -14,6 +14,27 @@
 # %% [markdown]
 # # 10 · Teardown: remove everything, and stop paying
 #
+# ### Objectives
+#
+# - Read what the lab costs per hour while it exists.
+# - Dry-run the teardown, then remove everything tagged with the lab.
+# - Prove that nothing tagged with the lab is left.
+#
+# ### Prerequisites
+#
+# Any point after `01_vpc`: the teardown removes as much or as little as exists.
+#
+# ### Time
+#
+# About 15 minutes.
+#
+# ### Reference docs
+#
+# - [boto3 EC2 client (every call)](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2.html)
+# - [boto3 `describe_instances`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/describe_instances.html)
+# - [boto3 `delete_vpc`](https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/ec2/client/delete_vpc.html)
+
+# %% [markdown]
 # **Why this step exists.** On AWS a lab bills by the hour for as long as it exists,
 # whether anyone uses it or not: each server, the NAT gateway, every public IPv4 address
 # and every disk. A lab left running over a weekend costs more than the whole exercise.
@@ -134,3 +155,28 @@ print("nothing tagged for the lab is left")
 print(f"stopped paying for {running.summary()}:")
 print("\n".join(running.to_text()))
 print(f"now: {lab.cost().summary()}")
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why does the teardown find resources by tag instead of by the ids you created?
+# 2. Why can't the VPC be deleted first?
+# 3. What bills by the hour even when nobody uses the lab?
+
+# %% [markdown]
+# <details><summary>Answers</summary>
+#
+# 1. Tags also find what a crashed run or a second attempt left behind, and never match
+#    anything else in the account.
+# 2. AWS refuses to delete a VPC that still holds subnets, gateways or servers; the teardown
+#    goes in dependency order.
+# 3. Each server, the NAT gateway, every public IPv4 address and every disk.
+#
+# </details>
+
+# %% [markdown]
+# ## Key points
+#
+# - Stop paying first: servers and the NAT gateway go before the rest.
+# - Dependency order, or AWS refuses the delete.
+# - Check afterwards: an empty tag search is the proof.

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from vpclab.aws import keypairs, tags
+from vpclab.errors import VpclabError
 from vpclab.render import render
 from vpclab.steps.compute import USER_DATA_PACKAGES, resolve_ami
 
@@ -31,9 +34,29 @@ def by_role(resources: list[dict]) -> dict[str, dict]:
 
 def new_key_pair(lab: Lab, role_name: str) -> str:
     """Make the role's key pair here: the private half goes 0600 into the state folder, the
-    public half (returned, one OpenSSH line) is what `import_key_pair` sends."""
+    public half (returned, one OpenSSH line) is what `import_key_pair` sends.
+
+    Refuses when AWS already holds the key pair and its private key is on disk: a new key
+    would overwrite the only private half of the key the servers trust, before AWS refused
+    the duplicate import."""
     key_name = lab.spec.instance(role_name).key_name
+    pem = keypairs.private_key_path(lab.keys_dir, key_name)
+    if pem.exists() and _key_pair_exists(lab, key_name):
+        raise VpclabError(
+            f"key pair {key_name!r} is already in AWS and its private key {pem.name} is in the "
+            "state folder: kept both, nothing overwritten",
+            "this part of the step is done; go on with the next cell",
+        )
     return keypairs.generate(lab.keys_dir, key_name)
+
+
+def _key_pair_exists(lab: Lab, key_name: str) -> bool:
+    try:
+        return bool(lab.cloud.ec2.describe_key_pairs(KeyNames=[key_name])["KeyPairs"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "InvalidKeyPair.NotFound":
+            return False
+        raise
 
 
 def image(lab: Lab) -> str:
