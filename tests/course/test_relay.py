@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def lab_and_relay(monkeypatch):
+def lab_and_relay():
     with Sandbox() as sandbox:
         relay = Relay(sandbox.endpoint).start()
         try:
-            monkeypatch.setenv("AWS_ENDPOINT_URL", relay.endpoint)
+            # Not monkeypatch: it would undo after the sandbox and bring back its endpoint.
+            os.environ["AWS_ENDPOINT_URL"] = relay.endpoint  # the sandbox restores it
             spec = sandbox.tmp / "lab.toml"
             shutil.copy(ROOT / "lab.toml", spec)
             yield Lab(spec, say=lambda _line: None), relay
