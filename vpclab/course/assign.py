@@ -74,7 +74,10 @@ def assign(notebooks: Path, spec: Path, out_dir: Path) -> list[Path]:
     read and a README. Returns the notebooks written."""
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources:
-        raise UsageError(f"no notebooks in {notebooks}", "pass --notebooks with the NN_*.ipynb")
+        raise UsageError(
+            f"no notebooks in {notebooks.resolve()}",
+            "run it from the kit's folder, or pass --notebooks with the NN_*.ipynb",
+        )
     if not spec.is_file():
         raise UsageError(f"{spec} does not exist", "pass --spec with the lab's lab.toml")
     missing = [name for name in PROJECT_FILES if not (spec.parent / name).is_file()]
