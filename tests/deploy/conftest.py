@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import subprocess
 import urllib.parse
 import urllib.request
 
@@ -33,3 +34,14 @@ def post_form(lab: DeployLab, opener, path: str, fields: dict[str, str]) -> str:
     data = urllib.parse.urlencode({**fields, "csrf_token": token[1]}).encode()
     with opener.open(lab.url + path, data=data, timeout=10) as r:
         return r.read().decode()
+
+
+def git_mirror(lab: DeployLab) -> str:
+    """The bare git repository the lab's internet serves the project from."""
+    found = subprocess.run(
+        ["find", lab.env["VPCLAB_STATE"], "-type", "d", "-name", "microblog_VPC_deployment.git"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert found, "no git mirror in the lab's internet"
+    return found[0]

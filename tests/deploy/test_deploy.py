@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.deploy.conftest import DeployLab, post_form, session
+from tests.deploy.conftest import DeployLab, git_mirror, post_form, session
 from tests.reallab import all_green, eventually
 from vpclab.checklist import Status
 from vpclab.errors import VpclabError
@@ -81,20 +81,9 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
     assert _result(up, "scripts", "scripts.app_supervised").status is Status.PASS
 
 
-def _mirror(up: DeployLab):
-    state = up.env["VPCLAB_STATE"]
-    found = subprocess.run(
-        ["find", state, "-type", "d", "-name", "microblog_VPC_deployment.git"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    assert found, "no git mirror in the lab's internet"
-    return found[0]
-
-
 def test_a_release_failing_its_health_check_is_rolled_back(up: DeployLab, tmp_path):
     good = up.healthz_commit()
-    mirror, work = _mirror(up), tmp_path / "broken"
+    mirror, work = git_mirror(up), tmp_path / "broken"
     subprocess.run(["git", "clone", "-q", mirror, str(work)], check=True)
     routes = work / "app" / "main" / "routes.py"
     text = routes.read_text()

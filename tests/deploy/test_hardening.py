@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.deploy.conftest import DeployLab
+from tests.deploy.conftest import DeployLab, git_mirror
 from tests.reallab import all_green, eventually, git
 from vpclab.checklist import Status
 from vpclab.steps import BUILT, keys, remote, scripts
@@ -49,15 +49,8 @@ def _on(lab: DeployLab, role: str, line: str, sudo: bool = True):
 
 def _push_commit(lab: DeployLab, tmp_path) -> tuple[str, str]:
     """A new commit on a throwaway branch of the lab's git mirror: (branch, commit)."""
-    state = lab.env["VPCLAB_STATE"]
-    found = subprocess.run(
-        ["find", state, "-type", "d", "-name", "microblog_VPC_deployment.git"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    assert found, "no git mirror in the lab's internet"
     work = tmp_path / "work"
-    subprocess.run(["git", "clone", "-q", found[0], str(work)], check=True)
+    subprocess.run(["git", "clone", "-q", git_mirror(lab), str(work)], check=True)
     (work / "NOTES.md").write_text(f"deployed by Jenkins' gate {uuid.uuid4().hex[:6]}\n")
     branch = f"vpclab-test-gate-{uuid.uuid4().hex[:6]}"
     git(work, "add", "NOTES.md")
