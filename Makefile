@@ -41,13 +41,15 @@ down: setup
 
 # The students' notebooks in JupyterLab, on this machine only. As root (the lab's hosts need
 # it) JupyterLab wants --allow-root; with no display there is no browser to open.
+# NOTEBOOKS: a handout's notebooks folder (`vpclab assign`) instead of the reference's.
+NOTEBOOKS ?= notebooks
 JUPYTER_PORT ?= 8888
 JUPYTER_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root) \
 	$(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
 jupyter: setup
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q jupyterlab
-	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --notebook-dir notebooks \
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(JUPYTER_PORT) --notebook-dir $(NOTEBOOKS) \
 		$(JUPYTER_FLAGS)
 
 # Real AWS, opt-in, for people with an account (never part of `make test`): up, verify, down,

@@ -157,6 +157,14 @@ print("\n".join(running.to_text()))
 print(f"now: {lab.cost().summary()}")
 
 # %% [markdown]
+# ## On the local target: stop the local cloud too
+#
+# Locally nothing bills, but the local cloud keeps running after the teardown: the moto
+# server (the control plane) and, as root, the agent that ran the hosts. In a terminal in
+# the kit, `vpclab local stop` stops both. Its state is kept, so `vpclab local start` (or
+# the next `vpclab up`) brings back whatever still existed.
+
+# %% [markdown]
 # ## Check yourself
 #
 # 1. Why does the teardown find resources by tag instead of by the ids you created?

@@ -88,6 +88,19 @@ def test_edition_runs_every_cell_and_records_its_first_not_implemented_error(edi
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
 
 
+def test_the_handouts_jupyter_command_opens_its_notebooks_not_the_reference(edition):
+    # The handout has no Makefile: its README sends students to the kit's `make jupyter`,
+    # which must then serve the handout's notebooks (the kit's own hold the solutions).
+    readme = (edition / "README.md").read_text()
+    command = re.search(r"`(make jupyter NOTEBOOKS=[^`]+)`", readme)
+    assert command, readme
+    folder = edition / "notebooks"
+    args = command.group(1).replace("<this folder>", str(edition)).split()
+    dry = subprocess.run([*args, "-n"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"--notebook-dir {folder}" in " ".join(dry.split()), dry
+    assert "--notebook-dir notebooks" not in dry
+
+
 def test_handout_holds_what_the_notebooks_read_and_no_solution_anywhere(edition):
     assert (edition / "Jenkinsfile").read_text() == (ROOT / "Jenkinsfile").read_text()
     assert "notebooks/" in (edition / "README.md").read_text()
