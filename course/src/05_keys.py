@@ -96,6 +96,29 @@ else:
     print(f"sessions open: {jenkins!r}, {web!r}, {app!r}")
 
 # %% [markdown]
+# **The helpers the blanks below may use**, one line each (`host` is a session above):
+#
+# - `host.run(cmd, sudo=False, check=True) -> Result`: a shell command line (`.stdout`,
+#   `.rc`); it raises on a non-zero exit unless `check=False`;
+# - `host.put_text(text, path, mode, owner="user:group")`: write a file (as root);
+# - `remote.read_file(host, path) -> str | None`: a file's text, None if missing;
+# - `remote.read_as(host, user, path)` and
+#   `remote.ensure_user_file(host, user, path, text, mode)`: read and write as that user,
+#   never following a link (for files in a user's home);
+# - `remote.ensure_file(host, path, text, mode)`: write as root only if it differs;
+# - `remote.home_of(host, user) -> str`; `remote.pinned_key(ctx, ip) -> str`: a host key
+#   from the lab's trusted `known_hosts`;
+# - `scripts.script_text("deploy_gate.sh") -> str`: the kit's deploy gate, to install at
+#   `keys.DEPLOY_GATE`;
+# - `keys.authorize_only(text, public_line, keys.JENKINS_KEY_OPTIONS)`,
+#   `keys.restrict_from(text, key_type, blob, ip)` and `keys.pin(text, ip, host_key)`:
+#   each returns the file's new text with one line added or rewritten (run twice, no change);
+# - `keys.no_password_login(host) -> bool`: installs the sshd drop-in, True if it changed.
+#
+# The paths are constants: `keys.AUTHORIZED_KEYS`, `keys.APP_KEY_ON_WEB`,
+# `keys.WEB_KNOWN_HOSTS`, `keys.DEPLOY_GATE`.
+
+# %% [markdown]
 # **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
 # is generated there, as the user `jenkins` that runs the pipeline, with `umask 077` so it
 # is 0600 from the first byte. Run twice, `test -f` keeps the existing key.
