@@ -16,7 +16,7 @@ from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud, connect
 from vpclab.checklist import CheckResult
-from vpclab.checks import Facts, live, run_checks
+from vpclab.checks import Facts, inside_build, live, run_checks
 from vpclab.cost import CostEstimate
 from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-exported
 from vpclab.course.checkpoint import checkpoint_text
@@ -195,8 +195,10 @@ class Lab:
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         """The checklist of one step, or of the built steps through `through`. Only reads."""
         steps = [require_built(step)] if step else self.built_steps(through)
-        self._resolve_admin()
-        facts = Facts(self.spec, self.cloud, self.spec_path)
+        building = inside_build() is not None  # the repository's spec: not the operator's
+        if not building:
+            self._resolve_admin()
+        facts = Facts(self.spec, self.cloud, self.spec_path, in_build=building)
         results = run_checks(facts, steps)
         results += live.lab_live_checks(facts, set(steps), self.local_dir)
         order = {name: i for i, name in enumerate(STEPS)}

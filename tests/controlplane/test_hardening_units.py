@@ -493,3 +493,39 @@ def test_up_removes_extra_web_rules_and_the_check_names_them(lab):
     }
     assert (ports.node_exporter, mon) in sources  # the scrape stayed
     assert (8080, "0.0.0.0/0") not in sources and (80, "::/0") not in sources
+
+
+def test_in_a_build_the_web_group_is_judged_without_the_repositorys_admin_cidr(lab, monkeypatch):
+    # Jenkins' Verify reads the repository's spec: its admin CIDR is not the operator's.
+    lab.up(through="instances")
+    ctx = lab.context()
+    web = ctx.state().security_groups["web"]["GroupId"]
+    ssh = ctx.spec.ports.ssh
+
+    def ssh_rule(cidr: str) -> dict:
+        return {"IpProtocol": "tcp", "FromPort": ssh, "ToPort": ssh, "IpRanges": [{"CidrIp": cidr}]}
+
+    def web_check():
+        return {r.id: r for r in lab.verify(step="instances")}["instances.web_security_group"]
+
+    [spec_admin] = [
+        r["CidrIp"]
+        for p in ctx.state().security_groups["web"]["IpPermissions"]
+        if p.get("FromPort") == ssh
+        for r in p.get("IpRanges", [])
+    ]
+    ctx.ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[ssh_rule(spec_admin)])
+    ctx.ec2.authorize_security_group_ingress(
+        GroupId=web, IpPermissions=[ssh_rule("198.51.100.7/32")]
+    )
+    outside = web_check()
+    assert outside.status.name == "FAIL" and "22 from admin" in outside.detail, outside
+
+    monkeypatch.setenv("BUILD_NUMBER", "7")
+    monkeypatch.setenv("WORKSPACE", "/var/lib/jenkins/workspace/workload_4")
+    assert web_check().status.name == "PASS"  # the operator's own CIDR, whatever it is
+
+    ctx.ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[ssh_rule("198.51.100.7/32")])
+    ctx.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_rule("0.0.0.0/0")])
+    world = web_check()
+    assert world.status.name == "FAIL" and "22 from admin" in world.detail, world
