@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.markup import escape
 from rich.table import Table
 
 from vpclab import report
@@ -267,10 +268,12 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except VpclabError as exc:
-        err.print(f"[bold red]error:[/] {exc.line()}", highlight=False)
+        # escape: a fix such as "pip install -e '.[course]'" is not rich markup
+        err.print(f"[bold red]error:[/] {escape(exc.line())}", highlight=False)
         sys.exit(exc.exit_code)
     except (ClientError, BotoCoreError) as exc:
-        err.print(f"[bold red]error:[/] the cloud refused a call: {exc}", highlight=False)
+        refused = escape(str(exc))
+        err.print(f"[bold red]error:[/] the cloud refused a call: {refused}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to continue where it stopped")

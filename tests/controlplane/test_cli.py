@@ -87,6 +87,17 @@ def test_unknown_step_flag(tmp_path, monkeypatch, capsys, no_api):
     assert code == 2 and "did you mean 'nat'" in err
 
 
+def test_an_error_line_prints_brackets_as_written(monkeypatch, capsys):
+    # Rich would read "[course]" as markup and drop it, leaving a fix that installs nothing.
+    from vpclab.course import cli as course_cli
+
+    monkeypatch.setitem(course_cli.COURSE_MODULES, "assign", ("no_such_module_here",))
+    code, _, err = run_cli(monkeypatch, capsys, "assign", "out")
+    assert code == 2
+    assert "pip install -e '.[course]'" in err, err
+    assert "needs no_such_module_here, which is not installed" in err, err
+
+
 def test_bad_target_flag(tmp_path, monkeypatch, capsys, no_api):
     spec = write_spec(tmp_path)
     code, _, err = run_cli(monkeypatch, capsys, "up", "--spec", str(spec), "--target", "gcp")

@@ -36,7 +36,8 @@ def require_course(command: str) -> None:
     missing = [m for m in COURSE_MODULES[command] if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(
-            f"vpclab {command} needs {', '.join(missing)}, which is not installed",
+            f"vpclab {command} needs {', '.join(missing)}, "
+            f"which {'is' if len(missing) == 1 else 'are'} not installed",
             ".venv/bin/pip install -e '.[course]' (or make setup-test)",
         )
 
