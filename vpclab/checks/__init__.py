@@ -17,13 +17,11 @@ from vpclab.spec import STEPS, LabSpec
 
 @dataclass
 class Facts:
-    """What checks look at: the spec, the control plane's state, and a client for extra reads.
-    `in_build`: run by a pipeline build, whose spec is the repository's, not the operator's."""
+    """What checks look at: the spec, the control plane's state, and a client for extra reads."""
 
     spec: LabSpec
     cloud: Cloud
     spec_path: Path
-    in_build: bool = False
 
     @cached_property
     def state(self) -> LabState:

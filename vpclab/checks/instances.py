@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
-from vpclab.checks import Facts, Outcome, check, fail, ok
+from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok
 from vpclab.checks.servers import UP_INSTANCES, instance, key_pairs
 from vpclab.steps.compute import Ingress, describe_permission, monitoring_scrapes, unexpected
 
@@ -29,7 +29,8 @@ def web_sg(facts: Facts) -> Outcome:
         return fail("the web or Jenkins security group is missing")
     ports = facts.spec.ports
     have = ingress_rules(web)
-    admin_cidr = admin_source(have, ports.ssh) if facts.in_build else facts.spec.admin_cidr
+    # In a build the spec is the repository's: its admin CIDR is not the operator's.
+    admin_cidr = admin_source(have, ports.ssh) if inside_build() else facts.spec.admin_cidr
     wanted = {
         (ports.ssh, admin_cidr): "22 from admin",
         (ports.ssh, jenkins["GroupId"]): "22 from Jenkins",
