@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vpclab import report
+from vpclab.aws.teardown import steps_reset
 from vpclab.checklist import CheckResult, failed
 from vpclab.cli_common import STEP_NAMES, SpecOpt, TargetOpt, app, console, err, open_lab
 from vpclab.course import cli as course_cli
@@ -203,6 +204,26 @@ def down(
         err.print(f"{stops} paying for {running.summary()}:", highlight=False)
         for line in running.to_text():
             err.print(line, highlight=False)
+
+
+@app.command()
+def reset(
+    step: Annotated[str, typer.Argument(help="vpc, nat, jenkins or instances")],
+    spec: SpecOpt = Path("lab.toml"),
+    target: TargetOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+) -> None:
+    """Remove one step's resources, and those of the later steps that stand on them, so the
+    step can be done again (its notebook from the top); the earlier steps stay."""
+    removed = steps_reset(step)  # a wrong step is refused before the lab is opened
+    lab = open_lab(spec, target)
+    done = lab.reset(step, dry_run=dry_run)
+    err.print(
+        f"{len(done)} actions {'planned' if dry_run else 'done'}; "
+        f"{'nothing changed' if dry_run else 'removed'} {', '.join(removed)}: "
+        f"redo {removed[0]}'s notebook, then the ones after it",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -21,7 +21,7 @@ from vpclab.cost import CostEstimate
 from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-exported
 from vpclab.course.checkpoint import checkpoint_text
 from vpclab.diagram import Drawing
-from vpclab.errors import UsageError, VpclabError
+from vpclab.errors import UsageError, VpclabError, brief_in_notebooks
 from vpclab.hosts import console_keys
 from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
 from vpclab.localcloud import client, lifecycle, names, netns
@@ -51,6 +51,7 @@ class Lab:
         target: Target | str | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
+        brief_in_notebooks()
         self.spec_path = Path(spec_path).resolve()
         self.spec: LabSpec = load_spec(self.spec_path)
         self.target: Target = self._choose_target(target)
@@ -351,6 +352,21 @@ class Lab:
                 steps = self.built_steps()
                 return diagram.draw_live(self.spec, data, self.verify(), steps, path)
         return Drawing(diagram.draw(self.spec, path), live=False)
+
+    def reset(self, step: str, dry_run: bool = False) -> list[str]:
+        """Remove one step's resources (and the later steps' that stand on them) so the
+        step can be done again; the earlier steps are kept. A notebook's way back."""
+        return teardown.reset(
+            self.cloud,
+            self.spec.name,
+            self.spec.az,
+            self.keys_dir,
+            step,
+            say=self.say,
+            dry_run=dry_run,
+            pacing=self.pacing,
+            creator=self._creator(),
+        )
 
     def down(self, dry_run: bool = False) -> list[str]:
         """Tear down every tagged resource; raises naming what is left, if anything is."""

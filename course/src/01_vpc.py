@@ -141,6 +141,10 @@ print("created subnets | public", public_subnet, "| private", private_subnet)
 # step (`vpclab up --through vpc` does the same from a terminal), and records that it did:
 # you can go on to the next notebook, but a caught-up step earns no credit.
 #
+# Made a mess (a duplicate, a wrong CIDR)? `lab.reset("vpc")` removes this step's resources
+# (and every later step's, which stand on it), so you can run this notebook again from the
+# top. It costs no credit; `vpclab reset vpc` does the same from a terminal.
+#
 # The library's steps are *idempotent*: they look at what exists (by tags) and only change
 # what differs, so running one a second time sends no mutating call at all.
 
@@ -160,7 +164,7 @@ print(json.dumps(lab.status().to_dict(), indent=2))
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 
-vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]
+vpc = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "the create cell above")
 dns_support = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsSupport")
 dns_names = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")
 print("VPC    cidr", vpc["CidrBlock"], "| id", vpc["VpcId"])

@@ -63,7 +63,7 @@ ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 
 # What notebook 01 built, found again by its tags:
-vpc_id = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+vpc_id = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")["VpcId"]
 subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
 print("VPC", vpc_id, "| subnets", ", ".join(sorted(subnets)))
 
@@ -119,6 +119,10 @@ print("route tables:", ", ".join(f"{role} {table}" for role, table in tables.ite
 
 # %% [markdown]
 # Stuck? `lab.catch_up("nat")` builds what is missing (and records that it did: no credit).
+#
+# Made a mess (a duplicate, a wrong CIDR)? `lab.reset("nat")` removes this step's resources
+# (and 03's and 04's, which stand on it), so you can run this notebook again from the top.
+# It costs no credit; `vpclab reset nat` does the same from a terminal.
 
 # %% [markdown]
 # ## Look at the result
@@ -135,7 +139,11 @@ for table in ec2.describe_route_tables(Filters=mine)["RouteTables"]:
         # A route's target is a gateway, a NAT gateway or a peering, each under its own key.
         print(f"    {route['DestinationCidrBlock']:<14} -> {route_target(route)}")
 
-nat = ec2.describe_nat_gateways(Filter=mine)["NatGateways"][0]
+nat = kit.only(
+    ec2.describe_nat_gateways(Filter=mine)["NatGateways"],
+    "NAT gateway",
+    "the NAT gateway cell above",
+)
 print(
     "NAT gateway",
     nat["State"],

@@ -69,7 +69,7 @@ ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 
 # What notebooks 01 and 02 built, found again by their tags:
-vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]
+vpc = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")
 tables = kit.by_role(ec2.describe_route_tables(Filters=mine)["RouteTables"])
 # The default VPC, its subnet in our zone, and its main route table:
 default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
@@ -192,6 +192,10 @@ print("peering", pcx_id, "routed both ways")
 # %% [markdown]
 # Stuck? `lab.catch_up("jenkins")` builds what is missing (and records that it did: no
 # credit).
+#
+# Made a mess (a duplicate, a wrong CIDR)? `lab.reset("jenkins")` removes this step's
+# resources (and 04's, which stand on it), so you can run this notebook again from the top.
+# It costs no credit; `vpclab reset jenkins` does the same from a terminal.
 
 # %% [markdown]
 # ## Look at the result
@@ -206,7 +210,11 @@ print(json.dumps(lab.status().to_dict(), indent=2))
 # VPC. A peering is useless until it is `active` **and** both sides have a route over it.
 
 # %%
-pcx = ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"][0]
+pcx = kit.only(
+    ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"],
+    "peering connection",
+    "the peering cell above",
+)
 print("peering status", pcx["Status"]["Code"], "| id", pcx["VpcPeeringConnectionId"])
 print(
     "  requester cidr",

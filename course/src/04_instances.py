@@ -66,7 +66,7 @@ mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
 ports = lab.spec.ports
 
 # What the earlier notebooks built, found again by their tags:
-vpc_id = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]["VpcId"]
+vpc_id = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")["VpcId"]
 subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
 groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
 jenkins_sg = groups["jenkins"]["GroupId"]
@@ -192,6 +192,10 @@ _ = lab.follow_dataplane()
 # %% [markdown]
 # Stuck? `lab.catch_up("instances")` builds what is missing (and records that it did: no
 # credit).
+#
+# Made a mess (a duplicate, a wrong CIDR)? `lab.reset("instances")` removes this step's
+# resources, so you can run this notebook again from the top. It costs no credit; `vpclab
+# reset instances` does the same from a terminal.
 
 # %% [markdown]
 # ## Look at the result

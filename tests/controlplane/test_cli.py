@@ -284,3 +284,18 @@ def test_aws_target_without_credentials_is_one_line(tmp_path, monkeypatch, capsy
     assert code == 1
     assert "no AWS credentials" in err and "--target local" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "step, code, says",
+    [
+        ("nope", 2, "error: unknown step 'nope' — use one of vpc, nat, jenkins, instances"),
+        ("nginx", 1, "error: step 'nginx' changes the hosts only"),
+    ],
+)
+def test_reset_of_a_step_it_cannot_reset_is_one_line(
+    tmp_path, monkeypatch, capsys, no_api, step, code, says
+):
+    spec = write_spec(tmp_path)
+    got, _, err = run_cli(monkeypatch, capsys, "reset", step, "--spec", str(spec))
+    assert got == code and err.startswith(says) and len(err.strip().splitlines()) == 1, err

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from vpclab.aws.inventory import ROUTE_TARGET_KEYS, route_target
+from vpclab.course import kit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,7 @@ def test_nat_notebook_prints_the_peering_route_target(lab):
         "ec2": lab.cloud.ec2,
         "mine": [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}],
         "route_target": route_target,
+        "kit": kit,
     }
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -101,3 +101,54 @@ def test_dry_run_changes_nothing(built_lab):
     assert planned and planned[0].startswith("terminate instances")
     assert log.mutating == []
     assert tagged_leftovers(built_lab) == before
+
+
+def roles_left(lab) -> dict[str, list[str]]:
+    """The lab's tagged resources that are still there, by kind: their roles."""
+    state = lab.context().state()
+    tagged = state.tagged
+    return {
+        "vpc": [v["VpcId"] for v in tagged.vpcs],
+        "subnets": sorted(state.subnets),
+        "route_tables": sorted(state.route_tables),
+        "nat": [n["NatGatewayId"] for n in tagged.nats],
+        "peering": [p["VpcPeeringConnectionId"] for p in tagged.peerings],
+        "instances": sorted(state.instances),
+        "groups": sorted(state.security_groups),
+        "keys": sorted(state.key_pairs),
+    }
+
+
+def test_reset_nat_removes_it_and_what_stands_on_it_and_keeps_the_vpc(built_lab):
+    built_lab.reset("nat")
+    left = roles_left(built_lab)
+    assert left["vpc"] and left["subnets"] == ["private", "public"]
+    assert {k: v for k, v in left.items() if k not in ("vpc", "subnets")} == {
+        "route_tables": [], "nat": [], "peering": [], "instances": [], "groups": [], "keys": [],
+    }  # fmt: skip
+    assert list(built_lab.keys_dir.glob("*.pem")) == []
+    # Redone from 02 on, the lab is whole again: no check FAILs.
+    built_lab.up(through="instances")
+    failing = [r.id for r in built_lab.verify(through="instances") if r.status == "FAIL"]
+    assert failing == []
+
+
+def test_reset_instances_keeps_jenkins_and_the_network(built_lab):
+    before = roles_left(built_lab)
+    log = built_lab.cloud.log
+    log.clear()
+    built_lab.reset("instances")
+    left = roles_left(built_lab)
+    assert left["instances"] == ["jenkins"] and left["groups"] == ["jenkins"]
+    assert left["keys"] == ["jenkins"]
+    assert {k: left[k] for k in ("vpc", "route_tables", "nat", "peering")} == {
+        k: before[k] for k in ("vpc", "route_tables", "nat", "peering")
+    }
+    assert "DeleteNatGateway" not in log.mutating and "DeleteVpc" not in log.mutating
+
+
+def test_reset_dry_run_changes_nothing(built_lab):
+    before = tagged_leftovers(built_lab)
+    planned = built_lab.reset("jenkins", dry_run=True)
+    assert any("peering" in line for line in planned)
+    assert tagged_leftovers(built_lab) == before

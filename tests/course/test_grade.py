@@ -12,7 +12,9 @@ Each submission is the reference (01-04) with one change, made the way students 
 - names: 04 solved with other security-group names -> PASS; its 03 has no checkpoint cell
   (jenkins FAILs);
 - loop: a 03 cell loops forever -> stopped at the cell limit, the cells after it run,
-  jenkins FAILs (its checks say why), instances PASS.
+  jenkins FAILs (its checks say why), instances PASS;
+- gone: only 00 and 01 handed in -> nat, jenkins and instances MISSING, with no points and
+  the same possible points as everyone.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from xml.etree import ElementTree as ET
 import nbformat
 import pytest
 
+from vpclab.course import rubric
 from vpclab.course.assign import BEGIN, END
 from vpclab.course.overlay import SANITIZE
 from vpclab.lab import Lab
@@ -51,11 +54,11 @@ def _replace_solution(nb: nbformat.NotebookNode, contains: str, code: str) -> No
     cell.source = f"{head}{BEGIN}\n{code}\n{END}{rest.split(END, 1)[1]}"
 
 
-def _submission(root: Path, name: str) -> Path:
+def _submission(root: Path, name: str, last: int = 4) -> Path:
     folder = root / name
     folder.mkdir()
     # The notebooks of the steps these tests grade (00-04); 05 onwards need the hosts.
-    for path in NOTEBOOKS.glob("0[0-4]_*.ipynb"):
+    for path in NOTEBOOKS.glob(f"0[0-{last}]_*.ipynb"):
         shutil.copy(path, folder / path.name)
     return folder
 
@@ -116,7 +119,9 @@ CLASS = {
     "stuck": [("02_nat", stuck_in_nat)],
     "names": [("04_instances", other_group_names), ("03_jenkins", drop_checkpoint)],
     "loop": [("03_jenkins", loop_forever)],
+    "gone": [],
 }
+HANDED_IN = {"gone": 1}  # the last notebook handed in, where not 04
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +130,7 @@ def graded(tmp_path_factory) -> Path:
     subs = root / "submissions"
     subs.mkdir()
     for name, changes in CLASS.items():
-        folder = _submission(subs, name)
+        folder = _submission(subs, name, HANDED_IN.get(name, 4))
         for notebook, change in changes:
             _edit(folder, notebook, change)
     reference = _submission(root, "reference")  # the steps graded here: 01-04
@@ -174,7 +179,7 @@ def test_class_csv_has_a_row_per_student_a_column_per_step_and_hosts(graded):
     assert set(table) == set(CLASS)
     assert {row["hosts"] for row in table.values()} == {"no"}
     cells = {row[step] for row in table.values() for step in STEPS}
-    assert cells <= {"PASS", "FAIL", "CAUGHT-UP", "ERROR", "SKIPPED"}
+    assert cells <= {"PASS", "FAIL", "CAUGHT-UP", "ERROR", "SKIPPED", "MISSING"}
 
 
 def scores(graded, name: str) -> dict[str, str]:
@@ -243,6 +248,25 @@ def test_infinite_loop_is_stopped_and_the_rest_is_graded(graded):
     assert scores(graded, "ref")["jenkins"] == "PASS"  # graded beside it
 
 
+def test_missing_notebooks_earn_nothing_out_of_the_same_possible_points(graded):
+    table = rows(graded)
+    assert scores(graded, "gone") == {"vpc": "PASS", **dict.fromkeys(STEPS[1:], "MISSING")}
+    assert [table["gone"][f"{step} points"] for step in STEPS[1:]] == ["0", "0", "0"]
+    assert {row["possible"] for row in table.values()} == {table["ref"]["possible"]}
+    assert "02_nat.ipynb is not in the submission" in section(graded, "gone", "nat")
+
+
+def test_a_checkpoint_cell_that_raised_loses_its_point(graded):
+    """igw's 02 checkpoint raises CheckpointFailed (its route check FAILs): the cell is not
+    compared with the reference, and its point is lost with the route's."""
+    rules = rubric.load(rubric.DEFAULT)
+    table = rows(graded)
+    lost = float(table["ref"]["nat points"]) - float(table["igw"]["nat points"])
+    assert lost == rules.weight("nat.private_default_route") + rules.checkpoint
+    text = section(graded, "igw", "nat")
+    assert "the checkpoint cell raised CheckpointFailed" in text, text
+
+
 def test_junit_has_a_suite_per_student_and_a_case_per_step(graded):
     suites = {s.get("name"): s for s in ET.parse(graded / "class.xml").getroot()}
     assert set(suites) == set(CLASS)
@@ -271,10 +295,13 @@ def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
     assert {status for _, status in by_up} == {"PASS", "SKIP"}
 
 
-def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path):
+@pytest.mark.parametrize("name", ["ref", "igw"])
+def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path, name):
     """As root each submission gets its own hosts: the reference's 01-04, run for real (their
     break-it cells too), earn full marks, the instances step's live probes PASS rather than
-    SKIP, and the grader leaves no namespace behind."""
+    SKIP, and the grader leaves no namespace behind. igw (02 routes the private subnet to
+    the Internet Gateway, the rest right) loses nat only: the grader's repair before 03
+    rebuilds the NAT route on the hosts too, so the live probes after it PASS."""
     from vpclab.course.grade import GradeSettings, grade_one
     from vpclab.localcloud import netns
 
@@ -283,11 +310,19 @@ def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path):
         pytest.skip(f"grading with hosts needs the local data plane: {reason}")
     reference = _submission(tmp_path, "reference")  # the steps graded here: 01-04
     settings = GradeSettings(reference, ROOT / "lab.toml", SANITIZE, hosts=True)
-    steps = ["vpc", "nat", "jenkins", "instances"]
-    result = grade_one(_submission(tmp_path, "student"), settings, steps)
+    student = _submission(tmp_path, "student")
+    for notebook, change in CLASS[name]:
+        _edit(student, notebook, change)
+    result = grade_one(student, settings, STEPS)
     assert result.dataplane == "hosts"
     why = [(s.step, s.score, s.reasons[:2], s.errors[:2]) for s in result.steps]
-    assert [(s.step, s.score) for s in result.steps] == [(s, "PASS") for s in steps], why
+    expected = {"ref": {}, "igw": {"nat": "FAIL"}}[name]
+    assert [(s.step, s.score) for s in result.steps] == [
+        (s, expected.get(s, "PASS")) for s in STEPS
+    ], why
+    if name == "igw":
+        (nat,) = [s for s in result.steps if s.step == "nat"]
+        assert any("nat.private_default_route" in r for r in nat.reasons), nat.reasons
     instances = {c.id: c.status for c in result.checklist if c.id.startswith("instances.")}
     assert instances["instances.web_to_app_ssh"] == "PASS", instances
     assert set(instances.values()) == {"PASS"}, instances

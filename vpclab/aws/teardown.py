@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpclab.aws import jenkins_setup, owner, retry, secrets
-from vpclab.aws.inventory import LabState, read_state
+from vpclab.aws import jenkins_setup, owner, retry, secrets, tags
+from vpclab.aws.inventory import LabState, Tagged, read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
-from vpclab.errors import VpclabError
+from vpclab.errors import UsageError, VpclabError
+from vpclab.spec import STEPS
 
 Say = Callable[[str], None]
 
@@ -246,19 +247,7 @@ def down(
     if creator:
         owner.refuse_foreign(state, creator)
     actions = plan(cloud, state, keys_dir, pacing, say)
-    for action in actions:
-        say(("would " if dry_run else "") + action.description)
-        if dry_run:
-            continue
-        try:
-            action.run()
-        except Exception as exc:
-            left = read_state(cloud, lab, az).tagged.leftovers()
-            raise TeardownIncomplete(
-                f"down stopped at '{action.description}' ({_short(exc)}); "
-                f"still there: {', '.join(left) or 'nothing tagged'}",
-                "run 'vpclab down' again to continue",
-            ) from exc
+    _run(actions, cloud, lab, az, say, dry_run, "down")
     if cloud.target == "aws":  # last: Jenkins' instance profile outlives its instance
         name = jenkins_setup.names(lab, cloud.region)
         if dry_run:
@@ -275,6 +264,96 @@ def down(
         if left:
             raise TeardownIncomplete(
                 f"still there after down: {', '.join(left)}", "run 'vpclab down' again"
+            )
+    return [a.description for a in actions]
+
+
+def _run(
+    actions: list[Action], cloud: Cloud, lab: str, az: str | None, say: Say, dry_run: bool,
+    command: str,
+) -> None:  # fmt: skip
+    """Run the actions in order; the first that fails stops the rest, named with what is left."""
+    for action in actions:
+        say(("would " if dry_run else "") + action.description)
+        if dry_run:
+            continue
+        try:
+            action.run()
+        except Exception as exc:
+            left = read_state(cloud, lab, az).tagged.leftovers()
+            raise TeardownIncomplete(
+                f"{command.split()[0]} stopped at '{action.description}' ({_short(exc)}); "
+                f"still there: {', '.join(left) or 'nothing tagged'}",
+                f"run 'vpclab {command}' again to continue",
+            ) from exc
+
+
+# The steps that make AWS resources, and which instance roles each one launches. A step's
+# reset takes the later ones with it: each stands on it (AWS refuses to detach a gateway
+# while instances hold public addresses, or to delete a group another group's rule names).
+CONTROL_PLANE = ("vpc", "nat", "jenkins", "instances")
+ROLE_STEP = {"jenkins": "jenkins", **dict.fromkeys(("web", "app", "monitoring"), "instances")}
+
+
+def steps_reset(step: str) -> list[str]:
+    """The steps `reset(step)` removes: `step` and the control-plane steps after it."""
+    if step not in STEPS:
+        raise UsageError(f"unknown step {step!r}", f"use one of {', '.join(CONTROL_PLANE)}")
+    if step not in CONTROL_PLANE:
+        raise VpclabError(
+            f"step {step!r} changes the hosts only: there is nothing of it in AWS to remove",
+            "run its notebook again (its cells overwrite what they wrote), or reset "
+            "instances to start from new hosts",
+        )
+    return list(CONTROL_PLANE[CONTROL_PLANE.index(step) :])
+
+
+def _of_steps(tagged: Tagged, steps: list[str]) -> Tagged:
+    def launched(items: list[dict]) -> list[dict]:
+        return [r for r in items if ROLE_STEP.get(tags.role_of(r) or "") in steps]
+
+    vpc, nat, jenkins = ("vpc" in steps), ("nat" in steps), ("jenkins" in steps)
+    return Tagged(
+        vpcs=tagged.vpcs if vpc else [],
+        subnets=tagged.subnets if vpc else [],
+        route_tables=tagged.route_tables if nat else [],
+        igws=tagged.igws if nat else [],
+        eips=tagged.eips if nat else [],
+        nats=tagged.nats if nat else [],
+        peerings=tagged.peerings if jenkins else [],
+        peering_ids=tagged.peering_ids if jenkins else set(),
+        security_groups=launched(tagged.security_groups),
+        instances=launched(tagged.instances),
+        key_pairs=launched(tagged.key_pairs),
+    )
+
+
+def reset(
+    cloud: Cloud,
+    lab: str,
+    az: str | None,
+    keys_dir: Path,
+    step: str,
+    *,
+    say: Say = lambda _line: None,
+    dry_run: bool = False,
+    pacing: Pacing | None = None,
+    creator: str | None = None,
+) -> list[str]:
+    """Remove `step`'s resources and those of the control-plane steps after it, so a student
+    can do the step again; the earlier steps are kept. Returns what was done."""
+    steps = steps_reset(step)
+    state = read_state(cloud, lab, az)
+    if creator:
+        owner.refuse_foreign(state, creator)
+    state.tagged = _of_steps(state.tagged, steps)
+    actions = plan(cloud, state, keys_dir, pacing, say)
+    _run(actions, cloud, lab, az, say, dry_run, f"reset {step}")
+    if not dry_run:
+        left = _of_steps(read_state(cloud, lab, az).tagged, steps).leftovers()
+        if left:
+            raise TeardownIncomplete(
+                f"still there after reset: {', '.join(left)}", f"run 'vpclab reset {step}' again"
             )
     return [a.description for a in actions]
 

@@ -103,8 +103,21 @@ def _rank(c: Check) -> tuple[int, int]:
     return STEPS.index(c.step), CHECK_MODULES.index(c.run.__module__.rsplit(".", 1)[-1])
 
 
-def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
+def _registered() -> list[Check]:
     for name in CHECK_MODULES:
         importlib.import_module(f"vpclab.checks.{name}")
-    ordered = sorted(REGISTRY, key=_rank)  # stable: registration order within a module
-    return [c.result(facts) for c in ordered if c.step in steps]
+    return sorted(REGISTRY, key=_rank)  # stable: registration order within a module
+
+
+def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
+    return [c.result(facts) for c in _registered() if c.step in steps]
+
+
+def step_check_ids(step: str) -> list[str]:
+    """Every check id of `step` that `Lab.verify` reports, control-plane then live ones,
+    whatever the lab's state (what a step's points are out of)."""
+    from vpclab.checks import live  # it imports the probers, which need this package
+
+    return [c.id for c in _registered() if c.step == step] + [
+        c.id for c in live.CHECKS if c.step == step
+    ]

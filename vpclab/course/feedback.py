@@ -1,7 +1,7 @@
 """What grading writes: the class CSV (one row per student, one column per step, each cell
-exactly PASS, FAIL, CAUGHT-UP, ERROR or SKIPPED, and a `hosts` column saying whether the
-lab had hosts), JUnit (a suite per student, a case per step) and
-one Markdown feedback page per student, readable offline."""
+exactly PASS, FAIL, CAUGHT-UP, ERROR, SKIPPED or MISSING, and a `hosts` column saying
+whether the lab had hosts), JUnit (a suite per student, a case per step) and one Markdown
+feedback page per student, readable offline."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def write_junit(results: list[SubmissionResult], path: Path) -> Path:
             "testsuite",
             name=result.name,
             tests=str(len(result.steps)),
-            failures=str(sum(s.score in (Score.FAIL, Score.CAUGHT_UP) for s in bad)),
+            failures=str(sum(s.score in (Score.FAIL, Score.CAUGHT_UP, Score.MISSING) for s in bad)),
             errors=str(sum(s.score is Score.ERROR for s in bad)),
             skipped=str(sum(s.score is Score.SKIPPED for s in bad)),
             time=f"{result.seconds:.2f}",
@@ -81,6 +81,7 @@ MEANING = {
     Score.ERROR: "the step's checks could not be read after the notebook ran",
     Score.SKIPPED: "every check SKIPs (graded without hosts): nothing could be judged, and a "
     "SKIP is never a PASS",
+    Score.MISSING: "the notebook is not in the submission",
 }
 
 

@@ -32,6 +32,19 @@ def by_role(resources: list[dict]) -> dict[str, dict]:
     return {r: res for res in resources if (r := tags.role_of(res))}
 
 
+def only(found: list[dict], what: str, made_in: str) -> dict:
+    """The one resource a describe call found by the lab's tags, or a one-line error: none
+    (the step that makes it is not done) or several (a create cell ran twice)."""
+    if not found:
+        raise VpclabError(f"no {what} tagged for this lab yet", f"do {made_in} first")
+    if len(found) > 1:
+        raise VpclabError(
+            f"{len(found)} of the {what} are tagged for this lab (a create cell ran twice?)",
+            "delete the extra one (the checks judge one) and run this cell again",
+        )
+    return found[0]
+
+
 def new_key_pair(lab: Lab, role_name: str) -> str:
     """Make the role's key pair here: the private half goes 0600 into the state folder, the
     public half (returned, one OpenSSH line) is what `import_key_pair` sends.

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpclab.checks import step_check_ids
 from vpclab.course.scores import Score, StepScore, SubmissionResult
 from vpclab.errors import UsageError
 from vpclab.spec import STEPS
@@ -63,27 +64,35 @@ def beside(spec: Path) -> Path:
     return here if here.is_file() else DEFAULT
 
 
+NO_CREDIT = (Score.CAUGHT_UP, Score.SKIPPED, Score.ERROR, Score.MISSING)
+
+
 def score_step(step: StepScore, result: SubmissionResult, rubric: Rubric) -> None:
-    """Fill `step`'s points, possible points and the points lost per check."""
-    checks = [c for c in result.checklist if c.id.split(".")[0] == step.step]
-    step.possible = sum(rubric.weight(c.id) for c in checks) + rubric.checkpoint
+    """Fill `step`'s points, possible points and the points lost per check. What is possible
+    is the step's whole checklist, whatever this submission's run read: the same for every
+    student, and a check that was never read is lost, not left out."""
+    read = {c.id: c.status for c in result.checklist if c.id.split(".")[0] == step.step}
+    ids = step_check_ids(step.step) + [i for i in read if i not in step_check_ids(step.step)]
+    step.possible = sum(rubric.weight(i) for i in ids) + rubric.checkpoint
     step.lost = []
-    if step.score in (Score.CAUGHT_UP, Score.SKIPPED, Score.ERROR):
+    if step.score in NO_CREDIT:
         step.points = 0.0
         step.lost.append(f"all {step.possible:g} points: the step is {step.score}")
         return
     earned = 0.0
-    for check in checks:
-        weight = rubric.weight(check.id)
-        if check.status == "PASS":
+    for check_id in ids:
+        weight, status = rubric.weight(check_id), read.get(check_id)
+        if status == "PASS":
             earned += weight
         elif weight:
-            why = "failed" if check.status == "FAIL" else "not judged (SKIP)"
-            step.lost.append(f"{weight:g} for `{check.id}` ({why})")
-    if any("checkpoint" in reason for reason in step.reasons):
-        step.lost.append(f"{rubric.checkpoint:g} for the checkpoint cell (missing or different)")
-    else:
+            why = {"FAIL": "failed", "SKIP": "not judged (SKIP)"}.get(status or "", "not read")
+            step.lost.append(f"{weight:g} for `{check_id}` ({why})")
+    if step.checkpoint_ok:
         earned += rubric.checkpoint
+    elif rubric.checkpoint:
+        step.lost.append(
+            f"{rubric.checkpoint:g} for the checkpoint cell (missing, raised, or different)"
+        )
     step.points = earned
 
 

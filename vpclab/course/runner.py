@@ -165,7 +165,8 @@ def grade_step(
     name = ref.path.name
     source = student_dir / name
     if not source.exists():
-        return StepScore(ref.step, name, Score.FAIL, [f"{name} is not in the submission"]), []
+        why = f"{name} is not in the submission: its checks and checkpoint earn nothing"
+        return StepScore(ref.step, name, Score.MISSING, [why]), []
     nb = nbformat.read(source, as_version=4)
     at = overlay(nb, ref)
     checkpoint: list[str] = []
@@ -186,10 +187,21 @@ def grade_step(
     except Exception as exc:  # noqa: BLE001 - any failure to read the lab is this step's ERROR
         why = f"the step's checks could not be read: {type(exc).__name__}: {exc}"
         return StepScore(ref.step, name, Score.ERROR, [why], errors=errors), []
-    if at is not None and not any(o.output_type == "error" for o in nb.cells[at].outputs):
-        checkpoint += differences(expected, nb.cells[at].outputs, patterns)
+    if at is not None:
+        checkpoint += checkpoint_problems(expected, nb.cells[at].outputs, patterns)
     score, reasons = score_of(checks, checkpoint, relay.built_by_library(ref.step))
-    return StepScore(ref.step, name, score, reasons, errors=errors), checks
+    graded = StepScore(ref.step, name, score, reasons, errors=errors)
+    graded.checkpoint_ok = not checkpoint
+    return graded, checks
+
+
+def checkpoint_problems(expected: list, outputs: list, patterns: list) -> list[str]:
+    """Why the checkpoint cell earns nothing: it raised, or printed other than the reference."""
+    raised = [o for o in outputs if o.output_type == "error"]
+    if raised:
+        first = (raised[0].get("evalue") or "").strip().splitlines()[:1]
+        return [f"the checkpoint cell raised {raised[0].get('ename')}: {''.join(first)}"]
+    return differences(expected, outputs, patterns)
 
 
 def mend(lab, step: str) -> list[str]:

@@ -13,6 +13,7 @@ class Score(StrEnum):
     CAUGHT_UP = "CAUGHT-UP"  # passes only because the library built it: no credit
     ERROR = "ERROR"  # the step's checks could not be read (the notebook or the lab broke)
     SKIPPED = "SKIPPED"  # every check SKIPs (no hosts): nothing could be judged, no credit
+    MISSING = "MISSING"  # the notebook is not in the submission: no credit
 
 
 @dataclass
@@ -24,6 +25,7 @@ class StepScore:
     seconds: float = 0.0  # the notebook's run and the checklist after it
     errors: list[str] = field(default_factory=list)  # cells that raised (shown, not scored)
     mended: list[str] = field(default_factory=list)  # earlier steps the grader rebuilt first
+    checkpoint_ok: bool = False  # the checkpoint cell was there, did not raise, and matched
     points: float = 0.0  # from the rubric, by the grading parent (`rubric.score`)
     possible: float = 0.0
     lost: list[str] = field(default_factory=list)  # the points lost, per check
