@@ -41,15 +41,15 @@ class GradeSettings:
     # Points per check; None: rubric.toml beside the spec, else the package's defaults.
     rubric: Path | None = None
     # Run each kernel as a throwaway user with the reference and the class hidden; None:
-    # whenever it can (root on Linux, without hosts: a kernel with hosts enters the lab's
-    # network namespaces, which needs root).
+    # whenever it can (root on Linux). With hosts its sockets in the lab's namespaces come
+    # from the grader (`vpclab.localcloud.broker`).
     jail: bool | None = None
 
     def __post_init__(self) -> None:
         if self.cell_timeout is None:
             object.__setattr__(self, "cell_timeout", 900.0 if self.hosts else 120.0)
         if self.jail is None:
-            object.__setattr__(self, "jail", not self.hosts and jail.unsupported_reason() is None)
+            object.__setattr__(self, "jail", jail.unsupported_reason() is None)
         if self.rubric is None:
             object.__setattr__(self, "rubric", rubrics.beside(self.spec))
         if self.submission_timeout is None:

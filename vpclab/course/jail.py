@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpclab.localcloud import broker
+
 PR_SET_NO_NEW_PRIVS = 38
 FIRST_UID = 200_000  # far above any account's uid
 
@@ -54,6 +56,7 @@ class Jail:
     uid: int
     home: Path  # the kernel's HOME (its IPython and matplotlib folders), owned by uid
     hide: list[Path] = field(default_factory=list)  # empty and unreadable inside
+    broker: Path | None = None  # with hosts: where the kernel asks for its lab's sockets
 
     def prefix(self, connection_file: str) -> list[str]:
         """argv to put before the kernel's own."""
@@ -64,10 +67,11 @@ class Jail:
             argv += ["--hide", str(path)]
         return [*argv, "--"]
 
-    def give(self, *paths: Path) -> None:
-        """Make `paths` (recursively) the jailed user's."""
+    def give(self, *paths: Path, but: Path | None = None) -> None:
+        """Make `paths` (recursively) the jailed user's, except the folder `but`."""
         for path in paths:
             for root, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if but is None or Path(root, d) != but]
                 for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                     os.lchown(name, self.uid, self.uid)
 
@@ -83,7 +87,21 @@ class Jail:
             "IPYTHONDIR": str(self.home / ".ipython"),
             "MPLCONFIGDIR": str(self.home / ".matplotlib"),
             "USER": "vpclab-student",
+            **({broker.BROKER_ENV: str(self.broker)} if self.broker else {}),
         }
+
+    def broker_for(self, lab_id: str) -> broker.Broker:
+        """The kernel's doorway into the namespaces of lab `lab_id`, and no other's."""
+        from vpclab.localcloud import client, names, netns_socket
+
+        assert self.broker is not None
+        return broker.Broker(
+            self.broker,
+            self.uid,
+            lambda ns: names.id_of_netns(ns) == lab_id,
+            netns_socket.socket_in,
+            client.is_agent,
+        )
 
 
 def _table(uid: int) -> str:

@@ -61,18 +61,28 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     return env
 
 
-def lay_out(folder: Path, spec: Path, fast: bool = False, clone: bool = True) -> Path:
+# What a jailed kernel's project leaves out of the kit: the solutions, and the tests that
+# hold the reference's pieces (the pipeline's Test stage runs tests/app only).
+NOT_HANDED_OUT = ("notebooks", "course", *(f"tests/{n}" for n in ("controlplane", "course")))
+
+
+def lay_out(
+    folder: Path, spec: Path, fast: bool = False, clone: bool = True, history: bool = True
+) -> Path:
     """The submission's project folder, with its spec and an empty `notebooks/` to run in:
     a clone of the kit on branch `main` when vpclab runs from a checkout (08 reads its
     Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
-    the kit), else (or without `clone`: a jailed kernel must not see the kit's history) the
-    spec and the Jenkinsfile; `fast` shortens its monitoring timings."""
+    the kit), else (or without `clone`) the spec and the Jenkinsfile. Without `history` (a
+    jailed kernel must not see the kit's history, nor its solutions) the clone is one commit
+    of the kit's files without NOT_HANDED_OUT. `fast` shortens its monitoring timings."""
     root = client.project_root()
-    if root is not None and clone:
+    if root is not None and clone and history:
         git = ["git", "-c", "advice.detachedHead=false"]
         subprocess.run([*git, "clone", "--quiet", str(root), str(folder)], check=True)
         subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
         shutil.rmtree(folder / "notebooks", ignore_errors=True)
+    elif root is not None and clone:
+        _handed_out(root, folder)
     (folder / "notebooks").mkdir(parents=True)
     jenkinsfile = spec.parent / "Jenkinsfile"
     if not (folder / "Jenkinsfile").exists() and jenkinsfile.is_file():
@@ -80,6 +90,19 @@ def lay_out(folder: Path, spec: Path, fast: bool = False, clone: bool = True) ->
     text = spec.read_text()
     (folder / "lab.toml").write_text(timings.fast_monitoring(text) if fast else text)
     return folder
+
+
+def _handed_out(root: Path, folder: Path) -> None:
+    """A new repository of one commit: the kit's committed files, less NOT_HANDED_OUT."""
+    folder.mkdir(parents=True)
+    files = subprocess.run(["git", "-C", str(root), "archive", "HEAD"], capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=files.stdout, check=True)
+    for name in NOT_HANDED_OUT:
+        shutil.rmtree(folder / name, ignore_errors=True)
+    git = ["git", "-C", str(folder), "-c", "user.name=vpclab grader"]
+    git += ["-c", "user.email=grader@vpclab.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "handout"]):
+        subprocess.run([*git, *args], check=True)
 
 
 def _export(env: dict[str, str]) -> None:
@@ -235,18 +258,25 @@ def grade_submission(
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-grade-"))
     environment = dict(os.environ)  # the lab's settings are exported for its kernels only
     try:
-        project = lay_out(tmp / "lab", spec, fast=fast_monitoring, clone=hide is None)
+        # Hosts need a clone (the lab's git remote serves it); a jailed kernel a clone
+        # without the kit's history.
+        project = lay_out(
+            tmp / "lab", spec, fast_monitoring, clone=hide is None or hosts, history=hide is None
+        )
         work = project / "notebooks"
         state = tmp / "state"
         state.mkdir(mode=0o700)
-        jail = None
+        jail, broker = None, None
         if hide is not None:
             home = tmp / "home"
             home.mkdir(mode=0o700)
-            jail = Jail(free_uid(), home, [*hide, submission, spec.parent / ".git"])
-            tmp.chmod(0o711)  # the jailed user passes through to its own folders only
-            project.chmod(0o700)
-            jail.give(project, state, home)
+            where = tmp / "broker.sock"
+            jail = Jail(free_uid(), home, [*hide, submission, spec.parent / ".git"], where)
+            # The jailed user passes through to its own folders only, and reads the project
+            # (root's: git, as root, refuses a repository another user owns).
+            tmp.chmod(0o711)
+            project.chmod(0o755)
+            jail.give(work, state, home)
         result.jailed = jail is not None
         with motoserver.ephemeral(SEED, tmp / "moto.log") as server:
             # Everything reaches moto through the grader's relay, which logs marked requests.
@@ -261,6 +291,8 @@ def grade_submission(
                 # The lab's internet serves this clone: the pipeline deploys its main, and
                 # 08's break-it commit lands here, never in the kit.
                 client.start(lab.local_dir, relay.endpoint, lab.spec.region, repo_root=project)
+            if jail is not None and result.dataplane == "hosts":
+                broker = jail.broker_for(lab.lab_id).start()
             try:
                 for ref in references:
                     began = time.monotonic()
@@ -270,7 +302,7 @@ def grade_submission(
                     except Exception as exc:  # noqa: BLE001 - the notebook still runs
                         mended = [f"(the repair failed: {type(exc).__name__}: {exc})"]
                     if jail is not None:  # keys the repair made are the student's to use
-                        jail.give(state)
+                        jail.give(state, but=lab.local_dir)  # the agent's stays root's
                     folder = submission_notebooks(submission)
                     score, checks = grade_step(
                         lab, ref, folder, work, timeout, patterns, relay, jail
@@ -280,6 +312,8 @@ def grade_submission(
                     result.steps.append(score)
                     result.checklist += checks
             finally:
+                if broker is not None:
+                    broker.stop()
                 if result.dataplane == "hosts":
                     client.stop(lab.local_dir)
                     cleanup.force_down(lab.lab_id)

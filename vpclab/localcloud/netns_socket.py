@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from vpclab.errors import VpclabError
+from vpclab.localcloud import broker
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -73,7 +74,10 @@ def run_in(netns: str | None, fn: Callable[[], T]) -> T:
 def socket_in(
     netns: str | None, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
 ) -> socket.socket:
-    """An unconnected socket in `netns`: connect, bind or listen with it from any thread."""
+    """An unconnected socket in `netns`: connect, bind or listen with it from any thread.
+    A jailed kernel (not root) gets it from the grader's broker."""
+    if netns is not None and broker.path():
+        return broker.socket_in(netns, family, type)
     return run_in(netns, lambda: socket.socket(family, type))
 
 
