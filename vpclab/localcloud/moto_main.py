@@ -24,6 +24,7 @@ import io
 import ipaddress
 import itertools
 import json
+import os
 import re
 import sys
 import threading
@@ -41,6 +42,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main as moto_server_main
 
 from vpclab.aws.session import is_mutating
+from vpclab.localcloud import procfs
 
 SEED = 4242
 MUTATIONS_PATH = "/vpclab-api/mutations"
@@ -106,6 +108,10 @@ _dispatch = DomainDispatcherApplication.__call__
 
 def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
     global _applied
+    refused = _not_the_owner(environ)
+    if refused:
+        start_response("403 Forbidden", [("Content-Type", "text/xml")])
+        return [refused]
     if environ.get("PATH_INFO") == MUTATIONS_PATH:
         body = json.dumps({"mutations": _applied}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
@@ -119,6 +125,30 @@ def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) 
         if getattr(_request, "mutating", False):
             with _applied_lock:
                 _applied += 1
+
+
+# --- only the owner ----------------------------------------------------------------------
+
+
+def _not_the_owner(environ: dict[str, Any]) -> bytes | None:
+    """An EC2-style AuthFailure when the request comes from another local user than the one
+    who runs this server (or root), else None. A loopback peer's uid is in /proc/net/tcp:
+    any local user can open a TCP port, only the owner may use this one."""
+    try:
+        uid = procfs.loopback_client_uid(int(environ["REMOTE_PORT"]), int(environ["SERVER_PORT"]))
+    except (KeyError, ValueError):
+        uid = None
+    if uid in (os.getuid(), 0):
+        return None
+    who = "an unknown peer" if uid is None else f"uid {uid}"
+    message = (
+        f"the local control plane answers only its owner (uid {os.getuid()}), not {who}: "
+        "run vpclab as the user who started the local cloud"
+    )
+    return (
+        f"<Response><Errors><Error><Code>AuthFailure</Code><Message>{message}</Message>"
+        "</Error></Errors><RequestID>local</RequestID></Response>"
+    ).encode()
 
 
 # --- public addresses ----------------------------------------------------------------------

@@ -58,3 +58,22 @@ def children(pid: int) -> list[int]:
 
 def pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+
+
+def loopback_client_uid(client_port: int, server_port: int) -> int | None:
+    """The uid that owns the client end of a TCP connection 127.0.0.1:client_port ->
+    127.0.0.1:server_port of this network namespace, or None when there is none."""
+    local = f"{LOOPBACK}:{client_port:04X}"
+    remote = f"{LOOPBACK}:{server_port:04X}"
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] == local and fields[2] == remote:
+            return int(fields[7])
+    return None

@@ -8,9 +8,9 @@ What the lab gives the build, in place of what real Jenkins on AWS has:
 - Deploy gets the web server's private address from the lab's state (the web server's
   deploy gate knows the rest);
 - Verify runs `vpclab verify --junit` on the Jenkins host with the kit's own vpclab (the
-  "local image"), reading the control plane through a reverse SSH port forward to the moto
-  server: read-only access to the state, as the Jenkins instance profile gives on AWS. Checks
-  that need the data plane's root SKIP there, with the reason.
+  "local image"), reading the control plane through a reverse SSH port forward to the
+  build's gate (`gate`): the reads the Jenkins instance profile allows on AWS, no change and
+  no `/moto-api`. Checks that need the data plane's root SKIP there, with the reason.
 - vulnerability data is not in the lab's internet, so Security's audit says "not checked".
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from vpclab.errors import VpclabError
 from vpclab.localcloud import client
 from vpclab.paths import local_dir
-from vpclab.pipeline import builds, forward
+from vpclab.pipeline import builds, forward, gate
 from vpclab.pipeline.builds import BuildSummary
 from vpclab.pipeline.host import JOB, HostWorkspace
 from vpclab.pipeline.jenkinsfile import read
@@ -104,11 +104,17 @@ def run_on_lab(
         endpoint = urllib.parse.urlsplit(reach.cloud.endpoint or "")
         if not endpoint.hostname or not endpoint.port:
             raise VpclabError(f"no control-plane endpoint ({endpoint!r})", "'vpclab local start'")
-        with forward.reverse(host.transport, (endpoint.hostname, endpoint.port)) as port:
-            env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-            number, folder = builds.new_build(builds.builds_dir(reach.spec.name, reach.spec_path))
-            info = BuildInfo(number, branch, commit, folder, env=env)
-            say(f"build #{number}")
-            return run(pipeline, ws, info, say=say)
+        # The build reads the control plane as the Jenkins role may: through the gate.
+        entry = gate.open_gate(reach.cloud.endpoint or "")
+        try:
+            with forward.reverse(host.transport, ("127.0.0.1", entry.port_number)) as port:
+                env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+                builds_dir = builds.builds_dir(reach.spec.name, reach.spec_path)
+                number, folder = builds.new_build(builds_dir)
+                info = BuildInfo(number, branch, commit, folder, env=env)
+                say(f"build #{number}")
+                return run(pipeline, ws, info, say=say)
+        finally:
+            entry.stop()
     finally:
         remote.close(host)
