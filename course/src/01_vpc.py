@@ -85,11 +85,13 @@ print(
 
 # %%
 ec2 = lab.cloud.ec2
+mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]  # the lab's resources, by tag
 print(json.dumps(kit.tag_spec(lab, "vpc", "vpc"), indent=1))
 
 # %% [markdown]
 # **1. The VPC.** `create_vpc` takes the address range. The new VPC starts `pending`; a
-# *waiter* polls `describe_vpcs` until it is `available`.
+# *waiter* polls `describe_vpcs` until it is `available`. Keep its id in `vpc_id`: the next
+# two cells use it.
 
 # %%
 ### BEGIN SOLUTION
@@ -98,7 +100,8 @@ vpc_id = ec2.create_vpc(CidrBlock=lab.spec.cidr, TagSpecifications=kit.tag_spec(
 ]["VpcId"]
 ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
 ### END SOLUTION
-print("created VPC", lab.spec.cidr, "| id", vpc_id)
+vpc = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "this cell")  # by its tags
+print("created VPC", vpc["CidrBlock"], "| id", vpc["VpcId"], "|", vpc["State"])
 
 # %% [markdown]
 # **2. DNS.** Two attributes, one call each (the API takes one attribute per call). DNS
@@ -109,7 +112,7 @@ print("created VPC", lab.spec.cidr, "| id", vpc_id)
 ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": lab.spec.enable_dns_support})
 ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": lab.spec.enable_dns_hostnames})
 ### END SOLUTION
-print("DNS support and DNS hostnames set on", vpc_id)
+print("DNS support and DNS hostnames set on", vpc["VpcId"])
 
 # %% [markdown]
 # **3. The subnets.** One public, one private, both in the spec's availability zone, each
@@ -134,7 +137,10 @@ ec2.modify_subnet_attribute(
     SubnetId=public_subnet, MapPublicIpOnLaunch={"Value": lab.spec.map_public_ip_on_launch}
 )
 ### END SOLUTION
-print("created subnets | public", public_subnet, "| private", private_subnet)
+subnets = kit.by_role(ec2.describe_subnets(Filters=mine)["Subnets"])
+for role, subnet in sorted(subnets.items()):
+    print(f"created subnet {role:<7} {subnet['CidrBlock']} | public IP on launch", end=" ")
+    print(subnet["MapPublicIpOnLaunch"], "| id", subnet["SubnetId"])
 
 # %% [markdown]
 # Stuck? `lab.catch_up("vpc")` builds whatever this step still lacks with the library's own

@@ -71,7 +71,8 @@ print("VPC", vpc_id, "| subnets", ", ".join(sorted(subnets)))
 # ## Do the step
 #
 # **1. The Internet Gateway.** Create it, then attach it to the VPC: a gateway that is not
-# attached carries nothing.
+# attached carries nothing. Keep its id in `igw_id` (the public route table needs it); the
+# VPC is `vpc_id`, found above.
 
 # %%
 ### BEGIN SOLUTION
@@ -80,12 +81,19 @@ igw_id = ec2.create_internet_gateway(
 )["InternetGateway"]["InternetGatewayId"]
 ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
 ### END SOLUTION
-print("attached Internet Gateway", igw_id)
+igw = kit.only(
+    ec2.describe_internet_gateways(Filters=mine)["InternetGateways"],
+    "Internet Gateway",
+    "this cell",
+)
+attached = ", ".join(a["VpcId"] for a in igw["Attachments"]) or "nothing"
+print("Internet Gateway", igw["InternetGatewayId"], "attached to", attached)
 
 # %% [markdown]
 # **2. The NAT gateway.** It needs a fixed public address, an *Elastic IP*
 # (`allocate_address`), and it lives **in the public subnet**. It starts `pending`: wait
-# until it is `available` before routing through it.
+# until it is `available` before routing through it. Keep its id in `nat_id` (the private
+# route table needs it).
 
 # %%
 ### BEGIN SOLUTION
@@ -97,12 +105,14 @@ nat_id = ec2.create_nat_gateway(
 )["NatGateway"]["NatGatewayId"]
 ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
 ### END SOLUTION
-print("NAT gateway", nat_id, "is available")
+nat = kit.only(ec2.describe_nat_gateways(Filter=mine)["NatGateways"], "NAT gateway", "this cell")
+print("NAT gateway", nat["NatGatewayId"], "is", nat["State"])
 
 # %% [markdown]
 # **3. The route tables.** One per subnet: create it in the VPC, add the default route
 # (`0.0.0.0/0`), and associate it with its subnet. The public table's default route goes to
-# the Internet Gateway, the private table's to the NAT gateway.
+# the Internet Gateway (`igw_id`), the private table's to the NAT gateway (`nat_id`); the
+# subnets' ids are in `subnets`, by role.
 
 # %%
 ### BEGIN SOLUTION
@@ -115,7 +125,8 @@ for role, target in (("public", {"GatewayId": igw_id}), ("private", {"NatGateway
     ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnets[role])
     tables[role] = table_id
 ### END SOLUTION
-print("route tables:", ", ".join(f"{role} {table}" for role, table in tables.items()))
+tables = kit.by_role(ec2.describe_route_tables(Filters=mine)["RouteTables"])
+print("route tables:", ", ".join(f"{r} {t['RouteTableId']}" for r, t in sorted(tables.items())))
 
 # %% [markdown]
 # Stuck? `lab.catch_up("nat")` builds what is missing (and records that it did: no credit).

@@ -67,6 +67,7 @@ from vpclab.lab import Lab
 lab = Lab("../lab.toml")
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
+jenkins_only = [*mine, {"Name": "tag:vpclab:role", "Values": ["jenkins"]}]
 
 # What notebooks 01 and 02 built, found again by their tags:
 vpc = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")
@@ -86,8 +87,10 @@ print("lab VPC", vpc["CidrBlock"], "| default VPC", default_vpc["CidrBlock"])
 # ## Do the step
 #
 # **1. The key pair.** We make the key here and import only its public half: the private
-# key never leaves the lab's state folder (mode 0600). `kit.new_key_pair` writes it there
-# and returns the public line.
+# key never leaves the lab's state folder (mode 0600). `kit.new_key_pair(lab, "jenkins")`
+# writes it there and returns the public line, which `import_key_pair` sends as
+# `PublicKeyMaterial`. Name it `lab.spec.instance("jenkins").key_name`, kept in `key_name`
+# (the server uses it), and tag it with `kit.tag_spec(lab, "key-pair", "jenkins", key_name)`.
 # Run the cell again and `new_key_pair` refuses, in one line, rather than overwrite a
 # private key whose key pair AWS already holds: that part of the step is done.
 
@@ -100,11 +103,12 @@ ec2.import_key_pair(
     TagSpecifications=kit.tag_spec(lab, "key-pair", "jenkins", key_name),
 )
 ### END SOLUTION
-print("imported key pair", key_name)
+pair = kit.only(ec2.describe_key_pairs(Filters=jenkins_only)["KeyPairs"], "key pair", "this cell")
+print("imported key pair", pair["KeyName"])
 
 # %% [markdown]
 # **2. The security group**, in the default VPC: SSH and the Jenkins UI (8080), from the
-# admin range only.
+# admin range only. Keep the group's id in `jenkins_sg`: the server uses it.
 
 # %%
 ### BEGIN SOLUTION
@@ -127,13 +131,15 @@ ec2.authorize_security_group_ingress(
     ],
 )
 ### END SOLUTION
-print("security group", jenkins_sg)
+found = ec2.describe_security_groups(Filters=jenkins_only)["SecurityGroups"]
+print("security group", kit.only(found, "Jenkins security group", "this cell")["GroupId"])
 
 # %% [markdown]
 # **3. The server.** `run_instances` in the default subnet, with a public IP, the key pair,
 # the security group and the first-boot script (`UserData`). Two hardening settings: the
 # instance metadata service answers only with a session token (IMDSv2), and the network
-# interface goes away with the instance.
+# interface goes away with the instance. The subnet is `default_subnet`, the key
+# `key_name`, the group `jenkins_sg`; the image is `kit.image(lab)`.
 
 # %%
 ### BEGIN SOLUTION
@@ -158,12 +164,14 @@ jenkins_id = ec2.run_instances(
 )["Instances"][0]["InstanceId"]
 ec2.get_waiter("instance_running").wait(InstanceIds=[jenkins_id])
 ### END SOLUTION
-print("Jenkins", jenkins_id, "is running")
+jenkins = lab.status().instances["jenkins"]
+print("Jenkins", jenkins.id, "is", jenkins.state)
 
 # %% [markdown]
 # **4. The peering.** The default VPC *requests* it, the lab VPC *accepts* it. Then each side
 # needs a route to the other's range over the peering: the default VPC's main table to the
-# lab CIDR, and both lab tables to the default VPC's CIDR.
+# lab CIDR, and both lab tables to the default VPC's CIDR. The cell above found `vpc`,
+# `default_vpc`, `default_table` and the lab's route tables (`tables`, by role).
 
 # %%
 ### BEGIN SOLUTION
@@ -187,7 +195,9 @@ for role in ("public", "private"):
         VpcPeeringConnectionId=pcx_id,
     )
 ### END SOLUTION
-print("peering", pcx_id, "routed both ways")
+found = ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"]
+pcx = kit.only(found, "peering connection", "this cell")
+print("peering", pcx["VpcPeeringConnectionId"], "is", pcx["Status"]["Code"])
 
 # %% [markdown]
 # Stuck? `lab.catch_up("jenkins")` builds what is missing (and records that it did: no

@@ -70,18 +70,20 @@ vpc_id = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")["Vpc
 subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
 groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
 jenkins_sg = groups["jenkins"]["GroupId"]
+admin = lab.spec.admin_cidr
 print("VPC", vpc_id, "| Jenkins security group", jenkins_sg)
 
 # %% [markdown]
 # ## Do the step
 #
-# **1. The security groups.** One per role, each in the lab VPC. A rule's source is either a
-# CIDR (`IpRanges`) or another security group (`UserIdGroupPairs`): the app server takes
-# 22 and 5000 **only from the web server's group**.
+# **1. The security groups.** One per role, each in the lab VPC (`vpc_id`), named
+# `<lab>-<role>` and tagged with `kit.tag_spec(lab, "security-group", role)`. A rule's
+# source is either a CIDR (`IpRanges`) or another security group (`UserIdGroupPairs`);
+# `allow` below writes one inbound TCP rule in the shape `authorize_security_group_ingress`
+# takes. `show_rules(role)` finds a group again by its role tag and prints its inbound rules.
 
 
 # %%
-### BEGIN SOLUTION
 def allow(port, cidr=None, group=None, why=""):
     """One inbound TCP rule, from a CIDR or from another security group."""
     rule = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
@@ -92,6 +94,33 @@ def allow(port, cidr=None, group=None, why=""):
     return rule
 
 
+def show_rules(role):
+    """The role's security group, found by its tag, and its inbound rules, one a line."""
+    groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+    names = {g["GroupId"]: kit.role(g) for g in groups.values()}
+    if role not in groups:
+        print(f"{role}: no security group tagged for this lab yet")
+        return
+    for rule in groups[role]["IpPermissions"]:
+        sources = [r["CidrIp"] for r in rule.get("IpRanges", [])]
+        sources += [
+            f"the {names.get(g['GroupId'])} group" for g in rule.get("UserIdGroupPairs", [])
+        ]
+        print(f"{role:<11} allows tcp {rule['FromPort']:<5} from {', '.join(sources)}")
+
+
+print(allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"))
+
+# %% [markdown]
+# **1a. The web server's group.** Write `security_group(role, description, rules)`: it
+# creates the group (`create_security_group` with `GroupName`, `Description`, `VpcId` and
+# `TagSpecifications`), authorizes `rules` on it and returns the group's id. Then make the
+# web group, `web_sg`: 22 from the admin range (`admin`) and from Jenkins' group
+# (`jenkins_sg`), 80 from anyone.
+
+
+# %%
+### BEGIN SOLUTION
 def security_group(role, description, rules):
     group_id = ec2.create_security_group(
         GroupName=f"{lab.spec.name}-{role}",
@@ -103,7 +132,6 @@ def security_group(role, description, rules):
     return group_id
 
 
-admin = lab.spec.admin_cidr
 web_sg = security_group(
     "web",
     "Web server: Nginx reverse proxy",
@@ -113,6 +141,17 @@ web_sg = security_group(
         allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"),
     ],
 )
+### END SOLUTION
+show_rules("web")
+
+# %% [markdown]
+# **1b. The app and monitoring groups**, with `security_group` and `allow`. The app server,
+# `app_sg`, takes 22 and 5000 **only from the web server's group** (`web_sg`); the
+# monitoring server, `monitoring_sg`, takes 22, 9090 (Prometheus) and 3000 (Grafana) from
+# the admin range.
+
+# %%
+### BEGIN SOLUTION
 app_sg = security_group(
     "app",
     "Application server: reachable only from the web server",
@@ -131,54 +170,109 @@ monitoring_sg = security_group(
     ],
 )
 ### END SOLUTION
-print("security groups | web", web_sg, "| app", app_sg, "| monitoring", monitoring_sg)
+show_rules("app")
+show_rules("monitoring")
 
 # %% [markdown]
-# **2. The servers.** Each role gets its own key pair (made here, private half 0600 in the
-# state folder), then `run_instances` in its subnet. The app server gets **no** public IP;
-# the web and monitoring servers do.
+# **2. The key pairs.** Each role gets its own: `kit.new_key_pair(lab, role)` makes it here
+# (private half 0600 in the state folder) and returns the public line, which
+# `import_key_pair` sends as `PublicKeyMaterial`, named `lab.spec.instance(role).key_name`
+# and tagged with `kit.tag_spec(lab, "key-pair", role, key_name)`.
 # (`kit.new_key_pair` never overwrites a private key whose key pair AWS holds: run again,
 # it stops with a one-line message instead.)
 
-
 # %%
 ### BEGIN SOLUTION
-def launch(role, subnet_id, group_id, public_ip):
+for role in ("web", "app", "monitoring"):
     key_name = lab.spec.instance(role).key_name
     ec2.import_key_pair(
         KeyName=key_name,
         PublicKeyMaterial=kit.new_key_pair(lab, role).encode(),
         TagSpecifications=kit.tag_spec(lab, "key-pair", role, key_name),
     )
-    return ec2.run_instances(
+### END SOLUTION
+for pair in ec2.describe_key_pairs(Filters=mine)["KeyPairs"]:
+    print(f"key pair {pair['KeyName']} ({kit.role(pair)})")
+
+# %% [markdown]
+# **3a. The web server.** `run_instances`, one instance (`MinCount`, `MaxCount`), with the
+# image `kit.image(lab)`, `lab.spec.instance("web").instance_type`, the role's key pair and
+# first-boot script (`kit.user_data(lab, "web")`), tagged with
+# `kit.tag_spec(lab, "instance", "web")`. Its one network interface (`NetworkInterfaces`)
+# sits in the public subnet (`subnets["public"]`) with the web group (`groups["web"]`, found
+# again below), **gets** a public IP and goes away with the instance. The instance metadata
+# service answers only with a session token (`HttpTokens` `required`).
+
+# %%
+groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+
+
+def show_server(role):
+    """The role's server, found by its tags: wait until it runs, then print it."""
+    live = {"Name": "instance-state-name", "Values": ["pending", "running"]}
+    tagged = [*mine, {"Name": "tag:vpclab:role", "Values": [role]}, live]
+    found = [
+        i for r in ec2.describe_instances(Filters=tagged)["Reservations"] for i in r["Instances"]
+    ]
+    server_id = kit.only(found, f"{role} server", "the cell above")["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[server_id])
+    server = lab.status().instances[role]
+    print(f"{role:<11} {server.state} | public IP {server.public_ip} | {server_id}")
+
+
+# %%
+### BEGIN SOLUTION
+ec2.run_instances(
+    ImageId=kit.image(lab),
+    InstanceType=lab.spec.instance("web").instance_type,
+    MinCount=1,
+    MaxCount=1,
+    KeyName=lab.spec.instance("web").key_name,
+    UserData=kit.user_data(lab, "web"),
+    NetworkInterfaces=[
+        {
+            "DeviceIndex": 0,
+            "SubnetId": subnets["public"],
+            "Groups": [groups["web"]["GroupId"]],
+            "AssociatePublicIpAddress": True,
+            "DeleteOnTermination": True,
+        }
+    ],
+    MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+    TagSpecifications=kit.tag_spec(lab, "instance", "web"),
+)
+### END SOLUTION
+show_server("web")
+
+# %% [markdown]
+# **3b. The app and monitoring servers**, the same call for each role: the app server in the
+# private subnet with **no** public IP, the monitoring server in the public subnet with one.
+
+# %%
+### BEGIN SOLUTION
+for role, subnet, public_ip in (("app", "private", False), ("monitoring", "public", True)):
+    ec2.run_instances(
         ImageId=kit.image(lab),
         InstanceType=lab.spec.instance(role).instance_type,
         MinCount=1,
         MaxCount=1,
-        KeyName=key_name,
+        KeyName=lab.spec.instance(role).key_name,
         UserData=kit.user_data(lab, role),
         NetworkInterfaces=[
             {
                 "DeviceIndex": 0,
-                "SubnetId": subnet_id,
-                "Groups": [group_id],
+                "SubnetId": subnets[subnet],
+                "Groups": [groups[role]["GroupId"]],
                 "AssociatePublicIpAddress": public_ip,
                 "DeleteOnTermination": True,
             }
         ],
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
         TagSpecifications=kit.tag_spec(lab, "instance", role),
-    )["Instances"][0]["InstanceId"]
-
-
-servers = {
-    "web": launch("web", subnets["public"], web_sg, True),
-    "app": launch("app", subnets["private"], app_sg, False),
-    "monitoring": launch("monitoring", subnets["public"], monitoring_sg, True),
-}
-ec2.get_waiter("instance_running").wait(InstanceIds=list(servers.values()))
+    )
 ### END SOLUTION
-print("running:", ", ".join(servers))
+show_server("app")
+show_server("monitoring")
 
 # %% [markdown]
 # With the local data plane on, each launch also boots a real host: a network namespace

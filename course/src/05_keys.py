@@ -121,7 +121,9 @@ else:
 # %% [markdown]
 # **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
 # is generated there, as the user `jenkins` that runs the pipeline, with `umask 077` so it
-# is 0600 from the first byte. Run twice, `test -f` keeps the existing key.
+# is 0600 from the first byte. Run twice, `test -f` keeps the existing key. Keep the
+# `jenkins` user's home in `jenkins_home` and the public key's line in `jenkins_public`: the
+# next cell uses both.
 
 # %%
 if offline:
@@ -142,7 +144,8 @@ else:
         f"cat {jenkins_home}/.ssh/id_ed25519.pub", sudo=True
     ).stdout.strip()
     ### END SOLUTION
-    print("Jenkins' public key:", jenkins_public.split()[0], jenkins_public.split()[2])
+    public = jenkins.run("cat ~jenkins/.ssh/id_ed25519.pub", sudo=True).stdout.split()
+    print("Jenkins' public key:", public[0], public[2])
 
 # %% [markdown]
 # **Jenkins → web.** Authorize Jenkins' public key for `ubuntu` on the web server (once, even
@@ -177,7 +180,8 @@ else:
         owner="jenkins:jenkins",
     )
     ### END SOLUTION
-    print(f"authorized Jenkins on web; pinned web's host key for jenkins: {web_host_key[:30]}...")
+    pinned = remote.pinned_key(ctx, web_at.private_ip)
+    print(f"authorized Jenkins on web; pinned web's host key for jenkins: {pinned[:30]}...")
 
 # %% [markdown]
 # **web → app.** Copy the app's private key to the web server, mode 0600 and owned by

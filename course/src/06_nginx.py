@@ -75,6 +75,7 @@ ec2 = lab.cloud.ec2
 #
 # **Where is the app?** Ask the control plane, by tag, for the running app server's private
 # address (and the monitoring server's, which may read Nginx's counters). Never type it.
+# Keep them in `app_ip` and `monitoring_ip`: the site is rendered from them.
 
 
 # %%
@@ -93,14 +94,15 @@ def private_ip(role: str) -> str:
 app_ip = private_ip("app")
 monitoring_ip = private_ip("monitoring")
 ### END SOLUTION
-print(f"app server: {app_ip}:{lab.spec.ports.app}; monitoring server: {monitoring_ip}")
+servers = lab.status().instances  # what the control plane holds, to compare with yours
+print(f"app server: {servers['app'].private_ip}; monitoring: {servers['monitoring'].private_ip}")
 
 # %% [markdown]
 # **Render the site** from those values with the lab's template (`nginx-site.conf.j2`). Read
 # it: the `upstream` holds the app's private address; `location /` passes every request
 # there with the forwarded headers; `/metrics` answers 404; `/nginx_status` allows the
 # monitoring server and the web server itself, and denies everyone else; a 502 from the app
-# shows the friendly page.
+# shows the friendly page. Keep it in `site` (the next cell installs it) and print it.
 
 # %%
 ### BEGIN SOLUTION
@@ -114,14 +116,18 @@ site = render(
     body_limit=nginx.BODY_LIMIT,
     error_root=nginx.ERROR_ROOT,
 )
-### END SOLUTION
 print(site)
+### END SOLUTION
 
 # %% [markdown]
 # **Install it on the web server.** Put the friendly 502 page and the site in place, enable
 # the site (and remove Debian's default site, which also claims port 80), then let `nginx -t`
 # judge the whole configuration. Only when it passes does Nginx reload; when it fails, the
-# previous site goes back and the cell stops with nginx's own message.
+# previous site goes back and the cell stops with nginx's own message. `web` is a session
+# on the web server (`web.put_text(text, path, mode, sudo=True)`, `web.run(cmd, sudo=True,
+# check=False)`, `remote.read_file(web, path)`); the paths and the reload command are
+# `nginx.ERROR_ROOT`, `nginx.SITE`, `nginx.ENABLED`, `nginx.DEFAULT_SITE` and `nginx.RELOAD`;
+# the page is `render("502.html.j2", lab=lab.spec.name)`.
 
 # %%
 if offline:
@@ -141,7 +147,7 @@ else:
         raise RuntimeError(f"nginx -t refused the site, the previous one stays:\n{test.stderr}")
     web.run(nginx.RELOAD, sudo=True)  # start Nginx, or reload it when it runs
     ### END SOLUTION
-    print(test.stderr.strip())
+    print(web.run("nginx -t", sudo=True, check=False).stderr.strip())
 
 # %% [markdown]
 # ## Look at the result
@@ -153,7 +159,13 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     live = remote.read_file(web, nginx.SITE) or ""
-    print(f"{nginx.SITE}: {len(live.splitlines())} lines, same as rendered: {live == site}")
+    servers = lab.status().instances
+    rendered = nginx.site(
+        lab.context(), servers["app"].private_ip, servers["monitoring"].private_ip
+    )
+    print(
+        f"{nginx.SITE}: {len(live.splitlines())} lines, as rendered from state: {live == rendered}"
+    )
     for upstream in nginx.proxied(live):
         print(f"proxy_pass → {upstream.address}:{upstream.port}")
 

@@ -82,7 +82,9 @@ ssm = lab.cloud.client("ssm")
 # ## Do the step
 #
 # **The secret, from Parameter Store.** Read the parameter; when it does not exist yet,
-# create it once with a random value. Only its name and type are printed.
+# create it once with a random value. Its name is `scripts.secret_parameter(lab.spec.name)`
+# (`/vpclab/<lab>/microblog/SECRET_KEY`), its type `SecureString`; keep the value in
+# `secret_key`, which the deploy sends. Only its name and type are printed.
 
 # %%
 ### BEGIN SOLUTION
@@ -94,7 +96,9 @@ except ssm.exceptions.ParameterNotFound:
     found = ssm.get_parameter(Name=name, WithDecryption=True)
 secret_key = found["Parameter"]["Value"]
 ### END SOLUTION
-print(f"SECRET_KEY: {name} ({found['Parameter']['Type']}, {len(secret_key)} characters)")
+stored = ssm.get_parameter(Name=scripts.secret_parameter(lab.spec.name), WithDecryption=True)
+stored = stored["Parameter"]
+print(f"SECRET_KEY: {stored['Name']} ({stored['Type']}, {len(stored['Value'])} characters)")
 
 # %% [markdown]
 # **Where the code comes from.** The app server fetches the project from a git remote and
@@ -117,6 +121,9 @@ else:
 # server's private address as its argument. `SECRET_STDIN=1` tells it to read the secret
 # from the first line of its stdin and hand it on the same way. The web server does the
 # rest over its pinned SSH path: `start_app.sh` runs on the app server as root.
+# `scripts.script_text(name)` is a script's text, for `scripts.SCRIPTS_DIR` (mode 0755);
+# `web.run(cmd, env=..., input=..., timeout=900)` runs it with `settings` in its environment
+# and `secret_key` on stdin. Print its stderr, where `setup.sh` reports.
 
 # %%
 if offline:
@@ -134,14 +141,14 @@ else:
         input=secret_key + "\n",
         timeout=900,
     )
+    for line in deploy.stderr.splitlines():  # setup.sh reports on stderr
+        print(line)
     ### END SOLUTION
     # Jenkins' deploys (08) take the same settings from a root-owned file on the web server:
     # its key may only run `deploy <commit>`, never pass settings of its own.
     conf = scripts.deploy_conf(settings, app_at.private_ip)
     remote.ensure_file(web, scripts.DEPLOY_CONF, conf, 0o644)
     remote.close(web)  # the deploying SSH session ends here; the app must keep running
-    for line in deploy.stderr.splitlines():
-        print(line)
 
 # %% [markdown]
 # ## Look at the result

@@ -94,7 +94,8 @@ for stage in pipeline.stages:
 # Its Verify stage checks the steps built so far, through this one: monitoring comes in 09.
 # Each stage reports when it starts and how it ended; the full logs, the JUnit results and
 # the artifacts (the SBOM, the bandit and audit reports) are kept per build in the state
-# folder.
+# folder. `run_on_lab(lab.context(), say=progress, verify_through="pipeline")` runs it and
+# returns the build's summary.
 
 
 # %%
@@ -121,6 +122,7 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
+    build = lab.pipeline_builds(1)[0]  # the last build, from the state folder
     print(f"build #{build.number} of {build.branch} @ {build.commit[:12]}: {build.result}")
     for stage in build.stages:
         tests = f"{stage.tests.total} tests, {stage.tests.failed} failed" if stage.tests else ""
@@ -142,7 +144,8 @@ else:
         reply = remote.http_get(ctx, web_at.public_ip, lab.spec.ports.http, "/healthz")
         return reply.body.split('"commit":"')[1].split('"')[0]
 
-    print(f"built {build.commit[:12]}, /healthz serves {served()[:12]}")
+    built = lab.pipeline_builds(1)[0].commit
+    print(f"built {built[:12]}, /healthz serves {served()[:12]}")
 
 # %% [markdown]
 # ## Break it and watch

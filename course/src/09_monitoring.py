@@ -162,7 +162,11 @@ for role, port, source in wanted:
 # **Render Prometheus' configuration from state.** The targets are the servers' private
 # addresses, read from the control plane by tag; the file is rendered whole, so a second
 # run writes the same file instead of appending a job. Read the result: one job per kind of
-# target, each labelled with its role, and Alertmanager on the same host.
+# target, each labelled with its role, and Alertmanager on the same host. Read the servers'
+# private IPs by tag into `config.Servers(app=..., web=...)`, then render `files`, a dict of
+# path to text: `config.prometheus_yml(lab.spec, servers)` at `config.PROMETHEUS_YML`,
+# `config.rules_yml(lab.spec)` at `config.RULES_YML` and `config.alertmanager_yml(lab.spec)`
+# at `config.ALERTMANAGER_YML`. Print `prometheus.yml`.
 
 
 # %%
@@ -184,15 +188,15 @@ files = {
     config.RULES_YML: config.rules_yml(lab.spec),
     config.ALERTMANAGER_YML: config.alertmanager_yml(lab.spec),
 }
-### END SOLUTION
 print(files[config.PROMETHEUS_YML])
+### END SOLUTION
 
 # %% [markdown]
 # The alert rules, each with its `for:` from the spec (the `[monitoring]` table of
 # `lab.toml`): the condition must hold that long before the alert fires.
 
 # %%
-for rule in yaml.safe_load(files[config.RULES_YML])["groups"][0]["rules"]:
+for rule in yaml.safe_load(config.rules_yml(lab.spec))["groups"][0]["rules"]:
     print(f"{rule['alert']:<15} for {rule['for']:<4} when {rule['expr']}")
 
 # %% [markdown]
@@ -231,10 +235,11 @@ else:
     ### END SOLUTION
 
 # %% [markdown]
-# **Prometheus and Alertmanager on the monitoring server.** Write the three files, let
-# `promtool` and `amtool` judge them, and only then start the two programs (or, when they
-# run, send Prometheus a SIGHUP: it re-reads its configuration without a restart and loses
-# no samples).
+# **Prometheus' and Alertmanager's files on the monitoring server.** Write the three files of
+# `files` (mode 0644, as root), then let `promtool` and `amtool` judge them:
+# `promtool check config` for `config.PROMETHEUS_YML`, `promtool check rules` for
+# `config.RULES_YML`, `amtool check-config` for `config.ALERTMANAGER_YML`. `mon.run` raises,
+# naming the error, when a check fails; nothing starts before all three pass.
 
 # %%
 if offline:
@@ -251,6 +256,24 @@ else:
     ):
         mon.run(command, sudo=True)  # raises, naming the error, when the check fails
         print(f"{command}: passed")
+    ### END SOLUTION
+    written = (config.PROMETHEUS_YML, config.RULES_YML, config.ALERTMANAGER_YML)
+    print(mon.run(f"ls -l {' '.join(written)}", sudo=True).stdout.strip())
+
+# %% [markdown]
+# **Prometheus, under supervisor.** `monitoring.program(name, argv)` writes a program's
+# supervisor file; Prometheus runs `/usr/bin/prometheus` with `--config.file`,
+# `--storage.tsdb.path` (`monitoring.PROMETHEUS_DATA`) and `--web.listen-address` (`:` and
+# `ports.prometheus`). `monitoring.supervise(mon, {"prometheus": ...})` starts it and returns
+# the programs it restarted; when Prometheus already ran, send it a SIGHUP
+# (`supervisorctl signal HUP prometheus`): it re-reads its configuration without a restart
+# and loses no samples.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
     server = monitoring.program(
         "prometheus",
         [
@@ -260,6 +283,22 @@ else:
             f"--web.listen-address=:{ports.prometheus}",
         ],
     )
+    if "prometheus" not in monitoring.supervise(mon, {"prometheus": server}):
+        mon.run("supervisorctl signal HUP prometheus", sudo=True)
+    ### END SOLUTION
+    print(mon.run("supervisorctl status prometheus", sudo=True).stdout.strip())
+
+# %% [markdown]
+# **Alertmanager, the same way**: `/usr/bin/prometheus-alertmanager` with `--config.file`,
+# `--storage.path` (`monitoring.ALERTMANAGER_DATA`), `--web.listen-address` (`:` and
+# `ports.alertmanager`) and an empty `--cluster.listen-address=` (one Alertmanager, no
+# cluster).
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    ### BEGIN SOLUTION
     alerts = monitoring.program(
         "alertmanager",
         [
@@ -270,9 +309,7 @@ else:
             "--cluster.listen-address=",
         ],
     )
-    restarted = monitoring.supervise(mon, {"prometheus": server, "alertmanager": alerts})
-    if "prometheus" not in restarted:
-        mon.run("supervisorctl signal HUP prometheus", sudo=True)
+    monitoring.supervise(mon, {"alertmanager": alerts})
     ### END SOLUTION
     print(mon.run("supervisorctl status", sudo=True).stdout.strip())
 
@@ -288,7 +325,8 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     prometheus = monitoring.api(ctx)
-    want = len(config.scrape_targets(lab.spec, servers))
+    at = {role: remote.where(ctx, role).private_ip for role in ("app", "web")}
+    want = len(config.scrape_targets(lab.spec, config.Servers(**at)))
     deadline = time.monotonic() + 60
     targets = prometheus.targets()
     while time.monotonic() < deadline and (

@@ -1,10 +1,12 @@
 """Every notebook opens with its objectives, prerequisites and time (and, from 01 on, the
 reference docs its calls come from), and closes with three self-check questions, their
 answers in a collapsed cell, and the key points, after its last exercise and before the
-checkpoint, which stays the last code cell."""
+checkpoint, which stays the last code cell. Each solution region is short, and no code
+outside one reads a name that only a solution region binds."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -93,3 +95,91 @@ def test_closing_follows_the_exercises_and_precedes_the_checkpoint(path):
     assert all(i > at for i in checkpoints), "the checkpoint comes after the closing"
     if checkpoints:
         assert checkpoints == [code[-1]], "the checkpoint is the last code cell"
+
+
+# Blanks stay small, and what follows a blank re-finds what it needs (by the lab's tags)
+# rather than reading the student's names: a student may name things differently.
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+MAX_REGION_LINES = 20  # lines of code, blank lines aside
+
+
+def _regions(source: str) -> list[range]:
+    """The 1-based line numbers inside each solution region of a cell (markers excluded)."""
+    regions, start = [], None
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip() == BEGIN:
+            start = number
+        elif line.strip() == END:
+            regions.append(range(start + 1, number))
+    return regions
+
+
+def _bindings(tree: ast.AST, module_level: bool) -> list[tuple[str, int]]:
+    """(name, line) of each name bound in `tree`; only the module's own names when
+    `module_level` (a function's locals and parameters are not the student's globals)."""
+    found: list[tuple[str, int]] = []
+    local = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    comprehension = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.append((node.id, node.lineno))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append((node.name, node.lineno))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.extend([((a.asname or a.name).split(".")[0], node.lineno) for a in node.names])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            found.append((node.name, node.lineno))
+        elif isinstance(node, ast.arg) and not module_level:
+            found.append((node.arg, node.lineno))
+        if module_level and isinstance(node, local + comprehension):
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _student_name_reads(path: Path) -> list[str]:
+    """Each place outside a solution region that reads a name bound only inside one."""
+    student: set[str] = set()  # bound in a region so far
+    public: set[str] = set()  # bound outside the regions so far
+    reads = []
+    code = [c for c in _cells(path) if c.cell_type == "code"]
+    for index, cell in enumerate(code):
+        tree = ast.parse(cell.source)
+        inside = {n for region in _regions(cell.source) for n in region}
+        here = [(n, line) for n, line in _bindings(tree, False) if line not in inside]
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+                continue
+            if node.lineno in inside or node.id in public:
+                continue
+            bound_before = any(n == node.id and line <= node.lineno for n, line in here)
+            regions_before = {
+                n for n, line in _bindings(tree, True) if line in inside and line < node.lineno
+            }
+            if not bound_before and node.id in student | regions_before:
+                reads.append(f"code cell {index} line {node.lineno} reads {node.id!r}")
+        student |= {n for n, line in _bindings(tree, True) if line in inside}
+        public |= {n for n, _ in here}
+    return reads
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_regions_are_short(path):
+    long = []
+    for i, cell in enumerate(c for c in _cells(path) if c.cell_type == "code"):
+        lines = cell.source.splitlines()
+        for region in _regions(cell.source):
+            size = sum(1 for n in region if lines[n - 1].strip())
+            if size > MAX_REGION_LINES:
+                long.append(f"code cell {i}: a solution region of {size} lines")
+    assert not long, f"{path.stem}: over {MAX_REGION_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_outside_a_blank_reads_the_students_names(path):
+    reads = _student_name_reads(path)
+    assert not reads, f"{path.stem}: re-find these by the lab's tags: {reads}"
