@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -193,3 +194,42 @@ def test_vpclab_up_mends_the_env_file_and_password_login(up: DeployLab):
         assert not keys.password_login_on(web)
     finally:
         remote.close(web)
+
+
+# Run on the Jenkins host with the kit's Python (the local image has it): a read, a change
+# and moto's reset, through the control plane a build is given.
+BUILD_CALLS = """
+import sys, urllib.request, urllib.error
+import boto3, botocore
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name=sys.argv[2],
+                   aws_access_key_id="build", aws_secret_access_key="build")
+print("read:", len(ec2.describe_vpcs()["Vpcs"]) > 0)
+try:
+    ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+    print("run: answered")
+except botocore.exceptions.ClientError as exc:
+    print("run:", exc.response["Error"]["Code"])
+try:
+    urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/moto-api/reset", method="POST"))
+    print("reset: answered")
+except urllib.error.HTTPError as exc:
+    print("reset:", exc.code)
+"""
+
+
+def test_a_build_reads_the_lab_but_cannot_launch_or_reset_it(up: DeployLab):
+    from vpclab.pipeline.local import control_plane_for_build
+
+    ctx = up.lab().context()
+    before = up.lab().status()
+    host = remote.open_role(ctx, "jenkins")
+    try:
+        with control_plane_for_build(ctx, host) as endpoint:
+            line = shlex.join([sys.executable, "-c", BUILD_CALLS, endpoint, ctx.spec.region])
+            done = host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=120)
+    finally:
+        remote.close(host)
+    assert done.stdout.splitlines() == [
+        "read: True", "run: UnauthorizedOperation", "reset: 403"
+    ], done  # fmt: skip
+    assert up.lab().status().instances == before.instances  # nothing launched, nothing reset

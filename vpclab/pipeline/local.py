@@ -16,13 +16,15 @@ What the lab gives the build, in place of what real Jenkins on AWS has:
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.hosts.ssh import Host
 from vpclab.localcloud import client
 from vpclab.paths import local_dir
 from vpclab.pipeline import builds, forward, gate
@@ -101,20 +103,28 @@ def run_on_lab(
             "VPCLAB": kit_vpclab(),
             "VPCLAB_ARGS": verify_args,
         }
-        endpoint = urllib.parse.urlsplit(reach.cloud.endpoint or "")
-        if not endpoint.hostname or not endpoint.port:
-            raise VpclabError(f"no control-plane endpoint ({endpoint!r})", "'vpclab local start'")
-        # The build reads the control plane as the Jenkins role may: through the gate.
-        entry = gate.open_gate(reach.cloud.endpoint or "")
-        try:
-            with forward.reverse(host.transport, ("127.0.0.1", entry.port_number)) as port:
-                env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-                builds_dir = builds.builds_dir(reach.spec.name, reach.spec_path)
-                number, folder = builds.new_build(builds_dir)
-                info = BuildInfo(number, branch, commit, folder, env=env)
-                say(f"build #{number}")
-                return run(pipeline, ws, info, say=say)
-        finally:
-            entry.stop()
+        with control_plane_for_build(reach, host) as endpoint:
+            env["AWS_ENDPOINT_URL"] = endpoint
+            builds_dir = builds.builds_dir(reach.spec.name, reach.spec_path)
+            number, folder = builds.new_build(builds_dir)
+            info = BuildInfo(number, branch, commit, folder, env=env)
+            say(f"build #{number}")
+            return run(pipeline, ws, info, say=say)
     finally:
         remote.close(host)
+
+
+@contextlib.contextmanager
+def control_plane_for_build(reach: remote.Reach, host: Host) -> Iterator[str]:
+    """The control plane as a build on the Jenkins host `host` sees it, as an endpoint URL
+    there: a reverse SSH forward to the gate (`gate`), which allows what the Jenkins role
+    may do on AWS and nothing else."""
+    endpoint = urllib.parse.urlsplit(reach.cloud.endpoint or "")
+    if not endpoint.hostname or not endpoint.port:
+        raise VpclabError(f"no control-plane endpoint ({endpoint!r})", "'vpclab local start'")
+    entry = gate.open_gate(reach.cloud.endpoint or "")
+    try:
+        with forward.reverse(host.transport, ("127.0.0.1", entry.port_number)) as port:
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        entry.stop()
