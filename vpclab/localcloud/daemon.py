@@ -187,7 +187,12 @@ class Agent:
         same_cloud = (record.endpoint, record.region) == (self.endpoint, self.region)
         for lab in record.labs:
             runtime = LabRuntime(self, lab.lab, self.lab_id(lab.lab))
-            if same_cloud and runtime.adopt(lab):
+            try:
+                adopted = same_cloud and runtime.adopt(lab)
+            except Exception:
+                log.exception("%s: adoption failed", lab.lab)
+                adopted = False
+            if adopted:
                 self.labs[lab.lab] = runtime
             else:
                 log.warning("%s: not adopted: rebuilding", lab.lab)
