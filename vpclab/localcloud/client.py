@@ -3,7 +3,8 @@
 The agent (see `daemon`) runs detached, one per state folder, and records itself in
 `agent.json` (pid, endpoint, region, and a fingerprint of the project's source). `start`
 restarts an agent that follows another control plane or runs older code, so `vpclab up`
-never waits on an agent that polls the wrong endpoint.
+never waits on an agent that polls the wrong endpoint. An agent of older code hands its
+running hosts over to the new one (`handover`) instead of stopping them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import broker, cleanup, motoserver, netns, procfs
+from vpclab.localcloud import broker, cleanup, handover, motoserver, netns, procfs
 from vpclab.localcloud.files import read_json, write_json
 from vpclab.localcloud.status import AgentStatus, LabStatus
 
@@ -117,7 +118,10 @@ def start(
             return record.pid
         if say:
             say(f"restarting the local agent: {why}")
-        stop(local_dir)
+        if (record.endpoint, record.region) != (endpoint, region) or not hand_over(local_dir):
+            stop(local_dir)
+        elif repo_root is None and record.repo_root:
+            repo_root = Path(record.repo_root)  # the adopted labs keep serving their project
     netns.require_support()
     local_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE",)}
@@ -178,7 +182,8 @@ def _last_status(local_dir: Path) -> AgentStatus | None:
 
 
 def stop(local_dir: Path, timeout: float = 20.0) -> bool:
-    """Stop the agent (SIGTERM: it stops every host and removes every namespace it made).
+    """Stop the agent (SIGTERM: it stops every host and removes every namespace it made, the
+    ones it adopted too).
 
     Returns whether it was running. Labs it reported are swept with `force_down` afterwards,
     in case it had to be killed.
@@ -201,7 +206,28 @@ def stop(local_dir: Path, timeout: float = 20.0) -> bool:
         cleanup.force_down(lab.lab_id)
     for name in (AGENT_FILE, STATUS_FILE):
         (local_dir / name).unlink(missing_ok=True)
+    handover.discard(local_dir)  # a full stop: nothing is left to adopt
     return record is not None
+
+
+def hand_over(local_dir: Path, timeout: float = 60.0) -> bool:
+    """Make the agent exit for new code, leaving its hosts running for the next agent to
+    adopt (SIGUSR1). False, and it still runs, when it did not exit in time."""
+    local_dir = Path(local_dir).resolve()
+    record = running(local_dir)
+    if record is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.pid, signal.SIGUSR1)
+    # It waits for boots under way before it writes the hand-over: allow for one.
+    deadline = time.monotonic() + timeout
+    while is_agent(record.pid) and time.monotonic() < deadline:
+        _reap(record.pid)
+        time.sleep(0.02)
+    if is_agent(record.pid):
+        return False
+    (local_dir / AGENT_FILE).unlink(missing_ok=True)  # its status stays: the ports in it
+    return True
 
 
 def _reap(pid: int) -> None:

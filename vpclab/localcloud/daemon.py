@@ -3,7 +3,9 @@
 Run detached (`client.start`), it polls the control plane about every 0.5 s, discovers labs
 by their `vpclab:lab` tag, and converges each one (see `converger`, and `dataplane` for the
 model). A raw boto3 call from a notebook therefore takes effect on the wire too. Every loop
-it writes `agent-status.json` (an `AgentStatus`); SIGTERM tears everything down.
+it writes `agent-status.json` (an `AgentStatus`); SIGTERM tears everything down. SIGUSR1
+hands over instead (see `handover`): the agent exits and leaves every host running for the
+next agent, started from new code, to adopt.
 
 Each loop first reads the control plane's change count (`moto_main`), then its snapshot:
 the status says which change the data plane has applied, so checks can wait for it.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import cleanup, dataplane, motoserver, names
+from vpclab.localcloud import cleanup, dataplane, handover, motoserver, names
 from vpclab.localcloud.client import INTERVAL, STATUS_FILE, fingerprint
 from vpclab.localcloud.converger import LabRuntime, short_name
 from vpclab.localcloud.dataplane import HostPlan, Snapshot
@@ -69,6 +71,7 @@ class Agent:
         self.services_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
         self.publisher = Publisher()
         self.stopping = threading.Event()
+        self.handing_over = False  # set with `stopping`: exit, leaving everything running
         self.wake = threading.Event()
         self.generation = 0
         self.applied: int | None = None
@@ -151,9 +154,11 @@ class Agent:
     # -- the loop
 
     def run(self) -> None:
+        self.adopt(handover.take(self.local_dir))
         previous = read_json(self.local_dir / STATUS_FILE) or {}
         for lab, data in (previous.get("labs") or {}).items():
-            cleanup.force_down(data.get("lab_id") or self.lab_id(lab))  # a crashed agent's
+            if lab not in self.labs:
+                cleanup.force_down(data.get("lab_id") or self.lab_id(lab))  # a crashed agent's
             urls = {lab: data.get("web_url")} | {
                 f"{lab}:{ui}": data.get(f"{ui}_url") for ui in ("prometheus", "alertmanager")
             }
@@ -169,7 +174,44 @@ class Agent:
                 self.write_status(started, error)
                 self.wake.wait(max(0.0, self.interval - (time.time() - started)))
         finally:
-            self.shutdown()
+            if self.handing_over:
+                self.hand_over()
+            else:
+                self.shutdown()
+
+    def adopt(self, record: handover.Handover | None) -> None:
+        """Take up the labs an earlier agent of this control plane handed over; a lab that
+        does not check out is swept, and the first loop builds it again."""
+        if record is None:
+            return
+        same_cloud = (record.endpoint, record.region) == (self.endpoint, self.region)
+        for lab in record.labs:
+            runtime = LabRuntime(self, lab.lab, self.lab_id(lab.lab))
+            try:
+                adopted = same_cloud and runtime.adopt(lab)
+            except Exception:
+                log.exception("%s: adoption failed", lab.lab)
+                adopted = False
+            if adopted:
+                self.labs[lab.lab] = runtime
+            else:
+                log.warning("%s: not adopted: rebuilding", lab.lab)
+                cleanup.force_down(lab.lab_id)
+
+    def hand_over(self) -> None:
+        """Exit for the next agent: record what runs, stop nothing."""
+        self.pool.shutdown(wait=True)  # boots under way finish, and are handed over too
+        self.services_pool.shutdown(wait=True)
+        labs = []
+        for lab, runtime in self.labs.items():
+            try:
+                labs.append(runtime.handover())
+            except Exception:
+                log.exception("%s: hand-over failed: the next agent rebuilds it", lab)
+        record = handover.Handover(os.getpid(), self.endpoint, self.region, tuple(labs))
+        handover.write(self.local_dir, record)
+        self.publisher.close()
+        log.info("handed over %d labs", len(labs))
 
     def loop(self) -> str | None:
         # The count first, then the snapshot: the snapshot holds at least those changes.
@@ -241,11 +283,19 @@ def main(argv: list[str] | None = None) -> None:
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
+        agent.handing_over = False  # a full stop wins over a hand-over not yet under way
+        agent.stopping.set()
+        agent.wake.set()
+
+    def on_handover(signum: int, _frame: object) -> None:
+        log.info("signal %d: handing over", signum)
+        agent.handing_over = True
         agent.stopping.set()
         agent.wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_handover)
     log.info("agent %d: control plane %s (%s)", os.getpid(), args.endpoint, args.region)
     agent.run()
     log.info("agent %d: stopped", os.getpid())

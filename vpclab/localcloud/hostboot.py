@@ -33,6 +33,7 @@ from vpclab.localcloud.hostfs import (
 )
 from vpclab.localcloud.hostprocs import stop_stale
 from vpclab.localcloud.netns_socket import connect_in
+from vpclab.localcloud.orphans import AdoptedProcess
 
 __all__ = ["HOST_KEY", "BootedHost", "HostSpec", "boot", "log_path", "stop_stale", "wait_ssh"]
 
@@ -60,7 +61,7 @@ HOST_ENV = {
 @dataclass
 class BootedHost:
     spec: HostSpec
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | AdoptedProcess  # adopted: an earlier agent booted it
     host_public_key: str
     sshd_pid: int | None = None
 

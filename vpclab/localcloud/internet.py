@@ -28,6 +28,7 @@ from pathlib import Path
 
 from vpclab.errors import VpclabError
 from vpclab.localcloud.netns_socket import connect_in
+from vpclab.localcloud.orphans import AdoptedProcess
 
 REPO_NAME = "microblog_VPC_deployment.git"
 REQUIREMENTS = "app/requirements.txt"
@@ -47,7 +48,7 @@ class InternetServices:
     index_url: str
     repo_root: Path
     cache_dir: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes] | AdoptedProcess] = field(default_factory=list)
 
     @property
     def trusted_host(self) -> str:
@@ -316,7 +317,7 @@ def _spawn(netns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(proc: subprocess.Popen[bytes] | AdoptedProcess, sig: int) -> None:
     if proc.poll() is not None:
         return
     try:

@@ -67,6 +67,14 @@ def exists(name: str) -> bool:
     return (NETNS_DIR / name).exists()
 
 
+def inode(name: str) -> int | None:
+    """The namespace's inode: it tells a namespace from a new one of the same name."""
+    try:
+        return (NETNS_DIR / name).stat().st_ino
+    except OSError:
+        return None
+
+
 def pids(name: str) -> list[int]:
     """Processes whose network namespace is `name` (what `ip netns pids` reports)."""
     if not exists(name):

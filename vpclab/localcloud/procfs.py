@@ -1,4 +1,5 @@
-"""The one reader of /proc: a process's state, parent, start time, name and children.
+"""The one reader of /proc: a process's state, parent, start time, name, children and network
+namespace.
 
 Each function returns None (or []) for a process that is gone, instead of raising.
 """
@@ -54,6 +55,14 @@ def children(pid: int) -> list[int]:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except (OSError, ValueError):
         return []
+
+
+def netns_inode(pid: int) -> int | None:
+    """The inode of the process's network namespace (compare with `netns.inode`)."""
+    try:
+        return Path(f"/proc/{pid}/ns/net").stat().st_ino
+    except OSError:
+        return None
 
 
 def pids() -> list[int]:
