@@ -4,6 +4,7 @@ reads pass and RunInstances, CreateVpc and /moto-api/reset are refused."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
@@ -97,6 +98,14 @@ def test_a_build_reads_what_the_jenkins_role_may_and_nothing_more(server):
         with pytest.raises(urllib.error.HTTPError) as status:
             urllib.request.urlopen(reset, timeout=10)
         assert status.value.code == 403
+        # The same gate without TCP (how a build's forward reaches it): the same answers.
+        for path, code in (("/moto-api/reset", 403), ("/?Action=DescribeVpcs", 200)):
+            conn = http.client.HTTPConnection("gate")
+            conn.sock = entry.attach()
+            auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request"
+            conn.request("POST", path, headers={"Authorization": auth})
+            assert conn.getresponse().status == code
+            conn.close()
     finally:
         entry.stop()
     assert _vpcs(server.endpoint) == len(ec2.describe_vpcs()["Vpcs"]) and vpc in [

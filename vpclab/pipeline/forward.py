@@ -8,7 +8,7 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import paramiko
 
@@ -35,12 +35,15 @@ def _pump(chan: paramiko.Channel, sock: socket.socket) -> None:
 
 
 @contextlib.contextmanager
-def reverse(transport: paramiko.Transport, target: tuple[str, int]) -> Iterator[int]:
-    """While open, 127.0.0.1:PORT on the far host reaches `target` here. Yields PORT."""
+def reverse(
+    transport: paramiko.Transport, target: tuple[str, int] | Callable[[], socket.socket]
+) -> Iterator[int]:
+    """While open, 127.0.0.1:PORT on the far host reaches `target` here (an address, or what
+    connects to it). Yields PORT."""
 
     def handler(chan: paramiko.Channel, _origin: tuple, _server: tuple) -> None:
         try:
-            sock = socket.create_connection(target, timeout=5)
+            sock = target() if callable(target) else socket.create_connection(target, timeout=5)
         except OSError:
             chan.close()
             return

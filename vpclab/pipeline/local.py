@@ -124,7 +124,8 @@ def control_plane_for_build(reach: remote.Reach, host: Host) -> Iterator[str]:
         raise VpclabError(f"no control-plane endpoint ({endpoint!r})", "'vpclab local start'")
     entry = gate.open_gate(reach.cloud.endpoint or "")
     try:
-        with forward.reverse(host.transport, ("127.0.0.1", entry.port_number)) as port:
+        # Not over loopback TCP: a jailed kernel's new connections may reach the relay only.
+        with forward.reverse(host.transport, entry.attach) as port:
             yield f"http://127.0.0.1:{port}"
     finally:
         entry.stop()
