@@ -63,6 +63,8 @@ FIXTURE_TIERS = {
 # Single tests whose file holds tests of a lower tier: "path::name" -> tier.
 TEST_TIERS = {
     "course/test_grade.py::test_reference_graded_with_hosts_passes_the_live_checks": "lab",
+    "course/test_grade_sandbox.py::"
+    "test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_agent": "hosts",
     "notebooks/test_break_it.py::test_break_it_cells_against_live_hosts": "lab",
 }
 DROPPED = pytest.StashKey[list]()

@@ -61,17 +61,40 @@ for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             reached.append(port)
         except OSError:
             pass
+# With hosts: another lab's namespace through the grader's broker, the agent's record, the
+# agent itself.
+entered, signalled = [], []
+if os.environ.get("VPCLAB_NETNS_BROKER"):
+    from vpclab.localcloud import netns_socket
+    try:
+        netns_socket.socket_in("vpclab-v00000-web").close()
+        entered.append("vpclab-v00000-web")
+    except Exception:
+        pass
+    record = os.path.join(os.environ["VPCLAB_STATE"], "local", "agent.json")
+    try:
+        with open(record, "a") as out:
+            out.write(" ")
+        wrote.append(record)
+    except OSError:
+        pass
+    try:
+        import json, signal
+        os.kill(json.load(open(record))["pid"], signal.SIGTERM)
+        signalled.append(record)
+    except (OSError, ValueError, KeyError):
+        pass
 found = f"uid={uid} leaked={leaked} wrote={wrote} reached={reached} tried={tried}"
+found += f" broker={bool(os.environ.get('VPCLAB_NETNS_BROKER'))}"
+found += f" entered={entered} signalled={signalled}"
 raise RuntimeError(f"cheat report: {found}")
 """
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> Path:
+def _grade(root: Path, hosts: bool) -> Path:
     reason = jail.unsupported_reason()
     if reason:
         pytest.skip(f"the kernel jail needs root on Linux: {reason}")
-    root = tmp_path_factory.mktemp("cheat")
     reference, subs, out = root / "reference", root / "subs", root / "out"
     for folder in (reference, subs / "honest", subs / "cheat"):
         folder.mkdir(parents=True)
@@ -85,14 +108,38 @@ def graded(tmp_path_factory) -> Path:
     nb.cells.insert(2, nbformat.v4.new_code_cell(source))
     nbformat.write(nb, path)
     argv = [sys.executable, "-m", "vpclab.cli", "grade", str(subs / "honest"), str(subs / "cheat")]
-    argv += ["--notebooks", str(reference), "--no-hosts", "--jobs", "2", "--cell-timeout", "60"]
+    argv += ["--notebooks", str(reference), "--jobs", "2", "--cell-timeout", "60"]
+    argv += [] if hosts else ["--no-hosts"]
     argv += ["--csv", str(out / "class.csv"), "--feedback", str(out / "feedback")]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
 
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:
+    return _grade(tmp_path_factory.mktemp("cheat"), hosts=False)
+
+
 def test_a_cheating_kernel_reads_nothing_writes_nothing_and_changes_no_score(graded):
+    _nobody_changed(graded)
+
+
+def test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_agent(tmp_path):
+    """The same class graded with hosts (the kernel gets sockets from the grader's broker):
+    besides the above, another lab's namespace is refused, and the agent's record and the
+    agent itself are out of its reach."""
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(f"grading with hosts needs the local data plane: {reason}")
+    graded = _grade(tmp_path, hosts=True)
+    report = _nobody_changed(graded)
+    assert "broker=True entered=[] signalled=[]" in report, report
+
+
+def _nobody_changed(graded: Path) -> str:
     with (graded / "class.csv").open() as handle:
         table = {row["student"]: row for row in csv.DictReader(handle)}
     for name in ("honest", "cheat"):
@@ -102,3 +149,4 @@ def test_a_cheating_kernel_reads_nothing_writes_nothing_and_changes_no_score(gra
     report = next(line for line in page.splitlines() if "cheat report" in line)
     assert "uid=0 " not in report and "leaked=[]" in report and "wrote=[]" in report, report
     assert "reached=[]" in report and "tried=0" not in report, report  # moto listens, at least
+    return report

@@ -270,7 +270,7 @@ def grade_submission(
         if hide is not None:
             home = tmp / "home"
             home.mkdir(mode=0o700)
-            where = tmp / "broker.sock"
+            where = tmp / "broker.sock" if hosts else None
             jail = Jail(free_uid(), home, [*hide, submission, spec.parent / ".git"], where)
             # The jailed user passes through to its own folders only, and reads the project
             # (root's: git, as root, refuses a repository another user owns).
