@@ -218,12 +218,14 @@ def reset(
     removed = steps_reset(step)  # a wrong step is refused before the lab is opened
     lab = open_lab(spec, target)
     done = lab.reset(step, dry_run=dry_run)
-    err.print(
-        f"{len(done)} actions {'planned' if dry_run else 'done'}; "
-        f"{'nothing changed' if dry_run else 'removed'} {', '.join(removed)}: "
-        f"redo {removed[0]}'s notebook, then the ones after it",
-        highlight=False,
-    )
+    if dry_run:
+        line = f"{len(done)} actions planned; nothing changed (would remove {', '.join(removed)})"
+    else:
+        line = (
+            f"{len(done)} actions done; removed {', '.join(removed)}: do {removed[0]} again "
+            "(its notebook from the top), then the steps after it"
+        )
+    err.print(line, highlight=False)
 
 
 @app.command()
