@@ -25,6 +25,15 @@ def test_started_once_and_reused(local_dir):
     assert motoserver.status(local_dir) == first
 
 
+def test_the_recording_is_private_from_the_first_change(local_dir):
+    """It holds every change, secrets' values included: 0600, in a 0700 folder."""
+    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud.client("ssm").put_parameter(Name="/t/secret", Value="s3cret", Type="SecureString")
+    recording = local_dir / "moto-recording.jsonl"
+    assert "PutParameter" in recording.read_text()
+    assert (local_dir.stat().st_mode & 0o777, recording.stat().st_mode & 0o777) == (0o700, 0o600)
+
+
 def test_state_survives_stop_and_start(local_dir):
     cloud = connect("local", "us-east-1", local_endpoint(local_dir))
     vpc_id = cloud.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]

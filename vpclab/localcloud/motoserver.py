@@ -170,6 +170,7 @@ def start(local_dir: Path) -> MotoServer:
         return running
     local_dir.mkdir(parents=True, exist_ok=True)
     recording = _recording(local_dir)
+    _keep_private(local_dir, recording)
     replay = recording.exists() and recording.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
@@ -186,6 +187,14 @@ def start(local_dir: Path) -> MotoServer:
         recording.rename(recording.with_suffix(".stale"))
     _record_file(local_dir).write_text(json.dumps({"pid": server.pid, "port": port}))
     return server
+
+
+def _keep_private(local_dir: Path, recording: Path) -> None:
+    """The recording replays every change, secrets' values included (SSM PutParameter):
+    0600 in a 0700 folder, made so before moto appends to it."""
+    local_dir.chmod(0o700)
+    os.close(os.open(recording, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    recording.chmod(0o600)
 
 
 def _launch(
