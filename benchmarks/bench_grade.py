@@ -6,9 +6,9 @@ kernel or the moto server) and the machine's busy CPU seconds per lab. As root o
 each lab gets its own hosts unless --no-hosts; otherwise the data plane is off, and the
 report says so.
 
-Without hosts (and as root) it grades the class twice, with and without the kernel jail
-(a throwaway user, its own mount namespace and /proc, a firewall to the relay), and the
-difference is the jail's cost per lab.
+As root it grades the class twice, with and without the kernel jail (a throwaway user, its
+own mount namespace and /proc, a firewall to the relay, and with hosts the grader's
+namespace broker), and the difference is the jail's cost per lab.
 
 Usage: python benchmarks/bench_grade.py [--students 10] [--jobs 1 2 4] [--no-hosts]
        [--jail both|on|off]
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--jail", choices=("both", "on", "off"), default="both")
     args = parser.parse_args()
     hosts = not args.no_hosts and netns.unsupported_reason() is None
-    can_jail = not hosts and jail.unsupported_reason() is None
+    can_jail = jail.unsupported_reason() is None
     jails = {"both": [False, True], "on": [True], "off": [False]}[args.jail]
     jails = [j for j in jails if can_jail or not j] or [False]
     settings = GradeSettings(NOTEBOOKS, ROOT / "lab.toml", SANITIZE, hosts=hosts)
