@@ -64,6 +64,8 @@ FIXTURE_TIERS = {
 TEST_TIERS = {
     "course/test_grade.py::test_reference_graded_with_hosts_passes_the_live_checks": "lab",
     "notebooks/test_break_it.py::test_break_it_cells_against_live_hosts": "lab",
+    "notebooks/test_report.py::test_control_plane_evidence_fills_without_hosts": "moto",
+    "notebooks/test_report.py::test_every_evidence_cell_fills_against_the_whole_lab": "lab",
 }
 DROPPED = pytest.StashKey[list]()
 PYPI_FIXTURES = {"fresh_venv"}  # a virtualenv installed from PyPI
