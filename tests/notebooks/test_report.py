@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from tests.reallab import all_green
 from vpclab.course import kernel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,8 +108,7 @@ def test_control_plane_evidence_fills_without_hosts(tmp_path, monkeypatch):
 
 def test_every_evidence_cell_fills_against_the_whole_lab(full_lab, monkeypatch):
     """The shared whole lab (vpclab up, hosts, one pipeline build): no evidence is missing."""
-    for key, value in full_lab.env.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VPCLAB_STATE", full_lab.env["VPCLAB_STATE"])  # the kernel inherits it
     for key in ("VPCLAB_DATAPLANE", "VPCLAB_TARGET", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
     nb = _run(full_lab.spec)
@@ -120,5 +120,7 @@ def test_every_evidence_cell_fills_against_the_whole_lab(full_lab, monkeypatch):
         assert text.strip() or _images(cell), f"no evidence from {cell.source[:60]!r}"
     drawn = [c for c in cells if _images(c)]
     assert len(drawn) == 2, "the live diagram and the dashboard"
+    (checklist,) = [_text(c) for c in cells if "report.to_text(" in c.source]
+    assert all_green(checklist), checklist[-2000:]
     setup = next(c for c in nb.cells if c.cell_type == "code")
     assert "hosts skipped" not in _text(setup), _text(setup)
