@@ -37,6 +37,7 @@ from nbclient.exceptions import CellExecutionError
 from vpclab.course import kernel
 from vpclab.course.timings import fast_monitoring
 from vpclab.monitoring.grafana import LOCAL_SKIPS
+from vpclab.spec import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "course" / "src"  # the notebooks' jupytext sources, NN_name.py
@@ -53,9 +54,10 @@ class Ran:
 
 
 def host_notebooks(names: list[str] | None = None) -> list[Path]:
-    """The step notebooks from 05 on, in order (teardown last would remove the lab: not run)."""
+    """The step notebooks from 05 on, in order: not the teardown (it would remove the lab),
+    nor the report (no checkpoint; tests/notebooks/test_report.py runs it on a whole lab)."""
     found = sorted(p for p in SOURCES.glob("[0-9][0-9]_*.py") if p.name[:2] >= FIRST)
-    found = [p for p in found if not p.stem.endswith("teardown")]
+    found = [p for p in found if p.stem.split("_", 1)[1] in STEPS]
     if names:
         wanted = set(names)
         found = [p for p in found if p.stem in wanted]

@@ -66,6 +66,8 @@ TEST_TIERS = {
     "course/test_grade_sandbox.py::"
     "test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_agent": "hosts",
     "notebooks/test_break_it.py::test_break_it_cells_against_live_hosts": "lab",
+    "notebooks/test_report.py::test_control_plane_evidence_fills_without_hosts": "moto",
+    "notebooks/test_report.py::test_every_evidence_cell_fills_against_the_whole_lab": "lab",
 }
 DROPPED = pytest.StashKey[list]()
 PYPI_FIXTURES = {"fresh_venv"}  # a virtualenv installed from PyPI

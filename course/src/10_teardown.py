@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 10 · Teardown: remove everything, and stop paying
 #
+# **Write your report first.** `11_report` reads its evidence from the live lab (the
+# diagram, the security groups, the checklist, the last build, the dashboard): do it
+# before this notebook, which removes everything it reads.
+#
 # ### Objectives
 #
 # - Read what the lab costs per hour while it exists.
@@ -22,7 +26,8 @@
 #
 # ### Prerequisites
 #
-# Any point after `01_vpc`: the teardown removes as much or as little as exists.
+# Any point after `01_vpc`: the teardown removes as much or as little as exists. Once the
+# whole lab is built, do `11_report` first.
 #
 # ### Time
 #

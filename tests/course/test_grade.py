@@ -178,6 +178,7 @@ def test_class_csv_has_a_row_per_student_a_column_per_step_and_hosts(graded):
     table = rows(graded)
     assert set(table) == set(CLASS)
     assert {row["hosts"] for row in table.values()} == {"no"}
+    assert {row["report (manual)"] for row in table.values()} == {""}  # the instructor's
     cells = {row[step] for row in table.values() for step in STEPS}
     assert cells <= {"PASS", "FAIL", "CAUGHT-UP", "ERROR", "SKIPPED", "MISSING"}
 

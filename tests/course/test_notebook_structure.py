@@ -48,7 +48,7 @@ def _closing(cells: list) -> int:
 
 
 def test_every_notebook_is_checked():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(11)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(12)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

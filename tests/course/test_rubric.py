@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,18 @@ def test_no_credit_scores_earn_no_points(score):
 def test_csv_and_feedback_show_points(tmp_path):
     graded = rubric.score(result(Score.FAIL, NAT), rubric.Rubric())
     text = feedback.write_csv([graded], tmp_path / "c.csv").read_text().splitlines()
-    assert text[0] == "student,nat,hosts,nat points,total,possible"
-    assert text[1] == f"s,FAIL,no,2,2,{NAT_CHECKS + 1}"
+    assert text[0] == "student,nat,hosts,nat points,total,possible,report (manual)"
+    assert text[1] == f"s,FAIL,no,2,2,{NAT_CHECKS + 1},"
     assert "Points lost:" in feedback.page(graded)
+
+
+def test_csv_leaves_the_report_column_empty_for_the_instructor(tmp_path):
+    """11_report's prose is graded by hand: its column comes last, empty in every row."""
+    graded = [rubric.score(result(Score.PASS, {}), rubric.Rubric())] * 2
+    with feedback.write_csv(graded, tmp_path / "c.csv").open() as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header[-1] == "report (manual)" and header[-3:-1] == ["total", "possible"]
+    assert [row[-1] for row in rows] == ["", ""]
 
 
 @pytest.mark.parametrize(

@@ -58,8 +58,9 @@ STUDENT_README = """# vpclab: your handout
 1. Open this folder's `notebooks/` in JupyterLab: from the vpclab checkout, run
    `make jupyter NOTEBOOKS=<this folder>/notebooks` (as root on Linux, so the lab's hosts
    run), or `jupyter lab notebooks/` here in an environment with vpclab installed. Work
-   through the notebooks in order, 00 to 10. (A plain `make jupyter` opens the kit's own
-   notebooks, which hold the solutions.)
+   through the notebooks in order, 00 to 09, then write your report in 11_report while the
+   lab still runs, and tear it down last with 10_teardown. (A plain `make jupyter` opens
+   the kit's own notebooks, which hold the solutions.)
 2. Write your code where a cell says `# YOUR CODE HERE` (delete the
    `raise NotImplementedError()` under it). Leave the last cell of each notebook, the
    checkpoint, as it is: it prints the step's checklist.

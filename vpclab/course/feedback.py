@@ -1,7 +1,8 @@
 """What grading writes: the class CSV (one row per student, one column per step, each cell
-exactly PASS, FAIL, CAUGHT-UP, ERROR, SKIPPED or MISSING, and a `hosts` column saying
-whether the lab had hosts), JUnit (a suite per student, a case per step) and one Markdown
-feedback page per student, readable offline."""
+exactly PASS, FAIL, CAUGHT-UP, ERROR, SKIPPED or MISSING, a `hosts` column saying whether
+the lab had hosts, the points, and last the empty columns the instructor fills by hand),
+JUnit (a suite per student, a case per step) and one Markdown feedback page per student,
+readable offline."""
 
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ def steps_of(results: list[SubmissionResult]) -> list[str]:
     return seen
 
 
+# Graded by hand (11_report's prose, course/rubric-report.md): left empty, and last, so the
+# columns before them keep their places for whoever reads them by position.
+MANUAL = ("report (manual)",)
+
+
 def write_csv(results: list[SubmissionResult], path: Path) -> Path:
     steps = steps_of(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
         points = [f"{step} points" for step in steps]
-        out.writerow(["student", *steps, "hosts", *points, "total", "possible"])
+        out.writerow(["student", *steps, "hosts", *points, "total", "possible", *MANUAL])
         for result in results:
             scores = {s.step: str(s.score) for s in result.steps}
             cells = [scores.get(step, str(Score.ERROR)) for step in steps]
@@ -38,6 +44,7 @@ def write_csv(results: list[SubmissionResult], path: Path) -> Path:
                     *(earned.get(step, "0") for step in steps),
                     f"{result.points:g}",
                     f"{result.possible:g}",
+                    *("" for _ in MANUAL),
                 ]
             )
     return path
