@@ -16,6 +16,9 @@
 #   DATA_DIR         the SQLite database folder (default /var/lib/microblog)
 #   ENV_FILE         root-only environment file (default /etc/microblog/microblog.env)
 #   APP_USER         system user gunicorn runs as (default microblog)
+#   BUILD_USER       system user that fetches releases and installs the venv (default
+#                    microblog-build): neither root nor the app user runs the project's
+#                    install code, and the app cannot rewrite its own code
 #   SECRET_STDIN=1   read SECRET_KEY from the first line of stdin (keeps it off argv)
 #   SECRET_KEY       otherwise taken from the environment, else kept from ENV_FILE, else
 #                    generated once
@@ -40,6 +43,7 @@ APP_ROOT=${APP_ROOT:-/opt/microblog}
 DATA_DIR=${DATA_DIR:-/var/lib/microblog}
 ENV_FILE=${ENV_FILE:-/etc/microblog/microblog.env}
 APP_USER=${APP_USER:-microblog}
+BUILD_USER=${BUILD_USER:-microblog-build}
 FORCE=${FORCE:-0}
 HEALTH_TRIES=${HEALTH_TRIES:-40}
 LIMITS_PORT=${LIMITS_PORT:-11211}
@@ -88,7 +92,14 @@ fi
 
 id -u "$APP_USER" >/dev/null 2>&1 ||
   useradd --system --home-dir "$DATA_DIR" --shell /usr/sbin/nologin "$APP_USER"
-install -d -m 0755 "$APP_ROOT" "$APP_ROOT/releases" "$APP_ROOT/bin"
+id -u "$BUILD_USER" >/dev/null 2>&1 ||
+  useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$BUILD_USER"
+install -d -m 0755 "$APP_ROOT" "$APP_ROOT/bin"
+install -d -m 0755 -o "$BUILD_USER" -g "$BUILD_USER" "$APP_ROOT/releases" "$VENV"
+# A venv that an earlier version of this script made as root becomes the builder's.
+if [ -n "$(find "$VENV" ! -user "$BUILD_USER" -print -quit)" ]; then
+  chown -R "$BUILD_USER:$BUILD_USER" "$VENV"
+fi
 install -d -m 0750 -o "$APP_USER" -g "$APP_USER" "$DATA_DIR"
 install -d -m 0700 "$(dirname "$ENV_FILE")"
 
@@ -230,18 +241,23 @@ fi
 release=$APP_ROOT/releases/$(date -u +%Y%m%d%H%M%S)-${commit:0:12}
 [ -e "$release" ] && release=$release-$$
 log "fetching ${commit:0:12} from $REPO_URL into $release"
-git clone --quiet "$REPO_URL" "$release"
-git -C "$release" -c advice.detachedHead=false checkout --quiet "$commit"
+as_builder() { # as_builder CMD...: the project's own code (git hooks, builds) never runs as root
+  setpriv --reuid="$BUILD_USER" --regid="$BUILD_USER" --init-groups \
+    env HOME=/nonexistent PIP_NO_CACHE_DIR=1 "$@"
+}
+as_builder git clone --quiet "$REPO_URL" "$release"
+as_builder git -C "$release" -c advice.detachedHead=false checkout --quiet "$commit"
 printf '%s\n' "$commit" >"$release/REVISION"
 rm -rf "$release/.git"
 
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating the venv $VENV"
-  python3 -m venv "$VENV"
+  as_builder python3 -m venv "$VENV"
 fi
-log "installing app/requirements.txt"
+log "installing app/requirements.txt as $BUILD_USER"
 # shellcheck disable=SC2086 # PIP_ARGS is a list of words on purpose
-"$VENV/bin/pip" install --quiet --disable-pip-version-check $PIP_ARGS -r "$release/app/requirements.txt"
+as_builder "$VENV/bin/pip" install --quiet --disable-pip-version-check $PIP_ARGS \
+  -r "$release/app/requirements.txt"
 
 switch_to() { # atomically point current at a release folder
   ln -sfn "$1" "$CURRENT.tmp"

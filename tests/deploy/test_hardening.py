@@ -233,3 +233,13 @@ def test_a_build_reads_the_lab_but_cannot_launch_or_reset_it(up: DeployLab):
         "read: True", "run: UnauthorizedOperation", "reset: 403"
     ], done  # fmt: skip
     assert up.lab().status().instances == before.instances  # nothing launched, nothing reset
+
+
+def test_the_project_is_built_as_its_own_user_and_the_app_cannot_rewrite_it(up: DeployLab):
+    """start_app.sh clones the release and runs pip as `microblog-build`: the project's
+    install code never runs as root, and gunicorn's user cannot change the code it runs."""
+    site = "/opt/microblog/venv/lib/python3*/site-packages/flask/__init__.py"
+    owners = _on(up, "app", f"stat -c %U {site} $(readlink -f /opt/microblog/current)/app")
+    assert owners.stdout.split() == ["microblog-build", "microblog-build"], owners
+    write = "setpriv --reuid=microblog --regid=microblog --init-groups touch /opt/microblog/venv/x"
+    assert _on(up, "app", write).rc != 0
