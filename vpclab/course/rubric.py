@@ -72,7 +72,8 @@ def score_step(step: StepScore, result: SubmissionResult, rubric: Rubric) -> Non
     is the step's whole checklist, whatever this submission's run read: the same for every
     student, and a check that was never read is lost, not left out."""
     read = {c.id: c.status for c in result.checklist if c.id.split(".")[0] == step.step}
-    ids = step_check_ids(step.step) + [i for i in read if i not in step_check_ids(step.step)]
+    known = step_check_ids(step.step)
+    ids = known + [i for i in read if i not in known]
     step.possible = sum(rubric.weight(i) for i in ids) + rubric.checkpoint
     step.lost = []
     if step.score in NO_CREDIT:

@@ -191,23 +191,27 @@ def stop(local_dir: Path, timeout: float = 20.0) -> bool:
     local_dir = Path(local_dir).resolve()
     record = running(local_dir)
     last = _last_status(local_dir)
-    if record:
+    if record and not _signal_and_wait(record.pid, signal.SIGTERM, timeout):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while is_agent(record.pid) and time.monotonic() < deadline:
-            _reap(record.pid)
-            time.sleep(0.02)
-        if is_agent(record.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, signal.SIGKILL)
-            _reap(record.pid)
+            os.kill(record.pid, signal.SIGKILL)
+        _reap(record.pid)
     for lab in last.labs.values() if last else ():
         cleanup.force_down(lab.lab_id)
     for name in (AGENT_FILE, STATUS_FILE):
         (local_dir / name).unlink(missing_ok=True)
     handover.discard(local_dir)  # a full stop: nothing is left to adopt
     return record is not None
+
+
+def _signal_and_wait(pid: int, signum: int, timeout: float) -> bool:
+    """Signal the agent and wait until it has exited; False if it still runs after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+    deadline = time.monotonic() + timeout
+    while is_agent(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.02)
+    return not is_agent(pid)
 
 
 def hand_over(local_dir: Path, timeout: float = 60.0) -> bool:
@@ -217,14 +221,8 @@ def hand_over(local_dir: Path, timeout: float = 60.0) -> bool:
     record = running(local_dir)
     if record is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(record.pid, signal.SIGUSR1)
     # It waits for boots under way before it writes the hand-over: allow for one.
-    deadline = time.monotonic() + timeout
-    while is_agent(record.pid) and time.monotonic() < deadline:
-        _reap(record.pid)
-        time.sleep(0.02)
-    if is_agent(record.pid):
+    if not _signal_and_wait(record.pid, signal.SIGUSR1, timeout):
         return False
     (local_dir / AGENT_FILE).unlink(missing_ok=True)  # its status stays: the ports in it
     return True
