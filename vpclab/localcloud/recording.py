@@ -1,8 +1,8 @@
 """The local control plane's recording, sealed: no secret in it is plaintext on disk.
 
 Each change the moto server records (see `moto_main`) is one line of
-`moto-recording.jsonl`. Its request, headers and body whole, is sealed with Fernet under
-a key of the state folder (`recording.key`, 0600, made on first use): the body of a
+`moto-recording.jsonl`: the request, headers and body included, sealed whole with Fernet
+under a key of the state folder (`recording.key`, 0600, made on first use): the body of a
 PutParameter holds a SecureString's value, RunInstances' holds user data, and any API a
 student calls may carry a secret in a field of its own, so no list of fields is kept. Only
 the action's name stays readable, to see what a recording holds.
@@ -132,7 +132,8 @@ def _make_key(key: Path) -> None:
         os.close(fd)
 
 
-def _lines(recording: Path) -> list[dict[str, Any]]:
+def _lines(recording: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The recording's lines, numbered: sealed ones, or moto's own (older code)."""
     try:
         text = recording.read_text()
     except FileNotFoundError:
@@ -146,44 +147,50 @@ def _lines(recording: Path) -> list[dict[str, Any]]:
         except ValueError:
             row = None
         if not isinstance(row, dict) or not ("sealed" in row or "method" in row):
-            raise VpclabError(f"line {number} of {recording} is not a recorded request", RESET)
-        rows.append(row)
+            raise _not_a_request(recording, number)
+        rows.append((number, row))
     return rows
 
 
-def entries(recording: Path, key: Path) -> list[Entry]:
-    """Every recorded request, opened; a one-line VpclabError when one does not open."""
+def _not_a_request(recording: Path, number: int) -> VpclabError:
+    return VpclabError(f"line {number} of {recording} is not a recorded request", RESET)
+
+
+def _opened(recording: Path, key: Path) -> list[tuple[dict[str, Any], Entry]]:
+    """Each line with its request, opened; a one-line VpclabError when one does not open."""
     rows = _lines(recording)
-    sealed = [row for row in rows if "sealed" in row]
-    if sealed and not key.exists():
-        raise VpclabError(f"{recording} is sealed, but its key {key} is missing", RESET)
-    sealer = load(key) if sealed else None
+    sealer = None
+    if any("sealed" in row for _, row in rows):
+        if not key.exists():
+            raise VpclabError(f"{recording} is sealed, but its key {key} is missing", RESET)
+        sealer = load(key)
     found = []
-    for row in rows:
-        if "sealed" not in row:
-            found.append(Entry.from_moto(row))
-            continue
+    for number, row in rows:
         try:
-            found.append(sealer.open(row))  # type: ignore[union-attr]
-        except (InvalidToken, ValueError, KeyError):
+            entry = sealer.open(row) if sealer and "sealed" in row else Entry.from_moto(row)
+        except InvalidToken:
             raise VpclabError(f"{recording} does not open with the key {key}", RESET) from None
+        except (KeyError, TypeError, ValueError):
+            raise _not_a_request(recording, number) from None
+        found.append((row, entry))
     return found
+
+
+def entries(recording: Path, key: Path) -> list[Entry]:
+    """Every recorded request, opened (in memory only)."""
+    return [entry for _, entry in _opened(recording, key)]
 
 
 def prepare(recording: Path, key: Path) -> None:
     """Before the server starts: the key exists (0600), every line opens with it, and a
     plaintext line of older code is sealed (the file is replaced whole, 0600)."""
-    found = entries(recording, key)
+    found = _opened(recording, key)
     _make_key(key)
     key.chmod(0o600)
-    rows = _lines(recording)
-    if all("sealed" in row for row in rows):
+    if all("sealed" in row for row, _ in found):
         return
     sealer = load(key)
-    lines = [
-        json.dumps(row) if "sealed" in row else sealer.seal(entry)
-        for row, entry in zip(rows, found, strict=True)
-    ]
+    lines = [json.dumps(row) if "sealed" in row else sealer.seal(entry) for row, entry in found]
     fresh = recording.with_suffix(".sealing")
     fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
