@@ -28,6 +28,22 @@ def local_stop(spec: SpecOpt = Path("lab.toml")) -> None:
         console.print(line, highlight=False)
 
 
+@local_app.command("reset")
+def local_reset(
+    spec: SpecOpt = Path("lab.toml"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Confirm: every resource of the local cloud goes.")
+    ] = False,
+) -> None:
+    """Stop the local cloud and forget its state (its recording and the recording's key):
+    the next start is an empty cloud, and `vpclab up` builds the lab again."""
+    lab = Lab(spec, "local", say=lambda _l: None)
+    if not force:
+        raise UsageError("local reset forgets the whole local cloud", "add --force to confirm")
+    for line in lab.local_reset():
+        console.print(line, highlight=False)
+
+
 @local_app.command("status")
 def local_status(spec: SpecOpt = Path("lab.toml")) -> None:
     """Is the local cloud running, and which hosts are up?"""

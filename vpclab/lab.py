@@ -235,6 +235,10 @@ class Lab:
         kept for the next start)."""
         return lifecycle.stop(self.local_dir)
 
+    def local_reset(self) -> list[str]:
+        """Stop the local cloud and forget its control plane's state: an empty cloud."""
+        return lifecycle.reset(self.local_dir)
+
     def local_control_plane(self) -> str:
         return lifecycle.control_plane(self.local_dir)
 

@@ -64,6 +64,7 @@ from pathlib import Path
 from vpclab import report
 from vpclab.lab import Lab
 from vpclab.localcloud import client
+from vpclab.pipeline.builds import stage_text
 from vpclab.pipeline.jenkinsfile import read
 from vpclab.pipeline.local import run_on_lab
 from vpclab.steps import remote
@@ -123,11 +124,7 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     build = lab.pipeline_builds(1)[0]  # the last build, from the state folder
-    print(f"build #{build.number} of {build.branch} @ {build.commit[:12]}: {build.result}")
-    for stage in build.stages:
-        tests = f"{stage.tests.total} tests, {stage.tests.failed} failed" if stage.tests else ""
-        note = stage.reason or tests
-        print(f"  {stage.name:<17} {stage.result:<9} {stage.seconds:6.1f} s  {note}")
+    print(stage_text(build))
 
 # %% [markdown]
 # **What production serves** is what the pipeline built: `/healthz` through the web server

@@ -64,6 +64,7 @@ from IPython.display import Image, display
 from vpclab import report
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab
+from vpclab.pipeline.builds import stage_text
 
 lab = Lab("../lab.toml")
 ec2 = lab.cloud.ec2
@@ -196,12 +197,7 @@ builds = lab.pipeline_builds(1)  # the last build, from the state folder
 if not builds:
     print("last pipeline build not available: no build yet (08_pipeline runs one)")
 else:
-    build = builds[0]
-    print(f"build #{build.number} of {build.branch} @ {build.commit[:12]}: {build.result}")
-    for stage in build.stages:
-        tests = f"{stage.tests.total} tests, {stage.tests.failed} failed" if stage.tests else ""
-        note = stage.reason or tests
-        print(f"  {stage.name:<17} {stage.result:<9} {stage.seconds:6.1f} s  {note}")
+    print(stage_text(builds[0]))
 
 # %% tags=["evidence"]
 if offline:

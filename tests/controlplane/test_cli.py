@@ -138,7 +138,9 @@ def test_a_step_not_built_yet_says_so(tmp_path, monkeypatch, capsys, no_api, arg
     assert out == ""
 
 
-@pytest.mark.parametrize("command", ["up", "verify", "status", "down", "ssh", "local down"])
+@pytest.mark.parametrize(
+    "command", ["up", "verify", "status", "down", "ssh", "local down", "local reset"]
+)
 def test_help_shows_real_flags_and_the_names(monkeypatch, capsys, command):
     code, out, _ = run_cli(monkeypatch, capsys, *command.split(), "--help")
     assert code == 0

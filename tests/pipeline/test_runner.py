@@ -145,6 +145,27 @@ def test_failing_junit_cases_make_the_stage_unstable(tmp_path: Path) -> None:
     assert "one-unstable" in (ws / "trail").read_text()
 
 
+def test_the_stage_text_the_notebooks_print(tmp_path: Path) -> None:
+    """08_pipeline and 11_report print it: a heading, then each stage's result, its tests,
+    or why it was skipped or unstable."""
+    summary, *_ = build(tmp_path, JENKINSFILE)
+    heading, *rows = builds.stage_text(summary).splitlines()
+    assert heading == "build #1 of main @ c0ffeec0ffee: SUCCESS"
+    assert [row.split()[:2] for row in rows if not row.startswith("  Main")] == [
+        ["One", "SUCCESS"],
+        ["Gated", "SKIPPED"],
+        ["Last", "SUCCESS"],
+    ]
+    assert rows[0].endswith("2 tests, 0 failed")
+    assert rows[2].endswith("when environment GATE == 'open' is false")
+    failing = JENKINSFILE.replace(
+        "GREETING = 'hello'", f"GREETING = 'hello'\n        JUNIT = \"{FAILING}\""
+    )
+    summary, *_ = build(tmp_path, failing)
+    assert builds.stage_text(summary).splitlines()[1].split()[1:2] == ["UNSTABLE"]
+    assert builds.stage_text(summary).splitlines()[1].endswith("t.b: boom")
+
+
 def test_missing_reports_fail_unless_allowed(tmp_path: Path) -> None:
     text = JENKINSFILE.replace("junit 'reports/one.xml'", "junit 'reports/none.xml'")
     summary, *_ = build(tmp_path, text)

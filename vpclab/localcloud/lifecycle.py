@@ -50,6 +50,14 @@ def stop(local_dir: Path) -> list[str]:
     return lines
 
 
+def reset(local_dir: Path) -> list[str]:
+    """Stop the local cloud and forget its state (the recording and its key): the next
+    start is an empty cloud, which `vpclab up` builds again."""
+    lines = stop(local_dir)
+    motoserver.forget(local_dir)
+    return [*lines, "control plane: recording and its key removed; the next start is empty"]
+
+
 def control_plane(local_dir: Path) -> str:
     server = motoserver.status(local_dir)
     if server is None:

@@ -5,7 +5,9 @@
   every read is replayed as well. The agent polls twice a second, so that log would grow
   without end. Here the recorder keeps only the requests that change something, and the
   generator is re-seeded before each of them from a count of mutations: replaying the
-  mutations alone then gives every resource its old id.
+  mutations alone then gives every resource its old id. Each recorded request is sealed
+  (`recording`): a SecureString's value, user data or a password is never plaintext on
+  disk, and the replay opens them in memory.
 - **Public addresses the wire can use.** Instances get public IPs from 198.51.100.0/24 and
   Elastic IPs come from 203.0.113.0/24 (documentation ranges), never an address the data
   plane keeps for itself, so the API and the hosts agree.
@@ -28,7 +30,10 @@ import os
 import re
 import sys
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -42,7 +47,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main as moto_server_main
 
 from vpclab.aws.session import is_mutating
-from vpclab.localcloud import procfs
+from vpclab.localcloud import procfs, recording
+from vpclab.localcloud.recording import Entry, action_of
 
 SEED = 4242
 MUTATIONS_PATH = "/vpclab-api/mutations"
@@ -51,20 +57,7 @@ INSTANCE_POOL = tuple(str(ipaddress.IPv4Address("198.51.100.0") + i) for i in ra
 EIP_POOL = tuple(str(ipaddress.IPv4Address("203.0.113.0") + i) for i in range(1, 255))
 
 
-def action_of(headers: dict, method: str, body: bytes, url: str) -> str:
-    """The API action of a request: JSON protocols name it in X-Amz-Target, query protocols
-    in the Action parameter; for REST protocols the method tells reads apart."""
-    target = headers.get("X-Amz-Target", "")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    query = urllib.parse.urlsplit(url).query
-    params = urllib.parse.parse_qs(query + "&" + body.decode("utf-8", "replace"))
-    if "Action" in params:
-        return params["Action"][0]
-    return "Get" if method in ("GET", "HEAD") else method
-
-
-_record = recorder._record_request
+_sealer: recording.Sealer | None = None  # set by main() when recording is on
 _mutations = itertools.count()
 _regions_ready: set[str] = set()
 _request = threading.local()  # whether the request this thread serves is a mutation
@@ -94,11 +87,43 @@ def _record_mutations(request, body: bytes | None = None) -> None:
         body = request.environ["wsgi.input"].read(size) if size else b""
         request.environ["wsgi.input"] = io.BytesIO(body)
     raw = body if isinstance(body, bytes) else str(body).encode()
-    if not is_mutating(action_of(dict(request.headers), request.method, raw, request.raw_url)):
+    action = action_of(dict(request.headers), request.method, raw, request.raw_url)
+    if not is_mutating(action):
         return
     _request.mutating = True
     mock_random.seed(SEED * 1_000_003 + next(_mutations))
-    _record(request, body)  # records only while recording is on; a replay is not recorded
+    if recorder._user_enabled and _sealer is not None:  # off while a replay runs
+        entry = Entry(request.method, request.raw_url, dict(request.headers), raw, action)
+        _sealer.append(Path(recorder._location), entry)
+
+
+def _replay(target_host: str | None = None) -> None:
+    """moto's replay, of the sealed recording: each request is opened in memory only and
+    sent to this server, unrecorded."""
+    enabled = recorder._user_enabled
+    recorder._user_enabled = False
+    try:
+        key = Path(os.environ[recording.KEY_ENV])
+        for entry in recording.entries(Path(recorder._location), key):
+            _send(entry, target_host)
+    finally:
+        recorder._user_enabled = enabled
+
+
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+
+
+def _send(entry: Entry, target_host: str | None) -> None:
+    url = entry.url
+    if target_host:  # as moto does: the recorded path and query, on this server
+        here, recorded = urllib.parse.urlsplit(target_host), urllib.parse.urlsplit(url)
+        url = urllib.parse.urlunsplit((here.scheme, here.netloc, recorded.path, recorded.query, ""))
+    headers = {k: v for k, v in entry.headers.items() if k.lower() != "transfer-encoding"}
+    request = urllib.request.Request(url, entry.body, headers, method=entry.method)
+    try:
+        _direct.open(request, timeout=60).close()
+    except urllib.error.HTTPError as refused:  # moto's replay goes on after an error too
+        refused.close()
 
 
 # --- the change counter --------------------------------------------------------------------
@@ -205,6 +230,7 @@ def _same_rule(self: SecurityGroupRule, other: object) -> bool:
 def patch() -> None:
     """Apply every patch above to moto, in this process."""
     recorder._record_request = _record_mutations
+    recorder.replay_recording = _replay
     DomainDispatcherApplication.__call__ = _counting_dispatch
     moto_enis.random_public_ip = instance_public_ip
     moto_eips.random_ip = elastic_ip
@@ -212,8 +238,14 @@ def patch() -> None:
 
 
 def main() -> None:
+    global _sealer
     mock_random.seed(SEED)
     patch()
+    if recorder._user_enabled:  # the recording holds secrets: sealed, or not at all
+        key = os.environ.get(recording.KEY_ENV)
+        if not key:
+            sys.exit(f"moto_main: recording needs {recording.KEY_ENV} (the key file's path)")
+        _sealer = recording.load(Path(key))
     moto_server_main(sys.argv[1:])
 
 

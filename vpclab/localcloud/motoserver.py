@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import ports
+from vpclab.localcloud import ports, recording
 
 # Variables that could steer a server (or a kernel started beside it) at a real account.
 DROPPED_ENV = (
@@ -169,13 +169,19 @@ def start(local_dir: Path) -> MotoServer:
     if running:
         return running
     local_dir.mkdir(parents=True, exist_ok=True)
-    recording = _recording(local_dir)
-    _keep_private(local_dir, recording)
-    replay = recording.exists() and recording.stat().st_size > 0
+    record = _recording(local_dir)
+    _keep_private(local_dir, record)
+    key = recording.key_path(local_dir)
+    recording.prepare(record, key)  # every line opens with the key; older ones get sealed
+    replay = record.stat().st_size > 0
     previous = _previous_port(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
     port = previous if previous and ports.port_free(previous) else ports.free_port()
-    env = {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)}
+    env = {
+        "MOTO_ENABLE_RECORDING": "true",
+        "MOTO_RECORDER_FILEPATH": str(record),
+        recording.KEY_ENV: str(key),
+    }
     proc = _launch(port, local_dir / "moto.log", env, detached=True)  # shared: outlives us
     server = MotoServer(pid=proc.pid, port=port)
     if replay and previous == port:
@@ -184,17 +190,17 @@ def start(local_dir: Path) -> MotoServer:
         )
         urllib.request.urlopen(req, timeout=120).close()
     elif replay:  # recorded against another port: it cannot be replayed faithfully
-        recording.rename(recording.with_suffix(".stale"))
+        record.rename(record.with_suffix(".stale"))
     _record_file(local_dir).write_text(json.dumps({"pid": server.pid, "port": port}))
     return server
 
 
-def _keep_private(local_dir: Path, recording: Path) -> None:
-    """The recording replays every change, secrets' values included (SSM PutParameter):
-    0600 in a 0700 folder, made so before moto appends to it."""
+def _keep_private(local_dir: Path, record: Path) -> None:
+    """The recording replays every change, secrets' values included (SSM PutParameter),
+    sealed (`recording`), and is 0600 in a 0700 folder, made so before moto appends to it."""
     local_dir.chmod(0o700)
-    os.close(os.open(recording, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    recording.chmod(0o600)
+    os.close(os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    record.chmod(0o600)
 
 
 def _launch(
@@ -249,6 +255,8 @@ def stop(local_dir: Path) -> bool:
 
 
 def forget(local_dir: Path) -> None:
-    """Drop the recording: the next start is a fresh, empty cloud."""
-    for path in (_recording(local_dir), _record_file(local_dir)):
+    """Drop the recording and its key: the next start is a fresh, empty cloud."""
+    record = _recording(local_dir)
+    for path in (record, record.with_suffix(".stale"), _record_file(local_dir)):
         path.unlink(missing_ok=True)
+    recording.forget(local_dir)

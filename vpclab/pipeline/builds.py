@@ -60,6 +60,17 @@ class BuildSummary(BaseModel):
         return next((s for s in self.stages if s.result is Result.FAILURE), None)
 
 
+def stage_text(build: BuildSummary) -> str:
+    """The build's stage view in plain text, as the notebooks print it: a heading, then per
+    stage its result, duration, and why it was skipped or unstable, else its test counts."""
+    lines = [f"build #{build.number} of {build.branch} @ {build.commit[:12]}: {build.result}"]
+    for stage in build.stages:
+        tests = f"{stage.tests.total} tests, {stage.tests.failed} failed" if stage.tests else ""
+        note = stage.reason or tests
+        lines.append(f"  {stage.name:<17} {stage.result:<9} {stage.seconds:6.1f} s  {note}")
+    return "\n".join(lines)
+
+
 SUMMARY = "summary.json"
 
 
