@@ -214,9 +214,12 @@ else:
     finally:
         app.run(f"supervisorctl start {scripts.PROGRAM}", sudo=True)
     deadline = time.monotonic() + 60
-    while remote.http_get(ctx, web_at.public_ip, http, "/healthz").status != 200:
-        if time.monotonic() > deadline:
-            break
+    while time.monotonic() < deadline:
+        try:
+            if remote.http_get(ctx, web_at.public_ip, http, "/healthz").status == 200:
+                break
+        except OSError:  # gunicorn still starting: the proxy may hold the request a while
+            pass
         time.sleep(1)
     served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
     print(report.to_text(served))
