@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
+import pytest
 
 from tests.reallab import require_local_hosts
 
@@ -35,6 +36,8 @@ def _made(folder: Path) -> str:
     return str(folder)
 
 
+# Five notebooks, each with real deploys (07 deploys twice: a release and one rolled back).
+@pytest.mark.timeout(1200)
 def test_host_notebooks_pass_with_hosts(tmp_path, monkeypatch):
     require_local_hosts()
     from vpclab.localcloud import cleanup, names
