@@ -67,10 +67,14 @@
 
 # %%
 import secrets
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from vpclab import report
 from vpclab.lab import Lab
+from vpclab.localcloud import client
 from vpclab.steps import remote, scripts
 
 lab = Lab("../lab.toml")
@@ -210,13 +214,86 @@ else:
     finally:
         app.run(f"supervisorctl start {scripts.PROGRAM}", sudo=True)
     deadline = time.monotonic() + 60
-    while remote.http_get(ctx, web_at.public_ip, http, "/healthz").status != 200:
-        if time.monotonic() > deadline:
-            break
+    while time.monotonic() < deadline:
+        try:
+            if remote.http_get(ctx, web_at.public_ip, http, "/healthz").status == 200:
+                break
+        except OSError:  # gunicorn still starting: the proxy may hold the request a while
+            pass
         time.sleep(1)
     served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
     print(report.to_text(served))
     remote.close(app)
+
+# %% [markdown]
+# **A release whose health check fails.** Commit, on a branch of its own, a version whose
+# `/healthz` always answers 503, and deploy that branch (`REF`). `start_app.sh` builds the new
+# release, points `current` at it, restarts gunicorn and checks `/healthz`; it fails, so the
+# script points `current` back at the last good release, and exits non-zero so that a pipeline
+# stops there. Watch `current` and the commit `/healthz` serves before and after. The commit is
+# made in a scratch worktree (your checkout is not touched), and `finally` deletes the branch.
+# The lab's git remote serves a new branch within a few seconds, as a push would.
+
+
+# %% tags=["break-it"]
+def git(*args: str, cwd: str | None = None) -> str:
+    """git in your checkout (the project the lab's git remote serves), or in `cwd`."""
+    who = ["-c", "user.name=break-it", "-c", "user.email=break-it@example.invalid"]
+    done = subprocess.run(
+        ["git", "-C", cwd or repo, *who, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def serving() -> str:
+    """The commit /healthz answers with, through the proxy."""
+    reply = remote.http_get(ctx, web_at.public_ip, http, "/healthz").body
+    return reply.split('"commit":"')[1].split('"')[0][:12] if '"commit":"' in reply else reply
+
+
+running = client.running(lab.local_dir)
+if offline:
+    print(f"needs the hosts: {offline}")
+elif running is None or not running.repo_root:
+    print("needs the local target's git remote: on AWS, push a branch and deploy it with REF")
+else:
+    repo, branch = running.repo_root, "break-it/failing-healthz"
+    scratch = tempfile.mkdtemp(prefix="vpclab-break-it-")
+    web, app = remote.open_role(ctx, "web"), remote.open_role(ctx, "app")
+    try:
+        git("worktree", "add", "-q", "-b", branch, scratch, "HEAD")
+        routes = Path(scratch, "app", "main", "routes.py")
+        routes.write_text(
+            routes.read_text().replace('healthy = database == "ok"', "healthy = False")
+        )
+        git("commit", "-q", "-am", "A release whose /healthz fails", cwd=scratch)
+        settings = scripts.deploy_settings(ctx)
+        listed = f"git ls-remote {settings['REPO_URL']} refs/heads/{branch}"
+        deadline = time.monotonic() + 60
+        while not web.run(listed, check=False).stdout.strip() and time.monotonic() < deadline:
+            time.sleep(1)
+        current = f"readlink {scripts.APP_ROOT}/current"
+        print(f"before: current → {app.run(current).stdout.strip()}, /healthz {serving()}")
+        deploy = web.run(
+            f"bash {scripts.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
+            env={**settings, "REF": branch, "HEALTH_TRIES": "10", "SECRET_STDIN": "1"},
+            input=scripts.secret_key(ctx) + "\n",
+            timeout=900,
+            check=False,
+        )
+        for line in deploy.stderr.splitlines()[-3:]:
+            print(f"  {line}")
+        print(f"setup.sh exit status: {deploy.rc}")
+        print(f"after:  current → {app.run(current).stdout.strip()}, /healthz {serving()}")
+        healthz = [r for r in lab.verify(step="scripts") if r.id == "scripts.healthz_commit"]
+        print(report.to_text(healthz))
+    finally:
+        git("worktree", "remove", "--force", scratch)
+        git("branch", "-D", branch)
+        remote.close(web)
+        remote.close(app)
 
 # %% [markdown]
 # ## Check yourself

@@ -72,3 +72,23 @@ def test_a_new_commit_is_served_within_seconds(served, project):
     git(project, "commit", "-qm", "second")
     head = git(project, "rev-parse", "HEAD")
     eventually(lambda: remote_head(st.lab_id, st.services.git_url) == head, 10.0, 0.2)
+
+
+def test_a_new_branch_is_served_within_seconds(served, project):
+    """A branch made without moving HEAD (07's failing-release break-it) is served too."""
+    lab, st = served
+    head = git(project, "rev-parse", "HEAD")
+    git(project, "branch", "served-branch", head)
+    try:
+
+        def listed() -> str:
+            out = netns.exec_in(
+                names.netns(st.lab_id, "internet"),
+                ["git", "ls-remote", st.services.git_url, "refs/heads/served-branch"],
+                check=False,
+            )
+            return out.split()[0] if out.strip() else ""
+
+        eventually(lambda: listed() == head, 10.0, 0.2)
+    finally:
+        git(project, "branch", "-D", "served-branch")

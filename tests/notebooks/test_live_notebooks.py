@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
+import pytest
+
 from tests.reallab import require_local_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +36,8 @@ def _made(folder: Path) -> str:
     return str(folder)
 
 
+# Five notebooks, each with real deploys (07 deploys twice: a release and one rolled back).
+@pytest.mark.timeout(1200)
 def test_host_notebooks_pass_with_hosts(tmp_path, monkeypatch):
     require_local_hosts()
     from vpclab.localcloud import cleanup, names
@@ -49,6 +54,19 @@ def test_host_notebooks_pass_with_hosts(tmp_path, monkeypatch):
         assert re.fullmatch(r"[1-9]\d* passed, 0 failed, [01] skipped", r.checkpoint), r
         # Only 09's Grafana check may SKIP (by design on the local target); live.py checks which.
         assert r.checkpoint.endswith(" 0 skipped") or r.notebook.startswith("09"), r
+    # 07's failing release: setup.sh exits non-zero, the same commit serves before and after.
+    (rollback,) = [
+        "".join(o.get("text", "") for o in c.get("outputs", []))
+        for c in nbformat.read(tmp_path / "07_scripts.ipynb", as_version=4).cells
+        if c.cell_type == "code" and "failing-healthz" in c.source
+    ]
+    before = re.search(r"^before: current → (\S+), /healthz (\S+)$", rollback, flags=re.M)
+    after = re.search(r"^after: +current → (\S+), /healthz (\S+)$", rollback, flags=re.M)
+    assert before and after, rollback
+    assert after.groups() == before.groups(), rollback
+    assert "rolled back" in rollback, rollback
+    assert re.search(r"^setup\.sh exit status: [1-9]", rollback, flags=re.M), rollback
+    assert re.search(r"^PASS +scripts\.healthz_commit:", rollback, flags=re.M), rollback
     built = [re.match(r"lab (\S+) built", line) for line in said]
     (name,) = [m[1] for m in built if m]
     assert cleanup.lab_namespaces(names.lab_id(name, folder / "state")) == []

@@ -97,7 +97,7 @@ class LabRuntime:
         self.router_addrs: set[str] = set()
         self.router_text = ""
         self.services: Future | None = None
-        self.served_head: str | None = None
+        self.served_head: str | None = None  # digest of the project's refs last served
         self.web_url: str | None = None
         self.ui_urls: dict[str, str] = {}  # prometheus, alertmanager -> loopback URL
         self.errors: list[str] = []
@@ -268,7 +268,7 @@ class LabRuntime:
         if head != self.served_head and self.services.done() and not self.services.exception():
             self.served_head = head
             self.agent.services_pool.submit(self.services.result().refresh)
-            log.info("%s: serving the project's new commit %s", self.lab, (head or "")[:12])
+            log.info("%s: serving the project's new commits and branches", self.lab)
 
     def services_status(self) -> ServicesStatus:
         if self.agent.repo_root is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -83,16 +84,18 @@ class Agent:
         return names.lab_id(lab, self.state_root)
 
     def project_head(self) -> str | None:
-        """The project's current commit, looked up at most every 2 s (it is cheap, not free)."""
+        """A digest of the project's HEAD and every branch and tag, looked up at most every 2 s
+        (it is cheap, not free): a new commit or a new branch is served, as a push would be."""
         now = time.monotonic()
         if self.repo_root is not None and now - self._head_checked > 2.0:
             self._head_checked = now
             done = subprocess.run(
-                ["git", "-C", str(self.repo_root), "rev-parse", "HEAD"],
+                ["git", "-C", str(self.repo_root), "show-ref", "--head"],
                 capture_output=True,
                 text=True,
             )
-            self._head = done.stdout.strip() if done.returncode == 0 else None
+            refs = done.stdout if done.returncode == 0 else ""
+            self._head = hashlib.sha256(refs.encode()).hexdigest() if refs else None
         return self._head
 
     # -- hosts
