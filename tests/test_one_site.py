@@ -123,3 +123,56 @@ def test_the_allowed_places_are_the_site_and_the_cli():
     assert allowed(PACKAGE / "cli.py")
     assert not allowed(PACKAGE / "lab.py")
     assert not allowed(PACKAGE / "steps" / "cli_helpers.py")
+
+
+# --- the Site and its list of differences -----------------------------------------------------
+
+
+def site_members() -> set[str]:
+    from vpclab.site import Site
+
+    return set(Site.__abstractmethods__) | (set(Site.__annotations__) - {"name"})
+
+
+def test_each_member_of_the_site_has_one_difference_with_its_reason():
+    from vpclab.site.differences import DIFFERENCES
+
+    rows = [d.member for d in DIFFERENCES]
+    assert len(rows) == len(set(rows)), "a member is listed twice"
+    assert set(rows) == site_members()
+    for row in DIFFERENCES:
+        assert row.local and row.aws and len(row.reason) > 20, row.member
+
+
+def test_both_sites_implement_every_member():
+    from vpclab.site import site_for
+
+    for name in ("local", "aws"):
+        site = site_for(name)
+        assert site.name == name
+        missing = [m for m in site_members() if not hasattr(site, m)]
+        assert not missing, f"{name} lacks {missing}"
+    assert site_for("local").probe_backend != site_for("aws").probe_backend
+
+
+def test_an_unknown_target_is_one_line_naming_the_fix():
+    from vpclab.errors import VpclabError
+    from vpclab.site import site_for
+
+    with pytest.raises(VpclabError, match="unknown target 'gcp'") as caught:
+        site_for("gcp")
+    assert "--target local" in caught.value.fix
+
+
+def test_lab_chooses_the_site_once_and_its_cloud_carries_it(monkeypatch):
+    from vpclab.aws.session import Cloud
+    from vpclab.lab import Lab
+    from vpclab.site import site_for
+
+    monkeypatch.delenv("VPCLAB_TARGET", raising=False)
+    assert Lab(ROOT / "lab.toml", target="aws").site is site_for("aws")
+    lab = Lab(ROOT / "lab.toml", target="local", say=lambda _line: None)
+    assert lab.site is site_for("local")
+    cloud = Cloud("local", "us-east-1", "http://127.0.0.1:9", None)
+    monkeypatch.setattr("vpclab.lab.connect", lambda site, *_a: cloud)
+    assert lab.context().site is lab.site

@@ -132,14 +132,18 @@ class Site(ABC):
         """Why the monitoring server has no Grafana, or None when it has."""
 
 
-@cache
 def site_for(target: str) -> Site:
-    """The Site of a target's name ("local" or "aws"); one object per target."""
+    """The Site of a target's name ("local" or "aws"): one object per target."""
+    return _site(str(target))  # Target.aws and "aws" are the same Site
+
+
+@cache
+def _site(target: str) -> Site:
     from vpclab.errors import VpclabError
     from vpclab.site.aws import AwsSite
     from vpclab.site.local import LocalSite
 
     sites: dict[str, type[Site]] = {LocalSite.name: LocalSite, AwsSite.name: AwsSite}
-    if str(target) not in sites:
+    if target not in sites:
         raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")
-    return sites[str(target)]()
+    return sites[target]()
