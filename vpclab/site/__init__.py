@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from vpclab.aws.session import Cloud
     from vpclab.checks.probers import Prober
     from vpclab.lab import Lab
+    from vpclab.localcloud.status import LabStatus
     from vpclab.spec import LabSpec
     from vpclab.steps.remote import Reach, Services, Where
 
@@ -82,7 +83,7 @@ class Site(ABC):
         """Why no hosts run on this machine for the lab, or None."""
 
     @abstractmethod
-    def follow_dataplane(self, lab: Lab, timeout: float) -> object:
+    def follow_dataplane(self, lab: Lab, timeout: float) -> LabStatus | None:
         """After the steps: let the hosts follow the control plane and pin their host keys."""
 
     @abstractmethod
