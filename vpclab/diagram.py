@@ -135,11 +135,17 @@ def _addresses(data: LabOutputs, role: str) -> str:
 
 
 def draw_live(
-    spec: LabSpec, data: LabOutputs, results: list[CheckResult], steps: list[str], out: Path
+    spec: LabSpec,
+    data: LabOutputs,
+    results: list[CheckResult],
+    steps: list[str],
+    out: Path,
+    *,
+    grafana: bool,
 ) -> Drawing:
     """Render the lab as it is: each server with its real addresses, the traffic paths
-    coloured by their step's verdict, and a badge per step. The format follows `out`'s
-    suffix (.jpg, .png, .svg or .dot)."""
+    coloured by their step's verdict, and a badge per step; Grafana when the monitoring
+    server runs it. The format follows `out`'s suffix (.jpg, .png, .svg or .dot)."""
     from diagrams import Cluster, Diagram, Edge, Node
     from diagrams.aws.network import InternetGateway, NATGateway
     from diagrams.onprem.ci import Jenkins
@@ -216,12 +222,8 @@ def draw_live(
                         web = Nginx(f"web: Nginx :{ports.http}\n{_addresses(data, 'web')}")
                         with Cluster(f"monitoring server\n{_addresses(data, 'monitoring')}"):
                             prometheus = Prometheus(f"Prometheus :{ports.prometheus}")
-                            # Grafana runs on the aws target only (user data installs it).
-                            grafana = (
-                                Grafana(f"Grafana :{ports.grafana}")
-                                if data.target == "aws"
-                                else None
-                            )
+                            # Only where the Site installs it (`Site.why_no_grafana`).
+                            grafana_node = Grafana(f"Grafana :{ports.grafana}") if grafana else None
                     with Cluster(f"private subnet {spec.private_subnets[0]}"):
                         app = Gunicorn(f"app: gunicorn :{ports.app}\n{_addresses(data, 'app')}")
                 users >> path("http", f"HTTP :{ports.http}") >> igw >> path("http") >> web
@@ -239,8 +241,8 @@ def draw_live(
                 )
                 scrape_web = f"scrape :{ports.node_exporter}, :{ports.nginx_exporter}"
                 prometheus >> path("scrape", scrape_web, style="dotted") >> web
-                if grafana is not None:
-                    grafana - prometheus
+                if grafana_node is not None:
+                    grafana_node - prometheus
                 app >> path("egress", "egress only", style="dashed") >> nat
                 nat >> path("egress", style="dashed") >> igw
             out.parent.mkdir(parents=True, exist_ok=True)

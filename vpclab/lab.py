@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpclab import cost
-from vpclab.aws import admin, owner, teardown
+from vpclab.aws import admin, teardown
 from vpclab.aws import target as aws_target
 from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
-from vpclab.aws.session import Cloud, connect
+from vpclab.aws.session import Cloud
 from vpclab.checklist import CheckResult
 from vpclab.checks import Facts, inside_build, live, run_checks
 from vpclab.cost import CostEstimate
@@ -22,21 +22,25 @@ from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-
 from vpclab.course.checkpoint import checkpoint_text
 from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError, brief_in_notebooks
-from vpclab.hosts import console_keys
-from vpclab.hosts.ssh import known_hosts_path, pin_host_keys, ssh_command
-from vpclab.localcloud import client, lifecycle, names, netns
-from vpclab.localcloud.lifecycle import local_endpoint
+from vpclab.hosts.ssh import ssh_command
+from vpclab.localcloud import lifecycle, names
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus
 from vpclab.outputs import LabOutputs
 from vpclab.paths import keys_dir, local_dir, state_root
 from vpclab.pipeline import builds as pipeline_builds
 from vpclab.pipeline.builds import BuildSummary
+from vpclab.site import Site, site_for
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
 from vpclab.steps import apply_steps, remote, require_built, steps_through
 from vpclab.steps.context import Context
 
 if TYPE_CHECKING:
     from vpclab.course.catchup import CatchUp
+
+
+def connect(site: Site, region: str, local_dir: Path) -> Cloud:
+    """The Site's control plane (one seam: tests hand `Lab` a Cloud of their own here)."""
+    return site.connect(region, local_dir)
 
 
 class Lab:
@@ -55,6 +59,7 @@ class Lab:
         self.spec_path = Path(spec_path).resolve()
         self.spec: LabSpec = load_spec(self.spec_path)
         self.target: Target = self._choose_target(target)
+        self.site: Site = site_for(self.target)  # all that differs between the targets
         self.say = say
 
     def _choose_target(self, given: Target | str | None) -> Target:
@@ -68,8 +73,7 @@ class Lab:
 
     @cached_property
     def cloud(self) -> Cloud:
-        endpoint = local_endpoint(self.local_dir) if self.target is Target.local else None
-        return connect(self.target, self.spec.region, endpoint)
+        return connect(self.site, self.spec.region, self.local_dir)
 
     @property
     def local_dir(self) -> Path:
@@ -95,15 +99,13 @@ class Lab:
     def _resolve_admin(self) -> None:
         """admin_cidr = "auto": the operator's address on aws (one HTTPS request), the local
         cloud's internet side on local (none)."""
-        self.spec = admin.resolve(self.spec, self.target, self.ip_resolver)
+        self.spec = admin.resolve(self.spec, lambda: self.site.operator_cidr(self.ip_resolver))
 
     def _creator(self) -> str | None:
         """The caller's ARN on target aws (tagged on what is created, checked before any
         change); None on the local target, where the lab is one user's."""
-        if self.target is not Target.aws:
-            return None
         if "_creator_arn" not in self.__dict__:
-            self.__dict__["_creator_arn"] = owner.caller_arn(self.cloud)
+            self.__dict__["_creator_arn"] = self.site.creator(self.cloud)
         return self.__dict__["_creator_arn"]
 
     def account(self) -> str:
@@ -123,23 +125,22 @@ class Lab:
         question; `ask` replaces the terminal prompt)."""
         steps = self.built_steps(through)
         self._resolve_admin()
-        if self.target is Target.aws:
-            aws_target.before_up(
-                self.cloud,
-                self.spec,
-                steps,
-                say=self.say,
-                yes=yes,
-                allow_world_admin=allow_world_admin,
-                ask=ask,
-            )
+        self.site.before_up(
+            self.cloud,
+            self.spec,
+            steps,
+            say=self.say,
+            yes=yes,
+            allow_world_admin=allow_world_admin,
+            ask=ask,
+        )
         apply_steps(self.context(), steps, self.follow_dataplane, self.say)
         return steps
 
     def apply(self, through: str) -> list[str]:
         """`up` through `through` on the local target, with no question: the steps it had to
         change something in (the grader's repair between notebooks)."""
-        if self.target is Target.aws:
+        if self.site.asks_before_changes:
             raise UsageError("Lab.apply is for the local target", "use Lab.up on target aws")
         self._resolve_admin()
         return apply_steps(
@@ -153,45 +154,13 @@ class Lab:
 
     def dataplane_off(self) -> str | None:
         """Why the hosts do not run here, or None when the local data plane can run."""
-        if self.target != "local":
-            return "the aws target has no local data plane"
-        if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
-            return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
-        return netns.unsupported_reason()
+        return self.site.dataplane_off()
 
     def follow_dataplane(self, timeout: float = 60.0) -> LabStatus | None:
-        """Local target: start the agent (restarting one that follows another control plane
-        or runs older code), wait until the hosts match the control plane, and pin their
-        host keys. Returns the lab's data-plane status, or None when off or empty."""
-        if self.target is Target.aws:
-            self._pin_console_keys()
-            return None
-        reason = self.dataplane_off()
-        if reason:
-            self.say(f"hosts skipped: {reason}")
-            return None
-        client.start(self.local_dir, self.cloud.endpoint, self.spec.region, say=self.say)
-        lab_status = client.wait_converged(self.local_dir, self.spec.name, timeout)
-        if lab_status is None:
-            return None
-        known = known_hosts_path(self.spec.name, self.spec_path)
-        for host in lab_status.hosts.values():
-            if host.host_key:
-                for address in filter(None, (host.private_ip, host.public_ip)):
-                    pin_host_keys(known, address, [host.host_key])
-        if lab_status.hosts:
-            self.say(f"hosts up: {', '.join(sorted(lab_status.hosts))} (lab id {self.lab_id})")
-        return lab_status
-
-    def _pin_console_keys(self) -> None:
-        """Target aws: pin each host's keys from its console output (never on first use)."""
-        reason = remote.stand_in(Facts(self.spec, self.cloud, self.spec_path))
-        if reason:
-            self.say(f"host keys not pinned: {reason}")
-            return
-        instances = read_state(self.cloud, self.spec.name, self.spec.az).instances
-        known = known_hosts_path(self.spec.name, self.spec_path)
-        console_keys.pin_from_console(self.cloud.ec2, instances, known, self.pacing, self.say)
+        """Let the hosts follow the control plane and pin their host keys (the target's Site:
+        the local agent's hosts, or AWS's console output). Returns the local data plane's
+        status, or None when off, empty or on AWS."""
+        return self.site.follow_dataplane(self, timeout)
 
     def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
         """The checklist of one step, or of the built steps through `through`. Only reads."""
@@ -252,19 +221,7 @@ class Lab:
         reached through the web server."""
         if role not in ROLES:
             raise UsageError(f"unknown role {role!r}", f"roles are {', '.join(ROLES)}")
-        local = self.target == "local"
-        if local:
-            reason = self.dataplane_off()
-            if reason:
-                raise VpclabError(f"the {role} host is not running here: {reason}")
-            hosts = {h.role: h for h in self.dataplane_status().hosts.values()}
-            addresses = {r: (h.public_ip, h.private_ip) for r, h in hosts.items()}
-        else:
-            instances = read_state(self.cloud, self.spec.name, self.spec.az).instances
-            addresses = {
-                r: (i.get("PublicIpAddress"), i.get("PrivateIpAddress"))
-                for r, i in instances.items()
-            }
+        addresses = self.site.ssh_addresses(self, role)
         if role not in addresses:
             raise VpclabError(f"there is no {role} server here", "run 'vpclab up' first")
         public, private = addresses[role]
@@ -281,7 +238,7 @@ class Lab:
             key_name=self.spec.instance(role).key_name,
             jump=jump,
             jump_key_name=self.spec.instance("web").key_name,
-            local=local,
+            local=self.site.dials_from_lab_internet,
             command=command or None,
             spec_path=self.spec_path,
         )
@@ -312,7 +269,7 @@ class Lab:
         last `minutes`, or since Prometheus' first scrape when that is later."""
         from vpclab.monitoring import draw
         from vpclab.monitoring.panels import dashboard_panels, dashboard_title
-        from vpclab.steps import monitoring, remote
+        from vpclab.steps import monitoring
 
         ctx = self.context()
         reason = remote.unreachable(ctx)
@@ -342,7 +299,7 @@ class Lab:
 
     def _has_control_plane(self) -> bool:
         """Without starting one: the local moto server is up, or the cloud is elsewhere."""
-        return self.target is not Target.local or lifecycle.has_control_plane(self.local_dir)
+        return self.site.has_control_plane(self.local_dir)
 
     def diagram(self, out: str | Path | None = None, from_spec: bool = False) -> Drawing:
         """Draw the lab: live (real addresses, traffic paths, a verdict per step) when it
@@ -354,7 +311,10 @@ class Lab:
             data = self.status()
             if data.vpc_id or data.instances:
                 steps = self.built_steps()
-                return diagram.draw_live(self.spec, data, self.verify(), steps, path)
+                grafana = self.site.why_no_grafana() is None
+                return diagram.draw_live(
+                    self.spec, data, self.verify(), steps, path, grafana=grafana
+                )
         return Drawing(diagram.draw(self.spec, path), live=False)
 
     def reset(self, step: str, dry_run: bool = False) -> list[str]:

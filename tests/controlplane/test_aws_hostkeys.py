@@ -28,6 +28,7 @@ from vpclab.errors import VpclabError
 from vpclab.hosts.console_keys import pin_from_console
 from vpclab.hosts.ssh import known_hosts_path, pinned_host_keys
 from vpclab.lab import Lab
+from vpclab.site import site_for
 from vpclab.steps import remote
 
 NOW = datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC)
@@ -206,11 +207,11 @@ def test_live_checks_on_a_stand_in_aws_are_skipped_never_probed(aws_lab):
 
 
 def test_backend_is_chosen_by_target_and_can_be_forced():
-    assert backend_for("local") is Backend.namespaces
-    assert backend_for("aws") is Backend.ssh
-    assert backend_for("local", "ssh") is Backend.ssh
+    assert backend_for(site_for("local")) is Backend.namespaces
+    assert backend_for(site_for("aws")) is Backend.ssh
+    assert backend_for(site_for("local"), "ssh") is Backend.ssh
     with pytest.raises(ValueError):
-        backend_for("aws", "telnet")
+        backend_for(site_for("aws"), "telnet")
 
 
 def test_namespace_backend_forced_on_aws_is_skipped(aws_lab):

@@ -30,6 +30,7 @@ from vpclab.aws import jenkins_setup, limits
 from vpclab.aws.session import Cloud
 from vpclab.pipeline.jenkinsfile import load
 from vpclab.render import render
+from vpclab.site import site_for
 from vpclab.spec import ROLES, load_spec
 from vpclab.steps.compute import USER_DATA_PACKAGES, grafana_values
 
@@ -46,7 +47,7 @@ def user_data_of(spec, role: str) -> str:
     """What `up --target aws` sends as the role's user data."""
     if role == "jenkins":
         return jenkins_setup.user_data(spec.name, spec.region, REPO)
-    ctx = SimpleNamespace(spec=spec, cloud=SimpleNamespace(target="aws"))
+    ctx = SimpleNamespace(spec=spec, site=site_for("aws"))
     values = grafana_values(ctx, role)  # type: ignore[arg-type]
     packages = USER_DATA_PACKAGES[role]
     return render("user-data.sh.j2", lab=spec.name, role=role, packages=packages, **values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from vpclab.aws.session import connect
+from vpclab.aws.session import endpoint_cloud
 from vpclab.localcloud import motoserver
 from vpclab.localcloud.lifecycle import local_endpoint
 
@@ -27,7 +27,7 @@ def test_started_once_and_reused(local_dir):
 
 def test_the_recording_is_private_from_the_first_change(local_dir):
     """It holds every change, secrets' values included: 0600, in a 0700 folder."""
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     cloud.client("ssm").put_parameter(Name="/t/secret", Value="s3cret", Type="SecureString")
     recording = local_dir / "moto-recording.jsonl"
     assert "PutParameter" in recording.read_text()
@@ -35,35 +35,35 @@ def test_the_recording_is_private_from_the_first_change(local_dir):
 
 
 def test_state_survives_stop_and_start(local_dir):
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     vpc_id = cloud.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     assert motoserver.stop(local_dir)
     assert motoserver.status(local_dir) is None
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     vpcs = cloud.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
     assert vpcs[0]["CidrBlock"] == "10.42.0.0/16"
 
 
 def test_forget_gives_an_empty_cloud(local_dir):
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     cloud.ec2.create_vpc(CidrBlock="10.43.0.0/16")
     motoserver.stop(local_dir)
     motoserver.forget(local_dir)
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     cidrs = [v["CidrBlock"] for v in cloud.ec2.describe_vpcs()["Vpcs"]]
     assert "10.43.0.0/16" not in cidrs
 
 
 def test_endpoint_env_wins_and_starts_nothing(local_dir, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-    cloud = connect("local", "us-east-1", local_endpoint(local_dir))
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
     assert cloud.endpoint == "http://127.0.0.1:1"
     assert motoserver.status(local_dir) is None
 
 
 def test_replay_keeps_ids_even_with_reads_between(local_dir):
     """Reads (the agent polls) are not recorded, yet every id comes back after a restart."""
-    ec2 = connect("local", "us-east-1", local_endpoint(local_dir)).ec2
+    ec2 = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir)).ec2
     ec2.describe_instances()
     vpc = ec2.create_vpc(CidrBlock="10.44.0.0/16")["Vpc"]["VpcId"]
     for _ in range(5):
@@ -75,7 +75,7 @@ def test_replay_keeps_ids_even_with_reads_between(local_dir):
     assert len(recording) == 2, "only the two mutations are recorded"
     motoserver.stop(local_dir)
 
-    ec2 = connect("local", "us-east-1", local_endpoint(local_dir)).ec2
+    ec2 = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir)).ec2
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc
     again = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
     assert again["Vpcs"][0]["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]

@@ -28,6 +28,7 @@ from vpclab.checks import REGISTRY
 from vpclab.hosts.ssh import Result
 from vpclab.monitoring import grafana
 from vpclab.monitoring.grafana_api import inspect
+from vpclab.site import site_for
 from vpclab.spec import load_spec
 from vpclab.steps import monitoring
 from vpclab.steps.compute import render_user_data
@@ -37,7 +38,7 @@ SPEC = load_spec(ROOT / "lab.toml")
 
 
 def user_data(role: str, target: str) -> str:
-    return render_user_data(SimpleNamespace(spec=SPEC, cloud=SimpleNamespace(target=target)), role)
+    return render_user_data(SimpleNamespace(spec=SPEC, site=site_for(target)), role)
 
 
 def test_only_the_aws_monitoring_server_installs_grafana_and_its_files_stay_out() -> None:
@@ -112,7 +113,8 @@ def step_ctx(monkeypatch):
         said: list[str] = []
         ctx = SimpleNamespace(
             spec=SPEC,
-            cloud=SimpleNamespace(target="aws", client=lambda _service: ssm),
+            cloud=SimpleNamespace(client=lambda _service: ssm),
+            site=site_for("aws"),
             say=said.append,
             creator=None,
         )
@@ -161,7 +163,7 @@ def test_a_refused_password_is_reset_from_ssm_on_stdin(step_ctx, monkeypatch):
 
 def test_on_the_local_target_grafana_is_skipped_and_says_why(step_ctx, monkeypatch):
     ctx, ssm, said = step_ctx
-    ctx.cloud.target = "local"
+    ctx.site = site_for("local")
     monkeypatch.setattr(monitoring.remote, "open_role", lambda *_a: pytest.fail("no SSH"))
     monitoring.grafana(ctx)
     assert said == [f"monitoring: Grafana skipped: {grafana.NOT_ON_LOCAL}"]
@@ -257,11 +259,11 @@ def grafana_check():
 
 def test_the_check_skips_on_the_local_target_and_inside_a_build(monkeypatch) -> None:
     check = grafana_check()
-    facts = SimpleNamespace(spec=SPEC, cloud=SimpleNamespace(target="local"))
+    facts = SimpleNamespace(spec=SPEC, site=site_for("local"))
     result = check.result(facts)
     assert result.status is Status.SKIP and result.detail == grafana.NOT_ON_LOCAL
     monkeypatch.setenv("BUILD_NUMBER", "3")
     monkeypatch.setenv("WORKSPACE", "/tmp/ws")
-    facts.cloud.target = "aws"
+    facts.site = site_for("aws")
     result = check.result(facts)
     assert result.status is Status.SKIP and "operator's, not Jenkins'" in result.detail

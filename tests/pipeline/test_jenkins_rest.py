@@ -23,6 +23,7 @@ from vpclab.checks import REGISTRY
 from vpclab.checks.pipeline import audit_only
 from vpclab.errors import VpclabError
 from vpclab.pipeline.builds import Result
+from vpclab.site import site_for
 from vpclab.steps import pipeline as pipeline_step
 
 PASSWORD = "from-ssm"
@@ -214,6 +215,7 @@ def step_on(fake_jenkins, monkeypatch):
     ctx = SimpleNamespace(
         spec=SimpleNamespace(name="microblog"),
         cloud=SimpleNamespace(target="aws"),
+        site=site_for("aws"),
         say=said.append,
         pacing=Pacing.fake(),
     )
@@ -281,14 +283,16 @@ def test_the_checks_read_real_jenkins_on_aws(fake_jenkins, monkeypatch):
     for key in ("BUILD_NUMBER", "WORKSPACE"):
         monkeypatch.delenv(key, raising=False)
     facts = SimpleNamespace(
-        spec=SimpleNamespace(name="microblog"), cloud=SimpleNamespace(target="aws")
+        spec=SimpleNamespace(name="microblog"),
+        cloud=SimpleNamespace(target="aws"),
+        site=site_for("aws"),
     )
     green = check("pipeline.last_build_green").result(facts)
     assert green.status is Status.PASS and "dependencies not checked" in green.detail
     tests = check("pipeline.tests_published").result(facts)
     assert tests.status is Status.PASS and "6 tests" in tests.detail
     state["builds"][1].update(result="FAILURE", stages=stages(deploy="FAILED"))
-    facts = SimpleNamespace(spec=facts.spec, cloud=facts.cloud)  # a new checklist reads again
+    facts = SimpleNamespace(spec=facts.spec, cloud=facts.cloud, site=facts.site)  # reads again
     red = check("pipeline.last_build_green").result(facts)
     assert red.status is Status.FAIL and "stage Deploy" in red.detail
     assert "script returned exit code 1" in red.hint

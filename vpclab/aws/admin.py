@@ -40,15 +40,13 @@ def public_ip(url: str = CHECKIP_URL, timeout: float = 10.0) -> str:
         ) from None
 
 
-def resolve(spec: LabSpec, target: str, resolver: Resolver = public_ip) -> LabSpec:
-    """The spec with `admin_cidr = "auto"` replaced: your address/32 on aws, the local
-    cloud's internet side on local (no request). Other values are returned as they are."""
+def resolve(spec: LabSpec, auto: Callable[[], str]) -> LabSpec:
+    """The spec with `admin_cidr = "auto"` replaced by `auto()`, the target's Site's answer
+    (your address/32 on aws, the local cloud's internet side on local). Other values are
+    returned as they are, and `auto` is not called."""
     if spec.admin_cidr != ADMIN_AUTO:
         return spec
-    if target != "aws":
-        return spec.model_copy(update={"admin_cidr": LOCAL_ADMIN_CIDR})
-    address = ipaddress.IPv4Address(resolver())
-    return spec.model_copy(update={"admin_cidr": f"{address}/32"})
+    return spec.model_copy(update={"admin_cidr": auto()})
 
 
 def check_for_aws(admin_cidr: str, allow_world: bool) -> None:

@@ -6,8 +6,9 @@ a user-agent mark naming the step, `vpclab-step/<step>` (the grader's own repair
 student's reach, so a step the library built is known whatever the route (`Lab.up`,
 `catch_up`, a step's `apply`, `vpclab up` from a `!` cell).
 
-Target `aws` uses the standard credential chain. Target `local` talks to the endpoint it is
-given: the caller (`Lab`) decides which, so this package knows nothing of the local cloud.
+Which of `chain_cloud` (the standard credential chain) and `endpoint_cloud` (a given endpoint)
+a target uses is its Site's choice (`vpclab.site`), so this package knows nothing of the
+local cloud.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from vpclab.errors import VpclabError
+
+if TYPE_CHECKING:
+    from vpclab.site import Site
 
 READ_PREFIXES = ("Describe", "Get", "List")
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -109,6 +114,13 @@ class Cloud:
             self._clients[service] = client
         return self._clients[service]
 
+    @property
+    def site(self) -> Site:
+        """The target's Site (`vpclab.site`): what this target does its own way."""
+        from vpclab.site import site_for
+
+        return site_for(self.target)
+
     def _record(self, params, model, **_: object) -> None:
         self.log.record(model, params)
 
@@ -126,23 +138,25 @@ def _add_mark(request, **_: object) -> None:
         request.headers["User-Agent"] = f"{agent} {mark}".strip()
 
 
-def connect(target: str, region: str, endpoint: str | None = None) -> Cloud:
-    """A control plane for `target`: `local` needs the endpoint of its moto server."""
-    if target == "local":
-        if not endpoint:
-            raise VpclabError(
-                "the local target needs a control-plane endpoint", "run 'vpclab local start'"
-            )
-        session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
-        return Cloud(target, region, endpoint, session)
-    if target == "aws":
-        session = boto3.Session(region_name=region)
-        if session.get_credentials() is None:
-            raise VpclabError(
-                "no AWS credentials found for target 'aws'",
-                "run aws configure (or set AWS_PROFILE), or use --target local",
-            )
-        # A stand-in for AWS (moto, LocalStack) named the standard way: botocore would use it
-        # anyway; knowing it lets the kit say so and connect to none of its addresses.
-        return Cloud(target, region, os.environ.get("AWS_ENDPOINT_URL") or None, session)
-    raise VpclabError(f"unknown target {target!r}", "use --target local or --target aws")
+def endpoint_cloud(target: str, region: str, endpoint: str | None) -> Cloud:
+    """A control plane at `endpoint` (the local moto server), with its static credentials."""
+    if not endpoint:
+        raise VpclabError(
+            f"the {target} target needs a control-plane endpoint", "run 'vpclab local start'"
+        )
+    session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+    return Cloud(target, region, endpoint, session)
+
+
+def chain_cloud(target: str, region: str) -> Cloud:
+    """A control plane reached with the standard credential chain (AWS, or a stand-in that
+    AWS_ENDPOINT_URL names)."""
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        raise VpclabError(
+            f"no AWS credentials found for target {target!r}",
+            "run aws configure (or set AWS_PROFILE), or use --target local",
+        )
+    # A stand-in for AWS (moto, LocalStack) named the standard way: botocore would use it
+    # anyway; knowing it lets the kit say so and connect to none of its addresses.
+    return Cloud(target, region, os.environ.get("AWS_ENDPOINT_URL") or None, session)

@@ -248,7 +248,7 @@ def down(
         owner.refuse_foreign(state, creator)
     actions = plan(cloud, state, keys_dir, pacing, say)
     _run(actions, cloud, lab, az, say, dry_run, "down")
-    if cloud.target == "aws":  # last: Jenkins' instance profile outlives its instance
+    if cloud.site.jenkins_profile:  # last: Jenkins' instance profile outlives its instance
         name = jenkins_setup.names(lab, cloud.region)
         if dry_run:
             say(f"would delete Jenkins' instance profile and role {name}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from vpclab.aws.inventory import LabState, read_state
 from vpclab.aws.session import Cloud
 from vpclab.checklist import CheckResult, Status
+from vpclab.site import Site
 from vpclab.spec import STEPS, LabSpec
 
 
@@ -26,6 +27,11 @@ class Facts:
     @cached_property
     def state(self) -> LabState:
         return read_state(self.cloud, self.spec.name, self.spec.az)
+
+    @property
+    def site(self) -> Site:
+        """What the target does its own way (chosen once, with the control plane)."""
+        return self.cloud.site
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from vpclab.checks.probers import (
     NamespaceProber,
     NotProbed,
     Prober,
-    SshProber,
     backend_for,
 )
 from vpclab.localcloud import client, netns
@@ -256,18 +255,9 @@ def lab_live_checks(
     (or VPCLAB_PROBES) forces one."""
     if not any(c.step in steps for c in CHECKS):
         return []
-    target = reach.cloud.target
-    chosen = backend_for(target, backend or os.environ.get(PROBES_ENV) or None)
-    ports = reach.spec.ports
-    if target != "local":
-        if chosen is Backend.namespaces:
-            return skipped(steps, "namespace probes exist on the local target only")
-        reason = remote.unreachable(reach)
-        return skipped(steps, reason) if reason else probe_all(SshProber(reach), steps, ports)
-    if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
-        return skipped(steps, "the local data plane is switched off (VPCLAB_DATAPLANE=off)")
-    found = _local_status(reach.spec.name, local_dir, reach.cloud.endpoint, catch_up)
-    if isinstance(found, str):
-        return skipped(steps, found)
-    prober = NamespaceProber(found) if chosen is Backend.namespaces else SshProber(reach, found)
-    return probe_all(prober, steps, ports)
+    site = reach.cloud.site
+    chosen = backend_for(site, backend or os.environ.get(PROBES_ENV) or None)
+    prober = site.prober(reach, chosen, local_dir, catch_up)
+    if isinstance(prober, str):
+        return skipped(steps, prober)
+    return probe_all(prober, steps, reach.spec.ports)

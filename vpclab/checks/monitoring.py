@@ -213,7 +213,7 @@ def _closed_to_web(facts: Facts) -> Outcome:
     "'journalctl -u grafana-server'",
 )
 def _grafana(facts: Facts) -> Outcome:
-    reason = grafana.not_installed(facts.cloud.target)
+    reason = facts.site.why_no_grafana()
     if reason:
         return skip(reason)
     build = inside_build()

@@ -24,7 +24,7 @@ AUDIT_STAGES = ("Security", "Dependency-Check")  # pip-audit everywhere, OWASP o
 def recent(facts: Facts, count: int) -> list[BuildSummary]:
     """The last finished builds, newest first: the state folder's, or real Jenkins' (read
     once per checklist)."""
-    if remote.is_local(facts):
+    if not facts.site.runs_jenkins:  # the kit's runner keeps them in the state folder
         return last(builds_dir(facts.spec.name, facts.spec_path), count)
     if remote.unreachable(facts):
         return []
@@ -149,7 +149,7 @@ def _tests(facts: Facts) -> Outcome:
 @outside_builds
 @on_hosts
 def _serves(facts: Facts) -> Outcome:
-    builds = recent(facts, 20 if not remote.is_local(facts) else 50)
+    builds = recent(facts, 20 if facts.site.runs_jenkins else 50)
     deployed = next((b for b in builds if _deployed(b)), None)
     if deployed is None:
         return fail("no build has deployed yet", RUN)

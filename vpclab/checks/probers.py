@@ -25,6 +25,7 @@ import paramiko
 from vpclab.errors import VpclabError
 from vpclab.localcloud import internet, probe
 from vpclab.localcloud.status import LabStatus
+from vpclab.site import Site
 from vpclab.steps import remote
 
 # On AWS the app installs its requirements from PyPI through the NAT: that is the internet
@@ -39,11 +40,9 @@ class Backend(StrEnum):
     ssh = "ssh"
 
 
-def backend_for(target: str, forced: Backend | str | None = None) -> Backend:
-    """The backend a target uses, unless one is forced (a test, or `VPCLAB_PROBES`)."""
-    if forced:
-        return Backend(forced)
-    return Backend.namespaces if target == "local" else Backend.ssh
+def backend_for(site: Site, forced: Backend | str | None = None) -> Backend:
+    """The backend a target's Site uses, unless one is forced (a test, or `VPCLAB_PROBES`)."""
+    return Backend(forced or site.probe_backend)
 
 
 class NotProbed(Exception):

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vpclab import report
-from vpclab.checks.live import CATCH_UP
 from vpclab.errors import VpclabError
-from vpclab.localcloud import client
 from vpclab.steps import remote
 
 if TYPE_CHECKING:
@@ -79,8 +77,7 @@ def hosts_missing(lab: Lab, *roles: str) -> str | None:
 def settle(lab: Lab) -> None:
     """Wait (bounded) until the local data plane has applied the control plane's latest
     change, so the next attempt sees it. AWS applies its own within seconds."""
-    if lab.target == "local" and not lab.dataplane_off():
-        client.wait_applied(lab.local_dir, lab.cloud.endpoint, CATCH_UP)
+    lab.site.wait_applied(lab)
 
 
 def connect(

@@ -18,6 +18,10 @@ DEFAULT_VPC_IGW = "igw-default-vpc"
 Resource = dict[str, Any]
 
 
+# The route AWS puts in every table for the VPC's own CIDR: its GatewayId is "local".
+VPC_LOCAL = "local"
+
+
 @dataclass(frozen=True)
 class Egress:
     bridge: str
@@ -78,17 +82,17 @@ class Routing:
         if best is None:
             return None
         route = best[1]
-        target = (
+        hop = (
             route.get("NatGatewayId")
             or route.get("VpcPeeringConnectionId")
             or route.get("GatewayId")
             or ""
         )
-        if target == "local":
-            return ("local", target)
+        if hop == VPC_LOCAL:
+            return (VPC_LOCAL, hop)
         for prefix, kind in (("igw-", "igw"), ("nat-", "nat"), ("pcx-", "pcx")):
-            if target.startswith(prefix):
-                return (kind, target)
+            if hop.startswith(prefix):
+                return (kind, hop)
         return None
 
     def igw_ok(self, vpc_id: str, igw_id: str) -> bool:
@@ -135,7 +139,7 @@ class Routing:
         if route is None:
             return False
         kind, target = route
-        if kind == "local":
+        if kind == VPC_LOCAL:
             return s["VpcId"] == d["VpcId"]
         if kind != "pcx" or not self.peering_ok(target, s["VpcId"], d["VpcId"]):
             return False

@@ -24,7 +24,7 @@ DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
 # Grafana's own apt repository (the aws target's user data installs it from there).
 APT_REPO = "https://apt.grafana.com"
 APT_KEY_URL = "https://apt.grafana.com/gpg.key"
-# The one difference between the targets here, and why: the local image has no Grafana.
+# Why the local target's monitoring server has no Grafana (`Site.why_no_grafana`).
 NOT_ON_LOCAL = (
     "Grafana is not installed on the local target: no package registry reachable from the "
     "local cloud serves it (every panel's query is checked against Prometheus instead)"
@@ -117,11 +117,6 @@ def write(spec: LabSpec, folder: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
-
-
-def not_installed(target: str) -> str | None:
-    """Why Grafana does not run on this target's monitoring server, or None."""
-    return None if target == "aws" else NOT_ON_LOCAL
 
 
 def unit_dropin(spec: LabSpec) -> str:

@@ -65,7 +65,7 @@ def run_on_lab(
     verify_through: str | None = None,
 ) -> BuildSummary:
     """Run one build of the branch `ref` (default: the remote's default branch)."""
-    if not remote.is_local(reach):
+    if reach.cloud.site.runs_jenkins:
         raise VpclabError(
             "on the aws target the pipeline runs in Jenkins",
             f"start the {JOB} job in Jenkins (port 8080 of the Jenkins server)",

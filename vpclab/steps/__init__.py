@@ -52,7 +52,7 @@ def _marked(step: str, apply: Callable[[Context], None]) -> Callable[[Context], 
             try:
                 apply(ctx)
             finally:
-                if remote.sessions_opened > opened and ctx.cloud.target == "local":
+                if remote.sessions_opened > opened and ctx.site.reports_host_work:
                     ctx.cloud.client("sts").get_caller_identity()
 
     run.vpclab_step = step  # type: ignore[attr-defined]

@@ -192,7 +192,8 @@ def resolve_ami(ctx: Context) -> tuple[str, str]:
 def _image(ctx: Context) -> tuple[str, str]:
     image_id = ctx.spec.ami_id or _ami_parameter(ctx)
     if image_id is None:
-        # moto publishes no Canonical parameters: the local cloud's own image stands in.
+        # moto publishes no Canonical parameters: the local cloud's own image stands in
+        # (`Site.image_stands_in`).
         return _local_image(ctx)
     images = ctx.ec2.describe_images(ImageIds=[image_id])["Images"]
     if not images:
@@ -211,7 +212,7 @@ def _ami_parameter(ctx: Context) -> str | None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterNotFound":
             raise
-    if ctx.cloud.target != "local":
+    if not ctx.site.image_stands_in:
         raise VpclabError(
             f"SSM parameter {ctx.spec.ami_ssm_parameter!r} not found in {ctx.spec.region}",
             "fix ami_ssm_parameter or set ami_id in the spec",
@@ -241,7 +242,7 @@ def grafana_values(ctx: Context, role: str) -> dict:
     the `monitoring` step copies over SSH), where Grafana is installed at all."""
     from vpclab.monitoring import grafana
 
-    if role != "monitoring" or grafana.not_installed(ctx.cloud.target):
+    if role != "monitoring" or ctx.site.why_no_grafana():
         return {}
     return {"grafana_repo": grafana.APT_REPO, "grafana_key_url": grafana.APT_KEY_URL}
 

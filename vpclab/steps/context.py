@@ -14,6 +14,7 @@ from vpclab.aws.owner import CREATOR
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
 from vpclab.paths import keys_dir
+from vpclab.site import Site
 from vpclab.spec import LabSpec
 
 T = TypeVar("T")
@@ -37,6 +38,11 @@ class Context:
     @property
     def ec2(self):
         return self.cloud.ec2
+
+    @property
+    def site(self) -> Site:
+        """What the target does its own way (chosen once, with the control plane)."""
+        return self.cloud.site
 
     @property
     def keys_dir(self) -> Path:

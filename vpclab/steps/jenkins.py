@@ -47,8 +47,8 @@ def apply(ctx: Context) -> None:
         ],
         "Jenkins deployment server",
     )
-    on_aws = ctx.cloud.target == "aws"
-    profile = ensure_aws_profile(ctx) if on_aws else None
+    on_aws = ctx.site.runs_jenkins  # the user data installs Jenkins
+    profile = ensure_aws_profile(ctx) if ctx.site.jenkins_profile else None
     if on_aws:  # read by the user data through the profile, before Jenkins first starts
         jenkins_setup.admin_password(ctx.cloud.client("ssm"), spec.name, ctx.say, ctx.creator)
     instance = ensure_instance(

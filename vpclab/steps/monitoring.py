@@ -231,7 +231,7 @@ def grafana_password(ctx: Context) -> str:
 def grafana(ctx: Context) -> None:
     """Grafana's provisioning files, port and admin password, over SSH like Prometheus' files
     (they do not fit in user data), then Grafana started, or restarted when they changed."""
-    reason = grafana_files.not_installed(ctx.cloud.target)
+    reason = ctx.site.why_no_grafana()
     if reason:
         ctx.say(f"monitoring: Grafana skipped: {reason}")
         return

@@ -117,7 +117,7 @@ def report(ctx: Context, summary: builds.BuildSummary, fix: str) -> None:
 
 
 def apply(ctx: Context) -> None:
-    if not remote.is_local(ctx):
+    if ctx.site.runs_jenkins:
         watch_jenkins(ctx)
         return
     reason = remote.unreachable(ctx)

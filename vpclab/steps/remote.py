@@ -2,32 +2,28 @@
 
 The one place that knows where a role's host answers and how to log in: SSH with pinned host
 keys (vpclab.hosts.ssh), straight to public hosts and through the web server to the private
-app. On the local target the operator stands in the lab's internet namespace and the hosts'
-wire addresses come from the local agent; on AWS, from the control plane.
+app. Where a host answers and where the operator stands are the target's Site's
+(`vpclab.site`): locally the lab's internet namespace and the agent's addresses; on AWS this
+machine and the control plane's.
 """
 
 from __future__ import annotations
 
 import http.client
-import os
 import shlex
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from vpclab.aws.session import Cloud
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host, known_hosts_path, open_host
-from vpclab.paths import local_dir
 from vpclab.spec import LabSpec
-
-if TYPE_CHECKING:
-    from vpclab.localcloud.status import LabStatus
 
 
 class Reach(Protocol):
-    """What a step's Context and a check's Facts both have."""
+    """What a step's Context and a check's Facts both have (`cloud.site` is their Site)."""
 
     spec: LabSpec
     cloud: Cloud
@@ -56,59 +52,20 @@ class Reply:
     body: str
 
 
-def is_local(reach: Reach) -> bool:
-    return reach.cloud.target == "local"
-
-
-def _lab_status(reach: Reach) -> LabStatus | None:
-    from vpclab.localcloud import client
-
-    current = client.status(local_dir(reach.spec_path))
-    return current.labs.get(reach.spec.name) if current else None
-
-
 def unreachable(reach: Reach) -> str | None:
     """Why the hosts cannot be reached from here, or None."""
-    if not is_local(reach):
-        return stand_in(reach)
-    if os.environ.get("VPCLAB_DATAPLANE", "on") == "off":
-        return "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
-    from vpclab.localcloud import netns
-
-    reason = netns.unsupported_reason()
-    if reason:
-        return reason
-    if _lab_status(reach) is None:
-        return "the local agent runs no hosts of this lab ('vpclab up' as root)"
-    return None
+    return reach.cloud.site.unreachable(reach)
 
 
 def stand_in(reach: Reach) -> str | None:
     """Target aws with its own endpoint (moto, a test double): the addresses it reports are
     on no wire, so nothing may connect to them from here. None for real AWS."""
-    if reach.cloud.target == "aws" and reach.cloud.endpoint:
-        return (
-            f"the aws target's control plane is a stand-in ({reach.cloud.endpoint}): "
-            "its addresses are on no wire"
-        )
-    return None
+    return reach.cloud.site.stand_in(reach.cloud)
 
 
 def where(reach: Reach, role: str) -> Where:
     """The addresses a role's host answers on."""
-    if is_local(reach):
-        lab_status = _lab_status(reach)
-        hosts = lab_status.hosts if lab_status else {}
-        host = next((h for h in hosts.values() if h.role == role and h.booted), None)
-        if host is None:
-            raise VpclabError(f"no running {role} host in the local data plane", "run 'vpclab up'")
-        return Where(role, host.private_ip, host.public_ip)
-    from vpclab.aws.inventory import read_state
-
-    instance = read_state(reach.cloud, reach.spec.name, reach.spec.az).instances.get(role)
-    if instance is None:
-        raise VpclabError(f"there is no {role} server", "run 'vpclab up --through instances'")
-    return Where(role, instance["PrivateIpAddress"], instance.get("PublicIpAddress"))
+    return reach.cloud.site.where(reach, role)
 
 
 # Sessions opened so far in this process: a step that opened one worked on the hosts.
@@ -119,7 +76,7 @@ def open_role(reach: Reach, role: str) -> Host:
     """An SSH session (as ubuntu) to a role's host; the app through the web server."""
     global sessions_opened
     sessions_opened += 1
-    spec, local = reach.spec, is_local(reach)
+    spec, local = reach.spec, reach.cloud.site.dials_from_lab_internet
     here = where(reach, role)
 
     def host(address: str, key_role: str, name: str, via: Host | None = None) -> Host:
@@ -159,30 +116,13 @@ def pinned_key(reach: Reach, address: str) -> str:
 
 def services(reach: Reach) -> Services | None:
     """The lab internet's git remote and wheel index (local), or None (AWS: public ones)."""
-    if not is_local(reach):
-        return None
-    lab_status = _lab_status(reach)
-    current = lab_status.services if lab_status else None
-    if current is None or current.state != "up" or not current.git_url:
-        state = current.state if current else "unknown"
-        error = current.error if current else None
-        raise VpclabError(
-            f"the lab's internet services are not up ({state}{': ' + error if error else ''})",
-            "see 'vpclab local status' and the agent log, then run the step again",
-        )
-    return Services(current.git_url, list(current.pip_args))
+    return reach.cloud.site.services(reach)
 
 
 def connect(reach: Reach, address: str, port: int, timeout: float = 3.0) -> socket.socket:
     """A TCP connection from "the internet": the lab's internet namespace locally, this
     machine on AWS."""
-    if not is_local(reach):
-        return socket.create_connection((address, port), timeout=timeout)
-    from vpclab.hosts.ssh import internet_netns
-    from vpclab.localcloud.netns_socket import connect_in
-
-    ns = internet_netns(reach.spec.name, reach.spec_path)
-    return connect_in(ns, (address, port), timeout=timeout)
+    return reach.cloud.site.connect_from_internet(reach, address, port, timeout)
 
 
 def can_connect(reach: Reach, address: str, port: int, timeout: float = 1.0) -> bool:
