@@ -189,6 +189,7 @@ class LabRuntime:
 
     def _remove_host(self, instance_id: str) -> None:
         runtime = self.hosts.pop(instance_id)
+        self.agent.metadata.remove(runtime.plan.netns)
         runtime.stop()
         netns.delete(runtime.plan.netns)
         log.info("%s: removed host %s (%s)", self.lab, runtime.plan.netns, instance_id)
@@ -229,6 +230,7 @@ class LabRuntime:
                 log.info("%s: security groups of %s changed", self.lab, h.netns)
             else:
                 runtime.plan = h
+        self._metadata(plan)
         self._public_addresses(plan)
         text = router.render(self.table, plan, self.public)
         if text != self.router_text:
@@ -238,6 +240,16 @@ class LabRuntime:
         self._services()
         self._publish(plan)
         self._publish_monitoring(plan)
+
+    def _metadata(self, plan: LabPlan) -> None:
+        """Each host's 169.254.169.254 (`imds`), served by this agent: a host it adopted
+        gets it again here, since the last agent's listeners ended with it."""
+        for h in plan.hosts:
+            try:
+                self.agent.metadata.ensure(h.netns, h.instance_id, h.private_ip)
+            except Exception as exc:  # e.g. the last agent still holds the port: next loop
+                log.warning("%s: metadata service of %s: %s", self.lab, h.netns, exc)
+                self.errors.append(f"metadata service of {h.netns}: {exc}")
 
     def _public_addresses(self, plan: LabPlan) -> None:
         self.api_public = plan.public_wanted()
@@ -454,6 +466,8 @@ class LabRuntime:
             self.agent.publisher.unpublish(f"{self.lid}:{name}")
         self.ui_urls.clear()
         runtimes = list(self.hosts.values())
+        for r in runtimes:
+            self.agent.metadata.remove(r.plan.netns)
         # Stop hosts in parallel: each stop is a SIGKILL and a wait.
         list(self.agent.pool.map(lambda r: r.stop(), runtimes))
         self.hosts.clear()

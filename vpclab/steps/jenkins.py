@@ -48,7 +48,8 @@ def apply(ctx: Context) -> None:
         "Jenkins deployment server",
     )
     on_aws = ctx.cloud.target == "aws"
-    profile = ensure_aws_profile(ctx) if on_aws else None
+    # Both targets: Deploy and Verify read the lab with the profile's keys (IMDS locally too).
+    profile = ensure_profile(ctx)
     if on_aws:  # read by the user data through the profile, before Jenkins first starts
         jenkins_setup.admin_password(ctx.cloud.client("ssm"), spec.name, ctx.say, ctx.creator)
     instance = ensure_instance(
@@ -63,8 +64,7 @@ def apply(ctx: Context) -> None:
         user_data=aws_user_data(ctx) if on_aws else None,
         profile=profile,
     )
-    if profile is not None:
-        associate_profile(ctx, instance["InstanceId"], profile)
+    associate_profile(ctx, instance["InstanceId"], profile)
 
     pcx = ensure_peering(ctx, state.peering, default_vpc, state.vpc["VpcId"])
     # The default VPC's table is not the lab's: only routes through our peerings are ours.
@@ -111,7 +111,7 @@ def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc
     return pcx
 
 
-# --- target aws: real Jenkins (user data) with a read-only instance profile -----------------
+# --- real Jenkins (user data, aws target) and its read-only instance profile (both) ---------
 
 
 def aws_user_data(ctx: Context) -> str:
@@ -120,7 +120,7 @@ def aws_user_data(ctx: Context) -> str:
     return jenkins_setup.user_data(ctx.spec.name, ctx.spec.region, repo)
 
 
-def ensure_aws_profile(ctx: Context) -> str:
+def ensure_profile(ctx: Context) -> str:
     """The instance profile that lets Deploy and Verify read the lab's state (no keys)."""
     account = ctx.cloud.client("sts").get_caller_identity()["Account"]
     return jenkins_setup.ensure_profile(
