@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -21,6 +22,7 @@ from vpclab.localcloud import imds
 from vpclab.localcloud.passthrough import Passthrough
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _operator(endpoint: str, service: str):
@@ -45,9 +47,9 @@ def jenkins_instance(moto_endpoint: str) -> str:
 def metadata(moto_endpoint: str, jenkins_instance: str):
     session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
     facts = imds.InstanceFacts(session, moto_endpoint, REGION)
-    service = imds.MetadataService(
-        imds._listener(None, 0, "127.0.0.1"), jenkins_instance, "10.0.1.10", facts
-    )
+    # The lab's router tells instances apart by source address: here the loopback one.
+    hosts = {"127.0.0.1": (jenkins_instance, "10.0.1.10")}
+    service = imds.MetadataService(imds._listener(None, 0, "127.0.0.1"), hosts.get, facts)
     yield service
     service.stop()
 
@@ -93,7 +95,9 @@ def test_the_role_keys_do_what_the_policy_allows_through_the_door(
         timeout=5, num_attempts=1, base_url=metadata.url
     ).retrieve_iam_role_credentials()
     assert fetched["access_key"].startswith("ASIA")
-    door = Passthrough(moto_endpoint, imds.door_screen(), stamp={imds.HOST_HEADER: "i-1"})
+    door = Passthrough(
+        moto_endpoint, imds.door_screen(), stamp=lambda _client: {imds.HOST_HEADER: "i-1"}
+    )
     door.start()
     try:
         role = boto3.client(
@@ -122,3 +126,58 @@ def test_the_role_keys_do_what_the_policy_allows_through_the_door(
         door.stop()
     # The operator, straight to the server, is not checked.
     assert _operator(moto_endpoint, "ec2").run_instances(ImageId=image, MinCount=1, MaxCount=1)
+
+
+def test_a_program_on_the_instance_finds_its_lab_by_its_own_tags(
+    moto_endpoint: str, metadata, jenkins_instance, tmp_path, monkeypatch
+) -> None:
+    """`vpclab ... --from-instance` (Deploy and Verify): the instance id and region from IMDS,
+    the lab and target from the instance's tags, read with the profile's keys through the
+    door; nothing given but the AWS config file a local host has."""
+    from vpclab.aws import instance, tags
+    from vpclab.lab import Lab
+
+    operator = _operator(moto_endpoint, "ec2")
+    operator.create_tags(
+        Resources=[jenkins_instance],
+        Tags=[{"Key": tags.LAB, "Value": "imds"}, {"Key": tags.TARGET, "Value": "local"}],
+    )
+    door = Passthrough(
+        moto_endpoint, imds.door_screen(), stamp=lambda _client: {imds.HOST_HEADER: "i-1"}
+    ).start()
+    try:
+        config = tmp_path / "config"
+        # As a host's, plus where botocore's own IMDS client must look (not 169.254.169.254).
+        config.write_text(
+            imds.aws_config(REGION).replace(imds.endpoint_url(), door.endpoint)
+            + f"ec2_metadata_service_endpoint = {metadata.url}\n"
+        )
+        for name in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+        ):
+            monkeypatch.delenv(name, raising=False)  # fmt: skip
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        monkeypatch.setattr(instance, "IMDS", metadata.url)
+        found = instance.this_lab()
+        assert (found.instance_id, found.region, found.lab, found.target) == (
+            jenkins_instance, REGION, "imds", "local"
+        )  # fmt: skip
+        assert found.endpoint == door.endpoint
+        spec = tmp_path / "lab.toml"
+        spec.write_text((ROOT / "lab.toml").read_text())
+        lab = Lab.from_instance(spec, say=lambda _m: None)
+        assert (lab.spec.name, lab.target) == ("imds", "local")
+        ec2 = lab.cloud.ec2
+        assert ec2.describe_instances()["Reservations"]
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        with pytest.raises(ClientError):
+            ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
+    finally:
+        door.stop()

@@ -189,7 +189,6 @@ class LabRuntime:
 
     def _remove_host(self, instance_id: str) -> None:
         runtime = self.hosts.pop(instance_id)
-        self.agent.metadata.remove(runtime.plan.netns)
         runtime.stop()
         netns.delete(runtime.plan.netns)
         log.info("%s: removed host %s (%s)", self.lab, runtime.plan.netns, instance_id)
@@ -242,14 +241,15 @@ class LabRuntime:
         self._publish_monitoring(plan)
 
     def _metadata(self, plan: LabPlan) -> None:
-        """Each host's 169.254.169.254 (`imds`), served by this agent: a host it adopted
-        gets it again here, since the last agent's listeners ended with it."""
-        for h in plan.hosts:
-            try:
-                self.agent.metadata.ensure(h.netns, h.instance_id, h.private_ip)
-            except Exception as exc:  # e.g. the last agent still holds the port: next loop
-                log.warning("%s: metadata service of %s: %s", self.lab, h.netns, exc)
-                self.errors.append(f"metadata service of {h.netns}: {exc}")
+        """The lab's 169.254.169.254 on its router (`imds`), served by this agent: after a
+        hand-over it is served again here, since the last agent's listeners ended with it."""
+        try:
+            self.agent.metadata.ensure(
+                self.router_ns, {h.private_ip: h.instance_id for h in plan.hosts}
+            )
+        except Exception as exc:  # e.g. the last agent still holds the port: next loop
+            log.warning("%s: metadata service: %s", self.lab, exc)
+            self.errors.append(f"metadata service: {exc}")
 
     def _public_addresses(self, plan: LabPlan) -> None:
         self.api_public = plan.public_wanted()
@@ -465,9 +465,8 @@ class LabRuntime:
         for name in MONITORING_UIS:
             self.agent.publisher.unpublish(f"{self.lid}:{name}")
         self.ui_urls.clear()
+        self.agent.metadata.remove(self.router_ns)
         runtimes = list(self.hosts.values())
-        for r in runtimes:
-            self.agent.metadata.remove(r.plan.netns)
         # Stop hosts in parallel: each stop is a SIGKILL and a wait.
         list(self.agent.pool.map(lambda r: r.stop(), runtimes))
         self.hosts.clear()

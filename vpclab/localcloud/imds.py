@@ -1,18 +1,19 @@
-"""Each local host's instance metadata service (IMDSv2) and its door to the control plane.
+"""The local hosts' instance metadata service (IMDSv2) and their door to the control plane.
 
-On AWS every instance reaches 169.254.169.254 on port 80: a session token (PUT, then the
-token in a header: IMDSv2, `HttpTokens=required`), its instance id, region, user data and
-the temporary keys of its instance profile's role. The agent serves the same inside each
-host's network namespace: the address sits on the host's loopback, and the listening socket
-is made in that namespace by the agent (`netns_socket`), so nothing runs inside the host and
-nothing else on the machine can reach it.
+On AWS every instance reaches 169.254.169.254 on port 80, served off the instance: a session
+token (PUT, then the token in a header: IMDSv2, `HttpTokens=required`), its instance id,
+region, user data and the temporary keys of its instance profile's role. Locally the lab's
+router namespace plays that part: the address sits on the router's loopback, the agent
+listens there (`netns_socket`), and each request's source address names the instance (a
+host cannot change its address: its root has no network capability in its namespace).
+Nothing listens inside a host, so its own port 80 (nginx) stays free.
 
 The keys are real temporary keys from moto's STS (AssumeRole on the profile's role, the
 instance id as the session name), taken again well before they expire. The same address
-serves, on `CONTROL_PLANE_PORT`, the host's way to the control plane (the regional endpoint
+serves, on `CONTROL_PLANE_PORT`, the hosts' way to the control plane (the regional endpoint
 on AWS): a pass-through to moto that stamps every request with the host it came from, so
-moto checks its signature and the role's policy (`moto_main`), and that never passes moto's
-own API. The hosts' AWS config file names it as `endpoint_url` (`aws_config`).
+moto checks its signature and the caller's policy (`moto_main`), and that never passes
+moto's own API. The hosts' AWS config file names it as `endpoint_url` (`aws_config`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +40,7 @@ log = logging.getLogger("vpclab.agent")
 METADATA_IP = "169.254.169.254"
 METADATA_PORT = 80
 CONTROL_PLANE_PORT = 4566  # LocalStack's customary port: an emulated regional endpoint
+METADATA_PORTS = f"{METADATA_PORT}, {CONTROL_PLANE_PORT}"  # an nft set's elements
 HOST_HEADER = "X-Vpclab-Host"  # set by the door, never by a client: moto enforces IAM for it
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
@@ -202,19 +205,18 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = METADATA_IP, sock.getsockname()[1]
 
 
-class MetadataService:
-    """IMDSv2 for one instance, on its host's 169.254.169.254:80."""
+Who = Callable[[str], "tuple[str, str] | None"]  # source address -> (instance id, its IP)
 
-    def __init__(
-        self, listen: socket.socket, instance_id: str, private_ip: str, facts: InstanceFacts
-    ) -> None:
-        """Serves on `listen` (bound and listening: the host's 169.254.169.254:80)."""
-        self.instance_id, self.private_ip, self.facts = instance_id, private_ip, facts
-        self.tokens = Tokens()
+
+class MetadataService:
+    """IMDSv2 for the instances of one lab, told apart by their source address."""
+
+    def __init__(self, listen: socket.socket, who: Who, facts: InstanceFacts) -> None:
+        """Serves on `listen` (bound and listening: the router's 169.254.169.254:80)."""
+        self.who, self.facts = who, facts
+        self.tokens: dict[str, Tokens] = {}  # by instance: a token is good for its issuer only
         self._server = _Server(listen, self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"imds:{instance_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
@@ -226,9 +228,12 @@ class MetadataService:
         self._server.shutdown()
         self._server.server_close()
 
-    def answer(self, path: str) -> tuple[int, str, str]:
+    def tokens_of(self, instance_id: str) -> Tokens:
+        return self.tokens.setdefault(instance_id, Tokens())
+
+    def answer(self, instance: tuple[str, str], path: str) -> tuple[int, str, str]:
         """(status, content type, body) for a GET of `path` with a valid token."""
-        iid, facts = self.instance_id, self.facts
+        (iid, private_ip), facts = instance, self.facts
         path = path.split("?", 1)[0]
         if path == "/latest/user-data":
             data = facts.user_data(iid)
@@ -238,7 +243,7 @@ class MetadataService:
         key = path.removeprefix("/latest/meta-data/")
         simple = {
             "instance-id": lambda: iid,
-            "local-ipv4": lambda: self.private_ip,
+            "local-ipv4": lambda: private_ip,
             "placement/region": lambda: facts.region,
             "placement/availability-zone": lambda: facts.availability_zone(iid),
         }
@@ -285,15 +290,20 @@ class MetadataService:
                     ttl = 0
                 if not 1 <= ttl <= MAX_TOKEN_TTL:
                     return self._send(400, "text/plain", "Bad Request")
-                return self._send(200, "text/plain", service.tokens.issue(ttl))
+                instance = service.who(self.client_address[0])
+                if instance is None:
+                    return self._send(*_404())
+                return self._send(200, "text/plain", service.tokens_of(instance[0]).issue(ttl))
 
             def do_GET(self) -> None:  # noqa: N802
-                if not service.tokens.valid(self.headers.get(TOKEN_HEADER)):
+                instance = service.who(self.client_address[0])
+                token = self.headers.get(TOKEN_HEADER)
+                if instance is None or not service.tokens_of(instance[0]).valid(token):
                     return self._send(401, "text/plain", "Unauthorized")
                 try:
-                    return self._send(*service.answer(self.path))
+                    return self._send(*service.answer(instance, self.path))
                 except Exception as exc:  # the control plane restarting: say so, stay up
-                    log.warning("imds %s: %s", service.instance_id, exc)
+                    log.warning("imds %s: %s", instance[0], exc)
                     return self._send(500, "text/plain", "Internal Server Error")
 
             def log_message(self, *_: object) -> None:
@@ -324,10 +334,10 @@ def door_screen():
 
 
 @dataclass
-class HostServices:
-    instance_id: str
+class LabServices:
     metadata: MetadataService
     door: Passthrough
+    hosts: dict[str, tuple[str, str]]  # source address -> (instance id, private IP)
 
     def stop(self) -> None:
         self.metadata.stop()
@@ -335,43 +345,43 @@ class HostServices:
 
 
 class Metadata:
-    """The metadata services and doors of every host the agent runs, by namespace."""
+    """The metadata service and door of every lab the agent runs, by router namespace."""
 
     def __init__(self, facts: InstanceFacts, endpoint: str) -> None:
         self.facts, self.endpoint = facts, endpoint
-        self._hosts: dict[str, HostServices] = {}
+        self._labs: dict[str, LabServices] = {}
 
-    def ensure(self, namespace: str, instance_id: str, private_ip: str) -> None:
-        """Serve the host (once; a new instance in the namespace replaces the services)."""
-        current = self._hosts.get(namespace)
-        if current is not None and current.instance_id == instance_id:
+    def ensure(self, router_ns: str, hosts: dict[str, str]) -> None:
+        """Serve the lab whose router is `router_ns` (once), for `hosts` (private IP ->
+        instance id, updated on every call)."""
+        wanted = {ip: (iid, ip) for ip, iid in hosts.items()}
+        current = self._labs.get(router_ns)
+        if current is not None:
+            current.hosts.clear()
+            current.hosts.update(wanted)
             return
-        self.remove(namespace)
-        netns.batch(namespace, ["link set lo up"])
-        netns.run(
-            ["ip", "-n", namespace, "addr", "replace", f"{METADATA_IP}/32", "dev", "lo"],
-        )
-        metadata = MetadataService(
-            _listener(namespace, METADATA_PORT), instance_id, private_ip, self.facts
-        )
+        netns.batch(router_ns, ["link set lo up"])
+        netns.run(["ip", "-n", router_ns, "addr", "replace", f"{METADATA_IP}/32", "dev", "lo"])
+        table: dict[str, tuple[str, str]] = dict(wanted)
+        metadata = MetadataService(_listener(router_ns, METADATA_PORT), table.get, self.facts)
         try:
             door = Passthrough(
                 self.endpoint,
                 door_screen(),
-                listen=_listener(namespace, CONTROL_PLANE_PORT),
-                stamp={HOST_HEADER: instance_id},
+                listen=_listener(router_ns, CONTROL_PLANE_PORT),
+                stamp=lambda client: {HOST_HEADER: table.get(client, ("unknown", ""))[0]},
             ).start()
         except BaseException:
             metadata.stop()
             raise
-        self._hosts[namespace] = HostServices(instance_id, metadata, door)
-        log.info("%s: metadata service and control-plane door for %s", namespace, instance_id)
+        self._labs[router_ns] = LabServices(metadata, door, table)
+        log.info("%s: metadata service and control-plane door up", router_ns)
 
-    def remove(self, namespace: str) -> None:
-        found = self._hosts.pop(namespace, None)
+    def remove(self, router_ns: str) -> None:
+        found = self._labs.pop(router_ns, None)
         if found is not None:
             found.stop()
 
     def close(self) -> None:
-        for namespace in list(self._hosts):
-            self.remove(namespace)
+        for router_ns in list(self._labs):
+            self.remove(router_ns)

@@ -43,14 +43,15 @@ class Passthrough:
         upstream: str,
         screen: Screen,
         listen: socket.socket | None = None,
-        stamp: dict[str, str] | None = None,
+        stamp: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         """`listen`: a bound, listening socket to serve on (default: a free loopback port);
-        `stamp`: headers set on every request passed on, replacing any the client sent."""
+        `stamp`: the headers to set on a request passed on, from the client's address; they
+        replace any of the same name the client sent."""
         parts = urllib.parse.urlsplit(upstream)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.screen = screen
-        self.stamp = dict(stamp or {})
+        self.stamp = stamp or (lambda _client: {})
         if listen is None:
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         else:  # HTTPServer's own bind would look the address up in DNS: not needed here
@@ -101,7 +102,9 @@ class Passthrough:
             def _relay(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(size) if size else b""
-                stamped = {k.lower() for k in outer.stamp}
+                client = self.client_address[0] if self.client_address else ""
+                stamp = outer.stamp(str(client))
+                stamped = {k.lower() for k in stamp}
                 headers = {
                     k: v
                     for k, v in self.headers.items()
@@ -113,9 +116,7 @@ class Passthrough:
                     return self._send(answer.status, "", kind, answer.body)
                 upstream = http.client.HTTPConnection(outer.host, outer.port, timeout=600)
                 try:
-                    upstream.request(
-                        self.command, self.path, body=body, headers=headers | outer.stamp
-                    )
+                    upstream.request(self.command, self.path, body=body, headers=headers | stamp)
                     reply = upstream.getresponse()
                     self._send(reply.status, reply.reason, reply.getheaders(), reply.read())
                 finally:

@@ -3,7 +3,7 @@ routed on both sides) that lets it reach the web server over private addresses."
 
 from __future__ import annotations
 
-from vpclab.aws import jenkins_setup, retry
+from vpclab.aws import jenkins_setup, retry, tags
 from vpclab.errors import VpclabError
 from vpclab.steps.compute import (
     Ingress,
@@ -65,6 +65,7 @@ def apply(ctx: Context) -> None:
         profile=profile,
     )
     associate_profile(ctx, instance["InstanceId"], profile)
+    tag_target(ctx, instance)
 
     pcx = ensure_peering(ctx, state.peering, default_vpc, state.vpc["VpcId"])
     # The default VPC's table is not the lab's: only routes through our peerings are ours.
@@ -125,6 +126,18 @@ def ensure_profile(ctx: Context) -> str:
     account = ctx.cloud.client("sts").get_caller_identity()["Account"]
     return jenkins_setup.ensure_profile(
         ctx.cloud.client("iam"), ctx.spec.name, ctx.spec.region, account, ctx.say, ctx.creator
+    )
+
+
+def tag_target(ctx: Context, instance: dict) -> None:
+    """The target on the Jenkins server itself: its builds read it, and the lab's name,
+    from its own tags (`aws.instance`), so nothing has to hand them either."""
+    if tags.tags_of(instance).get(tags.TARGET) == ctx.cloud.target:
+        return
+    ctx.settle(
+        ctx.ec2.create_tags,
+        Resources=[instance["InstanceId"]],
+        Tags=[{"Key": tags.TARGET, "Value": str(ctx.cloud.target)}],
     )
 
 
