@@ -181,3 +181,19 @@ def test_a_program_on_the_instance_finds_its_lab_by_its_own_tags(
             ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
     finally:
         door.stop()
+
+
+def test_the_keys_are_taken_again_before_they_expire(
+    moto_endpoint: str, jenkins_instance: str, monkeypatch
+) -> None:
+    session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
+    facts = imds.InstanceFacts(session, moto_endpoint, REGION)
+    first = facts.credentials(jenkins_instance)
+    assert first is not None and facts.credentials(jenkins_instance) == first  # still fresh
+    left = (first.expiration - first.updated).total_seconds()
+    assert imds.REFRESH_BEFORE < left <= imds.CREDENTIAL_SECONDS + 5
+    # Within REFRESH_BEFORE of the expiry: new keys, before the old ones run out.
+    monkeypatch.setattr(imds, "REFRESH_BEFORE", left + 60)
+    second = facts.credentials(jenkins_instance)
+    assert second is not None and second.access_key_id != first.access_key_id
+    assert second.expiration > first.updated

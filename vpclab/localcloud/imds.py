@@ -194,7 +194,7 @@ def _listener(namespace: str | None, port: int, address: str = METADATA_IP) -> s
 
 
 class _Server(ThreadingHTTPServer):
-    """An HTTP server on a socket made elsewhere (in a host's namespace). HTTPServer's own
+    """An HTTP server on a socket made elsewhere (in a lab's router namespace). HTTPServer's own
     bind would look the address up in DNS; this one skips it."""
 
     daemon_threads = True
