@@ -316,7 +316,7 @@ def _404() -> tuple[int, str, str]:
     return 404, "text/plain", "Not Found"
 
 
-def door_screen():
+def door_screen() -> Callable[[Request], Answer | None]:
     """The pass-through's screen for one host: moto's own API is not AWS's, so it is
     refused; every other request goes on, stamped with the host (see `moto_main`)."""
 
