@@ -18,7 +18,16 @@ from rich.table import Table
 from vpclab import report
 from vpclab.aws.teardown import steps_reset
 from vpclab.checklist import CheckResult, failed
-from vpclab.cli_common import STEP_NAMES, SpecOpt, TargetOpt, app, console, err, open_lab
+from vpclab.cli_common import (
+    STEP_NAMES,
+    FromInstanceOpt,
+    SpecOpt,
+    TargetOpt,
+    app,
+    console,
+    err,
+    open_lab,
+)
 from vpclab.course import cli as course_cli
 from vpclab.errors import VpclabError
 from vpclab.outputs import LabOutputs
@@ -116,9 +125,10 @@ def verify(
         str | None,
         typer.Option(metavar="STEP", help="Check the built steps up to and including STEP."),
     ] = None,
+    from_instance: FromInstanceOpt = False,
 ) -> None:
     """Print the checklist. Exit 1 if anything FAILs. Only reads: changes nothing."""
-    lab = open_lab(spec, target, quiet=True)
+    lab = open_lab(spec, target, quiet=True, from_instance=from_instance)
     results = lab.verify(step=step, through=through)
     if junit:
         report.write_junit(results, junit)
@@ -167,9 +177,10 @@ def status(
     spec: SpecOpt = Path("lab.toml"),
     target: TargetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    from_instance: FromInstanceOpt = False,
 ) -> None:
     """What exists, by role, with ids and addresses."""
-    data = open_lab(spec, target, quiet=True).status()
+    data = open_lab(spec, target, quiet=True, from_instance=from_instance).status()
     if as_json:
         print(json.dumps(data.to_dict(), indent=2))
         return

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from vpclab.errors import UsageError
 from vpclab.lab import Lab
 from vpclab.spec import STEPS, Target
 from vpclab.steps import BUILT
@@ -49,8 +50,26 @@ TargetOpt = Annotated[
 ]
 
 
-def open_lab(spec: Path, target: Target | None, quiet: bool = False) -> Lab:
+FromInstanceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--from-instance",
+        help="On a lab instance (the Jenkins server's builds): the lab, target and region from "
+        "the instance's own tags and metadata, read with its instance profile's keys.",
+    ),
+]
+
+
+def open_lab(
+    spec: Path, target: Target | None, quiet: bool = False, from_instance: bool = False
+) -> Lab:
     say = (lambda _line: None) if quiet else (lambda line: err.print(line, highlight=False))
+    if from_instance:
+        if target is not None:
+            raise UsageError(
+                "--from-instance reads the target from the instance's tags", "leave out --target"
+            )
+        return Lab.from_instance(spec, say=say)
     lab = Lab(spec, target, say=say)
     if lab.target is Target.aws and not quiet:
         err.print(f"[bold yellow]target aws[/]: {lab.account()} — real resources, real bills")

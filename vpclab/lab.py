@@ -62,6 +62,24 @@ class Lab:
         self.site: Site = site_for(self.target)  # all that differs between the targets
         self.say = say
 
+    @classmethod
+    def from_instance(
+        cls, spec_path: str | Path = "lab.toml", say: Callable[[str], None] = print
+    ) -> Lab:
+        """The lab of the instance this runs on (the Jenkins server's builds, both targets):
+        its name, target and region from the instance's own tags and metadata, the rest from
+        the spec (the repository's), the control plane through the default credential chain
+        (the instance profile's keys)."""
+        from vpclab.aws import instance
+
+        found = instance.this_lab()
+        lab = cls(spec_path, found.target, say)
+        lab.spec = lab.spec.model_copy(
+            update={"name": found.lab, "region": found.region, "target": lab.target}
+        )
+        lab.__dict__["cloud"] = instance.cloud(found)  # in place of the cached property
+        return lab
+
     def _choose_target(self, given: Target | str | None) -> Target:
         """The flag, else VPCLAB_TARGET, else the spec's (validated with the spec)."""
         if given is not None:

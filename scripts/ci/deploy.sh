@@ -5,8 +5,9 @@
 # "deploy <40-hex commit>" and runs setup.sh there, which deploys the commit on the private
 # app server. The repository, the app server and pip's options are the lab's (set by
 # `vpclab up` on the web server), never the build's.
-#   WEB_HOST     the web server's private address; when unset, read from the lab's state with
-#                `vpclab status --json` (the instance profile's read-only EC2 role)
+# The web server's private address is read from the lab's state by its tags
+# (`vpclab status --json --from-instance`: the Jenkins server's own tags name the lab, and its
+# instance profile's read-only keys read it), on both targets.
 #   GIT_COMMIT   the commit to deploy (set by Jenkins)
 #   DEPLOY_USER, JENKINS_KEY, KNOWN_HOSTS  the login on the web server and the pinned files
 CI_STAGE=deploy
@@ -14,13 +15,15 @@ CI_STAGE=deploy
 . "$(dirname "$0")/common.sh"
 
 address_of() {
-  # shellcheck disable=SC2086 # VPCLAB_ARGS is a list of options
-  "${VPCLAB:-$CI_VENV/bin/vpclab}" status --json ${VPCLAB_ARGS:-} |
+  local vpclab
+  vpclab=$(ci_vpclab)
+  "$vpclab" status --json --from-instance |
     "$CI_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["instances"][sys.argv[1]]["private_ip"])' "$1"
 }
 [ -n "${GIT_COMMIT:-}" ] || ci_die "no GIT_COMMIT: which commit should be deployed?"
 [[ $GIT_COMMIT =~ ^[0-9a-f]{40}$ ]] || ci_die "GIT_COMMIT '$GIT_COMMIT' is not a 40-hex commit"
-WEB_HOST=${WEB_HOST:-$(address_of web)}
+WEB_HOST=$(address_of web)
+[ -n "$WEB_HOST" ] || ci_die "no web server found in the lab's state"
 DEPLOY_USER=${DEPLOY_USER:-ubuntu}
 JENKINS_KEY=${JENKINS_KEY:-$HOME/.ssh/id_ed25519}
 KNOWN_HOSTS=${KNOWN_HOSTS:-$HOME/.ssh/known_hosts}

@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# Verify: the lab's checklist, published as JUnit (`vpclab verify --junit`). Fails when a
-# check FAILs. VPCLAB is the vpclab command (default: the CI venv's), VPCLAB_ARGS its spec and
-# target options.
+# Verify: the lab's checklist through the pipeline step, published as JUnit
+# (`vpclab verify --junit`). Fails when a check FAILs. The lab, its target and region come
+# from the Jenkins server itself (`--from-instance`: its tags and metadata, read with its
+# instance profile's keys); the spec's other settings are the repository's lab.toml.
+# VPCLAB is the vpclab command (default: the CI venv's, see common.sh).
 CI_STAGE=verify
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/common.sh"
 
-vpclab=${VPCLAB:-$CI_VENV/bin/vpclab}
-if [ ! -x "$vpclab" ]; then
-  # shellcheck disable=SC2086 # PIP_ARGS is a list of options
-  "$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS .
-fi
-# shellcheck disable=SC2086 # VPCLAB_ARGS is a list of options
-"$vpclab" verify --junit "$REPORTS/verify.xml" ${VPCLAB_ARGS:-}
+vpclab=$(ci_vpclab)
+"$vpclab" verify --junit "$REPORTS/verify.xml" --from-instance --through pipeline

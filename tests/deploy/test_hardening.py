@@ -196,41 +196,53 @@ def test_vpclab_up_mends_the_env_file_and_password_login(up: DeployLab):
         remote.close(web)
 
 
-# Run on the Jenkins host with the kit's Python (the local image has it): a read, a change
-# and moto's reset, through the control plane a build is given.
+# Run on the Jenkins host as `jenkins` with the kit's Python (the local image has it), with
+# no keys and no endpoint given: boto3's default chain finds the instance profile's keys at
+# the host's IMDS, and the region and endpoint in ~/.aws/config, as on an EC2 instance.
 BUILD_CALLS = """
-import sys, urllib.request, urllib.error
+import urllib.request, urllib.error
 import boto3, botocore
-ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name=sys.argv[2],
-                   aws_access_key_id="build", aws_secret_access_key="build")
-print("read:", len(ec2.describe_vpcs()["Vpcs"]) > 0)
+session = boto3.Session()
+print("keys:", session.get_credentials().method)
+print("who:", session.client("sts").get_caller_identity()["Arn"].split("/")[1])
+ec2 = session.client("ec2")
+print("read:", len(ec2.describe_instances()["Reservations"]) > 0)
 try:
     ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
     print("run: answered")
 except botocore.exceptions.ClientError as exc:
     print("run:", exc.response["Error"]["Code"])
+endpoint = ec2.meta.endpoint_url
 try:
-    urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/moto-api/reset", method="POST"))
+    urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
     print("reset: answered")
 except urllib.error.HTTPError as exc:
     print("reset:", exc.code)
+try:  # IMDSv2 only: no token, no answer
+    urllib.request.urlopen("http://169.254.169.254/latest/meta-data/instance-id", timeout=5)
+    print("imdsv1: answered")
+except urllib.error.HTTPError as exc:
+    print("imdsv1:", exc.code)
 """
 
 
 def test_a_build_reads_the_lab_but_cannot_launch_or_reset_it(up: DeployLab):
-    from vpclab.pipeline.local import control_plane_for_build
+    """Against the local moto server with IAM enforced, the Jenkins host's keys come from its
+    IMDS (the instance profile's role): describe works, run-instances is denied."""
+    from vpclab.aws import jenkins_setup
 
     ctx = up.lab().context()
     before = up.lab().status()
     host = remote.open_role(ctx, "jenkins")
     try:
-        with control_plane_for_build(ctx, host) as endpoint:
-            line = shlex.join([sys.executable, "-c", BUILD_CALLS, endpoint, ctx.spec.region])
-            done = host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=120)
+        line = shlex.join([sys.executable, "-c", BUILD_CALLS])
+        done = host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=120)
     finally:
         remote.close(host)
+    role = jenkins_setup.names(ctx.spec.name, ctx.spec.region)
     assert done.stdout.splitlines() == [
-        "read: True", "run: UnauthorizedOperation", "reset: 403"
+        "keys: iam-role", f"who: {role}", "read: True", "run: AccessDenied", "reset: 403",
+        "imdsv1: 401",
     ], done  # fmt: skip
     assert up.lab().status().instances == before.instances  # nothing launched, nothing reset
 

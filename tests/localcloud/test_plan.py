@@ -104,6 +104,8 @@ def test_security_groups_become_rules_with_member_addresses(lab):
     assert f"ip saddr {{ {web_ip}/32 }} tcp dport 5000 accept" in text
     assert "policy drop" in text and "ct state established,related accept" in text
     assert "ip daddr { 0.0.0.0/0 } accept" in text  # default egress
+    # As on AWS, no security group stands before the instance metadata service.
+    assert "ip daddr 169.254.169.254 tcp dport { 80, 4566 } accept" in text
 
 
 def test_router_rules_map_public_addresses_and_the_nat(lab):
@@ -121,6 +123,9 @@ def test_router_rules_map_public_addresses_and_the_nat(lab):
     nat = lab.ec2.describe_nat_gateways(NatGatewayIds=[lab.nat])["NatGateways"][0]
     assert public[lab.nat] == nat["NatGatewayAddresses"][0]["PublicIp"]
     assert public[lab.nat].startswith("203.0.113.")
+    # The router offers the metadata service to the lab's side only, not to the internet.
+    inet = dataplane.internet_link(plan.lab_id)
+    assert f'iifname != "{inet}" ip daddr 169.254.169.254 tcp dport {{ 80, 4566 }} accept' in text
 
 
 def test_other_public_addresses_are_mapped_from_the_pool_and_kept():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 LAB = "vpclab:lab"
 ROLE = "vpclab:role"
+TARGET = "vpclab:target"  # on the Jenkins server: what its builds are part of (aws/instance.py)
 
 
 def tag_list(lab: str, role: str, name: str, extra: dict[str, str] | None = None) -> list[dict]:

@@ -248,12 +248,12 @@ def down(
         owner.refuse_foreign(state, creator)
     actions = plan(cloud, state, keys_dir, pacing, say)
     _run(actions, cloud, lab, az, say, dry_run, "down")
-    if cloud.site.jenkins_profile:  # last: Jenkins' instance profile outlives its instance
-        name = jenkins_setup.names(lab, cloud.region)
-        if dry_run:
-            say(f"would delete Jenkins' instance profile and role {name}")
-        else:
-            jenkins_setup.delete_profile(cloud.client("iam"), lab, cloud.region, say, creator)
+    # Last: Jenkins' instance profile outlives its instance (both targets have one).
+    name = jenkins_setup.names(lab, cloud.region)
+    if dry_run:
+        say(f"would delete Jenkins' instance profile and role {name}")
+    else:
+        jenkins_setup.delete_profile(cloud.client("iam"), lab, cloud.region, say, creator)
     # The lab's secrets (SECRET_KEY, admin passwords), on both targets: nothing else would
     # ever delete them.
     ssm = cloud.client("ssm")

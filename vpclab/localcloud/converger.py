@@ -229,6 +229,7 @@ class LabRuntime:
                 log.info("%s: security groups of %s changed", self.lab, h.netns)
             else:
                 runtime.plan = h
+        self._metadata(plan)
         self._public_addresses(plan)
         text = router.render(self.table, plan, self.public)
         if text != self.router_text:
@@ -238,6 +239,17 @@ class LabRuntime:
         self._services()
         self._publish(plan)
         self._publish_monitoring(plan)
+
+    def _metadata(self, plan: LabPlan) -> None:
+        """The lab's 169.254.169.254 on its router (`imds`), served by this agent: after a
+        hand-over it is served again here, since the last agent's listeners ended with it."""
+        try:
+            self.agent.metadata.ensure(
+                self.router_ns, {h.private_ip: h.instance_id for h in plan.hosts}
+            )
+        except Exception as exc:  # e.g. the last agent still holds the port: next loop
+            log.warning("%s: metadata service: %s", self.lab, exc)
+            self.errors.append(f"metadata service: {exc}")
 
     def _public_addresses(self, plan: LabPlan) -> None:
         self.api_public = plan.public_wanted()
@@ -453,6 +465,7 @@ class LabRuntime:
         for name in MONITORING_UIS:
             self.agent.publisher.unpublish(f"{self.lid}:{name}")
         self.ui_urls.clear()
+        self.agent.metadata.remove(self.router_ns)
         runtimes = list(self.hosts.values())
         # Stop hosts in parallel: each stop is a SIGKILL and a wait.
         list(self.agent.pool.map(lambda r: r.stop(), runtimes))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import cleanup, dataplane, handover, motoserver, names
+from vpclab.localcloud import cleanup, dataplane, handover, imds, motoserver, names
 from vpclab.localcloud.client import INTERVAL, STATUS_FILE, fingerprint
 from vpclab.localcloud.converger import LabRuntime, short_name
 from vpclab.localcloud.dataplane import HostPlan, Snapshot
@@ -71,6 +71,12 @@ class Agent:
         # One at a time: labs share the wheel cache.
         self.services_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
         self.publisher = Publisher()
+        self.metadata = imds.Metadata(
+            imds.InstanceFacts(
+                boto3.Session(region_name=region, **LOCAL_CREDENTIALS), endpoint, region
+            ),
+            endpoint,
+        )
         self.stopping = threading.Event()
         self.handing_over = False  # set with `stopping`: exit, leaving everything running
         self.wake = threading.Event()
@@ -133,6 +139,7 @@ class Agent:
                 authorized_key=key,
                 user_data=user_data,
                 kit=h.role == "jenkins",  # the pipeline's Verify runs the kit's vpclab
+                aws_config=imds.aws_config(self.region),
             )
         )
 
@@ -214,6 +221,7 @@ class Agent:
         record = handover.Handover(os.getpid(), self.endpoint, self.region, tuple(labs))
         handover.write(self.local_dir, record)
         self.publisher.close()
+        self.metadata.close()
         log.info("handed over %d labs", len(labs))
 
     def loop(self) -> str | None:
@@ -261,6 +269,7 @@ class Agent:
                 log.exception("%s: teardown failed", lab)
                 cleanup.force_down(runtime.lid)
         self.publisher.close()
+        self.metadata.close()
         self.pool.shutdown(wait=True)
         self.services_pool.shutdown(wait=True)
 

@@ -46,6 +46,7 @@ class HostSpec:
     authorized_key: str | None  # the key pair's OpenSSH public key line; None: no key pair
     user_data: bytes | None = None
     kit: bool = False  # a read-only view of the kit (the Jenkins host: see hostoci.mounts)
+    aws_config: str | None = None  # ~/.aws/config of every user (`imds.aws_config`)
 
 
 def log_path(host_dir: Path) -> Path:
@@ -99,6 +100,8 @@ def prepare(spec: HostSpec) -> str:
         _mkdir(home, 0o750, UID, GID)
         _mkdir(home / ".ssh", 0o700, UID, GID)
         _write_file(home / ".ssh" / "authorized_keys", f"{key}\n" if key else "", 0o600, UID, GID)
+    if spec.aws_config is not None:
+        _aws_config(h, spec.aws_config)
     public_key = _host_key(h, spec.hostname)
     hide_machine_secrets(h)
 
@@ -112,6 +115,20 @@ def prepare(spec: HostSpec) -> str:
 
 
 # --- the pieces of a host's identity -----------------------------------------------------
+
+
+def _aws_config(h: Path, text: str) -> None:
+    """The local image's AWS config: the region and the lab's control-plane address, for
+    `ubuntu` and (through /etc/skel) every user made later, such as `jenkins`. Written
+    where missing only: a user's own edits stay."""
+    skel = _upper_with_parents(h, "/etc/skel/.aws")
+    if not (skel / "config").exists():
+        _mkdir(skel, 0o755)
+        _write_file(skel / "config", text, 0o644)
+    home = h / "home" / USER / ".aws"
+    if (h / "home" / USER).exists() and not (home / "config").exists():
+        _mkdir(home, 0o755, UID, GID)
+        _write_file(home / "config", text, 0o644, UID, GID)
 
 
 def _write_accounts(etc: Path) -> None:

@@ -13,6 +13,11 @@
   plane keeps for itself, so the API and the hosts agree.
 - **Revoke as AWS does.** Revoking with `IpPermissions` matches a rule whatever its
   descriptions, as AWS does (moto wants them repeated).
+- **IAM for the hosts' keys.** A request that comes through a host's door (`imds`, stamped
+  with `X-Vpclab-Host`) has its signature and its action checked against the caller's
+  policies by moto's own IAM access control, as AWS checks an instance profile's keys: the
+  Jenkins host may do what its role allows and nothing else. Only the owner (below) reaches
+  the server without a door, and its own requests stay unchecked, as before.
 - **A change counter.** `GET /vpclab-api/mutations` gives the number of mutating calls
   applied so far: the agent records the count it planned from, so a checker can wait until
   the data plane has caught up with its own writes.
@@ -36,7 +41,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from moto import settings as moto_settings
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.ec2.models import ec2_backends
 from moto.ec2.models import elastic_ip_addresses as moto_eips
 from moto.ec2.models import elastic_network_interfaces as moto_enis
@@ -48,9 +55,11 @@ from moto.server import main as moto_server_main
 
 from vpclab.aws.session import is_mutating
 from vpclab.localcloud import procfs, recording
+from vpclab.localcloud.imds import HOST_HEADER
 from vpclab.localcloud.recording import Entry, action_of
 
 SEED = 4242
+HOST_ENVIRON = "HTTP_" + HOST_HEADER.upper().replace("-", "_")
 MUTATIONS_PATH = "/vpclab-api/mutations"
 # Instance public IPs: the data plane keeps .1 (router), .253 (services) and .254 (laptop).
 INSTANCE_POOL = tuple(str(ipaddress.IPv4Address("198.51.100.0") + i) for i in range(10, 250))
@@ -142,6 +151,7 @@ def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) 
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
     _request.mutating = False
+    _request.from_host = bool(environ.get(HOST_ENVIRON))
     try:
         return _dispatch(self, environ, start_response)
     finally:
@@ -150,6 +160,18 @@ def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) 
         if getattr(_request, "mutating", False):
             with _applied_lock:
                 _applied += 1
+
+
+# --- IAM for requests from the hosts ---------------------------------------------------------
+
+_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+
+def _authorize_hosts(self: Any, *args: Any, **kwargs: Any) -> None:
+    """moto's IAM check (signature, then the caller's policies) for a host's request only.
+    moto checks every request once INITIAL_NO_AUTH_ACTION_COUNT is 0 (set in `patch`)."""
+    if getattr(_request, "from_host", False):
+        _authorize(self, *args, **kwargs)
 
 
 # --- only the owner ----------------------------------------------------------------------
@@ -235,6 +257,8 @@ def patch() -> None:
     moto_enis.random_public_ip = instance_public_ip
     moto_eips.random_ip = elastic_ip
     SecurityGroupRule.__eq__ = _same_rule
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize_hosts
 
 
 def main() -> None:

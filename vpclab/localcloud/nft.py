@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vpclab.localcloud import netns
 from vpclab.localcloud.dataplane import Rule
+from vpclab.localcloud.imds import METADATA_IP, METADATA_PORTS
 
 
 def _match(rule: Rule) -> str:
@@ -44,6 +45,8 @@ def render_host(table: str, rules: tuple[Rule, ...]) -> str:
             "    ct state invalid drop",
             f'    {lo} "lo" accept',
         ]
+        if direction == "out":  # as on AWS, no security group stands before the metadata
+            lines.append(f"    ip daddr {METADATA_IP} tcp dport {{ {METADATA_PORTS} }} accept")
         lines += [f"    {_match(r)} accept" for r in rules if r.direction == direction]
         lines.append("  }")
     lines.append("}")

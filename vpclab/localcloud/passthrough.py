@@ -38,11 +38,28 @@ Screen = Callable[[Request], Answer | None]
 class Passthrough:
     """Start with `start()`, stop with `stop()`; `endpoint` is what the clients are given."""
 
-    def __init__(self, upstream: str, screen: Screen) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        screen: Screen,
+        listen: socket.socket | None = None,
+        stamp: Callable[[str], dict[str, str]] | None = None,
+    ) -> None:
+        """`listen`: a bound, listening socket to serve on (default: a free loopback port);
+        `stamp`: the headers to set on a request passed on, from the client's address; they
+        replace any of the same name the client sent."""
         parts = urllib.parse.urlsplit(upstream)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.screen = screen
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.stamp = stamp or (lambda _client: {})
+        if listen is None:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        else:  # HTTPServer's own bind would look the address up in DNS: not needed here
+            self._server = ThreadingHTTPServer(
+                listen.getsockname(), self._handler(), bind_and_activate=False
+            )
+            self._server.socket.close()
+            self._server.socket = listen
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -85,14 +102,21 @@ class Passthrough:
             def _relay(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(size) if size else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                client = self.client_address[0] if self.client_address else ""
+                stamp = outer.stamp(str(client))
+                stamped = {k.lower() for k in stamp}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in _HOP and k.lower() not in stamped
+                }
                 answer = outer.screen(Request(self.command, self.path, headers, body))
                 if answer is not None:
                     kind = [("Content-Type", answer.content_type)]
                     return self._send(answer.status, "", kind, answer.body)
                 upstream = http.client.HTTPConnection(outer.host, outer.port, timeout=600)
                 try:
-                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    upstream.request(self.command, self.path, body=body, headers=headers | stamp)
                     reply = upstream.getresponse()
                     self._send(reply.status, reply.reason, reply.getheaders(), reply.read())
                 finally:

@@ -10,6 +10,7 @@ NAT's public address.
 from __future__ import annotations
 
 from vpclab.localcloud.dataplane import LabPlan, internet_link
+from vpclab.localcloud.imds import METADATA_IP, METADATA_PORTS
 
 
 def render(table: str, plan: LabPlan, public: dict[str, str]) -> str:
@@ -53,11 +54,17 @@ def render(table: str, plan: LabPlan, public: dict[str, str]) -> str:
     lines += chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;", pre)
     lines += chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post)
     lines += chain("forward", "type filter hook forward priority filter; policy drop;", forward)
-    # The router itself offers nothing: only ping and replies.
+    # The router itself offers only ping and, to the lab's hosts (never the internet side),
+    # the metadata service and the control plane's door (`imds`), as AWS's hypervisor does.
     lines += chain(
         "input",
         "type filter hook input priority filter; policy drop;",
-        ["ct state established,related accept", 'iif "lo" accept', "meta l4proto icmp accept"],
+        [
+            "ct state established,related accept",
+            'iif "lo" accept',
+            "meta l4proto icmp accept",
+            f'iifname != "{inet}" ip daddr {METADATA_IP} tcp dport {{ {METADATA_PORTS} }} accept',
+        ],
     )
     lines.append("}")
     return "\n".join(lines) + "\n"

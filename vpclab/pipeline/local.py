@@ -5,29 +5,29 @@ What the lab gives the build, in place of what real Jenkins on AWS has:
   at the branch's commit as the remote serves it;
 - Build installs from the lab internet's wheel index (it serves the pipeline's tools beside
   the app's requirements), since the Jenkins host has no PyPI;
-- Deploy gets the web server's private address from the lab's state (the web server's
-  deploy gate knows the rest);
-- Verify runs `vpclab verify --junit` on the Jenkins host with the kit's own vpclab (the
-  "local image"), reading the control plane through a reverse SSH port forward to the
-  build's gate (`gate`): the reads the Jenkins instance profile allows on AWS, no change and
-  no `/moto-api`. Checks that need the data plane's root SKIP there, with the reason.
+- Deploy and Verify find the lab as on AWS: the Jenkins host's own tags through its
+  instance metadata, and the lab's state with its instance profile's keys, against moto with
+  IAM enforced (`localcloud.imds`); the region and the control plane's address are in the
+  host's AWS config file. Verify runs the kit's own vpclab (the "local image"): checks that
+  need the data plane's root SKIP there, with the reason;
 - vulnerability data is not in the lab's internet, so Security's audit says "not checked".
+
+The build's environment is Jenkins' own variables, what Configuration as Code gives real
+Jenkins (`render/jenkins/casc.yaml`), and the local image's differences below, each with its
+reason; nothing names a host, the lab or an endpoint (tests/pipeline/test_build_env.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
-import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.hosts.ssh import Host
 from vpclab.localcloud import client
 from vpclab.paths import local_dir
-from vpclab.pipeline import builds, forward, gate
+from vpclab.pipeline import builds
 from vpclab.pipeline.builds import BuildSummary
 from vpclab.pipeline.host import JOB, HostWorkspace
 from vpclab.pipeline.jenkinsfile import read
@@ -38,6 +38,37 @@ from vpclab.steps.keys import JENKINS_USER
 HOST_PYTHON = "/usr/bin/python3"
 NO_VULNERABILITY_DATA = "http://127.0.0.1:9/v1/query"  # nothing listens: the lab has no OSV
 MIRROR_WAIT = 60.0  # seconds for the lab's mirror to serve a new commit
+
+# Variables real Jenkins sets for every build of a multibranch job (so does the runner).
+JENKINS_OWN = frozenset({"JOB_NAME", "GIT_URL", "GIT_BRANCH"})
+# casc.yaml's variables a local build does not get, with the reason.
+CASC_ONLY = {
+    "DEPENDENCY_AUDIT": "the local image has no Dependency-Check (its stage is real Jenkins')",
+    "DEPENDENCY_CHECK_HOME": "the local image has no Dependency-Check (its stage is real Jenkins')",
+}
+# What a local build gets that real Jenkins does not, with the reason.
+LOCAL_IMAGE = {
+    "PYTHON": "the local image's Python is the machine's, not the AMI's python3 on PATH",
+    "PIP_ARGS": "the lab has no PyPI: the lab internet's wheel index serves the tools",
+    "OSV_URL": "the lab's internet has no vulnerability data: the audit says 'not checked'",
+    "AUDIT_TIMEOUT": "nothing answers at OSV_URL: give up at once",
+    "VPCLAB": "the wheel index has no vpclab dependencies: the local image runs the kit's",
+}
+
+
+def build_env(git_url: str, branch: str, region: str, pip_args: str) -> dict[str, str]:
+    """The environment of a local build (see the module's docstring)."""
+    return {
+        "JOB_NAME": JOB,
+        "GIT_URL": git_url,
+        "GIT_BRANCH": branch,
+        "AWS_DEFAULT_REGION": region,  # casc.yaml: the instance profile gives no region
+        "PYTHON": HOST_PYTHON,
+        "PIP_ARGS": pip_args,
+        "OSV_URL": NO_VULNERABILITY_DATA,
+        "AUDIT_TIMEOUT": "3",
+        "VPCLAB": kit_vpclab(),
+    }
 
 
 def project_commit(reach: remote.Reach, branch: str) -> str | None:
@@ -62,7 +93,6 @@ def run_on_lab(
     reach: remote.Reach,
     ref: str | None = None,
     say: Callable[[str], None] = print,
-    verify_through: str | None = None,
 ) -> BuildSummary:
     """Run one build of the branch `ref` (default: the remote's default branch)."""
     if reach.cloud.site.runs_jenkins:
@@ -75,7 +105,6 @@ def run_on_lab(
         raise VpclabError(f"cannot run the pipeline: {reason}", "run 'vpclab up' as root")
     served = remote.services(reach)
     assert served is not None  # the local target always has them (or raised)
-    web = remote.where(reach, "web")
     host = remote.open_role(reach, "jenkins")
     try:
         home = remote.home_of(host, JENKINS_USER)
@@ -86,46 +115,11 @@ def run_on_lab(
         say(f"checking out {branch} @ {commit[:12]} from {served.git_url} on the Jenkins host")
         ws.checkout(served.git_url, commit)
         pipeline = read(ws.run(f"cat {ws.root}/Jenkinsfile"))
-        spec = ws.put_text("lab/lab.toml", reach.spec_path.read_text())
-        verify_args = f"--spec {spec} --target local"
-        if verify_through:
-            verify_args += f" --through {verify_through}"
-        pip_args = " ".join(served.pip_args)
-        env = {
-            "JOB_NAME": JOB,
-            "GIT_URL": served.git_url,
-            "GIT_BRANCH": branch,
-            "PYTHON": HOST_PYTHON,
-            "PIP_ARGS": pip_args,
-            "WEB_HOST": web.private_ip,
-            "OSV_URL": NO_VULNERABILITY_DATA,
-            "AUDIT_TIMEOUT": "3",
-            "VPCLAB": kit_vpclab(),
-            "VPCLAB_ARGS": verify_args,
-        }
-        with control_plane_for_build(reach, host) as endpoint:
-            env["AWS_ENDPOINT_URL"] = endpoint
-            builds_dir = builds.builds_dir(reach.spec.name, reach.spec_path)
-            number, folder = builds.new_build(builds_dir)
-            info = BuildInfo(number, branch, commit, folder, env=env)
-            say(f"build #{number}")
-            return run(pipeline, ws, info, say=say)
+        env = build_env(served.git_url, branch, reach.spec.region, " ".join(served.pip_args))
+        builds_dir = builds.builds_dir(reach.spec.name, reach.spec_path)
+        number, folder = builds.new_build(builds_dir)
+        info = BuildInfo(number, branch, commit, folder, env=env)
+        say(f"build #{number}")
+        return run(pipeline, ws, info, say=say)
     finally:
         remote.close(host)
-
-
-@contextlib.contextmanager
-def control_plane_for_build(reach: remote.Reach, host: Host) -> Iterator[str]:
-    """The control plane as a build on the Jenkins host `host` sees it, as an endpoint URL
-    there: a reverse SSH forward to the gate (`gate`), which allows what the Jenkins role
-    may do on AWS and nothing else."""
-    endpoint = urllib.parse.urlsplit(reach.cloud.endpoint or "")
-    if not endpoint.hostname or not endpoint.port:
-        raise VpclabError(f"no control-plane endpoint ({endpoint!r})", "'vpclab local start'")
-    entry = gate.open_gate(reach.cloud.endpoint or "")
-    try:
-        # Not over loopback TCP: a jailed kernel's new connections may reach the relay only.
-        with forward.reverse(host.transport, entry.attach) as port:
-            yield f"http://127.0.0.1:{port}"
-    finally:
-        entry.stop()

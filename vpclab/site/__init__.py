@@ -126,7 +126,6 @@ class Site(ABC):
     # -- Jenkins, the pipeline and Grafana
 
     runs_jenkins: bool  # the Jenkins host runs Jenkins; else the kit's runner plays it
-    jenkins_profile: bool  # the Jenkins server has an instance profile (made, torn down)
 
     @abstractmethod
     def why_no_grafana(self) -> str | None:

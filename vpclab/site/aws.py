@@ -28,7 +28,6 @@ class AwsSite(Site):
     dials_from_lab_internet = False
     probe_backend = "ssh"
     runs_jenkins = True
-    jenkins_profile = True
 
     def connect(self, region: str, local_dir: Path) -> Cloud:
         from vpclab.aws.session import chain_cloud

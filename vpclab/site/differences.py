@@ -157,13 +157,6 @@ DIFFERENCES: tuple[Difference, ...] = (
         "apt repository or Java",
     ),
     Difference(
-        "jenkins_profile",
-        "no instance profile",
-        "an instance profile (made by the jenkins step, deleted last by `down`)",
-        "the local hosts have no instance metadata service to hand a profile's credentials "
-        "to (issue 16, Build 4, adds one)",
-    ),
-    Difference(
         "why_no_grafana",
         "Grafana is not installed (its panels' queries are checked against Prometheus)",
         "installed from Grafana's apt repository",

@@ -43,7 +43,6 @@ class LocalSite(Site):
     dials_from_lab_internet = True
     probe_backend = "namespaces"
     runs_jenkins = False
-    jenkins_profile = False
 
     def connect(self, region: str, local_dir: Path) -> Cloud:
         from vpclab.aws.session import endpoint_cloud

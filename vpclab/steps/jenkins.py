@@ -3,7 +3,7 @@ routed on both sides) that lets it reach the web server over private addresses."
 
 from __future__ import annotations
 
-from vpclab.aws import jenkins_setup, retry
+from vpclab.aws import jenkins_setup, retry, tags
 from vpclab.errors import VpclabError
 from vpclab.steps.compute import (
     Ingress,
@@ -48,7 +48,8 @@ def apply(ctx: Context) -> None:
         "Jenkins deployment server",
     )
     on_aws = ctx.site.runs_jenkins  # the user data installs Jenkins
-    profile = ensure_aws_profile(ctx) if ctx.site.jenkins_profile else None
+    # Both targets: Deploy and Verify read the lab with the profile's keys (IMDS locally too).
+    profile = ensure_profile(ctx)
     if on_aws:  # read by the user data through the profile, before Jenkins first starts
         jenkins_setup.admin_password(ctx.cloud.client("ssm"), spec.name, ctx.say, ctx.creator)
     instance = ensure_instance(
@@ -63,8 +64,8 @@ def apply(ctx: Context) -> None:
         user_data=aws_user_data(ctx) if on_aws else None,
         profile=profile,
     )
-    if profile is not None:
-        associate_profile(ctx, instance["InstanceId"], profile)
+    associate_profile(ctx, instance["InstanceId"], profile)
+    tag_target(ctx, instance)
 
     pcx = ensure_peering(ctx, state.peering, default_vpc, state.vpc["VpcId"])
     # The default VPC's table is not the lab's: only routes through our peerings are ours.
@@ -111,7 +112,7 @@ def ensure_peering(ctx: Context, peering: dict | None, default_vpc: str, lab_vpc
     return pcx
 
 
-# --- target aws: real Jenkins (user data) with a read-only instance profile -----------------
+# --- real Jenkins (user data, aws target) and its read-only instance profile (both) ---------
 
 
 def aws_user_data(ctx: Context) -> str:
@@ -120,11 +121,23 @@ def aws_user_data(ctx: Context) -> str:
     return jenkins_setup.user_data(ctx.spec.name, ctx.spec.region, repo)
 
 
-def ensure_aws_profile(ctx: Context) -> str:
+def ensure_profile(ctx: Context) -> str:
     """The instance profile that lets Deploy and Verify read the lab's state (no keys)."""
     account = ctx.cloud.client("sts").get_caller_identity()["Account"]
     return jenkins_setup.ensure_profile(
         ctx.cloud.client("iam"), ctx.spec.name, ctx.spec.region, account, ctx.say, ctx.creator
+    )
+
+
+def tag_target(ctx: Context, instance: dict) -> None:
+    """The target on the Jenkins server itself: its builds read it, and the lab's name,
+    from its own tags (`aws.instance`), so nothing has to hand them either."""
+    if tags.tags_of(instance).get(tags.TARGET) == ctx.cloud.target:
+        return
+    ctx.settle(
+        ctx.ec2.create_tags,
+        Resources=[instance["InstanceId"]],
+        Tags=[{"Key": tags.TARGET, "Value": str(ctx.cloud.target)}],
     )
 
 

@@ -131,6 +131,6 @@ def apply(ctx: Context) -> None:
         return
     from vpclab.pipeline.local import run_on_lab
 
-    # Verify checks the steps so far: the later ones are not applied yet.
-    summary = run_on_lab(ctx, None, say=lambda _line: None, verify_through="pipeline")
+    # Verify checks the steps through this one (scripts/ci/verify.sh): later ones come later.
+    summary = run_on_lab(ctx, None, say=lambda _line: None)
     report(ctx, summary, "see 'vpclab pipeline status'; fix it, commit, then 'vpclab pipeline run'")
