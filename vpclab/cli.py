@@ -15,12 +15,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
-from vpclab import report
+from vpclab import labca, report
 from vpclab.aws.teardown import steps_reset
 from vpclab.checklist import CheckResult, failed
 from vpclab.cli_common import STEP_NAMES, SpecOpt, TargetOpt, app, console, err, open_lab
 from vpclab.course import cli as course_cli
 from vpclab.errors import VpclabError
+from vpclab.lab import Lab
 from vpclab.outputs import LabOutputs
 from vpclab.spec import Target
 
@@ -34,6 +35,19 @@ def _prog() -> str:
         return "vpclab"
     relative = os.path.relpath(ran.resolve())
     return relative if not relative.startswith("..") else "vpclab"
+
+
+def _say_ca(lab: Lab, url: str) -> None:
+    """Where the lab CA's certificate is, so a user can trust the site instead of ignoring
+    its certificate."""
+    ca = labca.ca_cert_path(lab.spec.name, lab.spec_path)
+    if ca.exists():
+        console.print(
+            f"lab CA: {ca} (trust it: curl --cacert {ca} {url}; browsers: import it as an "
+            "authority)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _next_line(results: list[CheckResult], url: str | None) -> str:
@@ -76,7 +90,7 @@ def up(
     if not steps:
         err.print("no built steps selected")
     dataplane = lab.dataplane_status()
-    url = dataplane.web_url
+    url = dataplane.web_url or (lab.status().web_url if lab.target is Target.aws else None)
     if "monitoring" in lab.built_steps(through):
         for name, ui in (
             ("prometheus", dataplane.prometheus_url),
@@ -86,6 +100,7 @@ def up(
                 console.print(f"{name}: {ui}", highlight=False, soft_wrap=True)
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}", highlight=False, soft_wrap=True)
+        _say_ca(lab, url)
     elif url:
         console.print(
             f"web server published at {url} (the microblog is served there once the nginx "
@@ -169,7 +184,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """What exists, by role, with ids and addresses."""
-    data = open_lab(spec, target, quiet=True).status()
+    lab = open_lab(spec, target, quiet=True)
+    data = lab.status()
     if as_json:
         print(json.dumps(data.to_dict(), indent=2))
         return
@@ -177,7 +193,8 @@ def status(
         console.print(table)
         console.print()
     if data.web_url:
-        console.print(f"web server: {data.web_url}")
+        console.print(f"web server: {data.web_url}", highlight=False)
+        _say_ca(lab, data.web_url)
     for name, url in (("prometheus", data.prometheus_url), ("alertmanager", data.alertmanager_url)):
         if url:
             console.print(f"{name}: {url}", highlight=False)
