@@ -21,10 +21,9 @@ def deployed(full_lab: FullLab) -> FullLab:
     return full_lab
 
 
-def session() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
+def session(lab: DeployLab) -> urllib.request.OpenerDirector:
+    """A browser-like session: cookies kept, HTTPS trusting the lab CA."""
+    return lab.opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
 
 def post_form(lab: DeployLab, opener, path: str, fields: dict[str, str]) -> str:
