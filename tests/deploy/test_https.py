@@ -19,7 +19,7 @@ import pytest
 
 from tests.deploy.conftest import DeployLab
 from vpclab.checklist import Status
-from vpclab.steps import nginx, remote
+from vpclab.steps import BUILT, nginx, remote, scripts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -190,3 +190,56 @@ def test_the_published_port_speaks_tls_only(up: DeployLab):
         raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
         answer = raw.recv(4096)
     assert b"400" in answer and b"HTTPS" in answer.upper()  # Nginx: plain HTTP to an HTTPS port
+
+
+# --- break it: each fault is caught by its check, with a hint, and `up` mends it ----------
+
+
+def _break_and_mend(up: DeployLab, role: str, breaks: str, step: str, check_id: str, hint: str):
+    host = remote.open_role(up.lab().context(), role)
+    try:
+        host.run(breaks, sudo=True)
+    finally:
+        remote.close(host)
+    broken = {r.id: r for r in up.lab().verify(step=step)}[check_id]
+    assert broken.status is Status.FAIL, broken
+    assert hint in broken.hint, broken.hint
+    BUILT[step].apply(up.lab().context())
+    mended = {r.id: r for r in up.lab().verify(step=step)}[check_id]
+    assert mended.status is Status.PASS, mended
+
+
+@pytest.mark.breaks
+def test_a_site_without_hsts_is_caught(up: DeployLab):
+    breaks = f"sed -i '/Strict-Transport-Security \"max-age/d' {nginx.SITE} && nginx -s reload"
+    _break_and_mend(up, "web", breaks, "nginx", "nginx.hsts", "Strict-Transport-Security")
+
+
+@pytest.mark.breaks
+def test_port_80_serving_the_app_is_caught(up: DeployLab):
+    breaks = (
+        f"sed -i 's|return 301 https://.*;|proxy_pass http://microblog_app;|' {nginx.SITE}"
+        " && nginx -s reload"
+    )
+    _break_and_mend(up, "web", breaks, "nginx", "nginx.http_redirects_to_https", "return 301")
+
+
+@pytest.mark.breaks
+def test_a_certificate_not_from_the_lab_ca_is_caught(up: DeployLab):
+    breaks = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        f"-subj /CN=impostor -keyout {nginx.TLS_KEY} -out {nginx.TLS_CERT} 2>/dev/null"
+        " && nginx -s reload"
+    )
+    _break_and_mend(up, "web", breaks, "nginx", "nginx.certificate_trusted", "lab CA")
+
+
+@pytest.mark.breaks
+def test_a_session_cookie_without_secure_is_caught(up: DeployLab):
+    breaks = (
+        f"sed -i '/^SESSION_COOKIE_SECURE=/d' {scripts.ENV_FILE}"
+        f" && supervisorctl restart {scripts.PROGRAM} >/dev/null"
+    )
+    _break_and_mend(
+        up, "app", breaks, "scripts", "scripts.session_cookie_secure", "SESSION_COOKIE_SECURE=1"
+    )
