@@ -285,8 +285,7 @@ else:
 #
 # 1. Why is the site rendered from the control plane instead of typed once?
 # 2. A wrong app address passes `nginx -t`. Why, and what catches it?
-# 3. Which headers does Nginx pass so the app knows the original request?
-# 4. Port 80 serves no page at all. Why keep it open?
+# 3. Port 80 serves no page at all. Why keep it open, and what keeps a browser off it?
 
 # %% [markdown]
 # <details><summary>Answers</summary>
@@ -295,9 +294,8 @@ else:
 #    typed one silently points at nobody.
 # 2. `nginx -t` checks syntax, not where the proxy points. The check compares the proxied
 #    address with the app's real one and FAILs.
-# 3. `Host`, `X-Forwarded-For` and `X-Forwarded-Proto`.
-# 4. So a user who types `http://` is sent to HTTPS instead of finding nothing; after one
-#    HTTPS answer the browser's HSTS memory skips port 80 altogether.
+# 3. So a user who types `http://` is sent to HTTPS instead of finding nothing. After one
+#    HTTPS answer with `Strict-Transport-Security`, the browser goes straight to HTTPS.
 #
 # </details>
 
@@ -307,6 +305,7 @@ else:
 # - Public traffic ends at the web layer; the app listens only to the web server.
 # - A config `nginx -t` refuses never goes live; the previous one stays.
 # - `/metrics` and `stub_status` are not for the public.
+# - Users get HTTPS with a certificate from the lab CA; port 80 only redirects.
 
 # %% [markdown]
 # ## Checkpoint
