@@ -43,9 +43,10 @@ def test_the_microblog_url_is_https_and_curl_k_gets_the_page(up: DeployLab):
 
 
 def test_curl_with_the_lab_ca_verifies_and_without_it_refuses(up: DeployLab):
-    trusted = _curl("--cacert", up.ca, "-o", "/dev/null", "-w", "%{http_code}", up.url)
+    page = up.url + "explore"
+    trusted = _curl("--cacert", up.ca, "-o", "/dev/null", "-w", "%{http_code}", page)
     assert trusted.returncode == 0 and trusted.stdout == "200", trusted.stderr
-    bare = _curl(up.url)  # the system store only
+    bare = _curl(page)  # the system store only
     assert bare.returncode == 60, (bare.returncode, bare.stderr)  # 60: peer not verified
 
 
