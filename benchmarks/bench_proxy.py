@@ -1,5 +1,6 @@
 """What the Nginx proxy costs: wrk from the web server, through Nginx on the web server
-(127.0.0.1:80) against straight to gunicorn on the app server (private IP, app port).
+(HTTPS on 127.0.0.1:443, as users reach it: TLS is part of the proxy's cost; port 80 only
+redirects) against straight to gunicorn on the app server (private IP, app port).
 
     python benchmarks/bench_proxy.py [--spec lab.toml] [--path /healthz] [--seconds 6]
 
@@ -24,7 +25,7 @@ def main() -> None:
     args, ctx = setup(__doc__, "bench_proxy", path="/healthz", seconds=6, connections=16)
     app = remote.where(ctx, "app")
     targets = {
-        PROXIED: f"http://127.0.0.1:{ctx.spec.ports.http}{args.path}",
+        PROXIED: f"https://127.0.0.1:{ctx.spec.ports.https}{args.path}",
         DIRECT: f"http://{app.private_ip}:{ctx.spec.ports.app}{args.path}",
     }
     cores = None if args.no_pin else plan_cores()

@@ -29,9 +29,9 @@ APT_PACKAGES=(
 )
 # Only the tests and the benchmarks use these (a headless browser, a load generator, a
 # PostgreSQL server for the app's database tests, a shell script linter, Groovy to parse the
-# Jenkinsfile).
+# Jenkinsfile, NSS's certutil to make the browser trust the lab CA).
 APT_TEST_PACKAGES=(
-  wrk chromium chromium-driver shellcheck postgresql groovy
+  wrk chromium chromium-driver shellcheck postgresql groovy libnss3-tools
 )
 if [ "$MODE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")

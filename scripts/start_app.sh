@@ -156,7 +156,8 @@ env_text="MICROBLOG_ENV=production
 SECRET_KEY=$SECRET_KEY
 MICROBLOG_DATA=$DATA_DIR
 GUNICORN_BIND=0.0.0.0:$APP_PORT
-RATELIMIT_STORAGE_URI=memcached://127.0.0.1:$LIMITS_PORT"
+RATELIMIT_STORAGE_URI=memcached://127.0.0.1:$LIMITS_PORT
+SESSION_COOKIE_SECURE=1"
 changed=0
 if [ ! -f "$ENV_FILE" ] || [ "$(cat "$ENV_FILE")" != "$env_text" ]; then
   (umask 077 && printf '%s\n' "$env_text" >"$ENV_FILE.tmp")

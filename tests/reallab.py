@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -156,12 +157,23 @@ class FullLab(RealLab):
     """The session's one whole lab (`vpclab up`, every step), shared by the deploy, monitoring
     and pipeline tests: read-only tests first, then those that break something and mend it."""
 
-    url: str = ""  # the microblog's, as `vpclab up` printed it
+    url: str = ""  # the microblog's, as `vpclab up` printed it (https://127.0.0.1:PORT/)
+    ca: str = ""  # the lab CA's certificate, where `vpclab up` said it is
     up_output: str = ""  # what `vpclab up` printed (stdout: the checklist and URLs)
     up_progress: str = ""  # and its stderr (the steps' progress)
 
+    def tls(self) -> ssl.SSLContext:
+        """A TLS client context trusting the lab CA only (hostnames checked)."""
+        return ssl.create_default_context(cafile=self.ca)
+
+    def opener(self, *handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
+        """A urllib opener for the microblog's HTTPS URL, trusting the lab CA."""
+        return urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.tls()), *handlers
+        )
+
     def get(self, path: str, opener: urllib.request.OpenerDirector | None = None) -> str:
-        with (opener or urllib.request.build_opener()).open(self.url + path, timeout=10) as r:
+        with (opener or self.opener()).open(self.url + path, timeout=10) as r:
             return r.read().decode()
 
     def healthz_commit(self) -> str:
@@ -191,9 +203,10 @@ def full_lab(folder: Path) -> Iterator[FullLab]:
         up = lab.cli("up")
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-3000:]
         assert all_green(up.stdout), up.stdout[-3000:]
-        url = re.search(r"^microblog: (http://127\.0\.0\.1:\d+/)$", up.stdout, re.M)
-        assert url, up.stdout[-500:]
-        lab.url, lab.up_output, lab.up_progress = url[1], up.stdout, up.stderr
+        url = re.search(r"^microblog: (https://127\.0\.0\.1:\d+/)$", up.stdout, re.M)
+        ca = re.search(r"^lab CA: (\S+) \(trust it: curl --cacert ", up.stdout, re.M)
+        assert url and ca, up.stdout[-500:]
+        lab.url, lab.ca, lab.up_output, lab.up_progress = url[1], ca[1], up.stdout, up.stderr
         yield lab
 
 

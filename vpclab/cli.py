@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
-from vpclab import report
+from vpclab import labca, report
 from vpclab.aws.teardown import steps_reset
 from vpclab.checklist import CheckResult, failed
 from vpclab.cli_common import (
@@ -30,6 +30,7 @@ from vpclab.cli_common import (
 )
 from vpclab.course import cli as course_cli
 from vpclab.errors import VpclabError
+from vpclab.lab import Lab
 from vpclab.outputs import LabOutputs
 from vpclab.spec import Target
 
@@ -43,6 +44,19 @@ def _prog() -> str:
         return "vpclab"
     relative = os.path.relpath(ran.resolve())
     return relative if not relative.startswith("..") else "vpclab"
+
+
+def _say_ca(lab: Lab, url: str) -> None:
+    """Where the lab CA's certificate is, so a user can trust the site instead of ignoring
+    its certificate."""
+    ca = labca.ca_cert_path(lab.spec.name, lab.spec_path)
+    if ca.exists():
+        console.print(
+            f"lab CA: {ca} (trust it: curl --cacert {ca} {url}; browsers: import it as an "
+            "authority)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _next_line(results: list[CheckResult], url: str | None) -> str:
@@ -85,7 +99,7 @@ def up(
     if not steps:
         err.print("no built steps selected")
     dataplane = lab.dataplane_status()
-    url = dataplane.web_url
+    url = dataplane.web_url or (lab.status().web_url if lab.target is Target.aws else None)
     if "monitoring" in lab.built_steps(through):
         for name, ui in (
             ("prometheus", dataplane.prometheus_url),
@@ -95,6 +109,7 @@ def up(
                 console.print(f"{name}: {ui}", highlight=False, soft_wrap=True)
     if url and "nginx" in lab.built_steps():
         console.print(f"microblog: {url}", highlight=False, soft_wrap=True)
+        _say_ca(lab, url)
     elif url:
         console.print(
             f"web server published at {url} (the microblog is served there once the nginx "
@@ -180,7 +195,8 @@ def status(
     from_instance: FromInstanceOpt = False,
 ) -> None:
     """What exists, by role, with ids and addresses."""
-    data = open_lab(spec, target, quiet=True, from_instance=from_instance).status()
+    lab = open_lab(spec, target, quiet=True, from_instance=from_instance)
+    data = lab.status()
     if as_json:
         print(json.dumps(data.to_dict(), indent=2))
         return
@@ -188,7 +204,8 @@ def status(
         console.print(table)
         console.print()
     if data.web_url:
-        console.print(f"web server: {data.web_url}")
+        console.print(f"web server: {data.web_url}", highlight=False)
+        _say_ca(lab, data.web_url)
     for name, url in (("prometheus", data.prometheus_url), ("alertmanager", data.alertmanager_url)):
         if url:
             console.print(f"{name}: {url}", highlight=False)

@@ -85,8 +85,16 @@ class LabOutputs:
                 )
                 for role, i in sorted(state.instances.items())
             },
-            web_url=dataplane.web_url,
+            web_url=dataplane.web_url or _public_site(target, state),
             prometheus_url=dataplane.prometheus_url,
             alertmanager_url=dataplane.alertmanager_url,
             dataplane=dataplane,
         )
+
+
+def _public_site(target: str, state: LabState) -> str | None:
+    """On aws the microblog is the web server's public name (or address) over HTTPS; the
+    local target publishes it on a loopback port instead (the agent's web_url)."""
+    web = state.instances.get("web") or {}
+    name = web.get("PublicDnsName") or web.get("PublicIpAddress")
+    return f"https://{name}/" if str(target) == "aws" and name else None

@@ -56,6 +56,7 @@ class Strict(BaseModel):
 class Ports(Strict):
     ssh: int = 22
     http: int = 80
+    https: int = 443
     app: int = 5000
     prometheus: int = 9090
     grafana: int = 3000

@@ -129,8 +129,8 @@ Image(filename=str(drawing.path))
 # %% [markdown]
 # <details><summary>Answers</summary>
 #
-# 1. The web server. Nginx there accepts port 80 and forwards the request to the app server's
-#    private address on port 5000.
+# 1. The web server. Nginx there accepts HTTPS on port 443 (port 80 only redirects there)
+#    and forwards the request to the app server's private address on port 5000.
 # 2. Its subnet's default route points at the NAT gateway, which sits in the public subnet:
 #    connections it opens go out and replies come back, but nothing from outside can open one
 #    in.

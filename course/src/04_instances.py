@@ -42,7 +42,7 @@
 #
 # | role       | subnet  | public IP | inbound (security group)                          |
 # |------------|---------|-----------|---------------------------------------------------|
-# | web        | public  | yes       | 80 from anyone; 22 from the admin range and Jenkins |
+# | web        | public  | yes       | 443 and 80 from anyone; 22 from the admin range and Jenkins |
 # | app        | private | **no**    | 22 and 5000 **only from the web server's group**  |
 # | monitoring | public  | yes       | 22, 9090 (Prometheus), 3000 (Grafana) from admin  |
 #
@@ -116,7 +116,8 @@ print(allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"))
 # creates the group (`create_security_group` with `GroupName`, `Description`, `VpcId` and
 # `TagSpecifications`), authorizes `rules` on it and returns the group's id. Then make the
 # web group, `web_sg`: 22 from the admin range (`admin`) and from Jenkins' group
-# (`jenkins_sg`), 80 from anyone.
+# (`jenkins_sg`), 443 (HTTPS) and 80 from anyone (Nginx answers 80 only with a redirect to
+# HTTPS, step 06).
 
 
 # %%
@@ -139,6 +140,7 @@ web_sg = security_group(
         allow(ports.ssh, cidr=admin, why="admin"),
         allow(ports.ssh, group=jenkins_sg, why="Jenkins"),
         allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"),
+        allow(ports.https, cidr="0.0.0.0/0", why="anyone (HTTPS)"),
     ],
 )
 ### END SOLUTION

@@ -17,6 +17,7 @@
 # ### Objectives
 #
 # - Render the Nginx site from the control plane's state, not a hand-typed address.
+# - Serve it over HTTPS with a certificate from the lab's own CA; plain HTTP only redirects.
 # - Install it with `nginx -t` as the gate before every reload.
 # - Show that the app is reachable through the proxy and not directly.
 #
@@ -31,6 +32,7 @@
 # ### Reference docs
 #
 # - [Nginx proxy module (`proxy_pass`, `proxy_set_header`)](https://nginx.org/en/docs/http/ngx_http_proxy_module.html)
+# - [Nginx SSL module (`ssl_certificate`)](https://nginx.org/en/docs/http/ngx_http_ssl_module.html)
 # - [paramiko `SSHClient`](https://docs.paramiko.org/en/stable/api/client.html)
 
 # %% [markdown]
@@ -40,8 +42,8 @@
 # sentence:
 #
 # - **Public traffic ends at the web layer.** Users talk to Nginx on the web server's public
-#   address, port 80. Nginx opens its own connection to the app server's *private* address
-#   on port 5000, which the internet cannot reach at all.
+#   address, over HTTPS (port 443). Nginx opens its own connection to the app server's
+#   *private* address on port 5000, which the internet cannot reach at all.
 # - **The app server stays isolated.** Its security group accepts port 5000 from the web
 #   server's group only (step 04), and it has no public address. Nginx is the one door.
 # - **Web and app concerns stay apart.** Nginx carries the headers the app needs to know
@@ -49,6 +51,12 @@
 #   what reaches the app (timeouts, a body-size limit), serves a friendly page when the app
 #   is down, and keeps private paths private: `/metrics` is not served to the public, and
 #   Nginx's own counters (`stub_status`) answer the monitoring server only.
+# - **Logins and cookies are encrypted.** Nginx holds a certificate for the web server's
+#   public address and DNS name, signed by the **lab CA** that `vpclab` made (its
+#   certificate is in the state folder: `vpclab status` prints where, and `curl --cacert`
+#   trusts it). Port 80 answers only with a redirect to the same page over HTTPS, and every
+#   HTTPS answer carries `Strict-Transport-Security`, so a browser that saw it once never
+#   tries plain HTTP again.
 #
 # The exercise also lists what went wrong: the app's IP was typed into the config by hand,
 # and broke the day the instance was replaced. Here the config is **rendered from the
@@ -99,10 +107,14 @@ print(f"app server: {servers['app'].private_ip}; monitoring: {servers['monitorin
 
 # %% [markdown]
 # **Render the site** from those values with the lab's template (`nginx-site.conf.j2`). Read
-# it: the `upstream` holds the app's private address; `location /` passes every request
-# there with the forwarded headers; `/metrics` answers 404; `/nginx_status` allows the
-# monitoring server and the web server itself, and denies everyone else; a 502 from the app
-# shows the friendly page. Keep it in `site` (the next cell installs it) and print it.
+# it: the `upstream` holds the app's private address; the port-80 server only redirects to
+# HTTPS (and keeps `/nginx_status`, which allows the monitoring server and the web server
+# itself, and denies everyone else); the HTTPS server names its certificate and key
+# (`nginx.TLS_CERT`, `nginx.TLS_KEY`), adds HSTS (`nginx.HSTS_MAX_AGE`), and its
+# `location /` passes every request to the app with the forwarded headers; `/metrics`
+# answers 404; a 502 from the app shows the friendly page. HTTPS is on its default port,
+# so the redirect adds no port (`https_suffix=""`). Keep it in `site` (the next cell
+# installs it) and print it.
 
 # %%
 ### BEGIN SOLUTION
@@ -112,6 +124,12 @@ site = render(
     app_ip=app_ip,
     app_port=lab.spec.ports.app,
     http_port=lab.spec.ports.http,
+    https_port=lab.spec.ports.https,
+    https_suffix="",
+    tls_cert=nginx.TLS_CERT,
+    tls_key=nginx.TLS_KEY,
+    hsts_max_age=nginx.HSTS_MAX_AGE,
+    connect_timeout=nginx.CONNECT_TIMEOUT,
     monitoring_ip=monitoring_ip,
     body_limit=nginx.BODY_LIMIT,
     error_root=nginx.ERROR_ROOT,
@@ -120,7 +138,9 @@ print(site)
 ### END SOLUTION
 
 # %% [markdown]
-# **Install it on the web server.** Put the friendly 502 page and the site in place, enable
+# **Install it on the web server.** Put the friendly 502 page, the certificate and its key
+# (`nginx.install_tls(lab.context(), web)`: the lab CA signs a certificate for the web
+# server's names, and the key goes in place root's, mode 0600) and the site in place, enable
 # the site (and remove Debian's default site, which also claims port 80), then let `nginx -t`
 # judge the whole configuration. Only when it passes does Nginx reload; when it fails, the
 # previous site goes back and the cell stops with nginx's own message. `web` is a session
@@ -137,6 +157,7 @@ else:
     ### BEGIN SOLUTION
     page = render("502.html.j2", lab=lab.spec.name)
     web.put_text(page, f"{nginx.ERROR_ROOT}/502.html", 0o644, sudo=True)
+    nginx.install_tls(lab.context(), web)
     previous = remote.read_file(web, nginx.SITE)
     web.put_text(site, nginx.SITE, 0o644, sudo=True)
     web.run(f"ln -sfn {nginx.SITE} {nginx.ENABLED} && rm -f {nginx.DEFAULT_SITE}", sudo=True)
@@ -171,22 +192,30 @@ else:
 
 # %% [markdown]
 # **A request through the proxy**, from the internet (locally, the lab's internet
-# namespace) to the web server's public address. Until step 07 deploys the app there is
-# nothing on port 5000 yet, so Nginx answers with its friendly 502 page: the door works, the
-# room behind it is empty. After 07 the same request returns the microblog.
+# namespace) to the web server's public address, over HTTPS, trusting the lab CA and nothing
+# else (`remote.site_get`). Until step 07 deploys the app there is nothing on port 5000 yet,
+# so Nginx answers with its friendly 502 page: the door works, the room behind it is empty.
+# After 07 the same request returns the microblog. Plain HTTP gets only a redirect.
 
 # %%
 if offline:
     print(f"needs the hosts: {offline}")
 else:
     web_at = remote.where(lab.context(), "web")
-    reply = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/")
+    reply = remote.site_get(lab.context(), "/")
     title = reply.body.split("<title>")[1].split("</title>")[0] if "<title>" in reply.body else ""
-    print(f"GET / via {web_at.public_ip}: HTTP {reply.status}, {reply.headers.get('server')}")
+    print(f"GET https://{web_at.public_ip}/: HTTP {reply.status}, {reply.headers.get('server')}")
     print(f"page title: {title}")
-    for path in ("/metrics", nginx.STATUS_PATH):
-        hidden = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, path)
-        print(f"GET {path} from the internet: HTTP {hidden.status}")
+    print(f"Strict-Transport-Security: {reply.headers.get('strict-transport-security')}")
+    plain = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/explore")
+    moved = plain.headers.get("location")
+    print(f"GET http://{web_at.public_ip}/explore: HTTP {plain.status} → {moved}")
+    hidden = remote.site_get(lab.context(), "/metrics")
+    print(f"GET /metrics from the internet: HTTP {hidden.status}")
+    counters = remote.http_get(
+        lab.context(), web_at.public_ip, lab.spec.ports.http, nginx.STATUS_PATH
+    )
+    print(f"GET {nginx.STATUS_PATH} from the internet: HTTP {counters.status}")
 
 # %% [markdown]
 # **The direct way is shut.** The same "internet" tries the app server's port 5000
@@ -247,7 +276,7 @@ else:
         print(f"nginx -t: exit {test.rc}: {test.stderr.strip().splitlines()[0]}")
     finally:
         web.put_text(good, nginx.SITE, 0o644, sudo=True)
-    reply = remote.http_get(lab.context(), web_at.public_ip, lab.spec.ports.http, "/")
+    reply = remote.site_get(lab.context(), "/")
     print(f"previous site back, nginx never reloaded: GET / still HTTP {reply.status}")
     remote.close(web)
 
@@ -256,7 +285,7 @@ else:
 #
 # 1. Why is the site rendered from the control plane instead of typed once?
 # 2. A wrong app address passes `nginx -t`. Why, and what catches it?
-# 3. Which headers does Nginx pass so the app knows the original request?
+# 3. Port 80 serves no page at all. Why keep it open, and what keeps a browser off it?
 
 # %% [markdown]
 # <details><summary>Answers</summary>
@@ -265,7 +294,8 @@ else:
 #    typed one silently points at nobody.
 # 2. `nginx -t` checks syntax, not where the proxy points. The check compares the proxied
 #    address with the app's real one and FAILs.
-# 3. `Host`, `X-Forwarded-For` and `X-Forwarded-Proto`.
+# 3. So a user who types `http://` is sent to HTTPS instead of finding nothing. After one
+#    HTTPS answer with `Strict-Transport-Security`, the browser goes straight to HTTPS.
 #
 # </details>
 
@@ -275,6 +305,7 @@ else:
 # - Public traffic ends at the web layer; the app listens only to the web server.
 # - A config `nginx -t` refuses never goes live; the previous one stays.
 # - `/metrics` and `stub_status` are not for the public.
+# - Users get HTTPS with a certificate from the lab CA; port 80 only redirects.
 
 # %% [markdown]
 # ## Checkpoint

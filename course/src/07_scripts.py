@@ -165,10 +165,11 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     web_at = remote.where(ctx, "web")
-    http = lab.spec.ports.http
-    health = remote.http_get(ctx, web_at.public_ip, http, "/healthz")
-    print(f"GET /healthz via {web_at.public_ip}: HTTP {health.status} {health.body.strip()}")
-    page = remote.http_get(ctx, web_at.public_ip, http, "/explore")
+    health = remote.site_get(ctx, "/healthz")  # HTTPS, trusting the lab CA (step 06)
+    print(
+        f"GET /healthz via https://{web_at.public_ip}: HTTP {health.status} {health.body.strip()}"
+    )
+    page = remote.site_get(ctx, "/explore")
     title = page.body.split("<title>")[1].split("</title>")[0] if "<title>" in page.body else ""
     print(f"GET /explore: HTTP {page.status}, title {title.strip()!r}")
     app = remote.open_role(ctx, "app")
@@ -205,7 +206,7 @@ if offline:
 else:
     app.run(f"supervisorctl stop {scripts.PROGRAM}", sudo=True)
     try:
-        down = remote.http_get(ctx, web_at.public_ip, http, "/")
+        down = remote.site_get(ctx, "/")
         body = down.body
         title = body.split("<title>")[1].split("</title>")[0] if "<title>" in body else ""
         print(f"gunicorn stopped: GET / → HTTP {down.status}, {title!r}")
@@ -216,7 +217,7 @@ else:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if remote.http_get(ctx, web_at.public_ip, http, "/healthz").status == 200:
+            if remote.site_get(ctx, "/healthz").status == 200:
                 break
         except OSError:  # gunicorn still starting: the proxy may hold the request a while
             pass
@@ -249,7 +250,7 @@ def git(*args: str, cwd: str | None = None) -> str:
 
 def serving() -> str:
     """The commit /healthz answers with, through the proxy."""
-    reply = remote.http_get(ctx, web_at.public_ip, http, "/healthz").body
+    reply = remote.site_get(ctx, "/healthz").body
     return reply.split('"commit":"')[1].split('"')[0][:12] if '"commit":"' in reply else reply
 
 

@@ -138,7 +138,7 @@ else:
     web_at = remote.where(ctx, "web")
 
     def served() -> str:
-        reply = remote.http_get(ctx, web_at.public_ip, lab.spec.ports.http, "/healthz")
+        reply = remote.site_get(ctx, "/healthz")  # HTTPS, trusting the lab CA
         return reply.body.split('"commit":"')[1].split('"')[0]
 
     built = lab.pipeline_builds(1)[0].commit

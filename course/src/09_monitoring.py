@@ -352,7 +352,7 @@ else:
     started = time.monotonic()
     for i in range(300):
         path = ("/explore", "/healthz", "/user/nobody")[i % 3]
-        status = remote.http_get(ctx, web_at.public_ip, ports.http, path).status
+        status = remote.site_get(ctx, path).status
         statuses[status] = statuses.get(status, 0) + 1
         time.sleep(max(0.0, started + (i + 1) * 3 * scrape / 300 - time.monotonic()))
     print(f"300 requests in {time.monotonic() - started:.1f} s: {dict(sorted(statuses.items()))}")
@@ -457,7 +457,7 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     for _ in range(60):
-        remote.http_get(ctx, web_at.public_ip, ports.http, "/explore")
+        remote.site_get(ctx, "/explore")
     time.sleep(2 * scrape)
     remote.close(mon)
     print("sent 60 requests")

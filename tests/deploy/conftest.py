@@ -21,10 +21,9 @@ def deployed(full_lab: FullLab) -> FullLab:
     return full_lab
 
 
-def session() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
+def session(lab: DeployLab) -> urllib.request.OpenerDirector:
+    """A browser-like session: cookies kept, HTTPS trusting the lab CA."""
+    return lab.opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
 
 def post_form(lab: DeployLab, opener, path: str, fields: dict[str, str]) -> str:
@@ -32,7 +31,10 @@ def post_form(lab: DeployLab, opener, path: str, fields: dict[str, str]) -> str:
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert token, f"no CSRF token on {path}"
     data = urllib.parse.urlencode({**fields, "csrf_token": token[1]}).encode()
-    with opener.open(lab.url + path, data=data, timeout=10) as r:
+    # Over HTTPS, Flask-WTF also wants a same-origin Referer, which a browser sends (the
+    # site's Referrer-Policy is same-origin).
+    form = urllib.request.Request(lab.url + path, data=data, headers={"Referer": lab.url + path})
+    with opener.open(form, timeout=10) as r:
         return r.read().decode()
 
 

@@ -49,7 +49,7 @@ def test_make_lab_serves_the_microblog_and_a_second_run_changes_nothing(up: Depl
 
 
 def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab):
-    opener = session()
+    opener = session(up)
     user = f"u{uuid.uuid4().hex[:8]}"
     fields = {"username": user, "email": f"{user}@example.com"}
     post_form(

@@ -178,7 +178,12 @@ def build_network(
     )
     ec2.authorize_security_group_ingress(
         GroupId=web,
-        IpPermissions=[tcp(22, (ADMIN_CIDR,)), tcp(22, groups=(jenkins,)), tcp(80, ("0.0.0.0/0",))],
+        IpPermissions=[
+            tcp(22, (ADMIN_CIDR,)),
+            tcp(22, groups=(jenkins,)),
+            tcp(80, ("0.0.0.0/0",)),
+            tcp(443, ("0.0.0.0/0",)),
+        ],
     )
     ec2.authorize_security_group_ingress(
         GroupId=app, IpPermissions=[tcp(22, groups=(web,)), tcp(5000, groups=(web,))]

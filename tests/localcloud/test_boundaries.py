@@ -188,13 +188,14 @@ def _serve_http_in(ns: str, port: int, body: bytes) -> socket.socket:
     return listener
 
 
-def test_web_port_80_is_published_on_localhost(lab, cloud):
+def test_web_port_443_is_published_on_localhost(lab, cloud):
     url = cloud.lab_status(lab.name).web_url
-    assert url.startswith("http://127.0.0.1:")
+    assert url.startswith("https://127.0.0.1:")
     body = b"microblog " + lab.name.encode()
-    listener = _serve_http_in(names.netns(lid(lab.name), "web"), 80, body)
+    # The publisher carries TCP: a plain stand-in server on 443 answers through it.
+    listener = _serve_http_in(names.netns(lid(lab.name), "web"), 443, body)
     try:
-        with urllib.request.urlopen(url, timeout=5) as page:
+        with urllib.request.urlopen(url.replace("https://", "http://", 1), timeout=5) as page:
             assert page.read() == body
     finally:
         listener.close()

@@ -63,7 +63,7 @@ def test_up_and_ssh_with_pinned_keys(cli_lab):
     hosts = status["dataplane"]["hosts"]
     assert set(hosts) == {"jenkins", "web", "app", "monitoring"}
     assert all(h["booted"] for h in hosts.values())
-    assert status["web_url"].startswith("http://127.0.0.1:")
+    assert status["web_url"].startswith("https://127.0.0.1:")
 
     web = vpclab(spec, env, "ssh", "web", "hostname")
     assert web.returncode == 0 and web.stdout.strip() == "web", web.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_ONLY = {"chromium", "chromium-driver", "wrk", "shellcheck"}
+TEST_ONLY = {"chromium", "chromium-driver", "wrk", "shellcheck", "libnss3-tools"}
 
 
 def packages(*args: str) -> list[str]:

@@ -19,7 +19,7 @@ def instance_keys(facts: Facts) -> Outcome:
 
 @check(
     "instances.web_security_group",
-    "Web SG allows 22 from admin and Jenkins, 80 from anyone",
+    "Web SG allows 22 from admin and Jenkins, 80 and 443 from anyone",
     UP_INSTANCES,
 )
 def web_sg(facts: Facts) -> Outcome:
@@ -35,6 +35,7 @@ def web_sg(facts: Facts) -> Outcome:
         (ports.ssh, admin_cidr): "22 from admin",
         (ports.ssh, jenkins["GroupId"]): "22 from Jenkins",
         (ports.http, "0.0.0.0/0"): "80 from anyone",
+        (ports.https, "0.0.0.0/0"): "443 from anyone",
     }
     missing = [label for (port, source), label in wanted.items() if not allows(have, port, source)]
     if missing:
@@ -45,7 +46,7 @@ def web_sg(facts: Facts) -> Outcome:
     if extra:
         shown = ", ".join(describe_permission(p) for p in extra)
         return fail(f"{web['GroupId']} also allows {shown}", EXTRA_RULES)
-    return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 anyone, nothing else")
+    return ok(f"{web['GroupId']}: 22 admin+Jenkins, 80 and 443 anyone, nothing else")
 
 
 def admin_source(rules: list[IngressRule], ssh: int) -> str:
@@ -56,8 +57,9 @@ def admin_source(rules: list[IngressRule], ssh: int) -> str:
 
 
 EXTRA_RULES = (
-    "the web SG allows 22 from the admin CIDR and Jenkins, 80 from anyone (and the monitoring "
-    "scrapes) and nothing else: revoke the extra rule, or run 'vpclab up --through instances'"
+    "the web SG allows 22 from the admin CIDR and Jenkins, 80 and 443 from anyone (and the "
+    "monitoring scrapes) and nothing else: revoke the extra rule, or run "
+    "'vpclab up --through instances'"
 )
 
 

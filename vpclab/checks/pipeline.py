@@ -153,8 +153,8 @@ def _serves(facts: Facts) -> Outcome:
     deployed = next((b for b in builds if _deployed(b)), None)
     if deployed is None:
         return fail("no build has deployed yet", RUN)
-    web = public_web(facts, "run 'vpclab up'")
-    reply = remote.http_get(facts, web.public_ip, facts.spec.ports.http, "/healthz")
+    public_web(facts, "run 'vpclab up'")
+    reply = remote.site_get(facts, "/healthz")
     try:
         served = json.loads(reply.body).get("commit", "")
     except ValueError:

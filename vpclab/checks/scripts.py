@@ -15,7 +15,7 @@ def _public(facts: Facts) -> tuple[str, int]:
     web = remote.where(facts, "web")
     if not web.public_ip:
         raise OSError("the web server has no public address")
-    return web.public_ip, facts.spec.ports.http
+    return web.public_ip, facts.spec.ports.https
 
 
 @check(
@@ -27,7 +27,7 @@ def _public(facts: Facts) -> tuple[str, int]:
 @on_hosts
 def _through_web(facts: Facts) -> Outcome:
     address, port = _public(facts)
-    reply = remote.http_get(facts, address, port, "/explore")
+    reply = remote.site_get(facts, "/explore")
     if reply.status != 200 or "microblog" not in reply.body.lower():
         title = re.search(r"<title>(.*?)</title>", reply.body, re.S | re.I)
         shown = title[1].strip() if title else reply.body[:60]
@@ -43,11 +43,10 @@ def _through_web(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _healthz(facts: Facts) -> Outcome:
-    address, port = _public(facts)
     deployed = (remote.read_file(remote.shared(facts, "app"), scripts.REVISION) or "").strip()
     if not deployed:
         return fail("nothing is deployed (no /opt/microblog/current/REVISION)")
-    reply = remote.http_get(facts, address, port, "/healthz")
+    reply = remote.site_get(facts, "/healthz")
     try:
         body = json.loads(reply.body)
     except ValueError:
@@ -188,3 +187,33 @@ def _env_file_private(facts: Facts) -> Outcome:
     if wrong:
         return fail("; ".join(wrong))
     return ok(f"{scripts.ENV_FILE}: 600 root:root, in a {folder_mode} folder")
+
+
+@check(
+    "scripts.session_cookie_secure",
+    "The app's session cookie is Secure (sent over HTTPS only) and HttpOnly",
+    "without Secure, a browser sends the session over plain HTTP too, where anyone on the path "
+    f"reads it: the app needs SESSION_COOKIE_SECURE=1 in {scripts.ENV_FILE} (start_app.sh "
+    "writes it): run 'vpclab up --through scripts'",
+)
+@on_hosts
+def _cookie_secure(facts: Facts) -> Outcome:
+    # The login page puts its CSRF token in the session, so it always sets the cookie.
+    reply = remote.site_get(facts, "/auth/login")
+    cookie = reply.headers.get("set-cookie", "")
+    if not cookie:
+        return fail(f"GET /auth/login (HTTP {reply.status}) set no cookie")
+    name = cookie.split("=", 1)[0]
+    flags = {part.strip().split("=", 1)[0].lower() for part in cookie.split(";")[1:]}
+    missing = [flag for flag in ("Secure", "HttpOnly") if flag.lower() not in flags]
+    if missing:
+        return fail(f"the {name} cookie lacks {', '.join(missing)}")
+    return ok(f"the {name} cookie: Secure, HttpOnly, SameSite={_samesite(cookie)}")
+
+
+def _samesite(cookie: str) -> str:
+    for part in cookie.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "samesite":
+            return value
+    return "unset"

@@ -29,7 +29,8 @@ from vpclab.spec import Ports
 if TYPE_CHECKING:
     from vpclab.localcloud.daemon import Agent
 
-WEB_PORT = 80
+# The web server's HTTPS port: the microblog's only door (port 80 only redirects to it).
+WEB_PORT = Ports().https
 # The monitoring server's UIs, published beside the web server. The agent follows the control
 # plane, not a spec, so these are the spec's default ports.
 MONITORING_UIS = {"prometheus": Ports().prometheus, "alertmanager": Ports().alertmanager}
@@ -317,7 +318,7 @@ class LabRuntime:
             Target(self.internet_ns, ip, WEB_PORT),
             self.agent.previous_ports.get(self.lab, 0),
         )
-        self.web_url = f"http://127.0.0.1:{port}/"
+        self.web_url = f"https://127.0.0.1:{port}/"
 
     def _publish_monitoring(self, plan: LabPlan) -> None:
         """Prometheus' and Alertmanager's UIs, reached from the lab's internet like a browser

@@ -18,12 +18,14 @@ ANYWHERE = "0.0.0.0/0"
 
 
 def web_ingress(ctx: Context, jenkins_group: str) -> list[Ingress]:
-    """The web SG's own rules: SSH from the admin and from Jenkins, HTTP from anyone."""
+    """The web SG's own rules: SSH from the admin and from Jenkins, HTTPS from anyone, and
+    HTTP from anyone (Nginx answers it only with a redirect to HTTPS)."""
     ports = ctx.spec.ports
     return [
         Ingress(ports.ssh, cidr=ctx.spec.admin_cidr, description="admin"),
         Ingress(ports.ssh, group_id=jenkins_group, description="Jenkins"),
         Ingress(ports.http, cidr=ANYWHERE, description="anyone (HTTP)"),
+        Ingress(ports.https, cidr=ANYWHERE, description="anyone (HTTPS)"),
     ]
 
 

@@ -338,10 +338,11 @@ def warm_up(ctx: Context) -> None:
     prom = api(ctx)
     panels = dashboard_panels(ctx.spec.monitoring.rate_window)
     web = remote.where(ctx, "web")
-    address, port = web.public_ip or web.private_ip, ctx.spec.ports.http
+    address, port = web.public_ip or web.private_ip, ctx.spec.ports.https
+    tls = remote.site_tls(ctx)
 
     def send(path: str) -> int:
-        return remote.http_get(ctx, address, port, path).status
+        return remote.http_get(ctx, address, port, path, tls=tls).status
 
     def missing() -> list[str]:
         try:

@@ -1,8 +1,9 @@
 """Step `nginx`: the web server's reverse proxy to the private app, rendered from state.
 
-The app's private address comes from the control plane, never typed by hand. The new
-config is checked with `nginx -t` before any reload; when the check fails the previous
-config is put back, so a running proxy is never left with a broken one.
+The app's private address comes from the control plane, never typed by hand. The site is
+served over HTTPS with a certificate from the lab CA (`vpclab.labca`); port 80 only
+redirects. The new config is checked with `nginx -t` before any reload; when the check
+fails the previous config is put back, so a running proxy is never left with a broken one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vpclab import labca
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.render import render
@@ -22,6 +24,14 @@ DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 ERROR_ROOT = "/var/www/vpclab"
 STATUS_PATH = "/nginx_status"
 BODY_LIMIT = "1m"
+TLS_DIR = "/etc/nginx/tls"
+TLS_CERT = f"{TLS_DIR}/microblog.crt"
+TLS_KEY = f"{TLS_DIR}/microblog.key"
+CONNECT_TIMEOUT = 5  # s: Nginx waits this long for the app before its 502 page
+# One day: enough to show and check HSTS, short enough that a public name or address handed
+# to someone else after the lab (AWS recycles them) is not pinned to HTTPS for long. No
+# includeSubDomains: the lab owns no domain.
+HSTS_MAX_AGE = 86400
 _UPSTREAM = re.compile(r"^\s*server\s+([0-9.]+):(\d+)\s*;", re.M)
 # Running or not, then start or reload: under systemd where there is one; otherwise nginx's
 # own master daemonizes (every stream closed, so the SSH channel can end).
@@ -46,25 +56,56 @@ def proxied(config: str) -> list[Upstream]:
 
 
 def site(ctx: Context, app_ip: str, monitoring_ip: str) -> str:
-    return render(
-        "nginx-site.conf.j2",
-        lab=ctx.spec.name,
-        app_ip=app_ip,
-        app_port=ctx.spec.ports.app,
-        http_port=ctx.spec.ports.http,
-        monitoring_ip=monitoring_ip,
-        body_limit=BODY_LIMIT,
-        error_root=ERROR_ROOT,
-    )
+    return render("nginx-site.conf.j2", **site_values(ctx, app_ip, monitoring_ip))
 
 
-def install(web: Host, text: str) -> bool:
+def site_values(ctx: Context, app_ip: str, monitoring_ip: str) -> dict[str, object]:
+    """What the site template is rendered from."""
+    https = ctx.spec.ports.https
+    return {
+        "lab": ctx.spec.name,
+        "app_ip": app_ip,
+        "app_port": ctx.spec.ports.app,
+        "http_port": ctx.spec.ports.http,
+        "https_port": https,
+        "https_suffix": "" if https == 443 else f":{https}",
+        "tls_cert": TLS_CERT,
+        "tls_key": TLS_KEY,
+        "hsts_max_age": HSTS_MAX_AGE,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "monitoring_ip": monitoring_ip,
+        "body_limit": BODY_LIMIT,
+        "error_root": ERROR_ROOT,
+    }
+
+
+def cert_names(ctx: Context) -> list[str]:
+    """What the web server's certificate names: its public address and public DNS name, and
+    127.0.0.1 on the local target (the site is also published on a localhost port)."""
+    web = ctx.state().instances.get("web") or {}
+    names = [web.get("PublicIpAddress") or "", web.get("PublicDnsName") or ""]
+    if remote.is_local(ctx):
+        names.append("127.0.0.1")
+    return [n for n in names if n]
+
+
+def install_tls(ctx: Context, web: Host) -> bool:
+    """The lab CA's certificate for the web server, and its key (root's, 0600), in place on
+    the web server. Returns whether either changed."""
+    issued = labca.ensure_server_cert(ctx.spec.name, cert_names(ctx), ctx.spec_path)
+    web.run(f"install -d -m 0755 -o root -g root {TLS_DIR}", sudo=True)
+    key = remote.ensure_file(web, TLS_KEY, issued.key_pem, 0o600)
+    cert = remote.ensure_file(web, TLS_CERT, issued.cert_pem, 0o644)
+    return key or cert
+
+
+def install(web: Host, text: str, tls_changed: bool = False) -> bool:
     """Put the site in place and (re)load nginx, keeping the previous config when `nginx -t`
     fails. Returns whether anything changed."""
     previous = remote.read_file(web, SITE)
     linked = web.run(f"[ -L {ENABLED} ] && [ ! -e {DEFAULT_SITE} ]", check=False).ok
     running = web.run(RUNNING, sudo=True, check=False).ok
-    if previous == text and linked and running:
+    if previous == text and linked and running and not tls_changed:
         return False
     if previous != text:
         web.put_text(text, SITE, 0o644, sudo=True, owner="root:root")
@@ -107,10 +148,18 @@ def apply(ctx: Context) -> None:
     try:
         page = render("502.html.j2", lab=ctx.spec.name)
         remote.ensure_file(web, f"{ERROR_ROOT}/502.html", page, 0o644)
-        if install(web, text):
+        tls_changed = install_tls(ctx, web)
+        if tls_changed:
             ctx.say(
-                f"nginx on the web server proxies :{ctx.spec.ports.http} to the app at "
-                f"{app['PrivateIpAddress']}:{ctx.spec.ports.app} (config checked with nginx -t)"
+                f"nginx: the web server's certificate from the lab CA is in place "
+                f"({', '.join(cert_names(ctx))}); trust "
+                f"{labca.ca_cert_path(ctx.spec.name, ctx.spec_path)}"
+            )
+        if install(web, text, tls_changed):
+            ctx.say(
+                f"nginx on the web server proxies HTTPS :{ctx.spec.ports.https} to the app at "
+                f"{app['PrivateIpAddress']}:{ctx.spec.ports.app}, :{ctx.spec.ports.http} "
+                "redirects to HTTPS (config checked with nginx -t)"
             )
     finally:
         remote.close(web)

@@ -26,9 +26,9 @@ def served_commit(ctx: Context) -> str | None:
     if not web.public_ip:
         return None
     try:
-        reply = remote.http_get(ctx, web.public_ip, ctx.spec.ports.http, "/healthz")
+        reply = remote.site_get(ctx, "/healthz")
         return json.loads(reply.body).get("commit") or None
-    except (OSError, ValueError):
+    except (OSError, ValueError, VpclabError):
         return None
 
 

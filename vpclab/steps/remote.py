@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import shlex
 import socket
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -133,10 +134,26 @@ def can_connect(reach: Reach, address: str, port: int, timeout: float = 1.0) -> 
         return False
 
 
-def http_get(reach: Reach, address: str, port: int, path: str, timeout: float = 5.0) -> Reply:
-    """GET address:port/path from the internet. Raises OSError when nothing answers."""
+def http_get(
+    reach: Reach,
+    address: str,
+    port: int,
+    path: str,
+    timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
+) -> Reply:
+    """GET address:port/path from the internet, over TLS with `tls` (the server's name
+    checked against `address`). Raises OSError when nothing answers, ssl.SSLError (an
+    OSError) when the certificate is not trusted."""
     conn = http.client.HTTPConnection(address, port, timeout=timeout)
-    conn.sock = connect(reach, address, port, timeout)
+    sock = connect(reach, address, port, timeout)
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_hostname=address)
+        except BaseException:
+            sock.close()
+            raise
+    conn.sock = sock
     try:
         conn.request("GET", path, headers={"Host": address, "Connection": "close"})
         resp = conn.getresponse()
@@ -144,6 +161,28 @@ def http_get(reach: Reach, address: str, port: int, path: str, timeout: float = 
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
     finally:
         conn.close()
+
+
+def site_tls(reach: Reach) -> ssl.SSLContext:
+    """How to talk TLS to the lab's web server: trusting the lab CA only. Inside a pipeline
+    build the lab CA is the operator's (not in the build's state folder): there the site's
+    pages are read without verifying, and the certificate check SKIPs."""
+    from vpclab import labca
+    from vpclab.checks import inside_build
+
+    if inside_build() and not labca.ca_cert_path(reach.spec.name, reach.spec_path).exists():
+        return ssl._create_unverified_context()  # noqa: S323 - see the docstring
+    return labca.client_context(reach.spec.name, reach.spec_path)
+
+
+def site_get(reach: Reach, path: str, timeout: float = 12.0) -> Reply:
+    """GET a page of the microblog from the internet, as a user does: HTTPS on the web
+    server's public address, trusting the lab CA. The timeout outlasts Nginx's wait for a
+    down app (its proxy_connect_timeout), so a down app is its 502 page, not a timeout."""
+    web = where(reach, "web")
+    if not web.public_ip:
+        raise VpclabError("the web server has no public address", "run 'vpclab up'")
+    return http_get(reach, web.public_ip, reach.spec.ports.https, path, timeout, site_tls(reach))
 
 
 # --- files on a host -------------------------------------------------------------------------
