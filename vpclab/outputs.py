@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from vpclab.aws.inventory import LabState
 from vpclab.localcloud.status import DataPlaneStatus, HostStatus
+from vpclab.site import site_for
 
 # The local data plane's side of the contract: the local cloud fills these in from the
 # agent's report.
@@ -97,4 +98,4 @@ def _public_site(target: str, state: LabState) -> str | None:
     local target publishes it on a loopback port instead (the agent's web_url)."""
     web = state.instances.get("web") or {}
     name = web.get("PublicDnsName") or web.get("PublicIpAddress")
-    return f"https://{name}/" if str(target) == "aws" and name else None
+    return f"https://{name}/" if name and not site_for(str(target)).site_on_loopback else None

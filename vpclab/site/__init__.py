@@ -103,6 +103,7 @@ class Site(ABC):
         """(public, private) address of each role's host, for the system ssh to `role`."""
 
     dials_from_lab_internet: bool  # the operator's connections start in the lab's internet
+    site_on_loopback: bool  # the microblog is published on a localhost port (the agent's URL)
 
     @abstractmethod
     def connect_from_internet(

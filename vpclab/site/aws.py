@@ -26,6 +26,7 @@ class AwsSite(Site):
     reports_host_work = False
     image_stands_in = False
     dials_from_lab_internet = False
+    site_on_loopback = False
     probe_backend = "ssh"
     runs_jenkins = True
 

@@ -122,6 +122,14 @@ DIFFERENCES: tuple[Difference, ...] = (
         "the lab's public addresses (198.51.100.0/24) exist only inside the namespaces",
     ),
     Difference(
+        "site_on_loopback",
+        "yes: the agent publishes the web server's 443 on a localhost port (its web_url), and "
+        "the certificate also names 127.0.0.1",
+        "no: the web server's public DNS name (or address) serves it",
+        "the lab's public addresses exist only inside the namespaces, so a browser on this "
+        "machine reaches the site through a localhost port",
+    ),
+    Difference(
         "connect_from_internet",
         "a socket opened in the lab's internet namespace",
         "a plain socket from this machine",

@@ -41,6 +41,7 @@ class LocalSite(Site):
     reports_host_work = True
     image_stands_in = True
     dials_from_lab_internet = True
+    site_on_loopback = True
     probe_backend = "namespaces"
     runs_jenkins = False
 

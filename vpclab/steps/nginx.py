@@ -84,7 +84,7 @@ def cert_names(ctx: Context) -> list[str]:
     127.0.0.1 on the local target (the site is also published on a localhost port)."""
     web = ctx.state().instances.get("web") or {}
     names = [web.get("PublicIpAddress") or "", web.get("PublicDnsName") or ""]
-    if remote.is_local(ctx):
+    if ctx.site.site_on_loopback:
         names.append("127.0.0.1")
     return [n for n in names if n]
 
