@@ -139,3 +139,21 @@ def test_assign_without_the_course_extras_says_what_to_install(monkeypatch, tmp_
     said = capsys.readouterr().err
     assert stopped.value.code == 2 and "nbgrader" in said and "pip install" in said, said
     assert not (tmp_path / "out").exists()
+
+
+def test_edition_clears_the_blanks_of_the_projects_files(edition):
+    from vpclab import blanks
+
+    for blank in blanks.FILES:
+        reference = (ROOT / blank.path).read_text()
+        student = (edition / blank.path).read_text()
+        secret = {
+            line.strip()
+            for region in blanks.regions(reference, blank.comment)
+            for line in region.lines
+            if len(line.strip()) > 12
+        }
+        leaked = [line for line in secret if line in student]
+        assert not leaked, f"{blank.path} leaks {leaked[:3]}"
+        assert blanks.unfilled(student), f"{blank.path} has no stub"
+        assert f"({blank.notebook})" in student
