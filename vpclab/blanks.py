@@ -39,7 +39,13 @@ class FileBlank:
     notebook: str
 
 
-FILES = (FileBlank("vpclab/render/templates/nginx-site.conf.j2", "#", "06_nginx"),)
+FILES = (
+    FileBlank("vpclab/render/templates/authorized-key-app.j2", "#", "05_keys"),
+    FileBlank("vpclab/render/templates/sshd-no-password.conf", "#", "05_keys"),
+    FileBlank("vpclab/render/templates/nginx-site.conf.j2", "#", "06_nginx"),
+    FileBlank("scripts/start_app.sh", "#", "07_scripts"),
+    FileBlank("Jenkinsfile", "//", "08_pipeline"),
+)
 BY_PATH = {f.path: f for f in FILES}
 
 

@@ -16,6 +16,7 @@
 #
 # ### Objectives
 #
+# - Write the site's `location /` block: `proxy_pass` and the forwarded headers.
 # - Render the Nginx site from the control plane's state, not a hand-typed address.
 # - Install it with `nginx -t` as the gate before every reload.
 # - Show that the app is reachable through the proxy and not directly.
@@ -31,6 +32,7 @@
 # ### Reference docs
 #
 # - [Nginx proxy module (`proxy_pass`, `proxy_set_header`)](https://nginx.org/en/docs/http/ngx_http_proxy_module.html)
+# - [Nginx `location`](https://nginx.org/en/docs/http/ngx_http_core_module.html#location)
 # - [paramiko `SSHClient`](https://docs.paramiko.org/en/stable/api/client.html)
 
 # %% [markdown]
@@ -98,24 +100,38 @@ servers = lab.status().instances  # what the control plane holds, to compare wit
 print(f"app server: {servers['app'].private_ip}; monitoring: {servers['monitoring'].private_ip}")
 
 # %% [markdown]
-# **Render the site** from those values with the lab's template (`nginx-site.conf.j2`). Read
-# it: the `upstream` holds the app's private address; `location /` passes every request
-# there with the forwarded headers; `/metrics` answers 404; `/nginx_status` allows the
-# monitoring server and the web server itself, and denies everyone else; a 502 from the app
-# shows the friendly page. Keep it in `site` (the next cell installs it) and print it.
+# **Write the proxy itself.** The site is a template in the project, beside the lab's
+# spec: open `vpclab/render/templates/nginx-site.conf.j2` (from this folder,
+# `../vpclab/render/templates/nginx-site.conf.j2`) in JupyterLab's editor. Everything else
+# in it is given: the `upstream microblog_app` holding the app's private address
+# (`{{ app_ip }}:{{ app_port }}`), the timeouts, `/metrics` answering 404, `/nginx_status`
+# for the monitoring server only, the friendly 502 page. Replace its line
+# `# YOUR CODE HERE: location / (06_nginx)` with the `location /` block (about 15 lines):
+#
+# - `proxy_pass http://microblog_app;`: every request goes to the upstream, never to a
+#   typed address;
+# - `proxy_http_version 1.1;` and `proxy_set_header Connection "";`, so the upstream's
+#   `keepalive` connections are reused;
+# - `proxy_set_header` for `Host $host`, `X-Real-IP $remote_addr`, `X-Forwarded-For
+#   $proxy_add_x_forwarded_for`, `X-Forwarded-Proto $scheme`, `X-Forwarded-Host $http_host`
+#   and `X-Forwarded-Port $server_port`: the app learns the original request from them;
+# - `proxy_hide_header` for `X-Content-Type-Options`, `X-Frame-Options` and
+#   `Referrer-Policy`: the server block already adds them to every answer, so each comes once.
+#
+# The directives are in Nginx's
+# [proxy module](https://nginx.org/en/docs/http/ngx_http_proxy_module.html) and the
+# [`location`](https://nginx.org/en/docs/http/ngx_http_core_module.html#location) reference.
+# Save the file. The lab (this cell, `vpclab up`, the grader) renders *your* file;
+# while the stub line is still there, rendering stops with one line naming the file.
+#
+# Then **render the site** from the app's and the monitoring server's addresses with
+# `nginx.site(ctx, app_ip, monitoring_ip) -> str` (`ctx` is `lab.context()`), keep it in
+# `site` (the next cell installs it) and print it. Read it: the rendered `upstream` holds
+# the app's private address, and your `location /` passes every request there.
 
 # %%
 ### BEGIN SOLUTION
-site = render(
-    "nginx-site.conf.j2",
-    lab=lab.spec.name,
-    app_ip=app_ip,
-    app_port=lab.spec.ports.app,
-    http_port=lab.spec.ports.http,
-    monitoring_ip=monitoring_ip,
-    body_limit=nginx.BODY_LIMIT,
-    error_root=nginx.ERROR_ROOT,
-)
+site = nginx.site(lab.context(), app_ip, monitoring_ip)
 print(site)
 ### END SOLUTION
 

@@ -108,3 +108,83 @@ def test_proxied_follows_proxy_pass_to_an_upstream_or_an_address():
     direct = SITE.replace("http://microblog_app", "http://10.0.2.7:5001/")
     assert nginx.proxied(direct) == [nginx.Upstream("10.0.2.7", 5001)]
     assert nginx.proxied(SITE.replace("proxy_pass http://microblog_app;", "")) == []
+
+
+def test_the_grader_lays_the_students_files_and_never_the_references(tmp_path):
+    import subprocess
+
+    from vpclab.course.runner import lay_student_files
+
+    project = tmp_path / "lab"
+    project.mkdir()
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "kit"], check=True)
+    first, *rest = blanks.FILES
+    submission = tmp_path / "alice"
+    (submission / first.path).parent.mkdir(parents=True)
+    (submission / first.path).write_text("alice's own\n")
+    assert lay_student_files(submission, project) == [first.path]
+    assert (project / first.path).read_text() == "alice's own\n"
+    for blank in rest:  # not handed in: the blank edition
+        assert blanks.unfilled((project / blank.path).read_text())
+    served = subprocess.run([*git, "show", f"main:{first.path}"], capture_output=True, text=True)
+    assert served.stdout == "alice's own\n"
+    # A link out of the submission is not followed: the blank edition instead.
+    (submission / first.path).unlink()
+    (submission / first.path).symlink_to(ROOT / first.path)
+    assert lay_student_files(submission, project) == []
+    assert blanks.unfilled((project / first.path).read_text())
+
+
+def test_the_pipeline_reader_names_an_unfilled_deploy_stage():
+    from vpclab.pipeline.jenkinsfile import read
+
+    reference = (ROOT / "Jenkinsfile").read_text()
+    assert "Deploy" in [s.name for s in read(reference).stages]
+    with pytest.raises(VpclabError) as err:
+        read(blanks.clear(reference, blanks.BY_PATH["Jenkinsfile"]))
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith("Jenkinsfile: the blank 'the Deploy stage (08_pipeline)'")
+
+
+def test_the_app_keys_line_is_the_projects_template_rendered(tmp_path):
+    from vpclab.steps import keys
+
+    blob = "AAAAC3NzaC1lZDI1NTE5AAAAIGxvY2FsLWtleS1mb3ItdGVzdHM"
+    line = keys.app_key_line(None, "ssh-ed25519", blob, "10.0.1.9")
+    assert keys.from_option(line.options) == "10.0.1.9" and line.blob == blob
+    old = f"ssh-ed25519 {blob} vpclab-app\nssh-rsa AAAAB3Nza other\n"
+    text = keys.put_key_line(old, line)
+    assert text.splitlines() == ["ssh-rsa AAAAB3Nza other", line.text()]
+    assert keys.put_key_line(text, line) == text  # run twice, no change
+    mine = tmp_path / keys.APP_KEY_TEMPLATE
+    mine.parent.mkdir(parents=True)
+    mine.write_text("{{ key_type }} {{ blob }} a\n{{ key_type }} {{ blob }} b\n")
+    with pytest.raises(VpclabError, match="renders 2 key lines"):
+        keys.app_key_line(tmp_path, "ssh-ed25519", blob, "10.0.1.9")
+    blank = blanks.BY_PATH[keys.APP_KEY_TEMPLATE]
+    mine.write_text(blanks.clear((ROOT / keys.APP_KEY_TEMPLATE).read_text(), blank))
+    with pytest.raises(VpclabError, match="the app key's line"):
+        keys.app_key_line(tmp_path, "ssh-ed25519", blob, "10.0.1.9")
+
+
+def test_the_sshd_drop_in_turns_both_password_methods_off():
+    from vpclab.steps import keys
+
+    settings = [line.split() for line in keys.sshd_dropin().splitlines() if line[:1].isalpha()]
+    assert settings == [["PasswordAuthentication", "no"], ["KbdInteractiveAuthentication", "no"]]
+
+
+def test_a_jailed_kernels_project_holds_no_reference_solution_in_any_commit(tmp_path):
+    import subprocess
+
+    from vpclab.course.runner import lay_out
+
+    project = lay_out(tmp_path / "lab", ROOT / "lab.toml", clone=True, history=False)
+    history = subprocess.run(
+        ["git", "-C", str(project), "log", "-p", "--all"], capture_output=True, text=True
+    ).stdout
+    assert "handout" in history
+    assert "proxy_pass http://microblog_app;" not in history
+    assert blanks.unfilled((project / nginx.TEMPLATE).read_text())
