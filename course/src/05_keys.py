@@ -71,6 +71,7 @@
 
 # %%
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.steps import keys, remote, scripts
 
@@ -242,6 +243,16 @@ else:
     print(f'the app key now works on app only from="{web_at.private_ip}"')
 
 # %% [markdown]
+# **Self-check: the app key's line.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "app key line")
+
+# %% [markdown]
 # **No passwords.** Every host's sshd gets a drop-in that turns password login off. You
 # write it: open `vpclab/render/templates/sshd-no-password.conf` (from this folder,
 # `../vpclab/render/templates/sshd-no-password.conf`) and replace its line
@@ -265,6 +276,16 @@ else:
         print(f"{host.name}: password login {'turned off' if changed else 'already off'}")
     remote.close(monitoring)
     ### END SOLUTION
+
+# %% [markdown]
+# **Self-check: the sshd drop-in.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "sshd drop-in")
 
 # %% [markdown]
 # ## Look at the result

@@ -63,6 +63,7 @@
 
 # %%
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.render import render
 from vpclab.steps import nginx, remote
@@ -164,6 +165,16 @@ else:
     web.run(nginx.RELOAD, sudo=True)  # start Nginx, or reload it when it runs
     ### END SOLUTION
     print(web.run("nginx -t", sudo=True, check=False).stderr.strip())
+
+# %% [markdown]
+# **Self-check: your `location /`.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "nginx location")
 
 # %% [markdown]
 # ## Look at the result

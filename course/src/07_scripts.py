@@ -71,6 +71,7 @@ import secrets
 import time
 
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.steps import remote, scripts
 
@@ -183,6 +184,16 @@ else:
     conf = scripts.deploy_conf(settings, app_at.private_ip)
     remote.ensure_file(web, scripts.DEPLOY_CONF, conf, 0o644)
     remote.close(web)  # the deploying SSH session ends here; the app must keep running
+
+# %% [markdown]
+# **Self-check: your `start_app.sh`.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "start_app.sh")
 
 # %% [markdown]
 # ## Look at the result

@@ -64,6 +64,7 @@ import subprocess
 from pathlib import Path
 
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.localcloud import client
 from vpclab.pipeline.jenkinsfile import read
@@ -130,6 +131,16 @@ else:
     ### BEGIN SOLUTION
     build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
     ### END SOLUTION
+
+# %% [markdown]
+# **Self-check: your Deploy stage.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "deploy stage")
 
 # %% [markdown]
 # ## Look at the result

@@ -188,3 +188,46 @@ def test_a_jailed_kernels_project_holds_no_reference_solution_in_any_commit(tmp_
     assert "handout" in history
     assert "proxy_pass http://microblog_app;" not in history
     assert blanks.unfilled((project / nginx.TEMPLATE).read_text())
+
+
+class _Lab:
+    def __init__(self, statuses: dict[str, str]):
+        self.statuses = statuses
+
+    def verify(self, step: str):
+        from vpclab.checklist import CheckResult, Status
+
+        return [
+            CheckResult(i, step, i, Status(s), f"seen {i}")
+            for i, s in self.statuses.items()
+            if i.startswith(step + ".")
+        ]
+
+
+def test_a_self_check_prints_its_parts_checks_and_a_teaching_hint_on_fail(capsys):
+    from vpclab.course.selfcheck import PARTS, self_check
+
+    part = PARTS["nginx location"]
+    fine = {i: "PASS" for i in part.checks} | {"nginx.private_paths": "FAIL"}
+    assert self_check(_Lab(fine), "nginx location")
+    said = capsys.readouterr().out
+    assert said.splitlines()[-1] == "PASS nginx location" and "private_paths" not in said
+    wrong = fine | {"nginx.proxies_to_app": "FAIL"}
+    assert not self_check(_Lab(wrong), "nginx location")
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("FAIL nginx location: nginx -t judges the syntax only")
+    assert "vpclab up" not in " ".join(p.hint for p in PARTS.values())
+    with pytest.raises(VpclabError, match="no self-check named"):
+        self_check(_Lab({}), "nginx")
+
+
+def test_a_jailed_kernel_is_kept_from_the_references_files_outside_the_package():
+    from vpclab.course.grade import GradeSettings, hidden
+    from vpclab.course.overlay import SANITIZE
+
+    settings = GradeSettings(ROOT / "notebooks", ROOT / "lab.toml", SANITIZE, jail=False)
+    kept = hidden(settings, [])
+    assert str((ROOT / "scripts/start_app.sh").resolve()) in kept
+    assert str((ROOT / "Jenkinsfile").resolve()) in kept
+    # The package's own files stay: a kernel hashes them to know whether the agent is current.
+    assert not [p for p in kept if p.startswith(str((ROOT / "vpclab").resolve()))]
