@@ -47,7 +47,7 @@ def _reference_copy(folder: Path) -> Path:
 
 
 def _submission(tmp_path: Path, name: str) -> Path:
-    folder = tmp_path / name
+    folder = tmp_path / f"student-{name}"
     if name == "blank":
         out = tmp_path / "handout"
         done = subprocess.run(
