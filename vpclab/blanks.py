@@ -45,6 +45,8 @@ FILES = (
     FileBlank("vpclab/render/templates/nginx-site.conf.j2", "#", "06_nginx"),
     FileBlank("scripts/start_app.sh", "#", "07_scripts"),
     FileBlank("Jenkinsfile", "//", "08_pipeline"),
+    FileBlank("vpclab/render/templates/prometheus-scrape-configs.yml.j2", "#", "09_monitoring"),
+    FileBlank("vpclab/render/templates/alert-instance-down.yml.j2", "#", "09_monitoring"),
 )
 BY_PATH = {f.path: f for f in FILES}
 

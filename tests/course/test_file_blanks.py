@@ -231,3 +231,36 @@ def test_a_jailed_kernel_is_kept_from_the_references_files_outside_the_package()
     assert str((ROOT / "Jenkinsfile").resolve()) in kept
     # The package's own files stay: a kernel hashes them to know whether the agent is current.
     assert not [p for p in kept if p.startswith(str((ROOT / "vpclab").resolve()))]
+
+
+def test_prometheus_scrapes_and_alerts_as_the_projects_files_say(tmp_path):
+    import tomllib
+
+    import yaml
+
+    from vpclab.monitoring import config
+    from vpclab.spec import parse_spec
+
+    spec = parse_spec(tomllib.loads((ROOT / "lab.toml").read_text()))
+    servers = config.Servers(app="10.0.2.5", web="10.0.1.5")
+    data = yaml.safe_load(config.prometheus_yml(spec, servers))
+    jobs = {
+        (job["job_name"], target)
+        for job in data["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    assert jobs == {(t.job, t.address) for t in config.scrape_targets(spec, servers)}
+    rules = yaml.safe_load(config.rules_yml(spec))["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == ["InstanceDown", "HighErrorRatio", "HighLatencyP95"]
+    assert rules[0]["for"] == spec.monitoring.instance_down_for
+    assert "{{ $labels.instance }}" in rules[0]["annotations"]["summary"]
+    mine = tmp_path / config.SCRAPE_TEMPLATE
+    mine.parent.mkdir(parents=True)
+    mine.write_text("- job_name: app\n  static_configs:\n   - targets: [x]\n  - bad\n")
+    with pytest.raises(VpclabError) as err:
+        config.prometheus_yml(spec, servers, tmp_path)
+    assert "\n" not in str(err.value) and "is not valid YAML" in str(err.value)
+    mine.write_text("job_name: app\n")
+    with pytest.raises(VpclabError, match="is not a YAML list of scrape jobs"):
+        config.prometheus_yml(spec, servers, tmp_path)
