@@ -81,6 +81,7 @@ import yaml
 from IPython.display import Image, display
 
 from vpclab.course import kit
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
@@ -364,6 +365,16 @@ else:
     print(f"{'job':<11} {'role':<11} {'health':<7} instance")
     for t in sorted(targets, key=lambda t: (t.job, t.role)):
         print(f"{t.job:<11} {t.role:<11} {t.health:<7} {t.instance}")
+
+# %% [markdown]
+# **Self-check: your scrape jobs and alert rule.** One line runs this part's checks and
+# says PASS, or FAIL with what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "prometheus config")
 
 # %% [markdown]
 # **Some traffic**, so the panels have something to show: a bounded number of requests

@@ -54,6 +54,14 @@ PARTS = {
         "may end well only once /healthz reports the new commit; otherwise it rolls back and "
         "exits non-zero.",
     ),
+    "prometheus config": Part(
+        "monitoring",
+        ("monitoring.targets_up", "monitoring.alertmanager"),
+        "each address must be a target of its own job, with the job names and ports the "
+        "notebook gives (the checks match job and address); a target that is down was "
+        "scraped at the wrong port, or nothing listens there; the alert rule must load: "
+        "promtool names a bad expr or for: before Prometheus reloads.",
+    ),
     "deploy stage": Part(
         "pipeline",
         ("pipeline.last_build_green", "pipeline.serves_built_commit"),
