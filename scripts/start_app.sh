@@ -135,6 +135,7 @@ serving() { # the commit /healthz reports, or nothing
     true
 }
 
+# ### BEGIN SOLUTION the health check
 healthy() { # healthy COMMIT: /healthz answers ok with that commit, within the retries
   local want=$1 i
   for i in $(seq "$HEALTH_TRIES"); do
@@ -143,6 +144,7 @@ healthy() { # healthy COMMIT: /healthz answers ok with that commit, within the r
   done
   return 1
 }
+# ### END SOLUTION
 
 # --- the environment file (root only) and the runner -------------------------------------
 if [ -z "$SECRET_KEY" ] && [ -f "$ENV_FILE" ]; then
@@ -195,6 +197,7 @@ if [ ! -f "$RUNNER" ] || [ "$(cat "$RUNNER")" != "$runner_text" ]; then
   changed=1
 fi
 
+# ### BEGIN SOLUTION the supervisor program
 program_text="[program:$PROGRAM]
 command=$RUNNER
 autostart=true
@@ -210,6 +213,7 @@ if [ ! -f "$SUPERVISOR_CONF" ] || [ "$(cat "$SUPERVISOR_CONF")" != "$program_tex
   printf '%s\n' "$program_text" >"$SUPERVISOR_CONF"
   changed=1
 fi
+# ### END SOLUTION
 
 # memcached holds the login limiter's counters, so all workers share one count per client.
 if [ -d /run/systemd/system ] && [ "$LIMITS_PORT" = 11211 ]; then
@@ -306,6 +310,7 @@ if healthy "$commit"; then
   exit 0
 fi
 
+# ### BEGIN SOLUTION the rollback
 good=$(cat "$LAST_GOOD" 2>/dev/null || true)
 if [ -z "$good" ] || [ ! -d "$good" ] || [ "$good" = "$release" ]; then
   die "commit ${commit:0:12} failed its health check and there is no earlier good release;" \
@@ -321,3 +326,4 @@ if healthy "$good_commit"; then
 fi
 die "release ${commit:0:12} failed its health check, and the rollback to ${good_commit:0:12}" \
   "is not healthy either; see /var/log/supervisor/$PROGRAM.log"
+# ### END SOLUTION

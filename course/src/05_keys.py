@@ -18,7 +18,8 @@
 #
 # - Open exactly two SSH paths: Jenkins to web (deploy only) and web to app.
 # - Pin host keys from a trusted channel instead of trusting on first use.
-# - Restrict the app key with `from=`, keep private keys 0600 and turn off password login.
+# - Write the app key's `from=` line and the sshd drop-in that turns password login off.
+# - Keep private keys 0600.
 #
 # ### Prerequisites
 #
@@ -70,6 +71,7 @@
 
 # %%
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.steps import keys, remote, scripts
 
@@ -111,9 +113,10 @@ else:
 # - `scripts.script_text("deploy_gate.sh") -> str`: the kit's deploy gate, to install at
 #   `keys.DEPLOY_GATE`;
 # - `keys.authorize_only(text, public_line, keys.JENKINS_KEY_OPTIONS)`,
-#   `keys.restrict_from(text, key_type, blob, ip)` and `keys.pin(text, ip, host_key)`:
-#   each returns the file's new text with one line added or rewritten (run twice, no change);
-# - `keys.no_password_login(host) -> bool`: installs the sshd drop-in, True if it changed.
+#   and `keys.pin(text, ip, host_key)`: each returns the file's new text with one line added
+#   or rewritten (run twice, no change);
+# - `keys.app_key_line(...)`, `keys.put_key_line(...)` and `keys.no_password_login(...)`:
+#   with the two files you write, below.
 #
 # The paths are constants: `keys.AUTHORIZED_KEYS`, `keys.APP_KEY_ON_WEB`,
 # `keys.WEB_KNOWN_HOSTS`, `keys.DEPLOY_GATE`.
@@ -208,9 +211,21 @@ else:
 
 # %% [markdown]
 # **Only from the web server.** On the app server, the app key's line in `authorized_keys`
-# gets the option `from="<web private IP>"`. sshd then accepts that key only from a
-# connection whose source is the web server's address. (`restrict_from` rewrites the line
-# in place, so running the cell again changes nothing.)
+# gets the option `from="<web private IP>"`: sshd then accepts that key only from a
+# connection whose source is the web server's address. You write that line, as a template
+# in the project: open `vpclab/render/templates/authorized-key-app.j2` (from this folder,
+# `../vpclab/render/templates/authorized-key-app.j2`) and replace its line
+# `# YOUR CODE HERE: the app key's line (05_keys)` with **one** `authorized_keys` line:
+# the option `from="{{ web_ip }}"`, then `{{ key_type }} {{ blob }}`, then the comment
+# `vpclab-app` (the format is in
+# [sshd's `AUTHORIZED_KEYS FILE FORMAT`](https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT)).
+#
+# `keys.app_key_line(project, key_type, blob, web_ip) -> KeyLine` renders your file
+# (`project` is `lab.spec_path.parent`; a stub left in is one line naming the file), and
+# `keys.put_key_line(text, line) -> str` returns the `authorized_keys` text with that key's
+# line exactly once. Write the result to `keys.AUTHORIZED_KEYS` on the app server (0600,
+# `ubuntu:ubuntu`). The app key's public half is the `.pub` beside its `.pem` in
+# `lab.keys_dir`: its first two fields are the key type and the blob.
 
 # %%
 if offline:
@@ -219,20 +234,36 @@ else:
     ### BEGIN SOLUTION
     app_pub = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pub"
     key_type, blob = app_pub.read_text().split()[:2]
+    line = keys.app_key_line(lab.spec_path.parent, key_type, blob, web_at.private_ip)
     authorized = remote.read_file(app, keys.AUTHORIZED_KEYS) or ""
     app.put_text(
-        keys.restrict_from(authorized, key_type, blob, web_at.private_ip),
-        keys.AUTHORIZED_KEYS,
-        0o600,
-        owner="ubuntu:ubuntu",
+        keys.put_key_line(authorized, line), keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu"
     )
     ### END SOLUTION
     print(f'the app key now works on app only from="{web_at.private_ip}"')
 
 # %% [markdown]
-# **No passwords.** Every host's sshd gets a drop-in with `PasswordAuthentication no` and
-# `KbdInteractiveAuthentication no`; `sshd -t` checks it before sshd reloads.
-# `no_password_login` does exactly that, and only when a password is still accepted.
+# **Self-check: the app key's line.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "app key line")
+
+# %% [markdown]
+# **No passwords.** Every host's sshd gets a drop-in that turns password login off. You
+# write it: open `vpclab/render/templates/sshd-no-password.conf` (from this folder,
+# `../vpclab/render/templates/sshd-no-password.conf`) and replace its line
+# `# YOUR CODE HERE: the drop-in (05_keys)` with the two
+# [`sshd_config`](https://man.openbsd.org/sshd_config) keywords that refuse a password:
+# `PasswordAuthentication` and `KbdInteractiveAuthentication`, each `no`.
+# `keys.no_password_login(host, project) -> bool` installs your file as
+# `/etc/ssh/sshd_config.d/00-vpclab-no-password.conf` (it sorts first, and sshd keeps the
+# first value it reads), lets `sshd -t` judge it before sshd reloads, and confirms with
+# `sshd -T` that no password is accepted; True when it changed something. Run it on the
+# four hosts (`remote.open_role(ctx, "monitoring")` opens the fourth; close it after).
 
 # %%
 if offline:
@@ -241,10 +272,20 @@ else:
     ### BEGIN SOLUTION
     monitoring = remote.open_role(ctx, "monitoring")
     for host in (jenkins, web, app, monitoring):
-        changed = keys.no_password_login(host)
+        changed = keys.no_password_login(host, lab.spec_path.parent)
         print(f"{host.name}: password login {'turned off' if changed else 'already off'}")
     remote.close(monitoring)
     ### END SOLUTION
+
+# %% [markdown]
+# **Self-check: the sshd drop-in.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "sshd drop-in")
 
 # %% [markdown]
 # ## Look at the result

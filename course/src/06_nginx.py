@@ -16,6 +16,7 @@
 #
 # ### Objectives
 #
+# - Write the site's `location /` block: `proxy_pass` and the forwarded headers.
 # - Render the Nginx site from the control plane's state, not a hand-typed address.
 # - Serve it over HTTPS with a certificate from the lab's own CA; plain HTTP only redirects.
 # - Install it with `nginx -t` as the gate before every reload.
@@ -33,6 +34,7 @@
 #
 # - [Nginx proxy module (`proxy_pass`, `proxy_set_header`)](https://nginx.org/en/docs/http/ngx_http_proxy_module.html)
 # - [Nginx SSL module (`ssl_certificate`)](https://nginx.org/en/docs/http/ngx_http_ssl_module.html)
+# - [Nginx `location`](https://nginx.org/en/docs/http/ngx_http_core_module.html#location)
 # - [paramiko `SSHClient`](https://docs.paramiko.org/en/stable/api/client.html)
 
 # %% [markdown]
@@ -69,6 +71,7 @@
 
 # %%
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.render import render
 from vpclab.steps import nginx, remote
@@ -106,34 +109,41 @@ servers = lab.status().instances  # what the control plane holds, to compare wit
 print(f"app server: {servers['app'].private_ip}; monitoring: {servers['monitoring'].private_ip}")
 
 # %% [markdown]
-# **Render the site** from those values with the lab's template (`nginx-site.conf.j2`). Read
-# it: the `upstream` holds the app's private address; the port-80 server only redirects to
-# HTTPS (and keeps `/nginx_status`, which allows the monitoring server and the web server
-# itself, and denies everyone else); the HTTPS server names its certificate and key
-# (`nginx.TLS_CERT`, `nginx.TLS_KEY`), adds HSTS (`nginx.HSTS_MAX_AGE`), and its
-# `location /` passes every request to the app with the forwarded headers; `/metrics`
-# answers 404; a 502 from the app shows the friendly page. HTTPS is on its default port,
-# so the redirect adds no port (`https_suffix=""`). Keep it in `site` (the next cell
-# installs it) and print it.
+# **Write the proxy itself.** The site is a template in the project, beside the lab's
+# spec: open `vpclab/render/templates/nginx-site.conf.j2` (from this folder,
+# `../vpclab/render/templates/nginx-site.conf.j2`) in JupyterLab's editor. Everything else
+# in it is given: the `upstream microblog_app` holding the app's private address
+# (`{{ app_ip }}:{{ app_port }}`), the timeouts, `/metrics` answering 404, `/nginx_status`
+# for the monitoring server only, the friendly 502 page, and the HTTPS it is served with:
+# the port-80 server only redirects, the 443 server names the lab CA's certificate
+# (`nginx.TLS_CERT`, `nginx.TLS_KEY`) and adds HSTS. Replace its line
+# `# YOUR CODE HERE: location / (06_nginx)` with the `location /` block (about 15 lines):
+#
+# - `proxy_pass http://microblog_app;`: every request goes to the upstream, never to a
+#   typed address;
+# - `proxy_http_version 1.1;` and `proxy_set_header Connection "";`, so the upstream's
+#   `keepalive` connections are reused;
+# - `proxy_set_header` for `Host $host`, `X-Real-IP $remote_addr`, `X-Forwarded-For
+#   $proxy_add_x_forwarded_for`, `X-Forwarded-Proto $scheme`, `X-Forwarded-Host $http_host`
+#   and `X-Forwarded-Port $server_port`: the app learns the original request from them;
+# - `proxy_hide_header` for `X-Content-Type-Options`, `X-Frame-Options`, `Referrer-Policy`
+#   and `Strict-Transport-Security`: the server block already adds them to every answer, so
+#   each comes once.
+#
+# The directives are in Nginx's
+# [proxy module](https://nginx.org/en/docs/http/ngx_http_proxy_module.html) and the
+# [`location`](https://nginx.org/en/docs/http/ngx_http_core_module.html#location) reference.
+# Save the file. The lab (this cell, `vpclab up`, the grader) renders *your* file;
+# while the stub line is still there, rendering stops with one line naming the file.
+#
+# Then **render the site** from the app's and the monitoring server's addresses with
+# `nginx.site(ctx, app_ip, monitoring_ip) -> str` (`ctx` is `lab.context()`), keep it in
+# `site` (the next cell installs it) and print it. Read it: the rendered `upstream` holds
+# the app's private address, and your `location /` passes every request there.
 
 # %%
 ### BEGIN SOLUTION
-site = render(
-    "nginx-site.conf.j2",
-    lab=lab.spec.name,
-    app_ip=app_ip,
-    app_port=lab.spec.ports.app,
-    http_port=lab.spec.ports.http,
-    https_port=lab.spec.ports.https,
-    https_suffix="",
-    tls_cert=nginx.TLS_CERT,
-    tls_key=nginx.TLS_KEY,
-    hsts_max_age=nginx.HSTS_MAX_AGE,
-    connect_timeout=nginx.CONNECT_TIMEOUT,
-    monitoring_ip=monitoring_ip,
-    body_limit=nginx.BODY_LIMIT,
-    error_root=nginx.ERROR_ROOT,
-)
+site = nginx.site(lab.context(), app_ip, monitoring_ip)
 print(site)
 ### END SOLUTION
 
@@ -169,6 +179,16 @@ else:
     web.run(nginx.RELOAD, sudo=True)  # start Nginx, or reload it when it runs
     ### END SOLUTION
     print(web.run("nginx -t", sudo=True, check=False).stderr.strip())
+
+# %% [markdown]
+# **Self-check: your `location /`.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "nginx location")
 
 # %% [markdown]
 # ## Look at the result

@@ -17,6 +17,7 @@
 # ### Objectives
 #
 # - Keep the app's `SECRET_KEY` in SSM Parameter Store and pass it on stdin.
+# - Write `start_app.sh`'s supervisor program, health check and rollback.
 # - Deploy with `setup.sh` (web) and `start_app.sh` (app): releases, supervisor, `/healthz`.
 # - See gunicorn outlive the SSH session and come back under supervisor.
 #
@@ -73,6 +74,7 @@ import time
 from pathlib import Path
 
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.localcloud import client
 from vpclab.steps import remote, scripts
@@ -121,11 +123,41 @@ else:
         print(f"{key}={value}")
 
 # %% [markdown]
+# **Write the heart of `start_app.sh`.** Open `scripts/start_app.sh` in the project (from
+# this folder, `../scripts/start_app.sh`). Everything around them is given (the release
+# folder, the venv, the env file, the runner `$RUNNER` that drops to the app user); three
+# blanks, each a `# YOUR CODE HERE: ... (07_scripts)` line, are yours:
+#
+# - **the supervisor program**: set `program_text` to the `[program:$PROGRAM]` section
+#   of supervisor's config with `command=$RUNNER`, `autostart=true`, `autorestart=true`,
+#   `startsecs=1`, `startretries=10`, `stopasgroup=true`, `killasgroup=true`,
+#   `stopwaitsecs=20`, `redirect_stderr=true` and
+#   `stdout_logfile=/var/log/supervisor/$PROGRAM.log`; write it to `$SUPERVISOR_CONF` only
+#   when it differs, and then set `changed=1` (a second deploy of the same commit changes
+#   nothing). See supervisor's
+#   [`[program:x]` section](http://supervisord.org/configuration.html#program-x-section-settings).
+# - **the health check**: a function `healthy COMMIT` that returns 0 as soon as
+#   `serving` (given: the commit `/healthz` reports, or nothing) prints `COMMIT`, trying
+#   `$HEALTH_TRIES` times half a second apart, and returns 1 after the last try.
+# - **the rollback**, the script's last lines, reached when the new commit is not healthy:
+#   read the last good release from `$LAST_GOOD`; when there is none (or it is this
+#   release), `die` naming the commit. Otherwise read its commit from `$good/REVISION`,
+#   `log` the rollback, `switch_to "$good"`, `restart`, and `die` (exit non-zero) either
+#   way: "rolled back: <good> is serving again" when `healthy "$good_commit"`, else that the
+#   rollback is not healthy either. A failed deploy must never look like a success.
+#
+# Use the script's own helpers (`log`, `die`, `switch_to`, `restart`, `serving`); keep it
+# POSIX-careful for `shellcheck` (quote every expansion). The deploy below copies *your*
+# `scripts/start_app.sh`; while a stub line is still in it, the deploy stops with one line
+# naming the file and the blank.
+
+# %% [markdown]
 # **Deploy.** Copy both scripts to the web server, then run `setup.sh` there with the app
 # server's private address as its argument. `SECRET_STDIN=1` tells it to read the secret
 # from the first line of its stdin and hand it on the same way. The web server does the
 # rest over its pinned SSH path: `start_app.sh` runs on the app server as root.
-# `scripts.script_text(name)` is a script's text, for `scripts.SCRIPTS_DIR` (mode 0755);
+# `scripts.script_text(name, lab.spec_path.parent)` is a script's text as this project
+# holds it (yours), for `scripts.SCRIPTS_DIR` (mode 0755);
 # `web.run(cmd, env=..., input=..., timeout=900)` runs it with `settings` in its environment
 # and `secret_key` on stdin. Print its stderr, where `setup.sh` reports.
 
@@ -137,7 +169,10 @@ else:
     ### BEGIN SOLUTION
     for script in ("setup.sh", "start_app.sh"):
         web.put_text(
-            scripts.script_text(script), f"{scripts.SCRIPTS_DIR}/{script}", 0o755, sudo=True
+            scripts.script_text(script, lab.spec_path.parent),
+            f"{scripts.SCRIPTS_DIR}/{script}",
+            0o755,
+            sudo=True,
         )
     deploy = web.run(
         f"bash {scripts.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
@@ -153,6 +188,16 @@ else:
     conf = scripts.deploy_conf(settings, app_at.private_ip)
     remote.ensure_file(web, scripts.DEPLOY_CONF, conf, 0o644)
     remote.close(web)  # the deploying SSH session ends here; the app must keep running
+
+# %% [markdown]
+# **Self-check: your `start_app.sh`.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "start_app.sh")
 
 # %% [markdown]
 # ## Look at the result

@@ -17,6 +17,7 @@
 # ### Objectives
 #
 # - Read the Jenkinsfile's stages, from Build through Security to Deploy and Verify.
+# - Write the Deploy stage: `main` only, one `sh` step.
 # - Run the pipeline on the lab's Jenkins host and read its stage table.
 # - Watch a failing test stop the pipeline before Deploy, then recover with `git revert`.
 #
@@ -31,6 +32,7 @@
 # ### Reference docs
 #
 # - [Jenkins pipeline syntax](https://www.jenkins.io/doc/book/pipeline/syntax/)
+# - [`when` and `branch`](https://www.jenkins.io/doc/book/pipeline/syntax/#when)
 
 # %% [markdown]
 # **Why this step exists.** In the original exercise Jenkins is the only way code reaches
@@ -62,6 +64,7 @@ import subprocess
 from pathlib import Path
 
 from vpclab import report
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.localcloud import client
 from vpclab.pipeline.builds import stage_text
@@ -80,6 +83,23 @@ offline = lab.dataplane_off()
 # Verify run only on the `main` branch; Dependency-Check (OWASP, with the NVD key from
 # Jenkins' credentials) only on real Jenkins. Security never passes silently: when the
 # vulnerability data cannot be reached, the stage is UNSTABLE and says "not checked".
+
+# %% [markdown]
+# **Write the Deploy stage.** Open the project's `Jenkinsfile` (from this folder,
+# `../Jenkinsfile`): between Dependency-Check and Verify, its line
+# `// YOUR CODE HERE: the Deploy stage (08_pipeline)` is yours. Replace it with a declarative
+# [`stage`](https://www.jenkins.io/doc/book/pipeline/syntax/#stage) named `Deploy` that:
+#
+# - runs on the `main` branch only: a
+#   [`when { branch 'main' }`](https://www.jenkins.io/doc/book/pipeline/syntax/#when)
+#   (a feature branch is built and tested, never deployed);
+# - has one step, `sh 'scripts/ci/deploy.sh'`: the script takes Jenkins' key and the web
+#   server's pinned host key and asks the web server's deploy gate for `deploy <commit>`.
+#
+# Look at the Verify stage below it for the shape (about 8 lines). The cell below reads
+# your file with the local runner's parser: a stub line left in, or a construct it does not
+# know, is one line naming the file and the line. The lab's build runs the Jenkinsfile of
+# the commit it checks out (when you are graded, the grader commits yours).
 
 # %%
 pipeline = read((lab.spec_path.parent / "Jenkinsfile").read_text())
@@ -112,6 +132,16 @@ else:
     ### BEGIN SOLUTION
     build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
     ### END SOLUTION
+
+# %% [markdown]
+# **Self-check: your Deploy stage.** One line runs this part's checks and says PASS, or FAIL with
+# what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "deploy stage")
 
 # %% [markdown]
 # ## Look at the result

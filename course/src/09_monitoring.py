@@ -17,7 +17,8 @@
 # ### Objectives
 #
 # - Open each scrape port to the monitoring security group only.
-# - Render `prometheus.yml` and the alert rules whole from state, checked by `promtool`.
+# - Write the `scrape_configs` and the `InstanceDown` rule; render them whole from state,
+#   checked by `promtool`.
 # - Watch an `InstanceDown` alert go pending, fire and resolve.
 #
 # ### Prerequisites
@@ -80,6 +81,7 @@ import yaml
 from IPython.display import Image, display
 
 from vpclab.course import kit
+from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
@@ -159,14 +161,38 @@ for role, port, source in wanted:
     print(f"{role:<11} {verdict} tcp {port:<5} from {who}")
 
 # %% [markdown]
-# **Render Prometheus' configuration from state.** The targets are the servers' private
-# addresses, read from the control plane by tag; the file is rendered whole, so a second
-# run writes the same file instead of appending a job. Read the result: one job per kind of
-# target, each labelled with its role, and Alertmanager on the same host. Read the servers'
-# private IPs by tag into `config.Servers(app=..., web=...)`, then render `files`, a dict of
-# path to text: `config.prometheus_yml(lab.spec, servers)` at `config.PROMETHEUS_YML`,
-# `config.rules_yml(lab.spec)` at `config.RULES_YML` and `config.alertmanager_yml(lab.spec)`
-# at `config.ALERTMANAGER_YML`. Print `prometheus.yml`.
+# **Write what Prometheus scrapes, and one alert.** Two small files of the project are
+# yours (from this folder, `../vpclab/render/templates/`), each with one
+# `# YOUR CODE HERE: ... (09_monitoring)` line to replace:
+#
+# - `vpclab/render/templates/prometheus-scrape-configs.yml.j2`: the
+#   [`scrape_configs`](https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config)
+#   list, one job per kind of target, each target in a `static_configs` item with a
+#   `role` label: `prometheus` (`127.0.0.1:{{ ports.prometheus }}`, role `monitoring`),
+#   `microblog` (`{{ app_ip }}:{{ ports.app }}`, role `app`), `node` (both servers on
+#   `{{ ports.node_exporter }}`, roles `app` and `web`) and `nginx`
+#   (`{{ web_ip }}:{{ ports.nginx_exporter }}`, role `web`). The checks expect exactly
+#   these job names and addresses.
+# - `vpclab/render/templates/alert-instance-down.yml.j2`: one
+#   [alerting rule](https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/),
+#   `InstanceDown`: `expr: up == 0`, `for: {{ instance_down_for }}` (from `lab.toml`),
+#   `labels: {severity: critical}` and a `summary` annotation. Prometheus' own
+#   `{{ $labels.instance }}` must be wrapped in `{% raw %}...{% endraw %}`, since the file
+#   is a Jinja template too.
+#
+# `config.prometheus_yml(spec, servers, project)` puts your list into the whole file and
+# `config.rules_yml(spec, project)` your rule beside the kit's two (`project` is
+# `lab.spec_path.parent`; a stub left in is one line naming the file, bad YAML one line
+# naming its line). `promtool` checks both on the monitoring server before Prometheus
+# reloads.
+#
+# Then **render Prometheus' configuration from state.** The targets are the servers'
+# private addresses, read from the control plane by tag; the file is rendered whole, so a
+# second run writes the same file instead of appending a job. Read the servers' private IPs
+# by tag into `config.Servers(app=..., web=...)`, then render `files`, a dict of path to
+# text: `config.prometheus_yml(lab.spec, servers, project)` at `config.PROMETHEUS_YML`,
+# `config.rules_yml(lab.spec, project)` at `config.RULES_YML` and
+# `config.alertmanager_yml(lab.spec)` at `config.ALERTMANAGER_YML`. Print `prometheus.yml`.
 
 
 # %%
@@ -183,9 +209,10 @@ def private_ip(role: str) -> str:
 
 
 servers = config.Servers(app=private_ip("app"), web=private_ip("web"))
+project = lab.spec_path.parent
 files = {
-    config.PROMETHEUS_YML: config.prometheus_yml(lab.spec, servers),
-    config.RULES_YML: config.rules_yml(lab.spec),
+    config.PROMETHEUS_YML: config.prometheus_yml(lab.spec, servers, project),
+    config.RULES_YML: config.rules_yml(lab.spec, project),
     config.ALERTMANAGER_YML: config.alertmanager_yml(lab.spec),
 }
 print(files[config.PROMETHEUS_YML])
@@ -196,7 +223,8 @@ print(files[config.PROMETHEUS_YML])
 # `lab.toml`): the condition must hold that long before the alert fires.
 
 # %%
-for rule in yaml.safe_load(config.rules_yml(lab.spec))["groups"][0]["rules"]:
+rules = config.rules_yml(lab.spec, lab.spec_path.parent)  # yours and the kit's
+for rule in yaml.safe_load(rules)["groups"][0]["rules"]:
     print(f"{rule['alert']:<15} for {rule['for']:<4} when {rule['expr']}")
 
 # %% [markdown]
@@ -337,6 +365,16 @@ else:
     print(f"{'job':<11} {'role':<11} {'health':<7} instance")
     for t in sorted(targets, key=lambda t: (t.job, t.role)):
         print(f"{t.job:<11} {t.role:<11} {t.health:<7} {t.instance}")
+
+# %% [markdown]
+# **Self-check: your scrape jobs and alert rule.** One line runs this part's checks and
+# says PASS, or FAIL with what is wrong and why.
+
+# %%
+if offline:
+    print(f"needs the hosts: {offline}")
+else:
+    self_check(lab, "prometheus config")
 
 # %% [markdown]
 # **Some traffic**, so the panels have something to show: a bounded number of requests

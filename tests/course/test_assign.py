@@ -102,7 +102,10 @@ def test_the_handouts_jupyter_command_opens_its_notebooks_not_the_reference(edit
 
 
 def test_handout_holds_what_the_notebooks_read_and_no_solution_anywhere(edition):
-    assert (edition / "Jenkinsfile").read_text() == (ROOT / "Jenkinsfile").read_text()
+    from vpclab import blanks
+
+    jenkinsfile = blanks.clear((ROOT / "Jenkinsfile").read_text(), blanks.BY_PATH["Jenkinsfile"])
+    assert (edition / "Jenkinsfile").read_text() == jenkinsfile
     assert "notebooks/" in (edition / "README.md").read_text()
     secrets = {}
     for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
@@ -139,3 +142,22 @@ def test_assign_without_the_course_extras_says_what_to_install(monkeypatch, tmp_
     said = capsys.readouterr().err
     assert stopped.value.code == 2 and "nbgrader" in said and "pip install" in said, said
     assert not (tmp_path / "out").exists()
+
+
+def test_edition_clears_the_blanks_of_the_projects_files(edition):
+    from vpclab import blanks
+
+    for blank in blanks.FILES:
+        reference = (ROOT / blank.path).read_text()
+        student = (edition / blank.path).read_text()
+        given = {line.strip() for line in blanks.clear(reference, blank).splitlines()}
+        secret = {
+            line.strip()
+            for region in blanks.regions(reference, blank.comment)
+            for line in region.lines
+            if len(line.strip()) > 12
+        } - given  # a line the file also has outside its blanks is no secret
+        leaked = [line for line in secret if line in student]
+        assert not leaked, f"{blank.path} leaks {leaked[:3]}"
+        assert blanks.unfilled(student), f"{blank.path} has no stub"
+        assert f"({blank.notebook})" in student

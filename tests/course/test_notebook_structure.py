@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from vpclab import blanks
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 DOCS_HOSTS = (
@@ -183,3 +185,22 @@ def test_solution_regions_are_short(path):
 def test_no_cell_outside_a_blank_reads_the_students_names(path):
     reads = _student_name_reads(path)
     assert not reads, f"{path.stem}: re-find these by the lab's tags: {reads}"
+
+
+@pytest.mark.parametrize("blank", blanks.FILES, ids=lambda b: b.path)
+def test_file_blanks_are_short_and_named_in_their_notebook(blank):
+    """A blank in a project file (vpclab.blanks) is as small as a cell's, and the notebook
+    its stub names tells the student the file to open."""
+    text = (ROOT / blank.path).read_text()
+    long = [
+        f"'{r.name}' has {size} lines"
+        for r in blanks.regions(text, blank.comment, blank.path)
+        if (size := sum(1 for line in r.lines if line.strip())) > MAX_REGION_LINES
+    ]
+    assert not long, f"{blank.path}: over {MAX_REGION_LINES} lines: {long}"
+    prose = "\n".join(
+        c.source
+        for c in _cells(ROOT / "notebooks" / f"{blank.notebook}.ipynb")
+        if c.cell_type == "markdown"
+    )
+    assert blank.path in prose, f"{blank.notebook} never names {blank.path}"

@@ -7,6 +7,9 @@ Cells without a region (the explanations, the "look at the result" cells, the ch
 are kept as they are. The handout mirrors the repository's layout (`lab.toml` and the
 `Jenkinsfile`, which 08 reads, beside a `notebooks/` folder), so the notebooks'
 `Lab("../lab.toml")` finds the spec; a README tells the student what to do and hand in.
+The project files with blanks (`vpclab.blanks.FILES`: the Nginx site, start_app.sh, ...)
+go there too, at their paths in the project, each region cleared to one stub line: the lab
+the handout's notebooks drive reads them from there.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from vpclab import blanks
 from vpclab.errors import UsageError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -51,8 +55,9 @@ def has_solution(nb: nbformat.NotebookNode) -> bool:
     return any(BEGIN in cell.source or END in cell.source for cell in nb.cells)
 
 
-# Files beside the spec that the notebooks read (08 shows and runs the Jenkinsfile).
-PROJECT_FILES = ("Jenkinsfile",)
+# Files beside the spec that the notebooks read, copied as they are (those with blanks,
+# the Jenkinsfile among them, are written cleared by `blanks.write_edition`).
+PROJECT_FILES = tuple(n for n in ("Jenkinsfile",) if n not in blanks.BY_PATH)
 STUDENT_README = """# vpclab: your handout
 
 1. Open this folder's `notebooks/` in JupyterLab: from the vpclab checkout, run
@@ -63,11 +68,14 @@ STUDENT_README = """# vpclab: your handout
    the kit's own notebooks, which hold the solutions.)
 2. Write your code where a cell says `# YOUR CODE HERE` (delete the
    `raise NotImplementedError()` under it). Leave the last cell of each notebook, the
-   checkpoint, as it is: it prints the step's checklist.
+   checkpoint, as it is: it prints the step's checklist. From 05 on, some blanks are in
+   the project's real files here (the Nginx site, `scripts/start_app.sh`, the
+   `Jenkinsfile`, ...): replace their `YOUR CODE HERE:` line with your own lines; the
+   notebook says what goes there, and the lab runs your file.
 3. Stuck? `lab.catch_up("<step>")` builds a step for you so you can go on; a step built by
    the library (catch_up, `lab.up`, `vpclab up`) works but earns no credit.
-4. Hand in this folder's `notebooks/` (all the `.ipynb` files, saved), zipped or as a
-   folder, the way your instructor asks.
+4. Hand in this whole folder (the `.ipynb` files saved, and the files you filled in),
+   zipped or as a folder, the way your instructor asks.
 """
 
 
@@ -83,7 +91,8 @@ def assign(notebooks: Path, spec: Path, out_dir: Path) -> list[Path]:
         )
     if not spec.is_file():
         raise UsageError(f"{spec} does not exist", "pass --spec with the lab's lab.toml")
-    missing = [name for name in PROJECT_FILES if not (spec.parent / name).is_file()]
+    needed = [*PROJECT_FILES, *(b.path for b in blanks.FILES)]
+    missing = [name for name in needed if not (spec.parent / name).is_file()]
     if missing:
         raise UsageError(
             f"{', '.join(missing)} is not beside {spec}: the notebooks read it",
@@ -95,6 +104,7 @@ def assign(notebooks: Path, spec: Path, out_dir: Path) -> list[Path]:
     shutil.copyfile(spec, out_dir / "lab.toml")
     for name in PROJECT_FILES:
         shutil.copyfile(spec.parent / name, out_dir / name)
+    blanks.write_edition(spec.parent, out_dir)
     (out_dir / "README.md").write_text(STUDENT_README)
     written = []
     for source in sources:

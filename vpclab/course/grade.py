@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpclab import blanks
 from vpclab.course import jail
 from vpclab.course import rubric as rubrics
 from vpclab.course.overlay import reference_steps
@@ -90,11 +91,15 @@ def grade_one(
 
 def hidden(settings: GradeSettings, others: list[Path]) -> list[str]:
     """What a jailed kernel must not read: the reference, the class, the kit's solutions
-    (notebooks, their sources, the tests that edit them), its history and its own labs."""
+    (notebooks, their sources, the tests that edit them, the files with blanks), its history
+    and its own labs."""
     paths = [settings.reference, *others]
     root = client.project_root()
     if root is not None:
         paths += [root / name for name in ("notebooks", "course", "tests", ".git", ".vpclab")]
+        # The reference's copies of the files students write (their lab reads their own);
+        # not those in the package, whose hash tells a kernel whether the agent is current.
+        paths += [root / b.path for b in blanks.FILES if not b.path.startswith("vpclab/")]
     seen: list[str] = []
     for path in paths:
         text = str(Path(path).resolve())

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from vpclab import blanks
 from vpclab.aws import session
 from vpclab.course import kernel, timings
 from vpclab.course.jail import Jail, free_uid
@@ -67,14 +68,20 @@ NOT_HANDED_OUT = ("notebooks", "course", *(f"tests/{n}" for n in ("controlplane"
 
 
 def lay_out(
-    folder: Path, spec: Path, fast: bool = False, clone: bool = True, history: bool = True
+    folder: Path,
+    spec: Path,
+    fast: bool = False,
+    clone: bool = True,
+    history: bool = True,
+    submission: Path | None = None,
 ) -> Path:
     """The submission's project folder, with its spec and an empty `notebooks/` to run in:
     a clone of the kit on branch `main` when vpclab runs from a checkout (08 reads its
     Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
     the kit), else (or without `clone`) the spec and the Jenkinsfile. Without `history` (a
     jailed kernel must not see the kit's history, nor its solutions) the clone is one commit
-    of the kit's files without NOT_HANDED_OUT. `fast` shortens its monitoring timings."""
+    of the kit's files without NOT_HANDED_OUT. `fast` shortens its monitoring timings. The
+    `submission`'s own project files (see `lay_student_files`) replace the kit's."""
     root = client.project_root()
     if root is not None and clone and history:
         git = ["git", "-c", "advice.detachedHead=false"]
@@ -82,23 +89,57 @@ def lay_out(
         subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
         shutil.rmtree(folder / "notebooks", ignore_errors=True)
     elif root is not None and clone:
-        _handed_out(root, folder)
+        _handed_out(root, folder, submission)
     (folder / "notebooks").mkdir(parents=True)
     jenkinsfile = spec.parent / "Jenkinsfile"
     if not (folder / "Jenkinsfile").exists() and jenkinsfile.is_file():
         shutil.copyfile(jenkinsfile, folder / "Jenkinsfile")
     text = spec.read_text()
     (folder / "lab.toml").write_text(timings.fast_monitoring(text) if fast else text)
+    if submission is not None:
+        lay_student_files(submission, folder)
     return folder
 
 
-def _handed_out(root: Path, folder: Path) -> None:
-    """A new repository of one commit: the kit's committed files, less NOT_HANDED_OUT."""
+def lay_student_files(submission: Path, folder: Path) -> list[str]:
+    """Each project file with blanks (`vpclab.blanks.FILES`) from the submission, at its path
+    in the project; one the student did not hand in is the blank edition, never the
+    reference's. In a clone they are committed on `main`, which the lab's git remote serves
+    (the pipeline runs the student's Jenkinsfile). Returns the paths the student handed in."""
+    handed_in = []
+    kit = client.project_root() or blanks.KIT_ROOT
+    for blank in blanks.FILES:
+        mine = submission / blank.path
+        target = folder / blank.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Read as root: only a plain file inside the submission, never through a link.
+        inside = mine.resolve().is_relative_to(submission.resolve())
+        if inside and mine.is_file() and not mine.is_symlink():
+            target.write_text(mine.read_text())
+            handed_in.append(blank.path)
+        else:
+            target.write_text(blanks.clear((kit / blank.path).read_text(), blank))
+    if (folder / ".git").is_dir():
+        git = ["git", "-C", str(folder), "-c", "user.name=vpclab grader"]
+        git += ["-c", "user.email=grader@vpclab.invalid"]
+        subprocess.run([*git, "add", "--", *(b.path for b in blanks.FILES)], check=True)
+        changed = subprocess.run([*git, "diff", "--cached", "--quiet"]).returncode != 0
+        if changed:
+            message = "the student's project files"
+            subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+    return handed_in
+
+
+def _handed_out(root: Path, folder: Path, submission: Path | None = None) -> None:
+    """A new repository of one commit: the kit's committed files, less NOT_HANDED_OUT, with
+    the submission's project files (or their blanks) in the reference's place before that
+    commit, so no version of the repository holds the reference's solutions."""
     folder.mkdir(parents=True)
     files = subprocess.run(["git", "-C", str(root), "archive", "HEAD"], capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=files.stdout, check=True)
     for name in NOT_HANDED_OUT:
         shutil.rmtree(folder / name, ignore_errors=True)
+    lay_student_files(submission or folder / ".no-submission", folder)
     git = ["git", "-C", str(folder), "-c", "user.name=vpclab grader"]
     git += ["-c", "user.email=grader@vpclab.invalid"]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "handout"]):
@@ -234,7 +275,9 @@ def mend(lab, step: str) -> list[str]:
     enabled = [s for s in lab.built_steps() if s in earlier]
     if not enabled:
         return []
-    with session.as_grader():
+    # The reference's files for the repair: a student's mistake in an earlier file costs
+    # that step only (the student's files stay in their project, untouched).
+    with session.as_grader(), blanks.reference_files():
         return lab.apply(through=enabled[-1])
 
 
@@ -261,7 +304,12 @@ def grade_submission(
         # Hosts need a clone (the lab's git remote serves it); a jailed kernel a clone
         # without the kit's history.
         project = lay_out(
-            tmp / "lab", spec, fast_monitoring, clone=hide is None or hosts, history=hide is None
+            tmp / "lab",
+            spec,
+            fast_monitoring,
+            clone=hide is None or hosts,
+            history=hide is None,
+            submission=submission,
         )
         work = project / "notebooks"
         state = tmp / "state"

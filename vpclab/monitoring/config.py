@@ -8,15 +8,23 @@ mistake appends one on every run).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
+from vpclab import blanks
+from vpclab.errors import VpclabError
+from vpclab.render import render_text
 from vpclab.spec import LabSpec
 
 # Where the files live on the monitoring host (Debian's paths).
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
 RULES_YML = "/etc/prometheus/rules/vpclab.rules.yml"
 ALERTMANAGER_YML = "/etc/prometheus/alertmanager.yml"
+
+# The parts a student writes, read from the project the lab deploys (see vpclab.blanks).
+SCRAPE_TEMPLATE = "vpclab/render/templates/prometheus-scrape-configs.yml.j2"
+ALERT_TEMPLATE = "vpclab/render/templates/alert-instance-down.yml.j2"
 
 APP_REQUESTS = "flask_http_request_total"
 APP_DURATION = "flask_http_request_duration_seconds_bucket"
@@ -56,14 +64,37 @@ def _dump(data: object, header: str) -> str:
 HEADER = "# Rendered by vpclab from lab {lab}'s state: do not edit, 'vpclab up' renders it again.\n"
 
 
-def prometheus_yml(spec: LabSpec, servers: Servers) -> str:
+def _yaml_list(project: Path | None, path: str, what: str, **values: object) -> list[dict]:
+    """A project file rendered and read as a YAML list of mappings, or a one-line error."""
+    text = render_text(blanks.read(project, path), **values)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VpclabError(
+            f"{path} is not valid YAML: {' '.join(str(exc).split())}",
+            "fix the line it names (indentation: spaces only, '- ' before each item)",
+        ) from None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise VpclabError(f"{path} is not a YAML list of {what}", f"write one '- ' item per {what}")
+    return data
+
+
+def scrape_configs(spec: LabSpec, servers: Servers, project: Path | None = None) -> list[dict]:
+    """prometheus.yml's scrape_configs, as the project's template writes them."""
+    return _yaml_list(
+        project,
+        SCRAPE_TEMPLATE,
+        "scrape jobs",
+        app_ip=servers.app,
+        web_ip=servers.web,
+        ports=spec.ports,
+    )
+
+
+def prometheus_yml(spec: LabSpec, servers: Servers, project: Path | None = None) -> str:
+    """The whole prometheus.yml: the project's scrape_configs (a student's, in a handout)
+    in the kit's frame."""
     m = spec.monitoring
-    jobs: dict[str, dict] = {}
-    for t in scrape_targets(spec, servers):
-        job = jobs.setdefault(
-            t.job, {"job_name": t.job, "metrics_path": t.metrics_path, "static_configs": []}
-        )
-        job["static_configs"].append({"targets": [t.address], "labels": {"role": t.role}})
     data = {
         "global": {
             "scrape_interval": m.scrape_interval,
@@ -76,7 +107,7 @@ def prometheus_yml(spec: LabSpec, servers: Servers) -> str:
             ]
         },
         "rule_files": [RULES_YML],
-        "scrape_configs": list(jobs.values()),
+        "scrape_configs": scrape_configs(spec, servers, project),
     }
     return _dump(data, HEADER.format(lab=spec.name))
 
@@ -95,20 +126,12 @@ def latency_expr(quantile: float, window: str) -> str:
     return f"histogram_quantile({quantile}, sum by (le) (rate({APP_DURATION}[{window}])))"
 
 
-def rules_yml(spec: LabSpec) -> str:
+def rules_yml(spec: LabSpec, project: Path | None = None) -> str:
+    """The alert rules: the project's InstanceDown (a student's, in a handout), then the
+    kit's error-ratio and latency rules."""
     m = spec.monitoring
     rules = [
-        {
-            "alert": "InstanceDown",
-            "expr": "up == 0",
-            "for": m.instance_down_for,
-            "labels": {"severity": "critical"},
-            "annotations": {
-                "summary": "{{ $labels.job }} on {{ $labels.instance }} is down",
-                "description": "Prometheus cannot scrape {{ $labels.instance }}: the process "
-                "stopped, or a security group no longer lets the monitoring server in.",
-            },
-        },
+        *_yaml_list(project, ALERT_TEMPLATE, "alert rules", instance_down_for=m.instance_down_for),
         {
             "alert": "HighErrorRatio",
             "expr": f"({error_ratio_expr(m.rate_window)}) > {m.error_ratio_threshold}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpclab import blanks
 from vpclab.pipeline.groovy import Args, Call, GString, JenkinsfileError, Node, parse
 
 STEPS = ("sh", "echo", "junit", "archiveArtifacts")
@@ -169,8 +170,9 @@ def _stage(node: Node) -> Stage:
 
 
 def read(text: str) -> Pipeline:
-    """The pipeline of a Jenkinsfile's text. Raises JenkinsfileError naming the line."""
-    top = parse(text)
+    """The pipeline of a Jenkinsfile's text. Raises JenkinsfileError naming the line (a
+    blank left unfilled: VpclabError naming it)."""
+    top = parse(blanks.check_filled(text, "Jenkinsfile"))
     if len(top) != 1 or top[0].name != "pipeline":
         line = top[0].line if top else 1
         raise JenkinsfileError(line, "a declarative Jenkinsfile is one pipeline { ... } block")

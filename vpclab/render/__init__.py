@@ -13,3 +13,8 @@ _env = Environment(
 
 def render(template: str, **values: object) -> str:
     return _env.get_template(template).render(**values)
+
+
+def render_text(text: str, **values: object) -> str:
+    """A template given as text (a project file a student wrote), with the same settings."""
+    return _env.from_string(text).render(**values)

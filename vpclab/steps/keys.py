@@ -20,9 +20,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpclab import blanks
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.paths import keys_dir
+from vpclab.render import render_text
 from vpclab.steps import remote
 from vpclab.steps.context import Context
 from vpclab.steps.scripts import DEPLOY_CONF, SCRIPTS_DIR, script_text
@@ -39,7 +41,9 @@ OLD_DROPINS = ("/etc/ssh/sshd_config.d/60-vpclab-no-password.conf",)
 DEPLOY_GATE = f"{SCRIPTS_DIR}/deploy_gate.sh"
 # Jenkins' key on web: no pty, no forwarding, no agent, no ~/.ssh/rc; only the deploy gate.
 JENKINS_KEY_OPTIONS = f'restrict,command="{DEPLOY_GATE} {DEPLOY_CONF}"'
-SSHD_NO_PASSWORD = "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+# The project's files a student writes (vpclab.blanks): the app key's line, the drop-in.
+APP_KEY_TEMPLATE = "vpclab/render/templates/authorized-key-app.j2"
+SSHD_DROPIN_FILE = "vpclab/render/templates/sshd-no-password.conf"
 ROLES = ("jenkins", "web", "app", "monitoring")
 USER_DATA_RESULT = "/etc/vpclab/user-data"  # `ok`, or `failed: line N` (user-data.sh.j2)
 
@@ -95,6 +99,34 @@ def restrict_from(text: str, key_type: str, blob: str, address: str) -> str:
     if not found:
         lines.append(KeyLine(f'from="{address}"', key_type, blob, "vpclab-app").text())
     return "\n".join(lines) + "\n"
+
+
+def app_key_line(project: Path | None, key_type: str, blob: str, web_ip: str) -> KeyLine:
+    """The app key's authorized_keys line as the project's template writes it (a student's,
+    in a handout). Not one line of that key: a one-line error naming the file."""
+    text = render_text(
+        blanks.read(project, APP_KEY_TEMPLATE), web_ip=web_ip, key_type=key_type, blob=blob
+    )
+    found = [k for raw in text.splitlines() if (k := parse_key_line(raw))]
+    if len(found) != 1 or found[0].blob != blob:
+        raise VpclabError(
+            f"{APP_KEY_TEMPLATE} renders {len(found)} key lines, not the app key's one",
+            "write one line: the options, then {{ key_type }} {{ blob }} and a comment",
+        )
+    return found[0]
+
+
+def put_key_line(text: str, key: KeyLine) -> str:
+    """authorized_keys text with `key`'s line exactly once, as given (other keys kept)."""
+    kept = [
+        raw for raw in text.splitlines() if not ((k := parse_key_line(raw)) and k.blob == key.blob)
+    ]
+    return "\n".join([*kept, key.text()]) + "\n"
+
+
+def sshd_dropin(project: Path | None = None) -> str:
+    """The sshd drop-in that turns password login off, as the project holds it."""
+    return blanks.read(project, SSHD_DROPIN_FILE)
 
 
 def authorize_only(text: str, public_line: str, options: str) -> str:
@@ -210,11 +242,12 @@ def password_login_on(host: Host) -> bool:
     )
 
 
-def no_password_login(host: Host) -> bool:
-    """Turn password login off in sshd whatever other drop-ins say: our drop-in sorts first,
-    and any line switching a password back on is commented out. Checked with `sshd -T`;
-    sshd reloads only when something changed. Returns whether anything changed."""
-    changed = remote.ensure_file(host, SSHD_DROPIN, SSHD_NO_PASSWORD, 0o644)
+def no_password_login(host: Host, project: Path | None = None) -> bool:
+    """Turn password login off in sshd whatever other drop-ins say: our drop-in (the
+    project's `SSHD_DROPIN_FILE`) sorts first, and any line switching a password back on is
+    commented out. Checked with `sshd -T`; sshd reloads only when something changed.
+    Returns whether anything changed."""
+    changed = remote.ensure_file(host, SSHD_DROPIN, sshd_dropin(project), 0o644)
     old = " ".join(OLD_DROPINS)
     changed = host.run(f"rm -v -f {old}", sudo=True).stdout.strip() != "" or changed
     if not password_login_on(host) and not changed:
@@ -283,17 +316,18 @@ def apply(ctx: Context) -> None:
             ctx.say("pinned the app server's host key on the web server")
         key_type, blob = public_key(ctx, "app")
         current = remote.read_as(app, DEPLOY_USER, AUTHORIZED_KEYS) or ""
-        wanted = restrict_from(current, key_type, blob, web_at.private_ip)
+        line = app_key_line(ctx.spec_path.parent, key_type, blob, web_at.private_ip)
+        wanted = put_key_line(current, line)
         if remote.ensure_user_file(app, DEPLOY_USER, AUTHORIZED_KEYS, wanted, 0o600):
             ctx.say(f'app server: the app key now works only from="{web_at.private_ip}"')
 
         for role, host in (("jenkins", jenkins), ("web", web), ("app", app)):
-            if no_password_login(host):
+            if no_password_login(host, ctx.spec_path.parent):
                 ctx.say(f"{role}: password login turned off")
         if "monitoring" in ctx.state().instances:
             monitoring = remote.open_role(ctx, "monitoring")
             try:
-                if no_password_login(monitoring):
+                if no_password_login(monitoring, ctx.spec_path.parent):
                     ctx.say("monitoring: password login turned off")
             finally:
                 remote.close(monitoring)

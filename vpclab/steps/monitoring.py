@@ -174,8 +174,8 @@ def servers(ctx: Context) -> config.Servers:
 def prometheus(ctx: Context) -> None:
     spec = ctx.spec
     files = {
-        config.PROMETHEUS_YML: config.prometheus_yml(spec, servers(ctx)),
-        config.RULES_YML: config.rules_yml(spec),
+        config.PROMETHEUS_YML: config.prometheus_yml(spec, servers(ctx), ctx.spec_path.parent),
+        config.RULES_YML: config.rules_yml(spec, ctx.spec_path.parent),
         config.ALERTMANAGER_YML: config.alertmanager_yml(spec),
     }
     programs = {

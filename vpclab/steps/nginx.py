@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vpclab import labca
+from vpclab import blanks, labca
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
-from vpclab.render import render
+from vpclab.render import render, render_text
 from vpclab.steps import remote
 from vpclab.steps.context import Context
 
@@ -32,7 +32,12 @@ CONNECT_TIMEOUT = 5  # s: Nginx waits this long for the app before its 502 page
 # to someone else after the lab (AWS recycles them) is not pinned to HTTPS for long. No
 # includeSubDomains: the lab owns no domain.
 HSTS_MAX_AGE = 86400
-_UPSTREAM = re.compile(r"^\s*server\s+([0-9.]+):(\d+)\s*;", re.M)
+# The site's template, read from the project the lab deploys (a student writes its
+# `location /`): see vpclab.blanks.
+TEMPLATE = "vpclab/render/templates/nginx-site.conf.j2"
+_UPSTREAM_BLOCK = re.compile(r"^\s*upstream\s+([\w.-]+)\s*\{(.*?)\}", re.M | re.S)
+_SERVER = re.compile(r"^\s*server\s+([0-9.]+):(\d+)\b[^;]*;", re.M)
+_PROXY_PASS = re.compile(r"^\s*proxy_pass\s+https?://([^/;\s]+)[^;]*;", re.M)
 # Running or not, then start or reload: under systemd where there is one; otherwise nginx's
 # own master daemonizes (every stream closed, so the SSH channel can end).
 RELOAD = (
@@ -51,12 +56,23 @@ class Upstream:
 
 
 def proxied(config: str) -> list[Upstream]:
-    """The app addresses a rendered site proxies to (its upstream's servers)."""
-    return [Upstream(a, int(p)) for a, p in _UPSTREAM.findall(config)]
+    """The app addresses a site's `proxy_pass` lines send to: an upstream's servers, or the
+    address written in the line itself (`http://10.0.2.7:5000`, port 80 when none)."""
+    groups = {name: _SERVER.findall(body) for name, body in _UPSTREAM_BLOCK.findall(config)}
+    found: list[Upstream] = []
+    for target in _PROXY_PASS.findall(config):
+        if target in groups:
+            found += [Upstream(a, int(p)) for a, p in groups[target]]
+        else:
+            host, _, port = target.partition(":")
+            found.append(Upstream(host, int(port) if port.isdigit() else 80))
+    return list(dict.fromkeys(found))
 
 
 def site(ctx: Context, app_ip: str, monitoring_ip: str) -> str:
-    return render("nginx-site.conf.j2", **site_values(ctx, app_ip, monitoring_ip))
+    """The site rendered from the project's template (the student's, in a handout)."""
+    template = blanks.read(ctx.spec_path.parent, TEMPLATE)
+    return render_text(template, **site_values(ctx, app_ip, monitoring_ip))
 
 
 def site_values(ctx: Context, app_ip: str, monitoring_ip: str) -> dict[str, object]:

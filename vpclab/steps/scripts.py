@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from secrets import token_hex
 
+from vpclab import blanks
 from vpclab.aws import secrets
 from vpclab.aws.jenkins_setup import repo_url
 from vpclab.errors import VpclabError
@@ -47,12 +48,11 @@ def secret_key(ctx: Context) -> str:
     )
 
 
-def script_text(name: str) -> str:
-    """A script of the project's scripts/ folder (what Jenkins runs too)."""
-    path = Path(__file__).resolve().parents[2] / "scripts" / name
-    if not path.exists():
-        raise VpclabError(f"{path} is missing", "run vpclab from a checkout of the project")
-    return path.read_text()
+def script_text(name: str, project: Path | None = None) -> str:
+    """A script of the scripts/ folder (what Jenkins runs too): the `project`'s copy (the
+    folder of the lab's spec, where a student fills start_app.sh's blanks) when it has one,
+    else the kit's. A blank left unfilled is a one-line error naming the file."""
+    return blanks.read(project, f"scripts/{name}")
 
 
 def deploy_settings(ctx: Context) -> dict[str, str]:
@@ -84,7 +84,8 @@ def run_setup(ctx: Context, extra: dict[str, str] | None = None) -> str:
     web = remote.open_role(ctx, "web")
     try:
         for name in ("setup.sh", "start_app.sh"):
-            remote.ensure_file(web, f"{SCRIPTS_DIR}/{name}", script_text(name), 0o755)
+            text = script_text(name, ctx.spec_path.parent)
+            remote.ensure_file(web, f"{SCRIPTS_DIR}/{name}", text, 0o755)
         result = web.run(
             f"bash {SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
             env=settings,
