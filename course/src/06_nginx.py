@@ -17,8 +17,8 @@
 # ### Objectives
 #
 # - Write the site's `location /` block: `proxy_pass` and the forwarded headers.
-# - Render the Nginx site from the control plane's state, not a hand-typed address.
-# - Serve it over HTTPS with a certificate from the lab's own CA; plain HTTP only redirects.
+# - Render the site from the control plane's state and serve it over HTTPS with the lab
+#   CA's certificate; plain HTTP only redirects.
 # - Install it with `nginx -t` as the gate before every reload.
 # - Show that the app is reachable through the proxy and not directly.
 #

@@ -63,8 +63,13 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
 
 
 # What a jailed kernel's project leaves out of the kit: the solutions, and the tests that
-# hold the reference's pieces (the pipeline's Test stage runs tests/app only).
-NOT_HANDED_OUT = ("notebooks", "course", *(f"tests/{n}" for n in ("controlplane", "course")))
+# hold the reference's pieces, deploy's break-and-mend ones too (the pipeline's Test stage
+# runs tests/app only).
+NOT_HANDED_OUT = (
+    "notebooks",
+    "course",
+    *(f"tests/{n}" for n in ("controlplane", "course", "deploy")),
+)
 
 
 def lay_out(
