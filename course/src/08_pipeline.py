@@ -115,7 +115,7 @@ for stage in pipeline.stages:
 # Its Verify stage checks the steps built so far, through this one: monitoring comes in 09.
 # Each stage reports when it starts and how it ended; the full logs, the JUnit results and
 # the artifacts (the SBOM, the bandit and audit reports) are kept per build in the state
-# folder. `run_on_lab(lab.context(), say=progress, verify_through="pipeline")` runs it and
+# folder. `run_on_lab(lab.context(), say=progress)` runs it and
 # returns the build's summary.
 
 
@@ -130,7 +130,7 @@ if offline:
     print(f"needs the hosts: {offline}")
 else:
     ### BEGIN SOLUTION
-    build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
+    build = run_on_lab(lab.context(), say=progress)
     ### END SOLUTION
 
 # %% [markdown]
@@ -205,7 +205,7 @@ else:
     git("commit", "-q", "-m", "A unit test that fails on purpose", "--", path)
     broken = git("rev-parse", "HEAD")
     try:
-        failed = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
+        failed = run_on_lab(lab.context(), say=progress)
         test = failed.stage("Test")
         print(f"build #{failed.number} of {broken[:12]}: {failed.result}, Test {test.result}")
         if test.tests:
@@ -215,7 +215,7 @@ else:
         print(f"/healthz still serves {served()[:12]} (before the break: {before[:12]})")
     finally:
         git("revert", "--no-edit", "HEAD")
-    build = run_on_lab(lab.context(), say=progress, verify_through="pipeline")
+    build = run_on_lab(lab.context(), say=progress)
     print(f"after the revert: build #{build.number} of {build.commit[:12]}: {build.result}")
     print(f"/healthz serves {served()[:12]}")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from vpclab import blanks
 from vpclab.course.grade import GradeSettings, grade_one
 from vpclab.course.overlay import SANITIZE
 from vpclab.localcloud import netns
@@ -28,6 +29,11 @@ def test_a_wrong_nginx_site_fails_nginx_and_is_not_repaired(tmp_path):
     for folder in (reference, student):
         folder.mkdir()
         shutil.copy(NOTEBOOKS / "06_nginx.ipynb", folder)
+    # The student hands in the project's files too (the site's template with its
+    # `location /` written, as the reference's): only the notebook's address is wrong.
+    for blank in blanks.FILES:
+        (student / blank.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / blank.path, student / blank.path)
     path = student / "06_nginx.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if 'app_ip = private_ip("app")' in c.source)
