@@ -107,8 +107,10 @@ pair = kit.only(ec2.describe_key_pairs(Filters=jenkins_only)["KeyPairs"], "key p
 print("imported key pair", pair["KeyName"])
 
 # %% [markdown]
-# **2. The security group**, in the default VPC: SSH and the Jenkins UI (8080), from the
-# admin range only. Keep the group's id in `jenkins_sg`: the server uses it.
+# **2. The security group**, in the default VPC: SSH from the admin range only. The Jenkins
+# UI (8080) gets no rule: its login would cross the internet in plain HTTP, so it is reached
+# through an SSH tunnel (`ssh -L 8080:127.0.0.1:8080`), and `vpclab up` removes a rule that
+# opens it. Keep the group's id in `jenkins_sg`: the server uses it.
 
 # %%
 ### BEGIN SOLUTION
@@ -123,11 +125,10 @@ ec2.authorize_security_group_ingress(
     IpPermissions=[
         {
             "IpProtocol": "tcp",
-            "FromPort": port,
-            "ToPort": port,
+            "FromPort": lab.spec.ports.ssh,
+            "ToPort": lab.spec.ports.ssh,
             "IpRanges": [{"CidrIp": lab.spec.admin_cidr, "Description": "admin"}],
         }
-        for port in (lab.spec.ports.ssh, 8080)
     ],
 )
 ### END SOLUTION

@@ -44,7 +44,7 @@
 # |------------|---------|-----------|---------------------------------------------------|
 # | web        | public  | yes       | 443 and 80 from anyone; 22 from the admin range and Jenkins |
 # | app        | private | **no**    | 22 and 5000 **only from the web server's group**  |
-# | monitoring | public  | yes       | 22, 9090 (Prometheus), 3000 (Grafana) from admin  |
+# | monitoring | public  | yes       | 22 and 9090 from admin (Grafana: SSH tunnel)       |
 #
 # The web server runs Nginx and is the only way in for users: it forwards each request to
 # the app server's private address on port 5000. The app server has no public address, and
@@ -149,8 +149,10 @@ show_rules("web")
 # %% [markdown]
 # **1b. The app and monitoring groups**, with `security_group` and `allow`. The app server,
 # `app_sg`, takes 22 and 5000 **only from the web server's group** (`web_sg`); the
-# monitoring server, `monitoring_sg`, takes 22, 9090 (Prometheus) and 3000 (Grafana) from
-# the admin range.
+# monitoring server, `monitoring_sg`, takes 22 and 9090 (Prometheus) from the admin range.
+# Grafana (3000) gets no rule: its login would cross the internet in plain HTTP, so it is
+# reached through an SSH tunnel (`ssh -L 3000:127.0.0.1:3000`), and `vpclab up` removes a
+# rule that opens it.
 
 # %%
 ### BEGIN SOLUTION
@@ -168,7 +170,6 @@ monitoring_sg = security_group(
     [
         allow(ports.ssh, cidr=admin, why="admin"),
         allow(ports.prometheus, cidr=admin, why="admin (Prometheus)"),
-        allow(ports.grafana, cidr=admin, why="admin (Grafana)"),
     ],
 )
 ### END SOLUTION

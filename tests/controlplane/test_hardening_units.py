@@ -529,3 +529,43 @@ def test_in_a_build_the_web_group_is_judged_without_the_repositorys_admin_cidr(l
     ctx.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_rule("0.0.0.0/0")])
     world = web_check()
     assert world.status.name == "FAIL" and "22 from admin" in world.detail, world
+
+
+# --- Jenkins and Grafana: through an SSH tunnel only ------------------------------------------
+
+
+def _admin_ports(group: dict) -> set[int]:
+    return {p.get("FromPort") for p in group["IpPermissions"] if p.get("IpRanges")}
+
+
+def test_the_jenkins_ui_and_grafana_are_open_to_no_one_and_an_older_labs_rules_go(lab):
+    lab.up(through="instances")
+    ctx = lab.context()
+    ports, admin = ctx.spec.ports, ctx.spec.admin_cidr
+    groups = ctx.state().security_groups
+    assert _admin_ports(groups["jenkins"]) == {ports.ssh}
+    assert _admin_ports(groups["monitoring"]) == {ports.ssh, ports.prometheus}
+    # An older lab opened both to the admin range: the next `up` removes them and says so.
+    for role, port in (("jenkins", 8080), ("monitoring", ports.grafana)):
+        ctx.ec2.authorize_security_group_ingress(
+            GroupId=groups[role]["GroupId"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "IpRanges": [{"CidrIp": admin}],
+                }
+            ],
+        )
+    said: list[str] = []
+    from vpclab.lab import Lab
+
+    Lab(lab.spec_path, "local", say=said.append).up(through="instances")
+    assert any(f"jenkins security group: removed tcp 8080 from {admin}" in s for s in said), said
+    assert any(
+        f"monitoring security group: removed tcp {ports.grafana} from {admin}" in s for s in said
+    ), said
+    groups = lab.context().state().security_groups
+    assert _admin_ports(groups["jenkins"]) == {ports.ssh}
+    assert _admin_ports(groups["monitoring"]) == {ports.ssh, ports.prometheus}

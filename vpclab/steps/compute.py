@@ -69,6 +69,11 @@ def monitoring_scrapes(ports, monitoring_group: str | None) -> dict[str, list[In
     }
 
 
+def alertmanager_admin(ports, admin_cidr: str) -> Ingress:
+    """The monitoring step's rule on the monitoring SG: Alertmanager's UI, from the admin range."""
+    return Ingress(ports.alertmanager, cidr=admin_cidr, description="admin (Alertmanager)")
+
+
 def unexpected(group: dict, keep: list[Ingress]) -> list[dict]:
     """The group's inbound permissions that are none of `keep` (a TCP port from a CIDR or a
     group), one source each, as revoke_security_group_ingress takes them."""

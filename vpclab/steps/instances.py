@@ -6,6 +6,7 @@ from __future__ import annotations
 from vpclab.errors import VpclabError
 from vpclab.steps.compute import (
     Ingress,
+    alertmanager_admin,
     ensure_instance,
     ensure_key_pair,
     ensure_security_group,
@@ -63,17 +64,25 @@ def apply(ctx: Context) -> None:
     scrapes = monitoring_scrapes(ports, groups.get("monitoring", {}).get("GroupId"))
     revoke_extra(ctx, "web", groups.get("web"), web_rules + scrapes["web"])
     revoke_extra(ctx, "app", groups.get("app"), app_rules + scrapes["app"])
+    # No Grafana rule: its login is reached through an SSH tunnel only (docs/aws.md), and an
+    # older lab's rule is removed. Alertmanager's rule is the monitoring step's.
+    monitoring_rules = [
+        Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
+        Ingress(ports.prometheus, cidr=spec.admin_cidr, description="admin (Prometheus)"),
+    ]
     monitoring_sg = ensure_security_group(
         ctx,
         "monitoring",
         vpc_id,
         groups.get("monitoring"),
-        [
-            Ingress(ports.ssh, cidr=spec.admin_cidr, description="admin"),
-            Ingress(ports.prometheus, cidr=spec.admin_cidr, description="admin (Prometheus)"),
-            Ingress(ports.grafana, cidr=spec.admin_cidr, description="admin (Grafana)"),
-        ],
+        monitoring_rules,
         "Monitoring server: Prometheus and Grafana",
+    )
+    revoke_extra(
+        ctx,
+        "monitoring",
+        groups.get("monitoring"),
+        monitoring_rules + [alertmanager_admin(ports, spec.admin_cidr)],
     )
 
     layout = {

@@ -19,7 +19,7 @@ from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.promapi import PrometheusAPI
 from vpclab.render import render
 from vpclab.steps import remote
-from vpclab.steps.compute import Ingress, ensure_security_group, monitoring_scrapes
+from vpclab.steps.compute import alertmanager_admin, ensure_security_group, monitoring_scrapes
 from vpclab.steps.context import Context
 
 CONF_D = "/etc/supervisor/conf.d"
@@ -60,11 +60,7 @@ def security_groups(ctx: Context) -> None:
     mon = groups["monitoring"]["GroupId"]
     wanted = {
         **monitoring_scrapes(ports, mon),
-        "monitoring": [
-            Ingress(
-                ports.alertmanager, cidr=ctx.spec.admin_cidr, description="admin (Alertmanager)"
-            )
-        ],
+        "monitoring": [alertmanager_admin(ports, ctx.spec.admin_cidr)],
     }
     for role, rules in wanted.items():
         ensure_security_group(ctx, role, vpc_id, groups[role], rules, "")
