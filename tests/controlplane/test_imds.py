@@ -91,8 +91,9 @@ def test_the_role_keys_do_what_the_policy_allows_through_the_door(
     moto_endpoint: str, metadata
 ) -> None:
     # botocore's own IMDS client (the default credential chain's) fetches the keys.
+    # env={}: as on an instance (CI sets AWS_EC2_METADATA_DISABLED for the operator's side).
     fetched = InstanceMetadataFetcher(
-        timeout=5, num_attempts=1, base_url=metadata.url
+        timeout=5, num_attempts=1, base_url=metadata.url, env={}
     ).retrieve_iam_role_credentials()
     assert fetched["access_key"].startswith("ASIA")
     door = Passthrough(
@@ -160,6 +161,7 @@ def test_a_program_on_the_instance_finds_its_lab_by_its_own_tags(
             "AWS_ENDPOINT_URL",
             "AWS_DEFAULT_REGION",
             "AWS_REGION",
+            "AWS_EC2_METADATA_DISABLED",  # CI sets it for the operator's side
         ):
             monkeypatch.delenv(name, raising=False)  # fmt: skip
         monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
