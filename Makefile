@@ -8,16 +8,19 @@ TARGET ?= local
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
 
+# On TEST_JOBS workers (0: in this process): one runs the tests with hosts, one lab at a time;
+# the others take the cheaper tiers a file at a time (tests/conftest.py, xdist_group).
 # The app's line coverage must stay at 90% or more (issue: the microblog).
+TEST_JOBS ?= 2
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	shellcheck scripts/*.sh scripts/ci/*.sh
-	$(BIN)/pytest --cov=app --cov-report=term:skip-covered --cov-fail-under=90
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup \
+		--cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
-# The tiers that need neither root nor hosts (tests/conftest.py), on TEST_JOBS workers (0: in
-# this process), each test file on one worker so a module's shared fixtures are built once.
-TEST_JOBS ?= 2
+# The tiers that need neither root nor hosts (tests/conftest.py), each test file on one worker
+# so a module's shared fixtures are built once.
 test-fast: setup-test
 	$(BIN)/pytest -m "unit or moto" -n $(TEST_JOBS) --dist loadfile
 

@@ -37,6 +37,8 @@ PATH_TIERS = {
     "controlplane/test_timings.py": "unit",
     "controlplane/test_user_data.py": "unit",
     "course/": "moto",
+    "course/test_grade_file_blanks.py": "lab",
+    "course/test_grade_hosts.py": "lab",
     "course/test_kernel.py": "unit",
     "deploy/": "lab",
     "localcloud/": "hosts",
@@ -57,6 +59,7 @@ FIXTURE_TIERS = {
     "spec_path": "moto",
     "readonly_lab": "moto",
     "cloud": "hosts",
+    "data_plane": "hosts",
     "netlab": "hosts",
     "full_lab": "lab",
 }
@@ -104,6 +107,17 @@ BREAKS = {
     "pipeline/test_local_run.py::test_a_commit_is_built_and_deployed",
     "pipeline/test_local_run.py::test_a_broken_unit_test_stops_at_test",
 }
+
+
+@pytest.fixture
+def data_plane() -> None:
+    """The one place a test asks whether the local hosts can run here: it skips, with the
+    reason, where they cannot, and raises the test's tier to `hosts` at least."""
+    from vpclab.localcloud import netns
+
+    reason = netns.unsupported_reason()
+    if reason:
+        pytest.skip(f"needs the local data plane: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +170,15 @@ def _shared_lab_order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("breaks") else 1
 
 
+def xdist_group(item: pytest.Item) -> str:
+    """Where a test runs under `--dist loadgroup` (`make test`): a file's tests on one worker,
+    so its module fixtures are built once; the tests with hosts on one worker, in order, so
+    one lab at a time runs beside the cheaper tiers, as it would without xdist."""
+    tier = next(t for t in TIERS if item.get_closest_marker(t))
+    return "data-plane" if tier in ("hosts", "lab") else _where(item)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in TIERS):
@@ -172,6 +195,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = [i for i in items if not i.get_closest_marker("pypi")]
     items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
+    if config.getoption("dist", "no") == "loadgroup":
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+        # The tests with hosts are the longest chain: their worker starts on them at once.
+        items.sort(key=lambda item: xdist_group(item) != "data-plane")
     config.stash[DROPPED] = dropped
 
 

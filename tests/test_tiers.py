@@ -88,3 +88,13 @@ def test_a_shared_labs_breakers_come_after_its_readers(collected):
     assert {"deploy", "monitoring", "pipeline"} <= shared
     last = [t for t in collected["kept"] if "full_lab" in t["fixtures"]]
     assert collected["kept"][-len(last) :] == last, "the shared lab's tests run last"
+
+
+def test_a_test_asks_whether_hosts_can_run_only_through_the_data_plane_fixture():
+    """A test that checks for itself would stay in a cheaper tier and run in `make test-fast`."""
+    asking = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if "netns.unsupported_reason()" in path.read_text() and path.name != "test_tiers.py"
+    ]
+    assert asking == []

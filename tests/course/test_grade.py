@@ -297,7 +297,7 @@ def test_reference_notebooks_give_the_same_checklist_as_up(graded, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["ref", "igw"])
-def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path, name):
+def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path, name, data_plane):
     """As root each submission gets its own hosts: the reference's 01-04, run for real (their
     break-it cells too), earn full marks, the instances step's live probes PASS rather than
     SKIP, and the grader leaves no namespace behind. igw (02 routes the private subnet to
@@ -306,9 +306,6 @@ def test_reference_graded_with_hosts_passes_the_live_checks(tmp_path, name):
     from vpclab.course.grade import GradeSettings, grade_one
     from vpclab.localcloud import netns
 
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(f"grading with hosts needs the local data plane: {reason}")
     reference = _submission(tmp_path, "reference")  # the steps graded here: 01-04
     settings = GradeSettings(reference, ROOT / "lab.toml", SANITIZE, hosts=True)
     student = _submission(tmp_path, "student")

@@ -74,10 +74,7 @@ def _submission(tmp_path: Path, name: str) -> Path:
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_the_students_files_are_what_the_lab_runs_and_the_checks_judge(tmp_path, name):
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(f"grading with hosts needs the local data plane: {reason}")
+def test_the_students_files_are_what_the_lab_runs_and_the_checks_judge(tmp_path, name, data_plane):
     reference = _reference_copy(tmp_path / "reference") / "notebooks"
     settings = GradeSettings(reference, ROOT / "lab.toml", SANITIZE, hosts=True)
     student = _submission(tmp_path, name)

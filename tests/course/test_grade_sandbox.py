@@ -125,15 +125,12 @@ def test_a_cheating_kernel_reads_nothing_writes_nothing_and_changes_no_score(gra
     _nobody_changed(graded)
 
 
-def test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_agent(tmp_path):
+def test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_agent(
+    tmp_path, data_plane
+):
     """The same class graded with hosts (the kernel gets sockets from the grader's broker):
     besides the above, another lab's namespace is refused, and the agent's record and the
     agent itself are out of its reach."""
-    from vpclab.localcloud import netns
-
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(f"grading with hosts needs the local data plane: {reason}")
     graded = _grade(tmp_path, hosts=True)
     report = _nobody_changed(graded)
     assert "broker=True entered=[] signalled=[]" in report, report

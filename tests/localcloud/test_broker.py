@@ -36,10 +36,7 @@ except Exception as exc:
 
 
 @pytest.fixture
-def namespace():
-    reason = netns.unsupported_reason()
-    if reason:
-        pytest.skip(reason)
+def namespace(data_plane):
     lab_id = "v" + secrets.token_hex(3)[:5]
     name = names.netns(lab_id, "web")
     netns.add(name)
