@@ -21,7 +21,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,30 +49,13 @@ def once(branch: str, scratch: Path) -> builds.BuildSummary:
 @contextmanager
 def lab_of_its_own(scratch: Path) -> Iterator[tuple[Path, Path]]:
     """(spec, project): a full local lab whose git remote serves a clone of the project."""
-    from vpclab.localcloud import client, motoserver
-    from vpclab.paths import local_dir
-    from vpclab.spec import load_spec
+    from vpclab.throwaway import throwaway_lab
 
-    project = scratch / "project"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
-    subprocess.run(["git", "-C", str(project), "checkout", "-q", "-B", "main"], check=True)
-    spec = scratch / "lab.toml"
-    name = f"bp{os.getpid() % 100000}"
-    spec.write_text(
-        (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
-    )
-    os.environ["VPCLAB_STATE"] = str(scratch / "state")
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    cli = [sys.executable, "-m", "vpclab.cli"]
-    try:
-        where = local_dir(spec)
-        endpoint = motoserver.start(where).endpoint
-        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
-        subprocess.run([*cli, "up", "--spec", str(spec)], check=True, capture_output=True)
-        yield spec, project
-    finally:
-        subprocess.run([*cli, "local", "down", "--force", "--spec", str(spec)], check=False)
-        subprocess.run([*cli, "local", "stop", "--spec", str(spec)], check=False)
+    with throwaway_lab(scratch, f"bp{os.getpid() % 100000}") as lab:
+        up = lab.cli("up")
+        if up.returncode != 0:
+            raise SystemExit(f"vpclab up failed:\n{up.stdout[-3000:]}{up.stderr[-3000:]}")
+        yield lab.spec, lab.project
 
 
 def on_lab(runs: int) -> list[builds.BuildSummary]:

@@ -12,9 +12,8 @@ notebook's source (`course/src/`) runs in a fresh kernel (`vpclab.course.kernel`
 from the clone's notebooks folder, and its checkpoint must show no FAIL and no SKIP but the
 local target's by-design ones (`grafana.LOCAL_SKIPS`). The
 monitoring timings are shortened in the lab's spec (`vpclab.course.timings`), as grading
-does, so the alert cell's bounded waits stay short. Whatever happens, the lab is torn down (`vpclab
-down`, `vpclab local down --force`, `vpclab local stop`) and its folder removed. Needs root,
-like the local data plane.
+does, so the alert cell's bounded waits stay short. Whatever happens, the lab is torn down
+(`vpclab.throwaway`) and its folder removed. Needs root, like the local data plane.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +33,10 @@ import nbformat
 from nbclient.exceptions import CellExecutionError
 
 from vpclab.course import kernel
-from vpclab.course.timings import fast_monitoring
+from vpclab.course.timings import FAST_MONITORING
 from vpclab.monitoring.grafana import LOCAL_SKIPS
 from vpclab.spec import STEPS
+from vpclab.throwaway import throwaway_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "course" / "src"  # the notebooks' jupytext sources, NN_name.py
@@ -65,11 +64,6 @@ def host_notebooks(names: list[str] | None = None) -> list[Path]:
         if missing:
             raise SystemExit(f"no such notebook: {', '.join(sorted(missing))}")
     return found
-
-
-def spec_text(name: str) -> str:
-    text = fast_monitoring((ROOT / "lab.toml").read_text())
-    return re.sub(r'^name = "[^"]*"', f'name = "{name}"', text, count=1, flags=re.M)
 
 
 def execute(
@@ -105,70 +99,49 @@ def run(
         raise SystemExit(f"the notebooks need the hosts: {reason}")
     sources = host_notebooks(names)
     tmp = Path(tempfile.mkdtemp(prefix="vpclab-live-"))
-    name = f"nblive{os.getpid() % 10000}"
-    # The lab's git remote serves a clone of the project on branch main, as a student's
-    # clone is: the pipeline deploys main, and its break-it commit lands in the clone.
-    project = tmp / "project"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
-    subprocess.run(["git", "-C", str(project), "checkout", "-q", "-B", "main"], check=True)
-    spec = project / "lab.toml"  # the notebooks open ../lab.toml, and 08 ../Jenkinsfile
-    spec.write_text(spec_text(name))
-    folder = project / "notebooks"
     saved = dict(os.environ)
-    for key in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET", "VPCLAB_DATAPLANE"):
-        os.environ.pop(key, None)
-    os.environ["VPCLAB_STATE"] = str(tmp / "state")  # kernels inherit it
     for role in ("AUTHOR", "COMMITTER"):  # 08's break-it commit, in the clone
         os.environ.setdefault(f"GIT_{role}_NAME", "vpclab notebooks")
         os.environ.setdefault(f"GIT_{role}_EMAIL", "notebooks@vpclab.invalid")
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(spec)],
-            capture_output=True,
-            text=True,
-            timeout=CELL_TIMEOUT,
-        )
-
     ran: list[Ran] = []
     try:
-        started = time.monotonic()
-        from vpclab.localcloud import client, motoserver
-        from vpclab.paths import local_dir
-        from vpclab.spec import load_spec
-
-        where = local_dir(spec)  # the agent serves the clone; `vpclab up` keeps this agent
-        endpoint = motoserver.start(where).endpoint
-        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
-        built = cli("up", "--through", LAST_STEP_BEFORE)
-        if built.returncode != 0:
-            raise RuntimeError(f"vpclab up failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
-        say(f"lab {name} built through {LAST_STEP_BEFORE} in {time.monotonic() - started:.1f} s")
-        for source in sources:
-            nb, seconds = execute(source, folder, out)
-            text = checkpoint_text(nb)
-            last = text.strip().splitlines()[-1] if text.strip() else "no checkpoint output"
-            ran.append(Ran(source.stem, seconds, last))
-            say(f"{source.stem}: {seconds:.1f} s, checkpoint {last}")
-            by_design = tuple(f"SKIP {check}:" for check in LOCAL_SKIPS)
-            bad = [
-                line
-                for line in text.splitlines()
-                if (line.startswith(("FAIL", "SKIP")) and not line.startswith(by_design))
-                or "needs the hosts" in line
-            ]
-            skipped = sum(line.startswith(by_design) for line in text.splitlines())
-            if bad or not re.fullmatch(rf"\d+ passed, 0 failed, {skipped} skipped", last):
-                raise RuntimeError(f"{source.stem}: checkpoint not all PASS:\n{text}")
+        # The notebooks open ../lab.toml and 08 ../Jenkinsfile: the spec goes in the clone.
+        name = f"nblive{os.getpid() % 10000}"
+        with throwaway_lab(tmp, name, FAST_MONITORING, spec_in_project=True) as lab:
+            started = time.monotonic()
+            built = lab.cli("up", "--through", LAST_STEP_BEFORE, timeout=CELL_TIMEOUT)
+            if built.returncode != 0:
+                raise RuntimeError(
+                    f"vpclab up failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}"
+                )
+            took = time.monotonic() - started
+            say(f"lab {name} built through {LAST_STEP_BEFORE} in {took:.1f} s")
+            for source in sources:
+                ran.append(_run_one(source, lab.project / "notebooks", out, say))
     finally:
-        for args in (("down",), ("local", "down", "--force"), ("local", "stop")):
-            done = cli(*args)
-            if done.returncode != 0:
-                say(f"vpclab {' '.join(args)}: exit {done.returncode} {done.stderr[-400:]}")
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(tmp, ignore_errors=True)
     return ran
+
+
+def _run_one(source: Path, folder: Path, out: Path | None, say: Callable[[str], None]) -> Ran:
+    """Run one notebook; raise unless its checkpoint is all PASS (and the by-design SKIPs)."""
+    nb, seconds = execute(source, folder, out)
+    text = checkpoint_text(nb)
+    last = text.strip().splitlines()[-1] if text.strip() else "no checkpoint output"
+    say(f"{source.stem}: {seconds:.1f} s, checkpoint {last}")
+    by_design = tuple(f"SKIP {check}:" for check in LOCAL_SKIPS)
+    bad = [
+        line
+        for line in text.splitlines()
+        if (line.startswith(("FAIL", "SKIP")) and not line.startswith(by_design))
+        or "needs the hosts" in line
+    ]
+    skipped = sum(line.startswith(by_design) for line in text.splitlines())
+    if bad or not re.fullmatch(rf"\d+ passed, 0 failed, {skipped} skipped", last):
+        raise RuntimeError(f"{source.stem}: checkpoint not all PASS:\n{text}")
+    return Ran(source.stem, seconds, last)
 
 
 def main(argv: list[str]) -> int:

@@ -2,11 +2,8 @@
 the slow real-lab tests. The deploy, monitoring and pipeline tests share one (`full_lab`, a
 session fixture in tests/conftest.py).
 
-Each lab has its own name, state folder and moto server, so it never touches another lab,
-and leaving `real_lab` (also after a failure) removes every host, namespace, veth and
-process it made, then restores the environment. Its git remote serves a throwaway clone of
-the project with the checkout's HEAD as branch main (the Jenkinsfile deploys only main), so
-the tests run from any branch and commit only to the clone."""
+Each is a `vpclab.throwaway` lab: its own name, state folder, moto server and agent, a git
+remote serving a clone of the project on main, and nothing left behind."""
 
 from __future__ import annotations
 
@@ -15,7 +12,6 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +24,7 @@ import pytest
 
 from vpclab.lab import Lab
 from vpclab.monitoring.grafana import LOCAL_SKIPS
+from vpclab.throwaway import Throwaway, throwaway_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 # What every local host runs; a lab without them cannot come up.
@@ -62,38 +59,17 @@ def git(repo: Path, *args: str) -> str:
 
 
 @dataclass
-class RealLab:
-    spec: Path
-    env: dict[str, str]
-    name: str
-    project: Path  # what the lab's git remote serves
+class RealLab(Throwaway):
     cli_timeout: float = 600
 
     def cli(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-        """`vpclab ARGS --spec SPEC` in a fresh process, with this lab's environment."""
-        return subprocess.run(
-            [sys.executable, "-m", "vpclab.cli", *args, "--spec", str(self.spec)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout or self.cli_timeout,
-        )
+        return super().cli(*args, timeout=timeout or self.cli_timeout)
 
     def lab(self) -> Lab:
         return Lab(self.spec, "local", say=lambda _line: None)
 
 
 L = TypeVar("L", bound=RealLab)
-
-
-def lab_spec(folder: Path, name: str, settings: dict[str, str] | None = None) -> Path:
-    """The project's lab.toml under another name, with string `settings` replaced."""
-    text = (ROOT / "lab.toml").read_text().replace('name = "microblog"', f'name = "{name}"', 1)
-    for key, value in (settings or {}).items():
-        text = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', text, count=1, flags=re.M)
-    spec = folder / "lab.toml"
-    spec.write_text(text)
-    return spec
 
 
 @contextmanager
@@ -106,41 +82,11 @@ def real_lab(
     down_timeout: float = 120,
     **fields: Any,
 ) -> Iterator[L]:
-    """A lab of type `kind` named `prefix` plus this run's id, its spec and state in `folder`,
-    with its control plane and agent running (the hosts come with `vpclab up`).
-
-    The process environment points at its state folder (so in-process `Lab` calls find it)
-    until the lab is torn down with `vpclab local down --force` and `local stop`."""
-    from vpclab.localcloud import client, motoserver
-    from vpclab.paths import local_dir
-    from vpclab.spec import load_spec
-
+    """A lab of type `kind` named `prefix` plus this run's id, its spec and state in `folder`
+    (vpclab.throwaway: its own control plane and agent; the hosts come with `vpclab up`)."""
     name = re.sub(r"[^a-z0-9]", "", f"{prefix}{os.getpid() % 10000}{folder.name[-2:]}".lower())
-    spec = lab_spec(folder, name, settings)
-    project = folder / "project"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(project)], check=True)
-    git(project, "checkout", "-q", "-B", "main")
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "VPCLAB_TARGET")}
-    env.pop("VPCLAB_DATAPLANE", None)
-    env["VPCLAB_STATE"] = str(folder / "state")
-    saved = {k: os.environ.get(k) for k in ("VPCLAB_STATE", "AWS_ENDPOINT_URL")}
-    os.environ["VPCLAB_STATE"] = env["VPCLAB_STATE"]
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    lab = kind(spec=spec, env=env, name=name, project=project, **fields)
-    try:
-        # The agent serves the clone; `vpclab up` keeps this agent (same endpoint and code).
-        where = local_dir(spec)
-        endpoint = motoserver.start(where).endpoint
-        client.start(where, endpoint, load_spec(spec).region, repo_root=project)
-        yield lab
-    finally:
-        lab.cli("local", "down", "--force", timeout=down_timeout)
-        lab.cli("local", "stop", timeout=120)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with throwaway_lab(folder, name, settings, down_timeout=down_timeout) as made:
+        yield kind(**vars(made), **fields)
 
 
 # The monitoring step's intervals and alert windows, shortened so its tests wait seconds.
