@@ -42,14 +42,13 @@ def test_check_order_does_not_depend_on_import_order():
         "import importlib, sys\n"
         "for name in sys.argv[1:]: importlib.import_module('vpclab.checks.' + name)\n"
         "from vpclab import checks\n"
-        "for name in checks.CHECK_MODULES: importlib.import_module('vpclab.checks.' + name)\n"
-        "print([c.id for c in sorted(checks.REGISTRY, key=checks._rank)])\n"
+        "print([c.id for c in checks.registered()])\n"
     )
     orders = {
         subprocess.run(
             [sys.executable, "-c", script, *first], capture_output=True, text=True, check=True
         ).stdout
-        for first in ([], ["userdata"], ["monitoring", "userdata", "vpc"])
+        for first in ([], ["userdata"], ["monitoring", "userdata", "vpc"], ["live", "nat"])
     }
     assert len(orders) == 1, orders
 
@@ -70,3 +69,18 @@ def test_a_check_that_gets_no_answer_points_at_the_earlier_failure(monkeypatch):
     outcome = result.result(facts=None)
     assert (outcome.status, outcome.detail) == ("FAIL", "TimeoutError: timed out")
     assert outcome.hint == UNANSWERED
+
+
+def test_one_registry_holds_every_check_read_or_probed_each_id_once():
+    """The checklist's lines come from one registry: the control-plane reads (`@check`) and the
+    live probes (checks.live), each with exactly one way to run, each id once."""
+    from vpclab import checks
+    from vpclab.checks import live
+
+    every = checks.registered()
+    ids = [c.id for c in every]
+    assert len(ids) == len(set(ids))
+    assert set(live.CHECKS) <= set(every) and len(live.CHECKS) == 7
+    assert all((c.run is None) != (c.probe is None) for c in every)
+    nat = checks.step_check_ids("nat")
+    assert nat[-1] == "nat.app_reaches_internet" and "nat.app_reaches_internet" not in nat[:-1]

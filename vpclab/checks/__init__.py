@@ -55,16 +55,26 @@ def skip(reason: str) -> Outcome:
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the checklist. It reads the control plane (`run`, with the facts), or it
+    makes a real connection (`probe`, with the lab's one prober: `checks.live`)."""
+
     id: str
     title: str
     hint: str
-    run: Callable[[Facts], Outcome]
+    run: Callable[[Facts], Outcome] | None = None
+    probe: Callable | None = None  # checks.live.Probe
 
     @property
     def step(self) -> str:
         return self.id.split(".", 1)[0]
 
+    @property
+    def module(self) -> str:
+        """The checks module that defines it (vpc, nat, ..., live)."""
+        return (self.run or self.probe).__module__.rsplit(".", 1)[-1]
+
     def result(self, facts: Facts) -> CheckResult:
+        assert self.run is not None, f"{self.id} is probed, not read (checks.live)"
         outcome = self.run(facts)
         hint = (outcome.hint or self.hint) if outcome.status is Status.FAIL else ""
         return CheckResult(self.id, self.step, self.title, outcome.status, outcome.detail, hint)
@@ -78,19 +88,20 @@ def inside_build() -> str | None:
     return None
 
 
-REGISTRY: list[Check] = []
+REGISTRY: list[Check] = []  # the one registry: every check, read or probed
 
 
 def check(check_id: str, title: str, hint: str) -> Callable:
     def register(func: Callable[[Facts], Outcome]) -> Callable[[Facts], Outcome]:
-        REGISTRY.append(Check(check_id, title, hint, func))
+        REGISTRY.append(Check(check_id, title, hint, run=func))
         return func
 
     return register
 
 
-# One module a step (user data spans two); importing them registers their checks. Within a
-# step, checks keep this module order whatever order the modules were first imported in.
+# One module a step (user data spans two), then the live probes of every step; importing them
+# registers their checks. Within a step, checks keep this module order whatever order the
+# modules were first imported in: control-plane reads first, then real connections.
 CHECK_MODULES = (
     "vpc",
     "nat",
@@ -102,28 +113,27 @@ CHECK_MODULES = (
     "scripts",
     "pipeline",
     "monitoring",
+    "live",
 )
 
 
 def _rank(c: Check) -> tuple[int, int]:
-    return STEPS.index(c.step), CHECK_MODULES.index(c.run.__module__.rsplit(".", 1)[-1])
+    return STEPS.index(c.step), CHECK_MODULES.index(c.module)
 
 
-def _registered() -> list[Check]:
+def registered() -> list[Check]:
+    """Every check, in checklist order."""
     for name in CHECK_MODULES:
         importlib.import_module(f"vpclab.checks.{name}")
     return sorted(REGISTRY, key=_rank)  # stable: registration order within a module
 
 
 def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
-    return [c.result(facts) for c in _registered() if c.step in steps]
+    """The control-plane reads of the given steps (`checks.live` probes the rest)."""
+    return [c.result(facts) for c in registered() if c.step in steps and c.run]
 
 
 def step_check_ids(step: str) -> list[str]:
     """Every check id of `step` that `Lab.verify` reports, control-plane then live ones,
     whatever the lab's state (what a step's points are out of)."""
-    from vpclab.checks import live  # it imports the probers, which need this package
-
-    return [c.id for c in _registered() if c.step == step] + [
-        c.id for c in live.CHECKS if c.step == step
-    ]
+    return [c.id for c in registered() if c.step == step]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.checklist import CheckResult, Status
+from vpclab.checks import REGISTRY, Check
 from vpclab.checks.probers import (
     Backend,
     NamespaceProber,
@@ -35,18 +35,6 @@ CATCH_UP = 10.0  # at most this long for the data plane to apply the latest chan
 PROBES_ENV = "VPCLAB_PROBES"  # force a backend: namespaces or ssh
 
 Probe = Callable[[Prober, Ports], tuple[Status, str]]
-
-
-@dataclass(frozen=True)
-class _Live:
-    id: str
-    title: str
-    hint: str
-    run: Probe
-
-    @property
-    def step(self) -> str:
-        return self.id.split(".", 1)[0]
 
 
 def _missing(role: str) -> tuple[Status, str]:
@@ -131,56 +119,60 @@ def _app_to_internet(p: Prober, _ports: Ports) -> tuple[Status, str]:
     return _reach(p, "app", target.address, target.port, what)
 
 
-CHECKS = (
-    _Live(
-        "instances.hosts_booted",
-        "Every instance has booted with its own sshd",
-        "locally see the agent log ('vpclab local status') and the host's console.log; on "
-        "AWS the instance's system log (get_console_output)",
-        _hosts_booted,
-    ),
-    _Live(
-        "instances.internet_to_web_ssh",
-        "The internet reaches the web server on port 22",
-        "the web SG must allow 22 from the admin CIDR, the public subnet must route "
-        "0.0.0.0/0 to the IGW, and web needs a public IP",
-        _internet_to_web_ssh,
-    ),
-    _Live(
-        "instances.internet_to_app_ssh_blocked",
-        "The internet cannot reach the app on 22",
-        "the app must have no public IP, sit in the private subnet, and allow 22 only "
-        "from the web SG",
-        _internet_to_app(lambda p: p.ssh),
-    ),
-    _Live(
-        "instances.internet_to_app_5000_blocked",
-        "The internet cannot reach the app on 5000",
-        "the app must have no public IP, sit in the private subnet, and allow 5000 only "
-        "from the web SG",
-        _internet_to_app(lambda p: p.app),
-    ),
-    _Live(
-        "instances.web_to_app_ssh",
-        "The web server reaches the app on port 22",
-        "the app SG must allow 22 from the web SG",
-        _web_to_app_ssh,
-    ),
-    _Live(
-        "jenkins.reaches_web_over_peering",
-        "Jenkins reaches the web server's private IP over the VPC peering",
-        "the peering must be active, both sides' route tables need a route to the other "
-        "VPC via the pcx, and the web SG must allow 22 from the Jenkins SG",
-        _jenkins_to_web,
-    ),
-    _Live(
-        "nat.app_reaches_internet",
-        "The private app reaches the internet through the NAT",
-        "the private route table needs 0.0.0.0/0 via the NAT gateway, and the NAT must sit "
-        "in the public subnet",
-        _app_to_internet,
-    ),
+CHECKS = tuple(
+    Check(check_id, title, hint, probe=probe)
+    for check_id, title, hint, probe in (
+        (
+            "instances.hosts_booted",
+            "Every instance has booted with its own sshd",
+            "locally see the agent log ('vpclab local status') and the host's console.log; on "
+            "AWS the instance's system log (get_console_output)",
+            _hosts_booted,
+        ),
+        (
+            "instances.internet_to_web_ssh",
+            "The internet reaches the web server on port 22",
+            "the web SG must allow 22 from the admin CIDR, the public subnet must route "
+            "0.0.0.0/0 to the IGW, and web needs a public IP",
+            _internet_to_web_ssh,
+        ),
+        (
+            "instances.internet_to_app_ssh_blocked",
+            "The internet cannot reach the app on 22",
+            "the app must have no public IP, sit in the private subnet, and allow 22 only "
+            "from the web SG",
+            _internet_to_app(lambda p: p.ssh),
+        ),
+        (
+            "instances.internet_to_app_5000_blocked",
+            "The internet cannot reach the app on 5000",
+            "the app must have no public IP, sit in the private subnet, and allow 5000 only "
+            "from the web SG",
+            _internet_to_app(lambda p: p.app),
+        ),
+        (
+            "instances.web_to_app_ssh",
+            "The web server reaches the app on port 22",
+            "the app SG must allow 22 from the web SG",
+            _web_to_app_ssh,
+        ),
+        (
+            "jenkins.reaches_web_over_peering",
+            "Jenkins reaches the web server's private IP over the VPC peering",
+            "the peering must be active, both sides' route tables need a route to the other "
+            "VPC via the pcx, and the web SG must allow 22 from the Jenkins SG",
+            _jenkins_to_web,
+        ),
+        (
+            "nat.app_reaches_internet",
+            "The private app reaches the internet through the NAT",
+            "the private route table needs 0.0.0.0/0 via the NAT gateway, and the NAT must sit "
+            "in the public subnet",
+            _app_to_internet,
+        ),
+    )
 )
+REGISTRY.extend(CHECKS)  # the checklist's one registry (vpclab.checks)
 
 
 def skipped(steps: set[str], reason: str) -> list[CheckResult]:
@@ -197,7 +189,7 @@ def probe_all(prober: Prober, steps: set[str], ports: Ports) -> list[CheckResult
     results = []
     for check in (c for c in CHECKS if c.step in steps):
         try:
-            status, detail = check.run(prober, ports)
+            status, detail = check.probe(prober, ports)
         except NotProbed as exc:
             status, detail = Status.SKIP, str(exc)
         except Exception as exc:  # a namespace vanished, a host could not be logged into
