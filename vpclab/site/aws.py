@@ -65,10 +65,20 @@ class AwsSite(Site):
         allow_world_admin: bool,
         ask: Callable[[str], bool] | None,
     ) -> None:
-        from vpclab.aws import target
+        """Preflight against what exists now, then the confirmation (see `guard.before_up`)."""
+        from vpclab.aws import guard
+        from vpclab.aws.inventory import read_state
 
-        target.before_up(
-            cloud, spec, steps, say=say, yes=yes, allow_world_admin=allow_world_admin, ask=ask
+        state = read_state(cloud, spec.name, spec.az)
+        guard.before_up(
+            cloud,
+            spec,
+            state,
+            steps,
+            say=say,
+            yes=yes,
+            allow_world_admin=allow_world_admin,
+            ask=ask,
         )
 
     def dataplane_off(self) -> str | None:
