@@ -10,11 +10,21 @@ from pathlib import Path
 
 from vpclab.checklist import CheckResult, Status
 from vpclab.outputs import LabOutputs
-from vpclab.spec import DEFAULT_VPC_CIDR, LabSpec
+from vpclab.spec import DEFAULT_VPC_CIDR, LabSpec, Ports
+
+
+def _web(ports: Ports) -> str:
+    return f"web: Nginx :{ports.https}"
+
+
+def _users_to_web(ports: Ports) -> str:
+    """The users' path: HTTPS, the web server's port 80 only redirecting to it."""
+    return f"HTTPS :{ports.https} ({ports.http}→{ports.https})"
 
 
 def draw(spec: LabSpec, out: Path) -> Path:
-    """Render the architecture to `out` (a .jpg). Returns the path written."""
+    """Render the architecture to `out`, in the format its suffix names (.jpg, the default,
+    .png, .svg or .dot). Returns the path written."""
     # Imported here: `diagrams` pulls in graphviz, which only this command needs.
     from diagrams import Cluster, Diagram, Edge
     from diagrams.aws.network import InternetGateway, NATGateway
@@ -25,6 +35,7 @@ def draw(spec: LabSpec, out: Path) -> Path:
     from diagrams.programming.framework import Flask
 
     ports = spec.ports
+    fmt = out.suffix.lstrip(".").lower() or "jpg"
     out = out.resolve()
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -33,7 +44,7 @@ def draw(spec: LabSpec, out: Path) -> Path:
             with Diagram(
                 f"lab {spec.name}: a Flask microblog in a segmented VPC",
                 filename="diagram",
-                outformat="jpg",
+                outformat=fmt,
                 show=False,
                 direction="LR",
                 graph_attr={"fontsize": "20", "pad": "0.4"},
@@ -45,14 +56,14 @@ def draw(spec: LabSpec, out: Path) -> Path:
                     igw = InternetGateway("Internet Gateway")
                     with Cluster(f"public subnet {spec.public_subnets[0]}"):
                         nat = NATGateway("NAT gateway")
-                        web = Nginx(f"web: Nginx :{ports.http}")
+                        web = Nginx(_web(ports))
                         with Cluster("monitoring server"):
                             prometheus = Prometheus(f"Prometheus :{ports.prometheus}")
                             grafana = Grafana(f"Grafana :{ports.grafana}")
                     with Cluster(f"private subnet {spec.private_subnets[0]}"):
                         app = Gunicorn(f"app: gunicorn :{ports.app}")
                         flask = Flask("microblog")
-                users >> Edge(label=f"HTTP :{ports.http}") >> igw >> web
+                users >> Edge(label=_users_to_web(ports)) >> igw >> web
                 web >> Edge(label=f"proxy :{ports.app}") >> app
                 app - flask
                 app >> Edge(label="outbound only", style="dashed") >> nat >> igw
@@ -61,7 +72,7 @@ def draw(spec: LabSpec, out: Path) -> Path:
                 prometheus >> Edge(label="scrape /metrics", style="dotted") >> app
                 grafana - prometheus
             out.parent.mkdir(parents=True, exist_ok=True)
-            Path(tmp, "diagram.jpg").replace(out)
+            Path(tmp, f"diagram.{fmt}").replace(out)
         finally:
             os.chdir(cwd)
     return out
@@ -219,14 +230,14 @@ def draw_live(
                     igw = InternetGateway("Internet Gateway")
                     with Cluster(f"public subnet {spec.public_subnets[0]}"):
                         nat = NATGateway(f"NAT gateway\nElastic IP {nat_ips}")
-                        web = Nginx(f"web: Nginx :{ports.http}\n{_addresses(data, 'web')}")
+                        web = Nginx(f"{_web(ports)}\n{_addresses(data, 'web')}")
                         with Cluster(f"monitoring server\n{_addresses(data, 'monitoring')}"):
                             prometheus = Prometheus(f"Prometheus :{ports.prometheus}")
                             # Only where the Site installs it (`Site.why_no_grafana`).
                             grafana_node = Grafana(f"Grafana :{ports.grafana}") if grafana else None
                     with Cluster(f"private subnet {spec.private_subnets[0]}"):
                         app = Gunicorn(f"app: gunicorn :{ports.app}\n{_addresses(data, 'app')}")
-                users >> path("http", f"HTTP :{ports.http}") >> igw >> path("http") >> web
+                users >> path("http", _users_to_web(ports)) >> igw >> path("http") >> web
                 web >> path("proxy", f"proxy :{ports.app}") >> app
                 jenkins >> path("peering", f"SSH :{ports.ssh} over VPC peering") >> web
                 web >> path("deploy", f"SSH :{ports.ssh} (setup.sh)", style="dashed") >> app

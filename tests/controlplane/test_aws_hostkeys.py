@@ -23,11 +23,13 @@ from vpclab.aws.session import Cloud
 from vpclab.checklist import Status
 from vpclab.checks import Facts
 from vpclab.checks.live import lab_live_checks, probe_all
-from vpclab.checks.probers import Backend, SshProber, backend_for
+from vpclab.checks.probers import Backend, NotProbed, SshProber, backend_for
 from vpclab.errors import VpclabError
 from vpclab.hosts.console_keys import pin_from_console
 from vpclab.hosts.ssh import known_hosts_path, pinned_host_keys
 from vpclab.lab import Lab
+from vpclab.localcloud import internet
+from vpclab.localcloud.status import AgentStatus, InternetAddresses, LabStatus, ServicesStatus
 from vpclab.site import site_for
 from vpclab.steps import remote
 
@@ -263,3 +265,59 @@ def test_ssh_prober_on_aws_probes_the_internet_from_here_and_logs_in_for_the_res
     assert booted.status is Status.FAIL and "cannot reach app (test: no hosts)" in booted.detail
     web_to_app = results["instances.web_to_app_ssh"]
     assert web_to_app.status is Status.SKIP and "cannot reach web" in web_to_app.detail
+
+
+def test_ssh_prober_asks_the_site_what_the_app_reaches_on_aws_pypi_from_the_app_host(
+    aws_lab, monkeypatch
+):
+    """app → internet on aws: the app host itself opens a channel to PyPI (a recording fake
+    transport here: nothing connects)."""
+    facts = Facts(aws_lab.spec, aws_lab.cloud, aws_lab.spec_path)
+    opened: list[tuple[str, tuple[str, int]]] = []
+
+    class Channel:
+        def close(self) -> None:
+            pass
+
+    class Host:
+        def __init__(self, role: str) -> None:
+            self.role = role
+            self.transport = self
+
+        def open_channel(self, _kind, dest, _src, timeout):
+            opened.append((self.role, dest))
+            return Channel()
+
+    monkeypatch.setattr(remote, "shared", lambda _reach, role: Host(role))
+    results = {r.id: r for r in probe_all(SshProber(facts), {"nat"}, facts.spec.ports)}
+    assert opened == [("app", ("pypi.org", 443))]
+    reached = results["nat.app_reaches_internet"]
+    assert reached.status is Status.PASS and "PyPI pypi.org:443" in reached.detail
+
+
+def _lab_status(lab: str, services: str) -> LabStatus:
+    addresses = InternetAddresses("198.51.100.1", "198.51.100.2", "198.51.100.3")
+    return LabStatus(
+        lab, "t1", None, "r", "i", addresses, ServicesStatus(services, git_url="git://x/p")
+    )
+
+
+def test_the_local_site_names_the_lab_internets_git_daemon_once_it_is_up(moto_lab, monkeypatch):
+    site = site_for("local")
+    facts = Facts(moto_lab.spec, moto_lab.cloud, moto_lab.spec_path)
+    name = moto_lab.spec.name
+    monkeypatch.setattr("vpclab.localcloud.client.status", lambda _dir: None)
+    with pytest.raises(NotProbed, match=f"the local agent has nothing of lab '{name}'"):
+        site.internet_target(facts)
+    agent = AgentStatus(pid=1, labs={name: _lab_status(name, "starting")})
+    monkeypatch.setattr("vpclab.localcloud.client.status", lambda _dir: agent)
+    with pytest.raises(NotProbed, match=r"not up \(starting\)"):
+        site.internet_target(facts)
+    agent.labs[name] = _lab_status(name, "up")
+    target = site.internet_target(facts)
+    assert (target.address, target.port, target.label) == (
+        "198.51.100.3",
+        internet.GIT_PORT,
+        "git daemon",
+    )
+    assert site_for("aws").internet_target(facts).address == "pypi.org"

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed")
 
 PATHS = (
-    "HTTP :80",
+    "HTTPS :443 (80→443)",
     "proxy :5000",
     "SSH :22 over VPC peering",
     "SSH :22 (setup.sh)",
@@ -43,6 +43,8 @@ def test_live_diagram_has_addresses_paths_and_badges(readonly_lab, tmp_path):
     assert f"Elastic IP {status.nat_public_ips[0]}" in source
     for label in PATHS:
         assert label in source, label
+    assert "web: Nginx :443" in source
+    assert "HTTP :80" not in source  # nginx serves HTTPS; 80 only redirects
     assert [b.step for b in drawing.badges] == readonly_lab.built_steps()
     for badge in drawing.badges:
         assert f"{badge.step}: {badge.status}" in source

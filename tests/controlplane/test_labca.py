@@ -42,8 +42,16 @@ def test_the_server_certificate_names_the_web_server_and_chains_to_the_ca(spec):
     ca = x509.load_pem_x509_certificate(f.ca_cert.read_bytes())
     assert sorted(labca.san_names(cert)) == sorted(NAMES)
     cert.verify_directly_issued_by(ca)  # raises when it is not signed by the lab CA
-    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    ca_basic = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert ca_basic.ca and ca_basic.path_length == 0
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    # Only the CA may sign certificates; both sign (TLS handshakes, the CA its certificates).
+    ca_keys = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    server_keys = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ca_keys.key_cert_sign and ca_keys.crl_sign and ca_keys.digital_signature
+    assert not server_keys.key_cert_sign and not server_keys.crl_sign
+    assert server_keys.digital_signature
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc > dt.timedelta(days=3000)
     usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert x509.oid.ExtendedKeyUsageOID.SERVER_AUTH in usage
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc

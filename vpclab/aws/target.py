@@ -1,12 +1,9 @@
-"""What `Lab` does only on the aws target: say whose account it is, run the preflight and
-the confirmation before `up`, and price what exists now."""
+"""What `Lab` asks of the aws account: whose it is, and what the lab's resources that exist
+now would cost. (The preflight and confirmation before `up` are the aws Site's.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from vpclab import cost
-from vpclab.aws import guard
 from vpclab.aws.inventory import attached_volumes, read_state
 from vpclab.aws.session import Cloud
 from vpclab.cost import CostEstimate
@@ -17,30 +14,6 @@ def account(cloud: Cloud, region: str) -> str:
     """Who and where: shown before any change on the aws target."""
     ident = cloud.client("sts").get_caller_identity()
     return f"account {ident['Account']} in {region}"
-
-
-def before_up(
-    cloud: Cloud,
-    spec: LabSpec,
-    steps: list[str],
-    *,
-    say: Callable[[str], None],
-    yes: bool,
-    allow_world_admin: bool,
-    ask: Callable[[str], bool] | None,
-) -> None:
-    """Preflight against what exists now, then the confirmation (see `guard.before_up`)."""
-    state = read_state(cloud, spec.name, spec.az)
-    guard.before_up(
-        cloud,
-        spec,
-        state,
-        steps,
-        say=say,
-        yes=yes,
-        allow_world_admin=allow_world_admin,
-        ask=ask,
-    )
 
 
 def cost_now(cloud: Cloud, spec: LabSpec) -> CostEstimate:

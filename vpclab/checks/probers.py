@@ -6,7 +6,8 @@
   host itself, over the same pinned SSH sessions the deployment steps use (`steps.remote`):
   the host's sshd opens a direct-tcpip channel, so the connection leaves from that host.
   Connections "from the internet" come from the operator's side: a plain socket from this
-  machine on AWS, the lab's internet namespace on the local target.
+  machine on AWS, the lab's internet namespace on the local target; what the app must reach
+  on the internet is the Site's (`Site.internet_target`).
 
 A probe answers only whether a TCP connection was accepted in time; the checks in
 `checks.live` say what that means.
@@ -27,10 +28,6 @@ from vpclab.localcloud import internet, probe
 from vpclab.localcloud.status import LabStatus
 from vpclab.site import Site
 from vpclab.steps import remote
-
-# On AWS the app installs its requirements from PyPI through the NAT: that is the internet
-# it must reach (resolved by the app host itself).
-AWS_INTERNET = ("pypi.org", 443, "PyPI")
 
 ConnectHere = Callable[[str, int, float], socket.socket]
 
@@ -86,7 +83,8 @@ class Prober(Protocol):
         ...
 
 
-def _local_internet(status: LabStatus) -> InternetTarget:
+def lab_internet(status: LabStatus) -> InternetTarget:
+    """The local lab internet's git daemon, which the app clones the project from."""
     if status.services.state != "up":
         raise NotProbed(f"the internet services are not up ({status.services.state})")
     return InternetTarget(status.internet.services, internet.GIT_PORT, "git daemon")
@@ -116,15 +114,14 @@ class NamespaceProber:
         return probe.tcp_connect(self.status.lab_id, source, address, port, timeout)
 
     def internet_target(self) -> InternetTarget:
-        return _local_internet(self.status)
+        return lab_internet(self.status)
 
 
 class SshProber:
     """Connections made by the hosts themselves, over the pinned SSH paths.
 
-    `local_status`: the local agent's view, for the local target's internet services (None
-    on AWS). `connect_here`: how this machine connects "from the internet" (default: the
-    lab's internet namespace locally, a plain socket on AWS).
+    `connect_here`: how this machine connects "from the internet" (default: the Site's way,
+    the lab's internet namespace locally, a plain socket on AWS).
     """
 
     backend = Backend.ssh
@@ -132,11 +129,9 @@ class SshProber:
     def __init__(
         self,
         reach: remote.Reach,
-        local_status: LabStatus | None = None,
         connect_here: ConnectHere | None = None,
     ) -> None:
         self.reach = reach
-        self.local_status = local_status
         self._connect_here = connect_here or (
             lambda address, port, timeout: remote.connect(reach, address, port, timeout)
         )
@@ -188,6 +183,4 @@ class SshProber:
         return True
 
     def internet_target(self) -> InternetTarget:
-        if self.local_status is not None:
-            return _local_internet(self.local_status)
-        return InternetTarget(*AWS_INTERNET)
+        return self.reach.cloud.site.internet_target(self.reach)

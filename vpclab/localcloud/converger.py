@@ -4,7 +4,7 @@ One `LabRuntime` per lab: a router and an internet namespace, a bridge per subne
 namespace per running instance with the private IP moto gave it, security groups as
 nftables rules in each host, a booted host (sshd, user data) per instance, and the web
 server published on a loopback port. Everything is named from the lab's id (see `names`).
-A runtime can also be handed to the next agent (`handover`) and taken up by it (`adopt`).
+A runtime can also be handed to the next agent and taken up by it (`handover`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpclab.localcloud import cleanup, dataplane, hostoci, internet, names, netns, nft, router
+from vpclab.localcloud import cleanup, dataplane, internet, names, netns, nft, router
 from vpclab.localcloud.dataplane import HostPlan, LabPlan, SubnetPlan
-from vpclab.localcloud.handover import HostRecord, LabRecord, ServicesRecord
-from vpclab.localcloud.hostboot import BootedHost, HostSpec
-from vpclab.localcloud.orphans import AdoptedProcess, ProcRef
 from vpclab.localcloud.publish import Target
 from vpclab.localcloud.status import HostStatus, InternetAddresses, LabStatus, ServicesStatus
 from vpclab.spec import Ports
@@ -337,129 +333,6 @@ class LabRuntime:
                 self.agent.previous_ports.get(f"{self.lab}:{name}", 0),
             )
             self.ui_urls[name] = f"http://127.0.0.1:{port}/"
-
-    # -- hand-over to the next agent
-
-    def handover(self) -> LabRecord:
-        """What the next agent needs to adopt this lab as it runs. Hosts not (yet) booted are
-        left out: it rebuilds them."""
-        hosts = []
-        for runtime in self.hosts.values():
-            booted = runtime.booted()
-            if booted is None or booted.sshd_pid is None:
-                continue
-            crun, init = ProcRef.of(booted.pid), ProcRef.of(booted.sshd_pid)
-            inode = netns.inode(runtime.plan.netns)
-            if crun is None or init is None or inode is None:
-                continue
-            hosts.append(
-                HostRecord(
-                    plan=runtime.plan,
-                    host_dir=str(booted.spec.host_dir),
-                    hostname=booted.spec.hostname,
-                    kit=booted.spec.kit,
-                    host_public_key=booted.host_public_key,
-                    crun=crun,
-                    init=init,
-                    netns_inode=inode,
-                )
-            )
-        return LabRecord(
-            lab=self.lab,
-            lab_id=self.lid,
-            bridges=tuple(self.bridges.values()),
-            public=dict(self.public),
-            hosts=tuple(hosts),
-            services=self._services_record(),
-        )
-
-    def _services_record(self) -> ServicesRecord | None:
-        if self.services is None or not self.services.done() or self.services.exception():
-            return None
-        served = self.services.result()
-        procs = [ProcRef.of(p.pid) for p in served.procs]
-        if not served.alive() or None in procs:
-            served.stop()  # the next agent starts them again
-            return None
-        return ServicesRecord(
-            address=served.address,
-            git_url=served.git_url,
-            index_url=served.index_url,
-            repo_root=str(served.repo_root),
-            cache_dir=str(served.cache_dir),
-            served_head=self.served_head,
-            procs=tuple(p for p in procs if p is not None),
-        )
-
-    def adopt(self, record: LabRecord) -> bool:
-        """Take up what an earlier agent handed over, as it runs: no host is rebooted, no
-        namespace made again. Hosts that do not check out are removed, and the next converge
-        builds them again. False: the lab's base is gone, nothing was adopted."""
-        if record.lab_id != self.lid or not (
-            netns.exists(self.router_ns) and netns.exists(self.internet_ns)
-        ):
-            return False
-        self.based = True
-        self.bridges = {s.id: s for s in record.bridges}
-        self.public = dict(record.public)
-        self.router_addrs = set(record.public.values())
-        # router_text stays empty: the first converge applies this code's router rules.
-        for host in record.hosts:
-            why = host.check()
-            if why:
-                log.warning(
-                    "%s: host %s not adopted (%s): rebuilding", self.lab, host.plan.netns, why
-                )
-                continue
-            self._adopt_host(host)
-        kept = {self.router_ns, self.internet_ns} | {r.plan.netns for r in self.hosts.values()}
-        for ns in set(cleanup.lab_namespaces(self.lid)) - kept:
-            netns.delete(ns)  # a host that failed to boot, or did not check out
-            hostoci.forget(ns)
-        self._adopt_services(record.services)
-        log.info("%s: adopted %d hosts", self.lab, len(self.hosts))
-        return True
-
-    def _adopt_host(self, record: HostRecord) -> None:
-        spec = HostSpec(
-            netns=record.plan.netns,
-            host_dir=Path(record.host_dir),
-            hostname=record.hostname,
-            authorized_key=None,  # used at boot only
-            kit=record.kit,
-        )
-        process = AdoptedProcess(record.crun, tuple(hostoci.run_argv(record.plan.netns)))
-        host = BootedHost(spec, process, record.host_public_key, record.init.pid)
-        boot: Future = Future()
-        boot.set_result(host)
-        # This code's rendering of the rules, which may differ from the last agent's.
-        nft.apply(
-            record.plan.netns, "inet", self.table, nft.render_host(self.table, record.plan.rules)
-        )
-        self.hosts[record.plan.instance_id] = HostRuntime(plan=record.plan, boot=boot)
-
-    def _adopt_services(self, record: ServicesRecord | None) -> None:
-        if record is None:
-            return
-        served = internet.InternetServices(
-            netns=self.internet_ns,
-            address=record.address,
-            git_url=record.git_url,
-            index_url=record.index_url,
-            repo_root=Path(record.repo_root),
-            cache_dir=Path(record.cache_dir),
-            procs=[AdoptedProcess(p) for p in record.procs],
-        )
-        why = record.check(self.internet_ns)
-        if why:
-            log.warning("%s: internet services not adopted (%s): restarting", self.lab, why)
-            served.procs = [p for p in served.procs if p.ref.check() is None]
-            served.stop()  # what is left of them holds their ports
-            return
-        future: Future = Future()
-        future.set_result(served)
-        self.services = future
-        self.served_head = record.served_head
 
     def teardown(self) -> None:
         self.agent.publisher.unpublish(self.lid)

@@ -198,7 +198,7 @@ class Agent:
         for lab in record.labs:
             runtime = LabRuntime(self, lab.lab, self.lab_id(lab.lab))
             try:
-                adopted = same_cloud and runtime.adopt(lab)
+                adopted = same_cloud and handover.adopt(runtime, lab)
             except Exception:
                 log.exception("%s: adoption failed", lab.lab)
                 adopted = False
@@ -215,7 +215,7 @@ class Agent:
         labs = []
         for lab, runtime in self.labs.items():
             try:
-                labs.append(runtime.handover())
+                labs.append(handover.record(runtime))
             except Exception:
                 log.exception("%s: hand-over failed: the next agent rebuilds it", lab)
         record = handover.Handover(os.getpid(), self.endpoint, self.region, tuple(labs))

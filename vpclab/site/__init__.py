@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vpclab.aws.session import Cloud
-    from vpclab.checks.probers import Prober
+    from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
     from vpclab.localcloud.status import LabStatus
     from vpclab.spec import LabSpec
@@ -123,6 +123,11 @@ class Site(ABC):
     @abstractmethod
     def prober(self, reach: Reach, backend: str, local_dir: Path, catch_up: float) -> Prober | str:
         """What makes the live probes with `backend`, or why nothing can."""
+
+    @abstractmethod
+    def internet_target(self, reach: Reach) -> InternetTarget:
+        """What on the internet the private app must reach through the NAT (the live check
+        app → internet); raises `checks.probers.NotProbed` while it is not up."""
 
     # -- Jenkins, the pipeline and Grafana
 

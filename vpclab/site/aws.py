@@ -14,7 +14,7 @@ from vpclab.site import Site
 
 if TYPE_CHECKING:
     from vpclab.aws.session import Cloud
-    from vpclab.checks.probers import Prober
+    from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
     from vpclab.spec import LabSpec
     from vpclab.steps.remote import Reach, Services, Where
@@ -65,10 +65,20 @@ class AwsSite(Site):
         allow_world_admin: bool,
         ask: Callable[[str], bool] | None,
     ) -> None:
-        from vpclab.aws import target
+        """Preflight against what exists now, then the confirmation (see `guard.before_up`)."""
+        from vpclab.aws import guard
+        from vpclab.aws.inventory import read_state
 
-        target.before_up(
-            cloud, spec, steps, say=say, yes=yes, allow_world_admin=allow_world_admin, ask=ask
+        state = read_state(cloud, spec.name, spec.az)
+        guard.before_up(
+            cloud,
+            spec,
+            state,
+            steps,
+            say=say,
+            yes=yes,
+            allow_world_admin=allow_world_admin,
+            ask=ask,
         )
 
     def dataplane_off(self) -> str | None:
@@ -131,6 +141,13 @@ class AwsSite(Site):
             return "namespace probes exist on the local target only"
         reason = remote.unreachable(reach)
         return reason or SshProber(reach)
+
+    def internet_target(self, reach: Reach) -> InternetTarget:
+        from vpclab.checks.probers import InternetTarget
+
+        # The app installs its requirements from PyPI through the NAT (the app host
+        # resolves the name itself).
+        return InternetTarget("pypi.org", 443, "PyPI")
 
     def why_no_grafana(self) -> str | None:
         return None

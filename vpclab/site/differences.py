@@ -156,6 +156,14 @@ DIFFERENCES: tuple[Difference, ...] = (
         "the hosts over SSH; nothing on a stand-in",
         "as `probe_backend` and `stand_in`",
     ),
+    Difference(
+        "internet_target",
+        "the lab internet's git daemon, once the agent reports its services up",
+        "PyPI (pypi.org:443), as the app host resolves it",
+        "the app must reach what it installs from through the NAT: locally the lab's internet "
+        "has no route out and serves the project and its wheels itself; on AWS the app "
+        "installs its requirements from PyPI",
+    ),
     # -- Jenkins, the pipeline and Grafana
     Difference(
         "runs_jenkins",

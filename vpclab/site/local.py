@@ -14,7 +14,7 @@ from vpclab.site import Site
 
 if TYPE_CHECKING:
     from vpclab.aws.session import Cloud
-    from vpclab.checks.probers import Prober
+    from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
     from vpclab.localcloud.status import LabStatus
     from vpclab.spec import LabSpec
@@ -180,7 +180,15 @@ class LocalSite(Site):
             return found
         if Backend(backend) is Backend.namespaces:
             return NamespaceProber(found)
-        return SshProber(reach, found)
+        return SshProber(reach)
+
+    def internet_target(self, reach: Reach) -> InternetTarget:
+        from vpclab.checks.probers import NotProbed, lab_internet
+
+        lab_status = _lab_status(reach)
+        if lab_status is None:
+            raise NotProbed(f"the local agent has nothing of lab {reach.spec.name!r}")
+        return lab_internet(lab_status)
 
     def why_no_grafana(self) -> str | None:
         from vpclab.monitoring.grafana import NOT_ON_LOCAL
