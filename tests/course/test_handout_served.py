@@ -117,3 +117,15 @@ def test_the_agent_of_a_handouts_lab_serves_the_handouts_project(handout, monkey
         _git(started["repo_root"], "show", "main:Jenkinsfile")
         == (handout / "Jenkinsfile").read_text()
     )
+
+
+def test_a_labs_mirror_made_from_the_kit_follows_the_handouts_project(handout, tmp_path):
+    # A lab started before its handout was served: its mirror was cloned from the kit.
+    mirror = internet.mirror_repo(ROOT, tmp_path / "cache")
+    assert _git(mirror, "show", "HEAD:Jenkinsfile") == _git(ROOT, "show", "HEAD:Jenkinsfile")
+    (handout / "Jenkinsfile").write_text(_jenkinsfile("scripts/ci/deploy.sh --handout"))
+    project = served.handout_project(handout / "lab.toml")
+    assert project is not None
+    assert internet.mirror_repo(project, tmp_path / "cache") == mirror
+    assert "--handout" in _git(mirror, "show", "HEAD:Jenkinsfile")
+    assert _git(mirror, "rev-parse", "HEAD") == _git(project, "rev-parse", "main")

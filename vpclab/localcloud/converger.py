@@ -451,6 +451,8 @@ class LabRuntime:
             procs=[AdoptedProcess(p) for p in record.procs],
         )
         why = record.check(self.internet_ns)
+        if not why and Path(record.repo_root) != self.agent.repo_root:
+            why = f"they served {record.repo_root}"  # started again from this agent's project
         if why:
             log.warning("%s: internet services not adopted (%s): restarting", self.lab, why)
             served.procs = [p for p in served.procs if p.ref.check() is None]
