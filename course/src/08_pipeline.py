@@ -99,7 +99,8 @@ offline = lab.dataplane_off()
 # Look at the Verify stage below it for the shape (about 8 lines). The cell below reads
 # your file with the local runner's parser: a stub line left in, or a construct it does not
 # know, is one line naming the file and the line. The lab's build runs the Jenkinsfile of
-# the commit it checks out (when you are graded, the grader commits yours).
+# the commit it checks out: yours, committed for you before each build into the project the
+# lab's git remote serves (when you are graded, the grader commits it).
 
 # %%
 pipeline = read((lab.spec_path.parent / "Jenkinsfile").read_text())
@@ -186,7 +187,7 @@ else:
 
 # %% tags=["break-it"]
 def git(*args: str) -> str:
-    """git in the project the lab's git remote serves (your checkout)."""
+    """git in the project the lab's git remote serves (your checkout, or your handout's)."""
     repo = client.running(lab.local_dir).repo_root
     done = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True)
     if done.returncode != 0:

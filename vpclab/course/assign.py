@@ -75,7 +75,8 @@ STUDENT_README = """# vpclab: your handout
 3. Stuck? `lab.catch_up("<step>")` builds a step for you so you can go on; a step built by
    the library (catch_up, `lab.up`, `vpclab up`) works but earns no credit.
 4. Hand in this whole folder (the `.ipynb` files saved, and the files you filled in),
-   zipped or as a folder, the way your instructor asks.
+   zipped or as a folder, the way your instructor asks, but without `.vpclab/`: that is the
+   lab's state (its keys, and the copy of the project the lab serves your files from).
 """
 
 

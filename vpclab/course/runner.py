@@ -30,6 +30,7 @@ from vpclab.course.relay import Marked, Relay
 from vpclab.course.scores import CheckLine, Score, StepScore, SubmissionResult
 from vpclab.localcloud import cleanup, client, motoserver
 from vpclab.localcloud.sandbox import SEED
+from vpclab.served import lay_student_files, one_commit_project
 from vpclab.spec import STEPS
 
 # Fake credentials: the kernels talk only to their own moto server.
@@ -62,16 +63,6 @@ def lab_environment(endpoint: str, state: Path, hosts: bool) -> dict[str, str]:
     return env
 
 
-# What a jailed kernel's project leaves out of the kit: the solutions, and the tests that
-# hold the reference's pieces, deploy's break-and-mend ones too (the pipeline's Test stage
-# runs tests/app only).
-NOT_HANDED_OUT = (
-    "notebooks",
-    "course",
-    *(f"tests/{n}" for n in ("controlplane", "course", "deploy")),
-)
-
-
 def lay_out(
     folder: Path,
     spec: Path,
@@ -85,8 +76,9 @@ def lay_out(
     Jenkinsfile; with hosts the steps deploy from it and 08's commit lands in it, never in
     the kit), else (or without `clone`) the spec and the Jenkinsfile. Without `history` (a
     jailed kernel must not see the kit's history, nor its solutions) the clone is one commit
-    of the kit's files without NOT_HANDED_OUT. `fast` shortens its monitoring timings. The
-    `submission`'s own project files (see `lay_student_files`) replace the kit's."""
+    of the kit's files without `vpclab.served.NOT_HANDED_OUT`. `fast` shortens its
+    monitoring timings. The `submission`'s own project files (see `lay_student_files`)
+    replace the kit's."""
     root = client.project_root()
     if root is not None and clone and history:
         git = ["git", "-c", "advice.detachedHead=false"]
@@ -94,7 +86,7 @@ def lay_out(
         subprocess.run([*git, "-C", str(folder), "checkout", "-q", "-B", "main"], check=True)
         shutil.rmtree(folder / "notebooks", ignore_errors=True)
     elif root is not None and clone:
-        _handed_out(root, folder, submission)
+        one_commit_project(root, folder, submission)
     (folder / "notebooks").mkdir(parents=True)
     jenkinsfile = spec.parent / "Jenkinsfile"
     if not (folder / "Jenkinsfile").exists() and jenkinsfile.is_file():
@@ -104,51 +96,6 @@ def lay_out(
     if submission is not None:
         lay_student_files(submission, folder)
     return folder
-
-
-def lay_student_files(submission: Path, folder: Path) -> list[str]:
-    """Each project file with blanks (`vpclab.blanks.FILES`) from the submission, at its path
-    in the project; one the student did not hand in is the blank edition, never the
-    reference's. In a clone they are committed on `main`, which the lab's git remote serves
-    (the pipeline runs the student's Jenkinsfile). Returns the paths the student handed in."""
-    handed_in = []
-    kit = client.project_root() or blanks.KIT_ROOT
-    for blank in blanks.FILES:
-        mine = submission / blank.path
-        target = folder / blank.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Read as root: only a plain file inside the submission, never through a link.
-        inside = mine.resolve().is_relative_to(submission.resolve())
-        if inside and mine.is_file() and not mine.is_symlink():
-            target.write_text(mine.read_text())
-            handed_in.append(blank.path)
-        else:
-            target.write_text(blanks.clear((kit / blank.path).read_text(), blank))
-    if (folder / ".git").is_dir():
-        git = ["git", "-C", str(folder), "-c", "user.name=vpclab grader"]
-        git += ["-c", "user.email=grader@vpclab.invalid"]
-        subprocess.run([*git, "add", "--", *(b.path for b in blanks.FILES)], check=True)
-        changed = subprocess.run([*git, "diff", "--cached", "--quiet"]).returncode != 0
-        if changed:
-            message = "the student's project files"
-            subprocess.run([*git, "commit", "-q", "-m", message], check=True)
-    return handed_in
-
-
-def _handed_out(root: Path, folder: Path, submission: Path | None = None) -> None:
-    """A new repository of one commit: the kit's committed files, less NOT_HANDED_OUT, with
-    the submission's project files (or their blanks) in the reference's place before that
-    commit, so no version of the repository holds the reference's solutions."""
-    folder.mkdir(parents=True)
-    files = subprocess.run(["git", "-C", str(root), "archive", "HEAD"], capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=files.stdout, check=True)
-    for name in NOT_HANDED_OUT:
-        shutil.rmtree(folder / name, ignore_errors=True)
-    lay_student_files(submission or folder / ".no-submission", folder)
-    git = ["git", "-C", str(folder), "-c", "user.name=vpclab grader"]
-    git += ["-c", "user.email=grader@vpclab.invalid"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "handout"]):
-        subprocess.run([*git, *args], check=True)
 
 
 def _export(env: dict[str, str]) -> None:

@@ -114,6 +114,8 @@ def start(
     record = running(local_dir)
     if record:
         why = stale_reason(record, endpoint, region)
+        if why is None and repo_root and record.repo_root != str(Path(repo_root).resolve()):
+            why = f"it served {record.repo_root or 'no project'}"
         if why is None:
             return record.pid
         if say:

@@ -248,6 +248,8 @@ def _adopt_services(runtime: LabRuntime, recorded: ServicesRecord | None) -> Non
         procs=[AdoptedProcess(p) for p in recorded.procs],
     )
     why = recorded.check(runtime.internet_ns)
+    if not why and Path(recorded.repo_root) != runtime.agent.repo_root:
+        why = f"they served {recorded.repo_root}"  # started again from this agent's project
     if why:
         log.warning("%s: internet services not adopted (%s): restarting", runtime.lab, why)
         served.procs = [p for p in served.procs if p.ref.check() is None]

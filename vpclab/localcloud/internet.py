@@ -151,6 +151,9 @@ def mirror_repo(repo_root: Path, cache_dir: Path) -> Path:
     """A bare mirror of the project under cache_dir/git, made once and fetched after."""
     mirror = cache_dir / "git" / REPO_NAME
     if (mirror / "HEAD").exists():
+        # From this project, even when the mirror was made from another (a lab whose
+        # handout is now served, vpclab.served): the mirror's refs become this project's.
+        _git(["git", "--git-dir", str(mirror), "remote", "set-url", "origin", str(repo_root)])
         _git(["git", "--git-dir", str(mirror), "fetch", "--prune", "--quiet", "origin"])
     else:
         mirror.parent.mkdir(parents=True, exist_ok=True)

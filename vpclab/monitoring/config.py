@@ -66,7 +66,7 @@ HEADER = "# Rendered by vpclab from lab {lab}'s state: do not edit, 'vpclab up' 
 
 def _yaml_list(project: Path | None, path: str, what: str, **values: object) -> list[dict]:
     """A project file rendered and read as a YAML list of mappings, or a one-line error."""
-    text = render_text(blanks.read(project, path), **values)
+    text = render_text(blanks.read(project, path), path, **values)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

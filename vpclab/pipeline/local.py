@@ -32,6 +32,7 @@ from vpclab.pipeline.builds import BuildSummary
 from vpclab.pipeline.host import JOB, HostWorkspace
 from vpclab.pipeline.jenkinsfile import read
 from vpclab.pipeline.runner import BuildInfo, run
+from vpclab.served import handout_project
 from vpclab.steps import remote
 from vpclab.steps.keys import JENKINS_USER
 
@@ -103,6 +104,7 @@ def run_on_lab(
     reason = remote.unreachable(reach)
     if reason:
         raise VpclabError(f"cannot run the pipeline: {reason}", "run 'vpclab up' as root")
+    handout_project(reach.spec_path)  # a handout's files as they are now, committed
     served = remote.services(reach)
     assert served is not None  # the local target always has them (or raised)
     host = remote.open_role(reach, "jenkins")

@@ -92,12 +92,17 @@ class LocalSite(Site):
         code), wait until the hosts match the control plane, and pin their host keys."""
         from vpclab.hosts.ssh import known_hosts_path, pin_host_keys
         from vpclab.localcloud import client
+        from vpclab.served import handout_project
 
         reason = self.dataplane_off()
         if reason:
             lab.say(f"hosts skipped: {reason}")
             return None
-        client.start(lab.local_dir, lab.cloud.endpoint, lab.spec.region, say=lab.say)
+        # A handout's lab serves a project holding the handout's files (vpclab.served).
+        project = handout_project(lab.spec_path)
+        client.start(
+            lab.local_dir, lab.cloud.endpoint, lab.spec.region, repo_root=project, say=lab.say
+        )
         lab_status = client.wait_converged(lab.local_dir, lab.spec.name, timeout)
         if lab_status is None:
             return None

@@ -104,9 +104,8 @@ def restrict_from(text: str, key_type: str, blob: str, address: str) -> str:
 def app_key_line(project: Path | None, key_type: str, blob: str, web_ip: str) -> KeyLine:
     """The app key's authorized_keys line as the project's template writes it (a student's,
     in a handout). Not one line of that key: a one-line error naming the file."""
-    text = render_text(
-        blanks.read(project, APP_KEY_TEMPLATE), web_ip=web_ip, key_type=key_type, blob=blob
-    )
+    template = blanks.read(project, APP_KEY_TEMPLATE)
+    text = render_text(template, APP_KEY_TEMPLATE, web_ip=web_ip, key_type=key_type, blob=blob)
     found = [k for raw in text.splitlines() if (k := parse_key_line(raw))]
     if len(found) != 1 or found[0].blob != blob:
         raise VpclabError(
@@ -247,7 +246,22 @@ def no_password_login(host: Host, project: Path | None = None) -> bool:
     project's `SSHD_DROPIN_FILE`) sorts first, and any line switching a password back on is
     commented out. Checked with `sshd -T`; sshd reloads only when something changed.
     Returns whether anything changed."""
+    previous = remote.read_file(host, SSHD_DROPIN)
     changed = remote.ensure_file(host, SSHD_DROPIN, sshd_dropin(project), 0o644)
+    if changed:
+        # As Nginx's and Prometheus' steps do: a drop-in sshd refuses never stays, or sshd
+        # would not start again (the next boot locks everyone out).
+        test = host.run("sshd -t", sudo=True, check=False)
+        if not test.ok:
+            if previous is None:
+                host.run(f"rm -f {SSHD_DROPIN}", sudo=True)
+            else:
+                host.put_text(previous, SSHD_DROPIN, 0o644, sudo=True, owner="root:root")
+            raise VpclabError(
+                f"sshd -t on {host.name} fails with the new {SSHD_DROPIN_FILE}, so the "
+                f"previous drop-in stays: {' '.join(test.stderr.split())[-300:]}",
+                "fix the line it names (one keyword and its value per line), then run this again",
+            )
     old = " ".join(OLD_DROPINS)
     changed = host.run(f"rm -v -f {old}", sudo=True).stdout.strip() != "" or changed
     if not password_login_on(host) and not changed:

@@ -154,7 +154,8 @@ def install_configs(host: Host, files: dict[str, str]) -> list[str]:
             raise VpclabError(
                 f"'{command}' refused the new file, so the previous one stays: "
                 f"{(result.stdout + result.stderr).strip()[-400:]}",
-                "fix the spec's monitoring values, then run the step again",
+                "fix what it names (the project's scrape_configs or InstanceDown rule, "
+                "or the spec's monitoring values), then run the step again",
             )
     return changed
 

@@ -72,7 +72,7 @@ def proxied(config: str) -> list[Upstream]:
 def site(ctx: Context, app_ip: str, monitoring_ip: str) -> str:
     """The site rendered from the project's template (the student's, in a handout)."""
     template = blanks.read(ctx.spec_path.parent, TEMPLATE)
-    return render_text(template, **site_values(ctx, app_ip, monitoring_ip))
+    return render_text(template, TEMPLATE, **site_values(ctx, app_ip, monitoring_ip))
 
 
 def site_values(ctx: Context, app_ip: str, monitoring_ip: str) -> dict[str, object]:
