@@ -99,7 +99,9 @@ offline = lab.dataplane_off()
 # Look at the Verify stage below it for the shape (about 8 lines). The cell below reads
 # your file with the local runner's parser: a stub line left in, or a construct it does not
 # know, is one line naming the file and the line. The lab's build runs the Jenkinsfile of
-# the commit it checks out (when you are graded, the grader commits yours).
+# the commit it checks out, which is your checkout's committed one, not this folder's (when
+# you are graded, the grader commits yours): a green build alone does not judge your stage,
+# so the self-check below also reads your file.
 
 # %%
 pipeline = read((lab.spec_path.parent / "Jenkinsfile").read_text())
