@@ -111,7 +111,7 @@ else:
 # - `remote.home_of(host, user) -> str`; `remote.pinned_key(ctx, ip) -> str`: a host key
 #   from the lab's trusted `known_hosts`;
 # - `scripts.script_text("deploy_gate.sh") -> str`: the kit's deploy gate, to install at
-#   `keys.DEPLOY_GATE`;
+#   `keys.DEPLOY_GATE` (root's, mode 0755: the forced command runs it);
 # - `keys.authorize_only(text, public_line, keys.JENKINS_KEY_OPTIONS)`,
 #   and `keys.pin(text, ip, host_key)`: each returns the file's new text with one line added
 #   or rewritten (run twice, no change);
@@ -124,9 +124,10 @@ else:
 # %% [markdown]
 # **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
 # is generated there, as the user `jenkins` that runs the pipeline, with `umask 077` so it
-# is 0600 from the first byte. Run twice, `test -f` keeps the existing key. Keep the
-# `jenkins` user's home in `jenkins_home` and the public key's line in `jenkins_public`: the
-# next cell uses both.
+# is 0600 from the first byte. Run twice, `test -f` keeps the existing key. The lab's Jenkins
+# host may not have that user yet: when `id -u jenkins` fails, create it first (`useradd
+# --create-home --shell /bin/bash jenkins`, as root). Keep the `jenkins` user's home in
+# `jenkins_home` and the public key's line in `jenkins_public`: the next cell uses both.
 
 # %%
 if offline:

@@ -86,6 +86,8 @@ ec2 = lab.cloud.ec2
 #
 # **Where is the app?** Ask the control plane, by tag, for the running app server's private
 # address (and the monitoring server's, which may read Nginx's counters). Never type it.
+# The tags are the ones of 01–04: `vpclab:lab` (the lab's name, `lab.spec.name`) and
+# `vpclab:role` (`app`, `monitoring`); filter on `instance-state-name` `running` too.
 # Keep them in `app_ip` and `monitoring_ip`: the site is rendered from them.
 
 
@@ -157,7 +159,9 @@ print(site)
 # on the web server (`web.put_text(text, path, mode, sudo=True)`, `web.run(cmd, sudo=True,
 # check=False)`, `remote.read_file(web, path)`); the paths and the reload command are
 # `nginx.ERROR_ROOT`, `nginx.SITE`, `nginx.ENABLED`, `nginx.DEFAULT_SITE` and `nginx.RELOAD`;
-# the page is `render("502.html.j2", lab=lab.spec.name)`.
+# the page is `render("502.html.j2", lab=lab.spec.name)`, at `nginx.ERROR_ROOT` + `/502.html`
+# (the site's `error_page` asks for that name), and enabling the site is a symbolic link
+# `nginx.ENABLED` → `nginx.SITE`.
 
 # %%
 if offline:

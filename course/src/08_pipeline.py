@@ -100,7 +100,8 @@ offline = lab.dataplane_off()
 # your file with the local runner's parser: a stub line left in, or a construct it does not
 # know, is one line naming the file and the line. The lab's build runs the Jenkinsfile of
 # the commit it checks out: yours, committed for you before each build into the project the
-# lab's git remote serves (when you are graded, the grader commits it).
+# lab's git remote serves (when you are graded, the grader commits it). The self-check below
+# also reads your file.
 
 # %%
 pipeline = read((lab.spec_path.parent / "Jenkinsfile").read_text())

@@ -231,8 +231,14 @@ for rule in yaml.safe_load(rules)["groups"][0]["rules"]:
 # **Exporters on the app and web servers.** `node_exporter` reports CPU, memory and disk;
 # on the web server the Nginx exporter reads `stub_status` locally. Each runs under
 # supervisor, like the app, so it survives the SSH session and restarts when it dies.
-# `supervise` writes each program's file into `/etc/supervisor/conf.d` and asks supervisor
-# to pick them up.
+# `monitoring.program(name, argv) -> str` is a program's supervisor section, and
+# `monitoring.supervise(host, {name: section, ...}) -> list[str]` writes each into
+# `/etc/supervisor/conf.d` and asks supervisor to pick them up. Both servers run
+# `node_exporter`: `/usr/bin/prometheus-node-exporter --web.listen-address=:<port>`
+# (`ports.node_exporter`); the web server also runs `nginx_exporter`:
+# `/usr/bin/prometheus-nginx-exporter -nginx.scrape-uri=<monitoring.STATUS_URI>
+# -web.listen-address=:<port>` (`ports.nginx_exporter`; this exporter's flags take one dash).
+# Open a session per server with `remote.open_role(ctx, role)`, and close it after.
 
 # %%
 if offline:

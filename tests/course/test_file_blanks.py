@@ -191,8 +191,9 @@ def test_a_jailed_kernels_project_holds_no_reference_solution_in_any_commit(tmp_
 
 
 class _Lab:
-    def __init__(self, statuses: dict[str, str]):
+    def __init__(self, statuses: dict[str, str], project: Path = ROOT):
         self.statuses = statuses
+        self.spec_path = project / "lab.toml"
 
     def verify(self, step: str):
         from vpclab.checklist import CheckResult, Status
@@ -219,6 +220,28 @@ def test_a_self_check_prints_its_parts_checks_and_a_teaching_hint_on_fail(capsys
     assert "vpclab up" not in " ".join(p.hint for p in PARTS.values())
     with pytest.raises(VpclabError, match="no self-check named"):
         self_check(_Lab({}), "nginx")
+
+
+def test_the_deploy_stage_self_check_judges_the_projects_jenkinsfile(tmp_path, capsys):
+    # The lab's builds run the checkout's committed Jenkinsfile, so green builds alone would
+    # pass a student whose own Deploy stage is wrong.
+    from vpclab.course.selfcheck import PARTS, deploy_stage_problems, self_check
+
+    green = {i: "PASS" for i in PARTS["deploy stage"].checks}
+    reference = (ROOT / "Jenkinsfile").read_text()
+    assert deploy_stage_problems(ROOT) == []
+    assert self_check(_Lab(green), "deploy stage")
+    assert "PASS Jenkinsfile: as asked" in capsys.readouterr().out
+    (tmp_path / "Jenkinsfile").write_text(reference.replace("scripts/ci/deploy.sh", "deploy.sh"))
+    assert not self_check(_Lab(green, tmp_path), "deploy stage")
+    said = capsys.readouterr().out
+    assert "FAIL Jenkinsfile: Deploy runs sh ['deploy.sh'], not 'scripts/ci/deploy.sh'" in said
+    assert said.splitlines()[-1].startswith("FAIL deploy stage: a build deploys only")
+    (tmp_path / "Jenkinsfile").write_text(reference.replace("branch 'main'", "branch 'dev'", 1))
+    assert deploy_stage_problems(tmp_path) == ["Deploy runs when branch 'dev', not on 'main' only"]
+    (tmp_path / "Jenkinsfile").write_text(blanks.clear(reference, blanks.BY_PATH["Jenkinsfile"]))
+    [stub] = deploy_stage_problems(tmp_path)
+    assert stub.startswith("Jenkinsfile: the blank 'the Deploy stage (08_pipeline)'")
 
 
 def test_a_jailed_kernel_is_kept_from_the_references_files_outside_the_package():

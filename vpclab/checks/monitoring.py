@@ -177,8 +177,9 @@ def _alertmanager(facts: Facts) -> Outcome:
 @check(
     "monitoring.dashboard_queries",
     "Every dashboard panel's query returns data from Prometheus",
-    "send some traffic through the web server, wait one scrape, then verify again; a panel "
-    "with no data names a metric nothing exports",
+    "fix any FAIL above it first (a stopped Nginx or app exports nothing), then send some "
+    "traffic through the web server, wait one scrape and verify again; a panel with no "
+    "data names a metric nothing exports",
 )
 @on_hosts
 def _dashboard_queries(facts: Facts) -> Outcome:

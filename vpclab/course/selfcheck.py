@@ -4,11 +4,13 @@ which command repairs it: a repair by the library earns no credit)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpclab.checklist import Status
-from vpclab.errors import UsageError
+from vpclab.errors import UsageError, VpclabError
 
 if TYPE_CHECKING:
     from vpclab.lab import Lab
@@ -21,6 +23,35 @@ class Part:
     step: str
     checks: tuple[str, ...]
     hint: str
+    # The student's file itself, when the lab's checks cannot see it yet: (its name, what it
+    # lacks, read from the project folder).
+    file_check: tuple[str, Callable[[Path], list[str]]] | None = None
+
+
+def deploy_stage_problems(project: Path) -> list[str]:
+    """What the project's Jenkinsfile's Deploy stage lacks, read with the local runner's
+    parser. The lab's builds run the Jenkinsfile of the commit they check out (the grader
+    commits the student's), so a build while the student works does not judge this file."""
+    from vpclab.pipeline.jenkinsfile import read
+
+    path = project / "Jenkinsfile"
+    if not path.is_file():
+        return [f"no Jenkinsfile in {project}"]
+    try:
+        pipeline = read(path.read_text())
+    except VpclabError as err:
+        return [str(err)]
+    stage = next((s for s in pipeline.stages if s.name == "Deploy"), None)
+    if stage is None:
+        return ["no stage named 'Deploy'"]
+    problems = []
+    when = [c.describe() for c in stage.when]
+    if when != ["branch 'main'"]:
+        problems.append(f"Deploy runs when {' and '.join(when) or 'always'}, not on 'main' only")
+    scripts = [str(s.arg("script")) for s in stage.steps if s.name == "sh"]
+    if scripts != ["scripts/ci/deploy.sh"]:
+        problems.append(f"Deploy runs sh {scripts or 'nothing'}, not 'scripts/ci/deploy.sh'")
+    return problems
 
 
 PARTS = {
@@ -56,7 +87,7 @@ PARTS = {
     ),
     "prometheus config": Part(
         "monitoring",
-        ("monitoring.targets_up", "monitoring.alertmanager"),
+        ("monitoring.targets_up", "monitoring.rules_loaded", "monitoring.alertmanager"),
         "each address must be a target of its own job, with the job names and ports the "
         "notebook gives (the checks match job and address); a target that is down was "
         "scraped at the wrong port, or nothing listens there; the alert rule must load: "
@@ -68,6 +99,7 @@ PARTS = {
         "a build deploys only in a stage named Deploy, on main (when { branch 'main' }), that "
         "runs sh 'scripts/ci/deploy.sh': without it the build is green and the site keeps "
         "serving the commit an earlier deploy left there.",
+        ("Jenkinsfile", deploy_stage_problems),
     ),
 }
 
@@ -81,7 +113,12 @@ def self_check(lab: Lab, part: str) -> bool:
     results = [r for r in lab.verify(step=wanted.step) if r.id in wanted.checks]
     for r in results:
         print(f"  {r.status} {r.id}: {r.detail}")
-    failing = [r for r in results if r.status is Status.FAIL]
+    failing = any(r.status is Status.FAIL for r in results)
+    if wanted.file_check:
+        name, problems_of = wanted.file_check
+        problems = problems_of(lab.spec_path.parent)
+        print(f"  {'FAIL' if problems else 'PASS'} {name}: {'; '.join(problems) or 'as asked'}")
+        failing = failing or bool(problems)
     if failing:
         print(f"FAIL {part}: {wanted.hint}")
     elif all(r.status is Status.SKIP for r in results):
