@@ -73,6 +73,24 @@ def pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
 
 
+LISTEN = "0A"  # a socket's state in /proc/net/tcp
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether a TCP socket listens on `port` in the network namespace of `pid` (its own
+    /proc/PID/net/tcp: only that namespace's sockets, a few lines for a lab host)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    wanted = f":{port:04X}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == LISTEN:
+            return True
+    return False
+
+
 LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
 
 # The kernel's socket-diagnostics interface (linux/sock_diag.h, linux/inet_diag.h): one
