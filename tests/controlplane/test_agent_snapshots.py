@@ -4,6 +4,8 @@ moto one small read each. Against the project's moto server, whose count is real
 
 from __future__ import annotations
 
+import urllib.request
+
 import boto3
 
 from vpclab.localcloud import motoserver
@@ -32,6 +34,23 @@ def test_a_snapshot_is_read_again_only_after_a_counted_change(moto_endpoint):
     assert snapshots.fetches == 2
     assert vpc in {v["VpcId"] for v in second.vpcs}
     assert vpc not in {v["VpcId"] for v in first.vpcs}
+
+
+def test_a_reset_moves_the_count(moto_endpoint):
+    """moto's own reset changes the state outside EC2's API: it is counted too, so the agent
+    sees the lab gone at its next loop, not REFRESH seconds later."""
+    ec2 = _ec2(moto_endpoint)
+    ec2.create_vpc(CidrBlock="10.78.0.0/16")
+    snapshots = Snapshots(ec2, refresh=3600)
+    before = snapshots.get(motoserver.mutations(moto_endpoint))
+    assert any(v["CidrBlock"] == "10.78.0.0/16" for v in before.vpcs)
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", data=b"", method="POST"),
+        timeout=30,
+    ).close()
+    after = snapshots.get(motoserver.mutations(moto_endpoint))
+    assert snapshots.fetches == 2
+    assert not any(v["CidrBlock"] == "10.78.0.0/16" for v in after.vpcs)
 
 
 def test_without_a_count_or_after_refresh_every_call_reads(moto_endpoint):

@@ -43,8 +43,8 @@ from vpclab.localcloud.status import AgentStatus
 
 log = logging.getLogger("vpclab.agent")
 
-# Seconds a snapshot is reused while the change count stands still. Only changes that moto
-# does not count (a reset through /moto-api) wait this long to be seen.
+# Seconds a snapshot is reused while the change count stands still: a safety net for a change
+# the count missed (every mutating call counts, and moto's reset).
 REFRESH = 5.0
 
 
