@@ -5,13 +5,14 @@ keys under IAM: tests/controlplane/test_imds.py.)"""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
 import boto3
 import pytest
 
-from vpclab.localcloud import motoserver
+from vpclab.localcloud import motoserver, procfs
 
 NOBODY = 65534
 FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -70,3 +71,25 @@ def test_another_local_user_is_refused_everything(server):
     )
     assert done.stdout.splitlines() == ["read: AuthFailure", "reset: 403"], done.stderr
     assert _vpcs(server.endpoint) == before  # the reset did not happen
+
+
+def test_the_peer_lookup_asks_the_kernel_for_one_socket_and_agrees_with_proc():
+    """The owner check runs on every request: sock_diag finds the client's socket by its
+    four-tuple (cheap on a machine with thousands of sockets), and names the same uid as the
+    whole /proc/net/tcp table; a connection that does not exist has no owner."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server_port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", server_port)) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                client_port = client.getsockname()[1]
+                by_kernel = procfs._diag_uid(client_port, server_port)
+                assert by_kernel == os.getuid()
+                assert procfs._proc_net_tcp_uid(client_port, server_port) == by_kernel
+                assert procfs.loopback_client_uid(client_port, server_port) == by_kernel
+                # a connection to another port does not exist: it has no owner
+                other = server_port % 65535 + 1
+                assert procfs._diag_uid(client_port, other) is None
+                assert procfs._proc_net_tcp_uid(client_port, other) is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from vpclab.hosts.ssh import (
     pinned_host_keys,
     ssh_command,
 )
-from vpclab.localcloud import hostfs, names
+from vpclab.localcloud import hostfs, names, procfs
 from vpclab.localcloud.netns_socket import run_in
 
 ED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHrVR0fN8a0wJ1JwT1o3jBvV3d4w3ZbbL2w0ZrFq9xYz"
@@ -151,3 +153,17 @@ def test_run_in_without_a_namespace_calls_directly():
 def test_run_in_a_missing_namespace_is_a_clear_error():
     with pytest.raises(VpclabError, match="does not exist"):
         run_in("vpclab-no-such-lab-internet", lambda: 1)
+
+
+def test_a_host_counts_as_booted_only_once_a_socket_listens():
+    """hostboot waits for sshd's listening socket in the host's own /proc/PID/net/tcp: a
+    connected or closed socket on the port is not enough."""
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert not procfs.listening(os.getpid(), port)  # bound, not listening
+        server.listen()
+        assert procfs.listening(os.getpid(), port)
+    assert not procfs.listening(os.getpid(), port)
+    assert not procfs.listening(2**22 + 1, port)  # no such process

@@ -8,7 +8,10 @@ hands over instead (see `handover`): the agent exits and leaves every host runni
 next agent, started from new code, to adopt.
 
 Each loop first reads the control plane's change count (`moto_main`), then its snapshot:
-the status says which change the data plane has applied, so checks can wait for it.
+the status says which change the data plane has applied, so checks can wait for it. The
+snapshot (eight Describe calls) is fetched again only when the count moved, or after
+`REFRESH` seconds: an idle lab's polls then cost the control plane one small read each,
+not a third of a core.
 """
 
 from __future__ import annotations
@@ -39,6 +42,33 @@ from vpclab.localcloud.publish import Publisher
 from vpclab.localcloud.status import AgentStatus
 
 log = logging.getLogger("vpclab.agent")
+
+# Seconds a snapshot is reused while the change count stands still: a safety net for a change
+# the count missed (every mutating call counts, and moto's reset).
+REFRESH = 5.0
+
+
+class Snapshots:
+    """The control plane's state as of a change count: the last snapshot while no change was
+    counted since it was fetched and it is younger than REFRESH, else a new one. Without a
+    count (plain moto, or no answer) every call fetches."""
+
+    def __init__(self, ec2: Any, refresh: float = REFRESH) -> None:
+        self.ec2, self.refresh = ec2, refresh
+        self.fetches = 0
+        self._last: tuple[Snapshot, int | None, float] | None = None
+
+    def get(self, applied: int | None) -> Snapshot:
+        now = time.monotonic()
+        if self._last is not None and applied is not None:
+            snap, count, at = self._last
+            if count == applied and now - at < self.refresh:
+                return snap
+        self._last = None  # a failed fetch leaves nothing to reuse
+        snap = Snapshot.fetch(self.ec2)
+        self.fetches += 1
+        self._last = (snap, applied, now)
+        return snap
 
 
 class Agent:
@@ -82,6 +112,7 @@ class Agent:
         self.wake = threading.Event()
         self.generation = 0
         self.applied: int | None = None
+        self.snapshots = Snapshots(self.ec2)
         self.previous_ports: dict[str, int] = {}
         self._head: str | None = None
         self._head_checked = -1e9
@@ -228,7 +259,7 @@ class Agent:
         # The count first, then the snapshot: the snapshot holds at least those changes.
         applied = motoserver.mutations(self.endpoint, timeout=1.0)
         try:
-            snap = Snapshot.fetch(self.ec2)
+            snap = self.snapshots.get(applied)
         except Exception as exc:  # moto restarting: keep what runs, report, retry
             return str(exc)
         self.applied = applied

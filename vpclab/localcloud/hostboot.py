@@ -143,7 +143,8 @@ class BootedHost:
 def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     """Prepare the host's folder (first boot) or reuse it (reboot), then start the host.
 
-    Returns once sshd is PID 1 of the host; use `wait_ssh` for the moment it answers.
+    Returns once sshd is PID 1 of the host and listens on port 22 (a host reported booted
+    takes connections at once; `wait_ssh` waits for the banner as a client sees it).
     """
     _check_root()
     host_dir = spec.host_dir.resolve()
@@ -188,6 +189,7 @@ def boot(spec: HostSpec, *, timeout: float = 10.0) -> BootedHost:
     # Recorded so a later agent (after a crash) can find and stop this host: stop_stale.
     hostprocs.record(host_dir, proc.pid)
     host.sshd_pid = _wait_for_sshd(host, timeout)
+    _wait_listening(host, host.sshd_pid, timeout)
     return host
 
 
@@ -224,6 +226,19 @@ def _check_root() -> None:
     reason = hostoci.unsupported_reason()
     if reason:
         raise VpclabError(reason, "run the local target on a newer machine, or use --target aws")
+
+
+def _wait_listening(host: BootedHost, sshd_pid: int, timeout: float) -> None:
+    """sshd execs before it binds: on a busy machine a client in between is refused."""
+    deadline = time.monotonic() + timeout
+    while not procfs.listening(sshd_pid, 22):
+        if time.monotonic() > deadline or not host.alive():
+            host.stop()
+            raise VpclabError(
+                f"host {host.spec.hostname}: sshd did not listen on port 22 in {timeout:.0f} s",
+                f"see {host.spec.host_dir / 'console.log'}",
+            )
+        time.sleep(0.005)
 
 
 def _wait_for_sshd(host: BootedHost, timeout: float) -> int:

@@ -61,6 +61,7 @@ from vpclab.localcloud.recording import Entry, action_of
 SEED = 4242
 HOST_ENVIRON = "HTTP_" + HOST_HEADER.upper().replace("-", "_")
 MUTATIONS_PATH = "/vpclab-api/mutations"
+RESET_PATH = "/moto-api/reset"  # and reset-auth
 # Instance public IPs: the data plane keeps .1 (router), .253 (services) and .254 (laptop).
 INSTANCE_POOL = tuple(str(ipaddress.IPv4Address("198.51.100.0") + i) for i in range(10, 250))
 EIP_POOL = tuple(str(ipaddress.IPv4Address("203.0.113.0") + i) for i in range(1, 255))
@@ -150,7 +151,11 @@ def _counting_dispatch(self: Any, environ: dict[str, Any], start_response: Any) 
         body = json.dumps({"mutations": _applied}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
-    _request.mutating = False
+    # moto's reset wipes the state unseen by the recorder: counted too, so the agent, which
+    # reads the whole state again only when the count moves, sees it at once.
+    _request.mutating = environ.get("REQUEST_METHOD") == "POST" and str(
+        environ.get("PATH_INFO", "")
+    ).startswith(RESET_PATH)
     _request.from_host = bool(environ.get(HOST_ENVIRON))
     try:
         return _dispatch(self, environ, start_response)
