@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from vpclab import blanks
 from vpclab.course import jail
 from vpclab.course.grade import GradeSettings, grade
 from vpclab.course.overlay import SANITIZE
@@ -42,6 +43,11 @@ def make_class(folder: Path, students: int) -> list[Path]:
         sub.mkdir()
         for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
             shutil.copy(path, sub / path.name)
+        # The project's files with blanks too, as a student hands them in: a missing one is
+        # graded as its blank.
+        for blank in blanks.FILES:
+            (sub / blank.path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / blank.path, sub / blank.path)
         subs.append(sub)
     return subs
 
