@@ -122,8 +122,10 @@ def data_plane() -> None:
 
 @pytest.fixture(scope="session")
 def full_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullLab]:
-    """The one whole lab of the session (tests/reallab.py), built on first use; its tests run
-    last (pytest_collection_modifyitems), so no other lab of the suite runs beside it."""
+    """The one whole lab of the session (tests/reallab.py), built on first use. Without xdist
+    its tests run last, so no other lab of the suite runs beside it. Under `make test`'s
+    workers each worker that runs one of its files builds its own, first thing, and other
+    labs run beside it."""
     from tests import reallab  # not at the top: it needs vpclab, which a CI venv lacks
 
     with reallab.full_lab(tmp_path_factory.mktemp("full")) as lab:
@@ -170,15 +172,14 @@ def _shared_lab_order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("breaks") else 1
 
 
-def xdist_group(item: pytest.Item) -> str:
-    """Where a test runs under `--dist loadgroup` (`make test`): a file's tests on one worker,
-    so its module fixtures are built once; the tests with hosts on one worker, in order, so
-    one lab at a time runs beside the cheaper tiers, as it would without xdist."""
-    tier = next(t for t in TIERS if item.get_closest_marker(t))
-    return "data-plane" if tier in ("hosts", "lab") else _where(item)
+def _start_order(item: pytest.Item) -> int:
+    """Under `make test`'s workers, the longest chains first, so a worker starts on each at
+    once: the shared lab's files, then the other tests with hosts, then the cheaper tiers."""
+    if "full_lab" in getattr(item, "fixturenames", ()):
+        return 0
+    return 1 if item.get_closest_marker("hosts") or item.get_closest_marker("lab") else 2
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in TIERS):
@@ -195,11 +196,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = [i for i in items if not i.get_closest_marker("pypi")]
     items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
-    if config.getoption("dist", "no") == "loadgroup":
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-        # The tests with hosts are the longest chain: their worker starts on them at once.
-        items.sort(key=lambda item: xdist_group(item) != "data-plane")
+    if hasattr(config, "workerinput"):  # an xdist worker: the order its files are handed out
+        items.sort(key=_start_order)
     config.stash[DROPPED] = dropped
 
 
