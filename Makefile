@@ -8,15 +8,16 @@ TARGET ?= local
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
 
-# On TEST_JOBS workers (0: in this process), a file at a time, the files with hosts first
-# (tests/conftest.py); labs run side by side, each with its own name, state and agent.
+# On TEST_JOBS workers (0: in this process), handed out one test at a time in collection
+# order: loadgroup with no xdist_group marks makes each test its own unit (`load` would send
+# each worker a batch up front). Labs run side by side, each with its own name, state, agent.
 # The app's line coverage must stay at 90% or more (issue: the microblog).
 TEST_JOBS ?= 2
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	shellcheck scripts/*.sh scripts/ci/*.sh
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder \
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup \
 		--cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
 # The tiers that need neither root nor hosts (tests/conftest.py), each test file on one worker

@@ -124,8 +124,7 @@ def data_plane() -> None:
 def full_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullLab]:
     """The one whole lab of the session (tests/reallab.py), built on first use. Without xdist
     its tests run last, so no other lab of the suite runs beside it. Under `make test`'s
-    workers each worker that runs one of its files builds its own, first thing, and other
-    labs run beside it."""
+    workers each worker that runs one of them builds its own, and other labs run beside it."""
     from tests import reallab  # not at the top: it needs vpclab, which a CI venv lacks
 
     with reallab.full_lab(tmp_path_factory.mktemp("full")) as lab:
@@ -172,14 +171,6 @@ def _shared_lab_order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("breaks") else 1
 
 
-def _start_order(item: pytest.Item) -> int:
-    """Under `make test`'s workers, the longest chains first, so a worker starts on each at
-    once: the shared lab's files, then the other tests with hosts, then the cheaper tiers."""
-    if "full_lab" in getattr(item, "fixturenames", ()):
-        return 0
-    return 1 if item.get_closest_marker("hosts") or item.get_closest_marker("lab") else 2
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in TIERS):
@@ -196,8 +187,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = [i for i in items if not i.get_closest_marker("pypi")]
     items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
-    if hasattr(config, "workerinput"):  # an xdist worker: the order its files are handed out
-        items.sort(key=_start_order)
     config.stash[DROPPED] = dropped
 
 
