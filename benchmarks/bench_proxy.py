@@ -30,9 +30,8 @@ def main() -> None:
     }
     cores = None if args.no_pin else plan_cores()
     web = remote.open_role(ctx, "web")
-    app_host = remote.open_role(ctx, "app")
     try:
-        with pinned([(web, "-x nginx"), (app_host, "-f '[g]unicorn'")], cores):
+        with pinned(ctx, [("web", "^nginx"), ("app", "gunicorn")], cores):
             load = cores.load if cores else None
             runs = alternate(
                 list(targets),
@@ -40,7 +39,6 @@ def main() -> None:
                 lambda side: wrk(web, targets[side], args.seconds, args.connections, load),
             )
     finally:
-        remote.close(app_host)
         remote.close(web)
 
     print(f"path {args.path}, {args.connections} connections, {args.rounds} x {args.seconds} s")

@@ -70,7 +70,6 @@ def main() -> None:
     )
     cores = None if args.no_pin else plan_cores()
     web = remote.open_role(ctx, "web")
-    app_host = remote.open_role(ctx, "app")
     mon = remote.open_role(ctx, "monitoring")
     original = remote.read_file(mon, config.PROMETHEUS_YML)
     if original is None:
@@ -89,13 +88,13 @@ def main() -> None:
             mon, {config.PROMETHEUS_YML: config.prometheus_yml(fast, monitoring.servers(ctx))}
         )
         mon.run("supervisorctl restart prometheus >/dev/null", sudo=True)
-        with pinned([(app_host, "-f '[g]unicorn'")], cores):
+        with pinned(ctx, [("app", "gunicorn")], cores):
             runs = alternate([SCRAPING, QUIET], args.rounds, one_round)
     finally:
         mon.put_text(original, config.PROMETHEUS_YML, 0o644, sudo=True, owner="root:root")
         mon.run("supervisorctl start prometheus >/dev/null || true", sudo=True)
         mon.run("supervisorctl signal HUP prometheus >/dev/null", sudo=True, check=False)
-        for host in (mon, app_host, web):
+        for host in (mon, web):
             remote.close(host)
 
     print(

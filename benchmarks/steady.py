@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
+import re
 import statistics
-from collections.abc import Callable, Sequence
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 MIN_ROUNDS = 5
@@ -139,11 +141,40 @@ def taskset(cores: str | None, command: str) -> str:
     return f"taskset -c {cores} {command}" if cores else command
 
 
-def pin_processes(pgrep_args: str, cores: str) -> str:
-    """A shell command pinning every thread of the processes `pgrep` finds to `cores`, which
-    prints how many it pinned. Run it inside one host: each lab host has its own PID
-    namespace, so pgrep there sees only that host's processes, never another lab's."""
-    return (
-        f"n=0; for p in $(pgrep {pgrep_args}); do taskset -a -cp {shlex.quote(cores)} $p "
-        ">/dev/null && n=$((n+1)); done; echo $n"
+def host_processes(netns: str, pattern: str) -> list[int]:
+    """The machine's PIDs of a local lab host's processes whose command line matches `pattern`
+    (a regular expression): every process of a host lives in the host's network namespace."""
+    listed = subprocess.run(
+        ["ip", "netns", "pids", netns], capture_output=True, text=True, check=True, timeout=10
     )
+    return matching((int(pid) for pid in listed.stdout.split()), pattern)
+
+
+def matching(pids: Iterable[int], pattern: str) -> list[int]:
+    """Those of `pids` whose command line matches `pattern`; gone processes are left out."""
+    found = []
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if re.search(pattern, argv):
+            found.append(pid)
+    return found
+
+
+def pin(pids: Iterable[int], cores: str) -> int:
+    """Pins every thread of each process to `cores` (a taskset list such as "1,2") from the
+    machine, and returns how many processes it pinned. From the machine, because inside a
+    local host root lacks CAP_SYS_NICE (the hosts' capability set leaves it out, so lab code
+    cannot starve the machine) and may not move another user's process, e.g. nginx's workers."""
+    cpus = {int(c) for c in cores.split(",")}
+    pinned = 0
+    for pid in pids:
+        try:
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(thread), cpus)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pinned += 1
+    return pinned

@@ -20,11 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from steady import MIN_ROUNDS, Cores, Figure, pin_processes, taskset
+from steady import MIN_ROUNDS, Cores, Figure, host_processes, pin, taskset
 
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.lab import Lab
+from vpclab.localcloud import names
+from vpclab.paths import state_root
 from vpclab.steps import remote
 from vpclab.steps.context import Context
 
@@ -125,22 +127,24 @@ def wrk(host: Host, url: str, seconds: int, connections: int, cores: str | None 
 
 
 @contextmanager
-def pinned(servers: list[tuple[Host, str]], cores: Cores | None) -> Iterator[None]:
-    """Each (host, pgrep arguments) pair's processes on the server CPUs for the run, back on
-    every CPU afterwards, even after a failure."""
+def pinned(ctx: Context, servers: list[tuple[str, str]], cores: Cores | None) -> Iterator[None]:
+    """Each (role, command-line pattern) pair's processes on the server CPUs for the run, back
+    on every CPU afterwards, even after a failure. Every process found must be pinned."""
     if cores is None:
         yield
         return
+    lid = names.lab_id(ctx.spec.name, state_root(ctx.spec_path))
+    found = {role: host_processes(names.netns(lid, role), pattern) for role, pattern in servers}
     try:
-        for host, pgrep_args in servers:
-            count = host.run(pin_processes(pgrep_args, cores.server), sudo=True).stdout.strip()
-            if count in ("", "0"):
-                sys.exit(f"no process matched 'pgrep {pgrep_args}' on {host.name} to pin")
-            print(f"pinned {count} processes ({pgrep_args}) on {host.name} to CPU {cores.server}")
+        for (role, pattern), pids in zip(servers, found.values(), strict=True):
+            count = pin(pids, cores.server)
+            if not pids or count < len(pids):
+                sys.exit(f"pinned {count} of {len(pids)} processes matching {pattern!r} on {role}")
+            print(f"pinned {count} processes ({pattern}) on {role} to CPU {cores.server}")
         yield
     finally:
-        for host, pgrep_args in servers:
-            host.run(pin_processes(pgrep_args, cores.every), sudo=True, check=False)
+        for pids in found.values():
+            pin(pids, cores.every)
 
 
 def summarize(runs: dict[str, list[Run]]) -> dict[str, Side]:

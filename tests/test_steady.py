@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,23 +92,21 @@ def test_plan_cores() -> None:
     assert f"{os.cpu_count()} CPUs, load average " in steady.machine()
 
 
-@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is missing")
-def test_pin_command_pins_a_real_process_and_not_itself() -> None:
-    """The pin command, run in a shell here, pins a sleeping child of this test and reports
-    it: the count is what the benchmarks check before trusting a run as pinned."""
+def test_pin_moves_every_thread_of_the_matched_process_and_counts_it() -> None:
+    """The benchmarks pin a host's servers from the machine: the processes whose command line
+    matches, every thread of each; the count is what they check before trusting a run."""
     cpus = sorted(os.sched_getaffinity(0))
-    child = subprocess.Popen(["sleep", "30"])
+    marker = f"vpclab-pin-test-{os.getpid()}"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
-        marker = f"-x sleep -P {os.getpid()}"
-        done = subprocess.run(
-            ["sh", "-c", steady.pin_processes(marker, str(cpus[-1]))],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-        assert done.stdout.strip() == "1"
+        found = steady.matching([child.pid, os.getpid()], marker)
+        assert found == [child.pid]
+        assert steady.pin(found, str(cpus[-1])) == 1
         assert os.sched_getaffinity(child.pid) == {cpus[-1]}
+        assert steady.pin(found, ",".join(map(str, cpus))) == 1
+        assert os.sched_getaffinity(child.pid) == set(cpus)
     finally:
         child.kill()
         child.wait()
+    assert steady.matching([child.pid], marker) == []  # gone: left out, no error
+    assert steady.pin([child.pid], str(cpus[0])) == 0
