@@ -8,22 +8,23 @@ TARGET ?= local
 lab: setup
 	$(BIN)/vpclab up --target $(TARGET)
 
-# On TEST_JOBS workers (0: in this process), handed out one test at a time in collection
-# order: loadgroup with no xdist_group marks makes each test its own unit (`load` would send
-# each worker a batch up front). Labs run side by side, each with its own name, state, agent.
+# On TEST_JOBS workers (0: in this process), each handed whole units (tests/conftest.py's
+# work_unit): the shared lab's files together, so one worker builds it once, and any other file
+# as a whole, so its module fixtures are built once. Labs run side by side, each with its own
+# name, state and agent.
 # The app's line coverage must stay at 90% or more (issue: the microblog).
 TEST_JOBS ?= 2
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	shellcheck scripts/*.sh scripts/ci/*.sh
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup \
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadscope \
 		--cov=app --cov-report=term:skip-covered --cov-fail-under=90
 
-# The tiers that need neither root nor hosts (tests/conftest.py), each test file on one worker
-# so a module's shared fixtures are built once.
+# The tiers that need neither root nor hosts (tests/conftest.py), in the same units of work
+# as make test.
 test-fast: setup-test
-	$(BIN)/pytest -m "unit or moto" -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/pytest -m "unit or moto" -n $(TEST_JOBS) --dist loadscope
 
 # Opt-in: the app's requirements installed from PyPI into a fresh virtualenv.
 test-pypi: setup-test

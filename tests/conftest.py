@@ -109,6 +109,46 @@ BREAKS = {
 }
 
 
+# The files whose tests use the session's one whole lab (`full_lab`): under `make test`'s
+# workers they are one unit of work, so one worker builds that lab, once. tests/test_tiers.py
+# checks this list against the tests' fixtures.
+SHARED_LAB_FILES = frozenset(
+    {
+        "deploy/test_adopt_lab.py",
+        "deploy/test_deploy.py",
+        "deploy/test_hardening.py",
+        "deploy/test_https.py",
+        "monitoring/test_monitoring_live.py",
+        "notebooks/test_report.py",
+        "pipeline/test_local_run.py",
+    }
+)
+SHARED_LAB_UNIT = "the shared lab"
+
+
+def work_unit(nodeid: str) -> str:
+    """What one xdist worker runs as a whole: the shared lab's files together, else a file (its
+    module and class fixtures, some of them labs, are then built once)."""
+    where = nodeid.split("::", 1)[0].removeprefix("tests/")
+    return SHARED_LAB_UNIT if where in SHARED_LAB_FILES else where
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: the pipeline's Test stage has no xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadscope` (`make test`) with our units: xdist's own grouping marks do not
+    take under pytest 9 (they rewrite a node id attribute pytest no longer reads). The
+    biggest units are handed out first, so the shared lab starts at once."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedLabScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedLabScheduling(config, log)
+
+
 @pytest.fixture
 def data_plane() -> None:
     """The one place a test asks whether the local hosts can run here: it skips, with the
@@ -124,7 +164,7 @@ def data_plane() -> None:
 def full_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullLab]:
     """The one whole lab of the session (tests/reallab.py), built on first use. Without xdist
     its tests run last, so no other lab of the suite runs beside it. Under `make test`'s
-    workers each worker that runs one of them builds its own, and other labs run beside it."""
+    workers they are one unit (`work_unit`): one worker builds it, other labs run beside it."""
     from tests import reallab  # not at the top: it needs vpclab, which a CI venv lacks
 
     with reallab.full_lab(tmp_path_factory.mktemp("full")) as lab:

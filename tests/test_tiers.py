@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURE_TIERS, TIERS
+from tests.conftest import (
+    FIXTURE_TIERS,
+    SHARED_LAB_FILES,
+    SHARED_LAB_UNIT,
+    TIERS,
+    pytest_xdist_make_scheduler,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,3 +104,35 @@ def test_a_test_asks_whether_hosts_can_run_only_through_the_data_plane_fixture()
         if "netns.unsupported_reason()" in path.read_text() and path.name != "test_tiers.py"
     ]
     assert asking == []
+
+
+def test_the_shared_lab_is_one_unit_of_work_under_make_tests_workers(collected, pytestconfig):
+    """`make test` (xdist, `--dist loadscope`) hands each worker whole units: every file whose
+    tests use the shared lab goes into one unit, so one worker builds it, once; any other test
+    goes with its file, so a module's lab fixture is built once too."""
+    users = {t["id"].split("::")[0] for t in collected["kept"] if "full_lab" in t["fixtures"]}
+    assert {f"tests/{where}" for where in SHARED_LAB_FILES} == users
+
+    scheduler = pytest_xdist_make_scheduler(_as_make_test(pytestconfig, "loadscope"), None)
+    units = {
+        scheduler._split_scope(t["id"])
+        for t in collected["kept"]
+        if t["id"].split("::")[0] in users
+    }
+    assert units == {SHARED_LAB_UNIT}
+    grading = "tests/course/test_grade.py::test_reference_notebooks_give_the_same_checklist_as_up"
+    assert scheduler._split_scope(grading) == "course/test_grade.py"
+    assert pytest_xdist_make_scheduler(_as_make_test(pytestconfig, "load"), None) is None
+
+
+def _as_make_test(config: pytest.Config, dist: str) -> pytest.Config:
+    """This session's config, as xdist's controller sees it under `-n 2 --dist <dist>`."""
+    asked = {"dist": dist, "tx": ["2*popen"]}
+
+    class AsMakeTest:
+        option = config.option
+
+        def getvalue(self, name: str) -> object:
+            return asked[name] if name in asked else config.getvalue(name)
+
+    return AsMakeTest()  # type: ignore[return-value]
