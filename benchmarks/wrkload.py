@@ -22,10 +22,10 @@ from pathlib import Path
 
 from steady import MIN_ROUNDS, Cores, Figure, pin_processes, taskset
 
+from vpclab import remote
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.lab import Lab
-from vpclab.steps import remote
 from vpclab.steps.context import Context
 
 MAX_LOAD_SECONDS = 60  # of load in one benchmark run, every round and side together
