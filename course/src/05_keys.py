@@ -112,15 +112,16 @@ else:
 # - `remote.home_of(host, user) -> str`; `remote.pinned_key(ctx, ip) -> str`: a host key
 #   from the lab's trusted `known_hosts`;
 # - `scripts.script_text("deploy_gate.sh") -> str`: the kit's deploy gate, to install at
-#   `keys.DEPLOY_GATE` (root's, mode 0755: the forced command runs it);
-# - `keys.authorize_only(text, public_line, keys.JENKINS_KEY_OPTIONS)`,
+#   `ssh_keys.DEPLOY_GATE` (root's, mode 0755: the forced command runs it);
+# - `keys.authorize_only(text, public_line, ssh_keys.JENKINS_KEY_OPTIONS)`,
 #   and `keys.pin(text, ip, host_key)`: each returns the file's new text with one line added
 #   or rewritten (run twice, no change);
 # - `keys.app_key_line(...)`, `keys.put_key_line(...)` and `keys.no_password_login(...)`:
 #   with the two files you write, below.
 #
-# The paths are constants: `keys.AUTHORIZED_KEYS`, `keys.APP_KEY_ON_WEB`,
-# `keys.WEB_KNOWN_HOSTS`, `keys.DEPLOY_GATE`.
+# The paths are constants in `vpclab.facts.ssh_keys` (the checks read them too):
+# `ssh_keys.AUTHORIZED_KEYS`, `ssh_keys.APP_KEY_ON_WEB`, `ssh_keys.WEB_KNOWN_HOSTS`,
+# `ssh_keys.DEPLOY_GATE`.
 
 # %% [markdown]
 # **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
@@ -225,7 +226,7 @@ else:
 # `keys.app_key_line(project, key_type, blob, web_ip) -> KeyLine` renders your file
 # (`project` is `lab.spec_path.parent`; a stub left in is one line naming the file), and
 # `keys.put_key_line(text, line) -> str` returns the `authorized_keys` text with that key's
-# line exactly once. Write the result to `keys.AUTHORIZED_KEYS` on the app server (0600,
+# line exactly once. Write the result to `ssh_keys.AUTHORIZED_KEYS` on the app server (0600,
 # `ubuntu:ubuntu`). The app key's public half is the `.pub` beside its `.pem` in
 # `lab.keys_dir`: its first two fields are the key type and the blob.
 

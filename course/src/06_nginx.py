@@ -158,11 +158,12 @@ print(site)
 # judge the whole configuration. Only when it passes does Nginx reload; when it fails, the
 # previous site goes back and the cell stops with nginx's own message. `web` is a session
 # on the web server (`web.put_text(text, path, mode, sudo=True)`, `web.run(cmd, sudo=True,
-# check=False)`, `remote.read_file(web, path)`); the paths and the reload command are
-# `nginx.ERROR_ROOT`, `nginx.SITE`, `nginx.ENABLED`, `nginx.DEFAULT_SITE` and `nginx.RELOAD`;
-# the page is `render("502.html.j2", lab=lab.spec.name)`, at `nginx.ERROR_ROOT` + `/502.html`
-# (the site's `error_page` asks for that name), and enabling the site is a symbolic link
-# `nginx.ENABLED` → `nginx.SITE`.
+# check=False)`, `remote.read_file(web, path)`). The site's paths, which the checks read
+# too, are `nginx_site.SITE`, `nginx_site.ENABLED` and `nginx_site.DEFAULT_SITE`; the step's
+# own are `nginx.ERROR_ROOT` and the reload command `nginx.RELOAD`. The page is
+# `render("502.html.j2", lab=lab.spec.name)`, at `nginx.ERROR_ROOT` + `/502.html` (the site's
+# `error_page` asks for that name), and enabling the site is a symbolic link
+# `nginx_site.ENABLED` → `nginx_site.SITE`.
 
 # %%
 if offline:
@@ -175,7 +176,10 @@ else:
     nginx.install_tls(lab.context(), web)
     previous = remote.read_file(web, nginx_site.SITE)
     web.put_text(site, nginx_site.SITE, 0o644, sudo=True)
-    web.run(f"ln -sfn {nginx_site.SITE} {nginx.ENABLED} && rm -f {nginx.DEFAULT_SITE}", sudo=True)
+    web.run(
+        f"ln -sfn {nginx_site.SITE} {nginx_site.ENABLED} && rm -f {nginx_site.DEFAULT_SITE}",
+        sudo=True,
+    )
     test = web.run("nginx -t", sudo=True, check=False)
     if not test.ok:
         if previous is not None:

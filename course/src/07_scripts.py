@@ -158,7 +158,7 @@ else:
 # from the first line of its stdin and hand it on the same way. The web server does the
 # rest over its pinned SSH path: `start_app.sh` runs on the app server as root.
 # `scripts.script_text(name, lab.spec_path.parent)` is a script's text as this project
-# holds it (yours), for `scripts.SCRIPTS_DIR` (mode 0755);
+# holds it (yours), for `app_deploy.SCRIPTS_DIR` (mode 0755);
 # `web.run(cmd, env=..., input=..., timeout=900)` runs it with `settings` in its environment
 # and `secret_key` on stdin. Print its stderr, where `setup.sh` reports.
 

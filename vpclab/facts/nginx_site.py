@@ -1,5 +1,5 @@
-"""The web server's Nginx site: where its config lives, its status page, and the app
-addresses its `proxy_pass` lines send to."""
+"""The web server's Nginx site: where its config lives and is enabled (in place of Debian's
+default site), its status page, and the app addresses its `proxy_pass` lines send to."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 
 SITE = "/etc/nginx/sites-available/microblog"
+ENABLED = "/etc/nginx/sites-enabled/microblog"
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 STATUS_PATH = "/nginx_status"
 CONNECT_TIMEOUT = 5  # s: Nginx waits this long for the app before its 502 page
 _UPSTREAM_BLOCK = re.compile(r"^\s*upstream\s+([\w.-]+)\s*\{(.*?)\}", re.M | re.S)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from vpclab import blanks, labca, remote
 from vpclab.errors import VpclabError
-from vpclab.facts.nginx_site import CONNECT_TIMEOUT, SITE
+from vpclab.facts.nginx_site import CONNECT_TIMEOUT, DEFAULT_SITE, ENABLED, SITE
 from vpclab.hosts.ssh import Host
 from vpclab.render import render, render_text
 from vpclab.steps.context import Context
 
-ENABLED = "/etc/nginx/sites-enabled/microblog"
-DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 ERROR_ROOT = "/var/www/vpclab"
 BODY_LIMIT = "1m"
 TLS_DIR = "/etc/nginx/tls"
