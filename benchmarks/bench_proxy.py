@@ -16,7 +16,7 @@ from __future__ import annotations
 from steady import alternate, cost_line, machine, paired_ratio, plan_cores
 from wrkload import exit_on_errors, pinned, setup, summarize, wrk
 
-from vpclab.steps import remote
+from vpclab import remote
 
 PROXIED, DIRECT = "through nginx", "straight to app"
 

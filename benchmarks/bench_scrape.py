@@ -22,10 +22,12 @@ import time
 from steady import alternate, cost_line, machine, paired_ratio, plan_cores
 from wrkload import Run, exit_on_errors, pinned, setup, summarize, wrk
 
+from vpclab import remote
 from vpclab.errors import VpclabError
+from vpclab.facts import server_apis
 from vpclab.hosts.ssh import Host
 from vpclab.monitoring import config
-from vpclab.steps import monitoring, remote
+from vpclab.steps import monitoring
 from vpclab.steps.context import Context
 
 INTERVAL = "5s"
@@ -38,7 +40,7 @@ def _ready(ctx: Context, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            monitoring.api(ctx).query("up")
+            server_apis.prometheus_of(ctx).query("up")
             return
         except (OSError, ValueError, VpclabError):
             time.sleep(0.5)
@@ -47,7 +49,7 @@ def _ready(ctx: Context, timeout: float = 60.0) -> None:
 
 def _scrapes(ctx: Context, seconds: float) -> int:
     """Scrapes of every target (up samples) in the last `seconds`: proof the load met them."""
-    series = monitoring.api(ctx).query(f"sum(count_over_time(up[{int(seconds)}s]))")
+    series = server_apis.prometheus_of(ctx).query(f"sum(count_over_time(up[{int(seconds)}s]))")
     return int(series[0].values[0]) if series else 0
 
 

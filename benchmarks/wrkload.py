@@ -22,12 +22,12 @@ from pathlib import Path
 
 from steady import MIN_ROUNDS, Cores, Figure, host_processes, pin, taskset
 
+from vpclab import remote
 from vpclab.errors import VpclabError
 from vpclab.hosts.ssh import Host
 from vpclab.lab import Lab
 from vpclab.localcloud import names
 from vpclab.paths import state_root
-from vpclab.steps import remote
 from vpclab.steps.context import Context
 
 MAX_LOAD_SECONDS = 60  # of load in one benchmark run, every round and side together

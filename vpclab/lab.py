@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpclab import cost
+from vpclab import cost, remote
 from vpclab.aws import admin, teardown
 from vpclab.aws import target as aws_target
 from vpclab.aws.inventory import read_state
@@ -31,7 +31,7 @@ from vpclab.pipeline import builds as pipeline_builds
 from vpclab.pipeline.builds import BuildSummary
 from vpclab.site import Site, site_for
 from vpclab.spec import ROLES, STEPS, LabSpec, Target, load_spec, parse_target
-from vpclab.steps import apply_steps, remote, require_built, steps_through
+from vpclab.steps import apply_steps, require_built, steps_through
 from vpclab.steps.context import Context
 
 if TYPE_CHECKING:
@@ -285,16 +285,16 @@ class Lab:
     def dashboard_png(self, path: str | Path, minutes: float = 15) -> Path:
         """Draw the dashboard's panels from the live Prometheus' query_range into one PNG: the
         last `minutes`, or since Prometheus' first scrape when that is later."""
+        from vpclab.facts import server_apis
         from vpclab.monitoring import draw
         from vpclab.monitoring.panels import dashboard_panels, dashboard_title
-        from vpclab.steps import monitoring
 
         ctx = self.context()
         reason = remote.unreachable(ctx)
         if reason:
             raise VpclabError(f"cannot read Prometheus: {reason}", "run 'vpclab up' as root")
         panels = dashboard_panels(self.spec.monitoring.rate_window)
-        api = monitoring.api(ctx)
+        api = server_apis.prometheus_of(ctx)
         span = draw.window(api, minutes)
         data = draw.fetch(api, panels, span)
         return draw.draw(data, span, Path(path), dashboard_title(self.spec.name))

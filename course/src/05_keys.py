@@ -62,7 +62,7 @@
 #   others can read ("UNPROTECTED PRIVATE KEY FILE"), and a `.pem` left at 0644 is a classic
 #   reason a deploy suddenly stops working.
 #
-# The calls below use the library's SSH helper (`vpclab.steps.remote`): a paramiko client
+# The calls below use the library's SSH helper (`vpclab.remote`): a paramiko client
 # with `RejectPolicy` and the lab's pinned `known_hosts`, which reaches the private app by
 # opening a `direct-tcpip` channel through the web server (the same hop as `ssh -J`).
 #
@@ -70,10 +70,11 @@
 # jupyter`). Without it, each cell says so and skips, and the checkpoint reports SKIP.
 
 # %%
-from vpclab import report
+from vpclab import remote, report
 from vpclab.course.selfcheck import self_check
+from vpclab.facts import ssh_keys
 from vpclab.lab import Lab
-from vpclab.steps import keys, remote, scripts
+from vpclab.steps import keys, scripts
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
@@ -111,15 +112,16 @@ else:
 # - `remote.home_of(host, user) -> str`; `remote.pinned_key(ctx, ip) -> str`: a host key
 #   from the lab's trusted `known_hosts`;
 # - `scripts.script_text("deploy_gate.sh") -> str`: the kit's deploy gate, to install at
-#   `keys.DEPLOY_GATE` (root's, mode 0755: the forced command runs it);
-# - `keys.authorize_only(text, public_line, keys.JENKINS_KEY_OPTIONS)`,
+#   `ssh_keys.DEPLOY_GATE` (root's, mode 0755: the forced command runs it);
+# - `keys.authorize_only(text, public_line, ssh_keys.JENKINS_KEY_OPTIONS)`,
 #   and `keys.pin(text, ip, host_key)`: each returns the file's new text with one line added
 #   or rewritten (run twice, no change);
 # - `keys.app_key_line(...)`, `keys.put_key_line(...)` and `keys.no_password_login(...)`:
 #   with the two files you write, below.
 #
-# The paths are constants: `keys.AUTHORIZED_KEYS`, `keys.APP_KEY_ON_WEB`,
-# `keys.WEB_KNOWN_HOSTS`, `keys.DEPLOY_GATE`.
+# The paths are constants in `vpclab.facts.ssh_keys` (the checks read them too):
+# `ssh_keys.AUTHORIZED_KEYS`, `ssh_keys.APP_KEY_ON_WEB`, `ssh_keys.WEB_KNOWN_HOSTS`,
+# `ssh_keys.DEPLOY_GATE`.
 
 # %% [markdown]
 # **Jenkins' key pair, made on Jenkins.** The private key never leaves the Jenkins host: it
@@ -165,13 +167,13 @@ if offline:
 else:
     ### BEGIN SOLUTION
     # Jenkins' key may only run the deploy gate (restrict: no shell, no forwarding).
-    remote.ensure_file(web, keys.DEPLOY_GATE, scripts.script_text("deploy_gate.sh"), 0o755)
-    authorized = remote.read_as(web, "ubuntu", keys.AUTHORIZED_KEYS) or ""
+    remote.ensure_file(web, ssh_keys.DEPLOY_GATE, scripts.script_text("deploy_gate.sh"), 0o755)
+    authorized = remote.read_as(web, "ubuntu", ssh_keys.AUTHORIZED_KEYS) or ""
     remote.ensure_user_file(
         web,
         "ubuntu",
-        keys.AUTHORIZED_KEYS,
-        keys.authorize_only(authorized, jenkins_public, keys.JENKINS_KEY_OPTIONS),
+        ssh_keys.AUTHORIZED_KEYS,
+        keys.authorize_only(authorized, jenkins_public, ssh_keys.JENKINS_KEY_OPTIONS),
         0o600,
     )
     web_host_key = remote.pinned_key(ctx, web_at.private_ip)
@@ -198,17 +200,17 @@ else:
     ### BEGIN SOLUTION
     app_pem = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pem"
     app_pem.chmod(0o600)
-    web.put_text(app_pem.read_text(), keys.APP_KEY_ON_WEB, 0o600, owner="ubuntu:ubuntu")
+    web.put_text(app_pem.read_text(), ssh_keys.APP_KEY_ON_WEB, 0o600, owner="ubuntu:ubuntu")
     app_host_key = remote.pinned_key(ctx, app_at.private_ip)
-    known = remote.read_file(web, keys.WEB_KNOWN_HOSTS) or ""
+    known = remote.read_file(web, ssh_keys.WEB_KNOWN_HOSTS) or ""
     web.put_text(
         keys.pin(known, app_at.private_ip, app_host_key),
-        keys.WEB_KNOWN_HOSTS,
+        ssh_keys.WEB_KNOWN_HOSTS,
         0o644,
         owner="ubuntu:ubuntu",
     )
     ### END SOLUTION
-    print(f"app key on web at {keys.APP_KEY_ON_WEB}; pinned app's host key on web")
+    print(f"app key on web at {ssh_keys.APP_KEY_ON_WEB}; pinned app's host key on web")
 
 # %% [markdown]
 # **Only from the web server.** On the app server, the app key's line in `authorized_keys`
@@ -224,7 +226,7 @@ else:
 # `keys.app_key_line(project, key_type, blob, web_ip) -> KeyLine` renders your file
 # (`project` is `lab.spec_path.parent`; a stub left in is one line naming the file), and
 # `keys.put_key_line(text, line) -> str` returns the `authorized_keys` text with that key's
-# line exactly once. Write the result to `keys.AUTHORIZED_KEYS` on the app server (0600,
+# line exactly once. Write the result to `ssh_keys.AUTHORIZED_KEYS` on the app server (0600,
 # `ubuntu:ubuntu`). The app key's public half is the `.pub` beside its `.pem` in
 # `lab.keys_dir`: its first two fields are the key type and the blob.
 
@@ -236,9 +238,9 @@ else:
     app_pub = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pub"
     key_type, blob = app_pub.read_text().split()[:2]
     line = keys.app_key_line(lab.spec_path.parent, key_type, blob, web_at.private_ip)
-    authorized = remote.read_file(app, keys.AUTHORIZED_KEYS) or ""
+    authorized = remote.read_file(app, ssh_keys.AUTHORIZED_KEYS) or ""
     app.put_text(
-        keys.put_key_line(authorized, line), keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu"
+        keys.put_key_line(authorized, line), ssh_keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu"
     )
     ### END SOLUTION
     print(f'the app key now works on app only from="{web_at.private_ip}"')
@@ -304,7 +306,7 @@ else:
     )
     print(f"jenkins → web: exit {hop.rc}, {(hop.stdout or hop.stderr).strip()}")
     hop = web.run(
-        f"ssh -i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
+        f"ssh -i {ssh_keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
         f"ubuntu@{app_at.private_ip} hostname",
         check=False,
     )
@@ -319,8 +321,8 @@ if offline:
 else:
     app_key = lab.keys_dir / f"{lab.spec.instance('app').key_name}.pub"
     app_blob = app_key.read_text().split()[1]  # the key itself, from the state folder
-    for raw in (remote.read_file(app, keys.AUTHORIZED_KEYS) or "").splitlines():
-        line = keys.parse_key_line(raw)
+    for raw in (remote.read_file(app, ssh_keys.AUTHORIZED_KEYS) or "").splitlines():
+        line = ssh_keys.parse_key_line(raw)
         if line and line.blob == app_blob:
             print(f"{line.options} {line.type} {line.blob[:16]}... {line.comment}")
 
@@ -331,7 +333,7 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    print(web.run(f"stat -c '%a %U %n' {keys.APP_KEY_ON_WEB}", sudo=True).stdout.strip())
+    print(web.run(f"stat -c '%a %U %n' {ssh_keys.APP_KEY_ON_WEB}", sudo=True).stdout.strip())
     home = remote.home_of(jenkins, "jenkins")  # read again: the user may be new
     print(jenkins.run(f"stat -c '%a %U %n' {home}/.ssh/id_ed25519", sudo=True).stdout)
 
@@ -346,10 +348,10 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    web.run(f"chmod 644 {keys.APP_KEY_ON_WEB}", sudo=True)
+    web.run(f"chmod 644 {ssh_keys.APP_KEY_ON_WEB}", sudo=True)
     try:
         hop = web.run(
-            f"ssh -i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
+            f"ssh -i {ssh_keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes {strict} "
             f"ubuntu@{app_at.private_ip} true",
             check=False,
         )
@@ -358,7 +360,7 @@ else:
         loose = [r for r in lab.verify(step="keys") if r.id == "keys.private_keys_private"]
         print(report.to_text(loose))
     finally:
-        web.run(f"chmod 600 {keys.APP_KEY_ON_WEB}", sudo=True)
+        web.run(f"chmod 600 {ssh_keys.APP_KEY_ON_WEB}", sudo=True)
     print("put back to 0600")
 
 # %% [markdown]
@@ -370,14 +372,14 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    restricted = remote.read_file(app, keys.AUTHORIZED_KEYS) or ""
+    restricted = remote.read_file(app, ssh_keys.AUTHORIZED_KEYS) or ""
     loosened = restricted.replace(f'from="{web_at.private_ip}" ', "")
-    app.put_text(loosened, keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
+    app.put_text(loosened, ssh_keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
     try:
         checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
         print(report.to_text(checked))
     finally:
-        app.put_text(restricted, keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
+        app.put_text(restricted, ssh_keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
     checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
     print("restored:", report.to_text(checked).splitlines()[0])
 

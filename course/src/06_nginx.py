@@ -70,11 +70,12 @@
 # say so and skip; the rendering itself only reads the control plane, so it runs anywhere.
 
 # %%
-from vpclab import report
+from vpclab import remote, report
 from vpclab.course.selfcheck import self_check
+from vpclab.facts import nginx_site
 from vpclab.lab import Lab
 from vpclab.render import render
-from vpclab.steps import nginx, remote
+from vpclab.steps import nginx
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
@@ -157,11 +158,12 @@ print(site)
 # judge the whole configuration. Only when it passes does Nginx reload; when it fails, the
 # previous site goes back and the cell stops with nginx's own message. `web` is a session
 # on the web server (`web.put_text(text, path, mode, sudo=True)`, `web.run(cmd, sudo=True,
-# check=False)`, `remote.read_file(web, path)`); the paths and the reload command are
-# `nginx.ERROR_ROOT`, `nginx.SITE`, `nginx.ENABLED`, `nginx.DEFAULT_SITE` and `nginx.RELOAD`;
-# the page is `render("502.html.j2", lab=lab.spec.name)`, at `nginx.ERROR_ROOT` + `/502.html`
-# (the site's `error_page` asks for that name), and enabling the site is a symbolic link
-# `nginx.ENABLED` → `nginx.SITE`.
+# check=False)`, `remote.read_file(web, path)`). The site's paths, which the checks read
+# too, are `nginx_site.SITE`, `nginx_site.ENABLED` and `nginx_site.DEFAULT_SITE`; the step's
+# own are `nginx.ERROR_ROOT` and the reload command `nginx.RELOAD`. The page is
+# `render("502.html.j2", lab=lab.spec.name)`, at `nginx.ERROR_ROOT` + `/502.html` (the site's
+# `error_page` asks for that name), and enabling the site is a symbolic link
+# `nginx_site.ENABLED` → `nginx_site.SITE`.
 
 # %%
 if offline:
@@ -172,13 +174,16 @@ else:
     page = render("502.html.j2", lab=lab.spec.name)
     web.put_text(page, f"{nginx.ERROR_ROOT}/502.html", 0o644, sudo=True)
     nginx.install_tls(lab.context(), web)
-    previous = remote.read_file(web, nginx.SITE)
-    web.put_text(site, nginx.SITE, 0o644, sudo=True)
-    web.run(f"ln -sfn {nginx.SITE} {nginx.ENABLED} && rm -f {nginx.DEFAULT_SITE}", sudo=True)
+    previous = remote.read_file(web, nginx_site.SITE)
+    web.put_text(site, nginx_site.SITE, 0o644, sudo=True)
+    web.run(
+        f"ln -sfn {nginx_site.SITE} {nginx_site.ENABLED} && rm -f {nginx_site.DEFAULT_SITE}",
+        sudo=True,
+    )
     test = web.run("nginx -t", sudo=True, check=False)
     if not test.ok:
         if previous is not None:
-            web.put_text(previous, nginx.SITE, 0o644, sudo=True)
+            web.put_text(previous, nginx_site.SITE, 0o644, sudo=True)
         raise RuntimeError(f"nginx -t refused the site, the previous one stays:\n{test.stderr}")
     web.run(nginx.RELOAD, sudo=True)  # start Nginx, or reload it when it runs
     ### END SOLUTION
@@ -203,15 +208,14 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    live = remote.read_file(web, nginx.SITE) or ""
+    live = remote.read_file(web, nginx_site.SITE) or ""
     servers = lab.status().instances
     rendered = nginx.site(
         lab.context(), servers["app"].private_ip, servers["monitoring"].private_ip
     )
-    print(
-        f"{nginx.SITE}: {len(live.splitlines())} lines, as rendered from state: {live == rendered}"
-    )
-    for upstream in nginx.proxied(live):
+    lines = len(live.splitlines())
+    print(f"{nginx_site.SITE}: {lines} lines, as rendered from state: {live == rendered}")
+    for upstream in nginx_site.proxied(live):
         print(f"proxy_pass → {upstream.address}:{upstream.port}")
 
 # %% [markdown]
@@ -237,9 +241,9 @@ else:
     hidden = remote.site_get(lab.context(), "/metrics")
     print(f"GET /metrics from the internet: HTTP {hidden.status}")
     counters = remote.http_get(
-        lab.context(), web_at.public_ip, lab.spec.ports.http, nginx.STATUS_PATH
+        lab.context(), web_at.public_ip, lab.spec.ports.http, nginx_site.STATUS_PATH
     )
-    print(f"GET {nginx.STATUS_PATH} from the internet: HTTP {counters.status}")
+    print(f"GET {nginx_site.STATUS_PATH} from the internet: HTTP {counters.status}")
 
 # %% [markdown]
 # **The direct way is shut.** The same "internet" tries the app server's port 5000
@@ -270,16 +274,16 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    saved = remote.read_file(web, nginx.SITE) or ""  # the site as it is, whoever wrote it
+    saved = remote.read_file(web, nginx_site.SITE) or ""  # the site as it is, whoever wrote it
     app_at = remote.where(lab.context(), "app")
     stale = saved.replace(f"server {app_at.private_ip}:", "server 10.0.2.250:")
-    web.put_text(stale, nginx.SITE, 0o644, sudo=True)
+    web.put_text(stale, nginx_site.SITE, 0o644, sudo=True)
     try:
         web.run("nginx -t && " + nginx.RELOAD, sudo=True)
         wrong = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
         print(report.to_text(wrong))
     finally:
-        web.put_text(saved, nginx.SITE, 0o644, sudo=True)
+        web.put_text(saved, nginx_site.SITE, 0o644, sudo=True)
         web.run("nginx -t && " + nginx.RELOAD, sudo=True)
     fixed = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
     print(report.to_text(fixed))
@@ -293,13 +297,13 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    good = remote.read_file(web, nginx.SITE) or ""
-    web.put_text(good.replace("proxy_pass", "proxy_pas", 1), nginx.SITE, 0o644, sudo=True)
+    good = remote.read_file(web, nginx_site.SITE) or ""
+    web.put_text(good.replace("proxy_pass", "proxy_pas", 1), nginx_site.SITE, 0o644, sudo=True)
     try:
         test = web.run("nginx -t", sudo=True, check=False)
         print(f"nginx -t: exit {test.rc}: {test.stderr.strip().splitlines()[0]}")
     finally:
-        web.put_text(good, nginx.SITE, 0o644, sudo=True)
+        web.put_text(good, nginx_site.SITE, 0o644, sudo=True)
     reply = remote.site_get(lab.context(), "/")
     print(f"previous site back, nginx never reloaded: GET / still HTTP {reply.status}")
     remote.close(web)

@@ -73,11 +73,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vpclab import report
+from vpclab import remote, report
 from vpclab.course.selfcheck import self_check
+from vpclab.facts import app_deploy
 from vpclab.lab import Lab
 from vpclab.localcloud import client
-from vpclab.steps import remote, scripts
+from vpclab.steps import scripts
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
@@ -157,7 +158,7 @@ else:
 # from the first line of its stdin and hand it on the same way. The web server does the
 # rest over its pinned SSH path: `start_app.sh` runs on the app server as root.
 # `scripts.script_text(name, lab.spec_path.parent)` is a script's text as this project
-# holds it (yours), for `scripts.SCRIPTS_DIR` (mode 0755);
+# holds it (yours), for `app_deploy.SCRIPTS_DIR` (mode 0755);
 # `web.run(cmd, env=..., input=..., timeout=900)` runs it with `settings` in its environment
 # and `secret_key` on stdin. Print its stderr, where `setup.sh` reports.
 
@@ -170,12 +171,12 @@ else:
     for script in ("setup.sh", "start_app.sh"):
         web.put_text(
             scripts.script_text(script, lab.spec_path.parent),
-            f"{scripts.SCRIPTS_DIR}/{script}",
+            f"{app_deploy.SCRIPTS_DIR}/{script}",
             0o755,
             sudo=True,
         )
     deploy = web.run(
-        f"bash {scripts.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
+        f"bash {app_deploy.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
         env={**settings, "SECRET_STDIN": "1"},
         input=secret_key + "\n",
         timeout=900,
@@ -186,7 +187,7 @@ else:
     # Jenkins' deploys (08) take the same settings from a root-owned file on the web server:
     # its key may only run `deploy <commit>`, never pass settings of its own.
     conf = scripts.deploy_conf(settings, app_at.private_ip)
-    remote.ensure_file(web, scripts.DEPLOY_CONF, conf, 0o644)
+    remote.ensure_file(web, app_deploy.DEPLOY_CONF, conf, 0o644)
     remote.close(web)  # the deploying SSH session ends here; the app must keep running
 
 # %% [markdown]
@@ -218,7 +219,7 @@ else:
     title = page.body.split("<title>")[1].split("</title>")[0] if "<title>" in page.body else ""
     print(f"GET /explore: HTTP {page.status}, title {title.strip()!r}")
     app = remote.open_role(ctx, "app")
-    print(f"deployed release: {remote.read_file(app, scripts.REVISION).strip()}")
+    print(f"deployed release: {remote.read_file(app, app_deploy.REVISION).strip()}")
 
 # %% [markdown]
 # **Outliving the session.** The SSH session that deployed is closed, and gunicorn still
@@ -229,7 +230,7 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    print(app.run(f"supervisorctl status {scripts.PROGRAM}", sudo=True).stdout.strip())
+    print(app.run(f"supervisorctl status {app_deploy.PROGRAM}", sudo=True).stdout.strip())
     port = lab.spec.ports.app
     print(app.run(f"ss -ltnH 'sport = :{port}'").stdout.strip())
     reached = remote.can_connect(ctx, app_at.private_ip, port)
@@ -249,7 +250,7 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    app.run(f"supervisorctl stop {scripts.PROGRAM}", sudo=True)
+    app.run(f"supervisorctl stop {app_deploy.PROGRAM}", sudo=True)
     try:
         down = remote.site_get(ctx, "/")
         body = down.body
@@ -258,7 +259,7 @@ else:
         served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
         print(report.to_text(served))
     finally:
-        app.run(f"supervisorctl start {scripts.PROGRAM}", sudo=True)
+        app.run(f"supervisorctl start {app_deploy.PROGRAM}", sudo=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -320,10 +321,10 @@ else:
         deadline = time.monotonic() + 60
         while not web.run(listed, check=False).stdout.strip() and time.monotonic() < deadline:
             time.sleep(1)
-        current = f"readlink {scripts.APP_ROOT}/current"
+        current = f"readlink {app_deploy.APP_ROOT}/current"
         print(f"before: current → {app.run(current).stdout.strip()}, /healthz {serving()}")
         deploy = web.run(
-            f"bash {scripts.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
+            f"bash {app_deploy.SCRIPTS_DIR}/setup.sh {app_at.private_ip}",
             env={**settings, "REF": branch, "HEALTH_TRIES": "10", "SECRET_STDIN": "1"},
             input=scripts.secret_key(ctx) + "\n",
             timeout=900,

@@ -63,14 +63,13 @@
 import subprocess
 from pathlib import Path
 
-from vpclab import report
+from vpclab import remote, report
 from vpclab.course.selfcheck import self_check
 from vpclab.lab import Lab
 from vpclab.localcloud import client
 from vpclab.pipeline.builds import stage_text
 from vpclab.pipeline.jenkinsfile import read
 from vpclab.pipeline.local import run_on_lab
-from vpclab.steps import remote
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine

@@ -80,12 +80,14 @@ import matplotlib.pyplot as plt
 import yaml
 from IPython.display import Image, display
 
+from vpclab import remote
 from vpclab.course import kit
 from vpclab.course.selfcheck import self_check
+from vpclab.facts import server_apis
 from vpclab.lab import Lab
 from vpclab.monitoring import config
 from vpclab.monitoring.promapi import alertmanager_alerts
-from vpclab.steps import monitoring, remote
+from vpclab.steps import monitoring
 
 lab = Lab("../lab.toml")
 lab.follow_dataplane()  # the hosts run and their host keys are pinned on this machine
@@ -358,7 +360,7 @@ else:
 if offline:
     print(f"needs the hosts: {offline}")
 else:
-    prometheus = monitoring.api(ctx)
+    prometheus = server_apis.prometheus_of(ctx)
     at = {role: remote.where(ctx, role).private_ip for role in ("app", "web")}
     want = len(config.scrape_targets(lab.spec, config.Servers(**at)))
     deadline = time.monotonic() + 60

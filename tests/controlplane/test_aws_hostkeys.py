@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from vpclab import remote
 from vpclab.aws.retry import FakeClock, Pacing
 from vpclab.aws.session import Cloud
 from vpclab.checklist import Status
@@ -31,7 +32,6 @@ from vpclab.lab import Lab
 from vpclab.localcloud import internet
 from vpclab.localcloud.status import AgentStatus, InternetAddresses, LabStatus, ServicesStatus
 from vpclab.site import site_for
-from vpclab.steps import remote
 
 NOW = datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC)
 

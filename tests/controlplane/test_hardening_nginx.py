@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from vpclab import labca
+from vpclab.facts import nginx_site
 from vpclab.render import render
 from vpclab.steps import nginx
 
@@ -95,7 +96,7 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             tls_cert=str(folder / "tls.crt"),
             tls_key=str(folder / "tls.key"),
             hsts_max_age=nginx.HSTS_MAX_AGE,
-            connect_timeout=nginx.CONNECT_TIMEOUT,
+            connect_timeout=nginx_site.CONNECT_TIMEOUT,
             monitoring_ip="127.0.0.1",
             body_limit=nginx.BODY_LIMIT,
             error_root=str(folder),
@@ -182,7 +183,7 @@ def test_plain_http_only_redirects_to_the_same_page_over_https(proxy, path):
 
 
 def test_stub_status_stays_on_port_80_for_the_exporter(proxy):
-    got, headers, body = _get(proxy.http, nginx.STATUS_PATH)
+    got, headers, body = _get(proxy.http, nginx_site.STATUS_PATH)
     assert got == 200 and "Active connections" in body
     assert headers["Server"] == "nginx"
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from vpclab import remote
 from vpclab.errors import VpclabError
+from vpclab.facts import ssh_keys
 from vpclab.hosts.ssh import Host, Result
-from vpclab.steps import keys, remote, scripts
+from vpclab.steps import keys, scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 GATE = ROOT / "scripts" / "deploy_gate.sh"
@@ -135,14 +137,14 @@ def test_ci_deploy_asks_the_gate_for_the_commit_only():
 
 def test_jenkins_key_is_authorized_once_and_restricted():
     before = f'{OTHER_PUB}\n{JENKINS_PUB}\nfrom="10.0.0.1" {JENKINS_PUB}\n'
-    after = keys.authorize_only(before, JENKINS_PUB, keys.JENKINS_KEY_OPTIONS)
-    lines = [keys.parse_key_line(raw) for raw in after.splitlines()]
+    after = keys.authorize_only(before, JENKINS_PUB, ssh_keys.JENKINS_KEY_OPTIONS)
+    lines = [ssh_keys.parse_key_line(raw) for raw in after.splitlines()]
     blob = JENKINS_PUB.split()[1]
     mine = [k for k in lines if k and k.blob == blob]
-    assert [k.options for k in mine] == [keys.JENKINS_KEY_OPTIONS]
-    assert keys.JENKINS_KEY_OPTIONS.startswith("restrict,command=")
+    assert [k.options for k in mine] == [ssh_keys.JENKINS_KEY_OPTIONS]
+    assert ssh_keys.JENKINS_KEY_OPTIONS.startswith("restrict,command=")
     assert OTHER_PUB in after  # the operator's key is untouched
-    assert keys.authorize_only(after, JENKINS_PUB, keys.JENKINS_KEY_OPTIONS) == after
+    assert keys.authorize_only(after, JENKINS_PUB, ssh_keys.JENKINS_KEY_OPTIONS) == after
 
 
 # --- files in a user's home, written as that user ----------------------------------------------
@@ -427,7 +429,8 @@ def test_a_plain_repo_url_is_used(monkeypatch):
 
 
 def test_up_removes_extra_web_rules_and_the_check_names_them(lab):
-    from vpclab.steps.compute import Ingress, ensure_security_group
+    from vpclab.facts.security_groups import Ingress
+    from vpclab.steps.compute import ensure_security_group
 
     lab.up(through="instances")
     ctx = lab.context()

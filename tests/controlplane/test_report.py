@@ -56,9 +56,9 @@ def test_check_order_does_not_depend_on_import_order():
 def test_a_check_that_gets_no_answer_points_at_the_earlier_failure(monkeypatch):
     """A probe that times out says why it could not look, instead of its own hint (which
     assumes it could: "the app serving is not the release ...")."""
+    from vpclab import remote
     from vpclab.checks import Check
     from vpclab.checks.hosts import UNANSWERED, on_hosts
-    from vpclab.steps import remote
 
     monkeypatch.setattr(remote, "unreachable", lambda _facts: None)
 

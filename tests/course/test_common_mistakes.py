@@ -14,6 +14,7 @@ import pytest
 
 from vpclab import blanks, labca
 from vpclab.errors import VpclabError
+from vpclab.facts import nginx_site, ssh_keys
 from vpclab.hosts.ssh import Result
 from vpclab.monitoring import config
 from vpclab.pipeline.jenkinsfile import read
@@ -60,7 +61,7 @@ def _project(tmp_path: Path, path: str, text: str) -> Path:
 def test_the_app_key_line_allows_what_its_from_option_says(tmp_path, line, allowed):
     project = _project(tmp_path, keys.APP_KEY_TEMPLATE, line)
     key = keys.app_key_line(project, "ssh-ed25519", BLOB, WEB)
-    assert keys.from_option(key.options) == allowed
+    assert ssh_keys.from_option(key.options) == allowed
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ def _nginx_t(tmp_path: Path, region: str) -> tuple[subprocess.CompletedProcess[s
         "tls_cert": str(tmp_path / "tls.crt"),
         "tls_key": str(tmp_path / "tls.key"),
         "hsts_max_age": nginx.HSTS_MAX_AGE,
-        "connect_timeout": nginx.CONNECT_TIMEOUT,
+        "connect_timeout": nginx_site.CONNECT_TIMEOUT,
         "monitoring_ip": "10.0.3.5",
         "body_limit": nginx.BODY_LIMIT,
         "error_root": str(tmp_path),
@@ -175,21 +176,21 @@ LOCATION = "    location / {{\n        proxy_pass {};\n    }}\n"
 @pytest.mark.parametrize(
     ("target", "proxied"),
     [
-        ("http://microblog_app", [nginx.Upstream(APP, 5000)]),
-        ("http://{{ app_ip }}:5001", [nginx.Upstream(APP, 5001)]),  # the wrong port
-        ("http://10.0.2.5:5000", [nginx.Upstream(APP, 5000)]),  # typed: right until it moves
+        ("http://microblog_app", [nginx_site.Upstream(APP, 5000)]),
+        ("http://{{ app_ip }}:5001", [nginx_site.Upstream(APP, 5001)]),  # the wrong port
+        ("http://10.0.2.5:5000", [nginx_site.Upstream(APP, 5000)]),  # typed: right until it moves
     ],
 )
 def test_nginx_t_passes_wherever_the_proxy_points(tmp_path, target, proxied):
     test, site = _nginx_t(tmp_path, LOCATION.format(target))
     assert test.returncode == 0, test.stderr
-    assert nginx.proxied(site) == proxied  # what nginx.proxies_to_app compares
+    assert nginx_site.proxied(site) == proxied  # what nginx.proxies_to_app compares
 
 
 def test_an_empty_location_passes_nginx_t_and_proxies_to_nothing(tmp_path):
     test, site = _nginx_t(tmp_path, "")
     assert test.returncode == 0, test.stderr
-    assert nginx.proxied(site) == []
+    assert nginx_site.proxied(site) == []
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from vpclab import blanks
 from vpclab.errors import VpclabError
+from vpclab.facts import nginx_site, ssh_keys
 from vpclab.steps import nginx
 
 pytestmark = pytest.mark.unit
@@ -104,10 +105,10 @@ server {
 
 
 def test_proxied_follows_proxy_pass_to_an_upstream_or_an_address():
-    assert nginx.proxied(SITE) == [nginx.Upstream("10.0.2.7", 5000)]
+    assert nginx_site.proxied(SITE) == [nginx_site.Upstream("10.0.2.7", 5000)]
     direct = SITE.replace("http://microblog_app", "http://10.0.2.7:5001/")
-    assert nginx.proxied(direct) == [nginx.Upstream("10.0.2.7", 5001)]
-    assert nginx.proxied(SITE.replace("proxy_pass http://microblog_app;", "")) == []
+    assert nginx_site.proxied(direct) == [nginx_site.Upstream("10.0.2.7", 5001)]
+    assert nginx_site.proxied(SITE.replace("proxy_pass http://microblog_app;", "")) == []
 
 
 def test_the_grader_lays_the_students_files_and_never_the_references(tmp_path):
@@ -153,7 +154,7 @@ def test_the_app_keys_line_is_the_projects_template_rendered(tmp_path):
 
     blob = "AAAAC3NzaC1lZDI1NTE5AAAAIGxvY2FsLWtleS1mb3ItdGVzdHM"
     line = keys.app_key_line(None, "ssh-ed25519", blob, "10.0.1.9")
-    assert keys.from_option(line.options) == "10.0.1.9" and line.blob == blob
+    assert ssh_keys.from_option(line.options) == "10.0.1.9" and line.blob == blob
     old = f"ssh-ed25519 {blob} vpclab-app\nssh-rsa AAAAB3Nza other\n"
     text = keys.put_key_line(old, line)
     assert text.splitlines() == ["ssh-rsa AAAAB3Nza other", line.text()]

@@ -13,9 +13,11 @@ import pytest
 
 from tests.deploy.conftest import DeployLab, git_mirror, post_form, session
 from tests.reallab import all_green, eventually
+from vpclab import remote
 from vpclab.checklist import Status
 from vpclab.errors import VpclabError
-from vpclab.steps import BUILT, keys, nginx, remote, scripts
+from vpclab.facts import app_deploy, nginx_site, ssh_keys
+from vpclab.steps import BUILT, nginx, scripts
 
 
 def _result(lab: DeployLab, step: str, check_id: str):
@@ -65,14 +67,14 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
 
     app = _host(up, "app")
     try:
-        before = app.run(f"readlink {scripts.APP_ROOT}/current").stdout.strip()
+        before = app.run(f"readlink {app_deploy.APP_ROOT}/current").stdout.strip()
     finally:
         remote.close(app)
     # A forced redeploy: a new release folder, same database. run_setup's session closes.
     scripts.run_setup(up.lab().context(), {"FORCE": "1"})
     app = _host(up, "app")
     try:
-        after = app.run(f"readlink {scripts.APP_ROOT}/current").stdout.strip()
+        after = app.run(f"readlink {app_deploy.APP_ROOT}/current").stdout.strip()
     finally:
         remote.close(app)
     assert after != before
@@ -105,7 +107,7 @@ def test_a_release_failing_its_health_check_is_rolled_back(up: DeployLab, tmp_pa
 def test_killing_the_gunicorn_master_brings_the_app_back_within_5_s(up: DeployLab):
     app = _host(up, "app")
     try:
-        status = app.run(f"supervisorctl status {scripts.PROGRAM}", sudo=True).stdout
+        status = app.run(f"supervisorctl status {app_deploy.PROGRAM}", sudo=True).stdout
         pid = re.search(r"pid (\d+)", status)[1]
         app.run(f"kill -KILL {pid}", sudo=True)
 
@@ -113,7 +115,7 @@ def test_killing_the_gunicorn_master_brings_the_app_back_within_5_s(up: DeployLa
             """a new gunicorn master answers /healthz"""
             probe = app.run(
                 "curl -fsS --max-time 1 http://127.0.0.1:5000/healthz >/dev/null && "
-                f"supervisorctl status {scripts.PROGRAM}",
+                f"supervisorctl status {app_deploy.PROGRAM}",
                 sudo=True,
                 check=False,
             )
@@ -141,21 +143,21 @@ def _break_and_mend(up: DeployLab, role: str, breaks: str, step: str, check_id: 
 def test_gunicorn_bound_to_loopback_is_caught(up: DeployLab):
     breaks = (
         "sed -i 's/^GUNICORN_BIND=.*/GUNICORN_BIND=127.0.0.1:5000/' /etc/microblog/microblog.env"
-        f" && supervisorctl restart {scripts.PROGRAM} >/dev/null"
+        f" && supervisorctl restart {app_deploy.PROGRAM} >/dev/null"
     )
     _break_and_mend(up, "app", breaks, "scripts", "scripts.app_listens_for_web", "0.0.0.0")
 
 
 def test_nginx_proxying_to_a_wrong_address_is_caught(up: DeployLab):
     breaks = (
-        f"sed -i -E 's/server [0-9.]+:([0-9]+);/server 10.0.2.250:\\1;/' {nginx.SITE}"
+        f"sed -i -E 's/server [0-9.]+:([0-9]+);/server 10.0.2.250:\\1;/' {nginx_site.SITE}"
         " && nginx -s reload"
     )
     _break_and_mend(up, "web", breaks, "nginx", "nginx.proxies_to_app", "rendered from state")
 
 
 def test_a_0644_private_key_is_caught(up: DeployLab):
-    breaks = f"chmod 644 {keys.APP_KEY_ON_WEB}"
+    breaks = f"chmod 644 {ssh_keys.APP_KEY_ON_WEB}"
     _break_and_mend(up, "web", breaks, "keys", "keys.private_keys_private", "chmod 600")
 
 
@@ -163,17 +165,17 @@ def test_an_app_key_usable_from_jenkins_is_caught(up: DeployLab):
     jenkins = remote.where(up.lab().context(), "jenkins").private_ip
     web = remote.where(up.lab().context(), "web").private_ip
     widen = shlex.quote(f's/from="{web}"/from="{web},{jenkins}"/')
-    breaks = f"sed -i {widen} {keys.AUTHORIZED_KEYS}"
+    breaks = f"sed -i {widen} {ssh_keys.AUTHORIZED_KEYS}"
     _break_and_mend(up, "app", breaks, "keys", "keys.app_key_only_from_web", 'from="<web')
 
 
 def test_a_broken_nginx_config_keeps_the_previous_one(up: DeployLab):
     web = _host(up, "web")
     try:
-        before = remote.read_file(web, nginx.SITE)
+        before = remote.read_file(web, nginx_site.SITE)
         with pytest.raises(VpclabError, match="nginx -t refused"):
             nginx.install(web, before.replace("keepalive 32;", "keepalive nonsense;"))
-        assert remote.read_file(web, nginx.SITE) == before
+        assert remote.read_file(web, nginx_site.SITE) == before
         assert web.run("nginx -t", sudo=True, check=False).ok
     finally:
         remote.close(web)

@@ -15,8 +15,10 @@ import pytest
 
 from tests.deploy.conftest import DeployLab, git_mirror
 from tests.reallab import all_green, eventually, git
+from vpclab import remote
 from vpclab.checklist import Status
-from vpclab.steps import BUILT, keys, remote, scripts
+from vpclab.facts import app_deploy, ssh_keys
+from vpclab.steps import BUILT, keys
 
 SSH = "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
 
@@ -35,7 +37,7 @@ def _as_jenkins(lab: DeployLab, line: str, timeout: float = 120):
     """A command line run on the Jenkins host as user jenkins."""
     host = remote.open_role(lab.lab().context(), "jenkins")
     try:
-        return host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=timeout)
+        return host.run(remote.as_user(ssh_keys.JENKINS_USER, line), check=False, timeout=timeout)
     finally:
         remote.close(host)
 
@@ -63,10 +65,10 @@ def _push_commit(lab: DeployLab, tmp_path) -> tuple[str, str]:
 def test_jenkins_key_deploys_and_can_do_nothing_else(up: DeployLab, tmp_path):
     ctx = up.lab().context()
     web, app = remote.where(ctx, "web").private_ip, remote.where(ctx, "app").private_ip
-    login = f"{SSH} {keys.DEPLOY_USER}@{web}"
+    login = f"{SSH} {ssh_keys.DEPLOY_USER}@{web}"
 
     shell = _as_jenkins(up, f"{login} 'id -un' </dev/null")
-    assert shell.rc != 0 and keys.DEPLOY_USER not in shell.stdout, shell
+    assert shell.rc != 0 and ssh_keys.DEPLOY_USER not in shell.stdout, shell
     assert "deploy-gate: refused 'id -un'" in shell.stderr
     upload = _as_jenkins(up, f"echo x | {login} 'cat > .ssh/authorized_keys'")
     assert upload.rc != 0 and "deploy-gate: refused" in upload.stderr
@@ -74,11 +76,11 @@ def test_jenkins_key_deploys_and_can_do_nothing_else(up: DeployLab, tmp_path):
     # A remote forward is refused at once (restrict); accepted, -N would hang until timeout.
     remote_fwd = _as_jenkins(
         up, f"timeout 15 {SSH} -N -o ExitOnForwardFailure=yes -R 0:127.0.0.1:22 "
-        f"{keys.DEPLOY_USER}@{web} </dev/null",
+        f"{ssh_keys.DEPLOY_USER}@{web} </dev/null",
     )  # fmt: skip
     assert remote_fwd.rc == 255, remote_fwd
     assert "forwarding failed" in remote_fwd.stderr
-    hop = _as_jenkins(up, f"sleep 2 | timeout 15 {SSH} -W {app}:22 {keys.DEPLOY_USER}@{web}")
+    hop = _as_jenkins(up, f"sleep 2 | timeout 15 {SSH} -W {app}:22 {ssh_keys.DEPLOY_USER}@{web}")
     assert "SSH-2.0" not in hop.stdout and hop.rc != 0, hop
     assert _check(up, "keys", "keys.jenkins_key_only_deploys").status is Status.PASS
 
@@ -108,25 +110,25 @@ def test_the_keys_step_follows_no_planted_link(up: DeployLab):
     ctx = up.lab().context()
     jenkins = remote.open_role(ctx, "jenkins")
     try:
-        known = f"{remote.home_of(jenkins, keys.JENKINS_USER)}/.ssh/known_hosts"
+        known = f"{remote.home_of(jenkins, ssh_keys.JENKINS_USER)}/.ssh/known_hosts"
     finally:
         remote.close(jenkins)
     plant = (
         f"printf '%s\\n' {token} >{secret} && chmod 600 {secret} && "
-        f"sudo -n -u {keys.JENKINS_USER} ln -sfn {secret} {known}"
+        f"sudo -n -u {ssh_keys.JENKINS_USER} ln -sfn {secret} {known}"
     )
     assert _on(up, "jenkins", plant).ok
     web_secret = f"/etc/vpclab-secret-{uuid.uuid4().hex[:6]}"
     plant_web = (
         f"printf '%s\\n' {token} >{web_secret} && chmod 600 {web_secret} && "
-        f"sudo -n -u {keys.DEPLOY_USER} ln -sfn {web_secret} {keys.WEB_KNOWN_HOSTS}"
+        f"sudo -n -u {ssh_keys.DEPLOY_USER} ln -sfn {web_secret} {ssh_keys.WEB_KNOWN_HOSTS}"
     )
     assert _on(up, "web", plant_web).ok
     try:
         BUILT["keys"].apply(ctx)
         for role, path, target in (
             ("jenkins", known, secret),
-            ("web", keys.WEB_KNOWN_HOSTS, web_secret),
+            ("web", ssh_keys.WEB_KNOWN_HOSTS, web_secret),
         ):
             kind = _on(up, role, f"stat -c '%F %U' {path}").stdout.strip()
             assert kind.split()[:2] == ["regular", "file"], kind  # the link was replaced
@@ -143,7 +145,7 @@ def test_the_keys_step_follows_no_planted_link(up: DeployLab):
 def test_the_env_file_is_read_as_values_never_run(up: DeployLab):
     marker = f"/tmp/vpclab-sourced-{uuid.uuid4().hex[:6]}"
     line = shlex.quote(f"EVIL=$(touch {marker})")
-    breaks = f"echo {line} >>{scripts.ENV_FILE} && supervisorctl restart {scripts.PROGRAM}"
+    breaks = f"echo {line} >>{app_deploy.ENV_FILE} && supervisorctl restart {app_deploy.PROGRAM}"
     assert _on(up, "app", breaks).ok
 
     def healthy() -> bool:
@@ -152,12 +154,12 @@ def test_the_env_file_is_read_as_values_never_run(up: DeployLab):
 
     eventually(healthy, timeout=30, interval=0.5)
     assert not _on(up, "app", f"test -e {marker}").ok, "the env file ran as shell"
-    assert _on(up, "app", f"sed -i '/^EVIL=/d' {scripts.ENV_FILE}").ok
+    assert _on(up, "app", f"sed -i '/^EVIL=/d' {app_deploy.ENV_FILE}").ok
 
 
 def test_vpclab_up_mends_the_env_file_and_password_login(up: DeployLab):
     dropin = "/etc/ssh/sshd_config.d/00-aaa-password.conf"
-    assert _on(up, "app", f"chmod 644 {scripts.ENV_FILE}").ok
+    assert _on(up, "app", f"chmod 644 {app_deploy.ENV_FILE}").ok
     turn_on = (
         f"printf 'PasswordAuthentication yes\\nKbdInteractiveAuthentication yes\\n' >{dropin} "
         '&& sshd -t && kill -HUP "$(cat /run/sshd.pid)"'
@@ -236,7 +238,7 @@ def test_a_build_reads_the_lab_but_cannot_launch_or_reset_it(up: DeployLab):
     host = remote.open_role(ctx, "jenkins")
     try:
         line = shlex.join([sys.executable, "-c", BUILD_CALLS])
-        done = host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=120)
+        done = host.run(remote.as_user(ssh_keys.JENKINS_USER, line), check=False, timeout=120)
     finally:
         remote.close(host)
     role = jenkins_setup.names(ctx.spec.name, ctx.spec.region)

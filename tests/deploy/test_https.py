@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import DeployLab
+from vpclab import remote
 from vpclab.checklist import Status
-from vpclab.steps import BUILT, nginx, remote, scripts
+from vpclab.facts import app_deploy, nginx_site
+from vpclab.steps import BUILT, nginx
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -246,14 +248,14 @@ def _break_and_mend(up: DeployLab, role: str, breaks: str, step: str, check_id: 
 
 @pytest.mark.breaks
 def test_a_site_without_hsts_is_caught(up: DeployLab):
-    breaks = f"sed -i '/Strict-Transport-Security \"max-age/d' {nginx.SITE} && nginx -s reload"
+    breaks = f"sed -i '/Strict-Transport-Security \"max-age/d' {nginx_site.SITE} && nginx -s reload"
     _break_and_mend(up, "web", breaks, "nginx", "nginx.hsts", "Strict-Transport-Security")
 
 
 @pytest.mark.breaks
 def test_port_80_serving_the_app_is_caught(up: DeployLab):
     breaks = (
-        f"sed -i 's|return 301 https://.*;|proxy_pass http://microblog_app;|' {nginx.SITE}"
+        f"sed -i 's|return 301 https://.*;|proxy_pass http://microblog_app;|' {nginx_site.SITE}"
         " && nginx -s reload"
     )
     _break_and_mend(up, "web", breaks, "nginx", "nginx.http_redirects_to_https", "return 301")
@@ -272,8 +274,8 @@ def test_a_certificate_not_from_the_lab_ca_is_caught(up: DeployLab):
 @pytest.mark.breaks
 def test_a_session_cookie_without_secure_is_caught(up: DeployLab):
     breaks = (
-        f"sed -i '/^SESSION_COOKIE_SECURE=/d' {scripts.ENV_FILE}"
-        f" && supervisorctl restart {scripts.PROGRAM} >/dev/null"
+        f"sed -i '/^SESSION_COOKIE_SECURE=/d' {app_deploy.ENV_FILE}"
+        f" && supervisorctl restart {app_deploy.PROGRAM} >/dev/null"
     )
     _break_and_mend(
         up, "app", breaks, "scripts", "scripts.session_cookie_secure", "SESSION_COOKIE_SECURE=1"

@@ -12,14 +12,14 @@ import pytest
 
 from tests.localcloud import labkit
 from tests.localcloud.conftest import lab_name, lid, require_root
+from vpclab import remote
 from vpclab.checklist import Status
 from vpclab.checks import Facts
 from vpclab.checks.live import lab_live_checks
-from vpclab.checks.userdata import RESULT
+from vpclab.facts.user_data import USER_DATA_RESULT
 from vpclab.hosts import known_hosts_path
 from vpclab.lab import Lab
 from vpclab.localcloud import cleanup, client
-from vpclab.steps import remote
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {"instances", "jenkins", "nat"}
@@ -108,13 +108,13 @@ def test_user_data_check_reads_what_each_host_recorded(lab):
     assert "web, app, monitoring" in results["instances.user_data"].detail
     app = remote.open_role(lab.context(), "app")
     try:
-        app.put_text("failed: line 42\n", RESULT, 0o644, sudo=True)
+        app.put_text("failed: line 42\n", USER_DATA_RESULT, 0o644, sudo=True)
         broken = {r.id: r for r in lab.verify(step="instances")}["instances.user_data"]
         assert broken.status is Status.FAIL
         assert broken.detail == "app: failed: line 42"
         assert "cloud-init-output.log" in broken.hint
     finally:
-        app.put_text("ok\n", RESULT, 0o644, sudo=True)
+        app.put_text("ok\n", USER_DATA_RESULT, 0o644, sudo=True)
         remote.close(app)
     again = {r.id: r for r in lab.verify(step="instances")}["instances.user_data"]
     assert again.status is Status.PASS

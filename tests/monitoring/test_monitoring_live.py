@@ -16,12 +16,13 @@ import yaml
 
 from tests.monitoring.conftest import MonitoredLab
 from tests.reallab import eventually
+from vpclab import remote
 from vpclab.checklist import Status
+from vpclab.facts.server_apis import prometheus_of
 from vpclab.monitoring import config
 from vpclab.monitoring.grafana import LOCAL_SKIPS
 from vpclab.monitoring.promapi import alertmanager_alerts
-from vpclab.steps import BUILT, remote
-from vpclab.steps.monitoring import api
+from vpclab.steps import BUILT
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_every_target_up_and_no_fail(up: MonitoredLab) -> None:
     bad = {i: (r.detail, r.hint) for i, r in results.items() if r.status is not Status.PASS}
     assert bad.keys() == set(LOCAL_SKIPS), bad  # SKIPs by design on the local target only
     assert all(results[i].status is Status.SKIP for i in LOCAL_SKIPS)
-    targets = api(up.lab().context()).targets()
+    targets = prometheus_of(up.lab().context()).targets()
     assert len(targets) == 5 and {t.health for t in targets} == {"up"}
 
 
@@ -62,7 +63,7 @@ def test_rerun_keeps_one_job_per_target(up: MonitoredLab) -> None:
         for t in s["targets"]
     )
     assert len(targets) == 5 and set(targets.values()) == {1}
-    live = Counter((t.job, t.instance) for t in api(ctx).targets())
+    live = Counter((t.job, t.instance) for t in prometheus_of(ctx).targets())
     assert len(live) == 5 and set(live.values()) == {1}
 
 
@@ -98,7 +99,9 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
 
         def node_down() -> bool:
             """Prometheus sees the app's node_exporter down"""
-            return any(t.instance == node and t.health == "down" for t in api(ctx).targets())
+            return any(
+                t.instance == node and t.health == "down" for t in prometheus_of(ctx).targets()
+            )
 
         eventually(node_down, 60, 0.5)
         results = _results(up)
@@ -112,7 +115,7 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
 
     def node_up() -> bool:
         """the app's node_exporter is scraped again"""
-        return any(t.instance == node and t.health == "up" for t in api(ctx).targets())
+        return any(t.instance == node and t.health == "up" for t in prometheus_of(ctx).targets())
 
     eventually(node_up, 60, 0.5)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vpclab import remote
 from vpclab.aws.session import Cloud
 from vpclab.checklist import Status
 from vpclab.checks import REGISTRY, Facts
@@ -14,7 +15,6 @@ from vpclab.checks import pipeline as pipeline_checks
 from vpclab.pipeline import builds
 from vpclab.pipeline.builds import BuildSummary, Result, StageResult, TestCounts
 from vpclab.spec import load_spec
-from vpclab.steps import remote
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_UNREACHABLE = remote.unreachable

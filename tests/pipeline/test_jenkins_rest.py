@@ -279,7 +279,7 @@ def test_the_checks_read_real_jenkins_on_aws(fake_jenkins, monkeypatch):
     jenkins.trigger()
     assert jenkins.summary(1) is None  # running: the checks see finished builds only
     monkeypatch.setattr("vpclab.checks.pipeline.remote.unreachable", lambda _f: None)
-    monkeypatch.setattr("vpclab.steps.pipeline.jenkins_of", lambda _f: client(server))
+    monkeypatch.setattr("vpclab.facts.server_apis.jenkins_of", lambda _f: client(server))
     for key in ("BUILD_NUMBER", "WORKSPACE"):
         monkeypatch.delenv(key, raising=False)
     facts = SimpleNamespace(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from vpclab import remote
 from vpclab.checks import Facts, Outcome, fail, skip
 from vpclab.errors import VpclabError
-from vpclab.steps import remote
 
 # The check's own hint assumes it could look; when nothing answered, the cause is usually
 # upstream (a security group, a route, a service down), and an earlier check names it.

@@ -5,7 +5,12 @@ from __future__ import annotations
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok
 from vpclab.checks.servers import UP_INSTANCES, instance, key_pairs
-from vpclab.steps.compute import Ingress, describe_permission, monitoring_scrapes, unexpected
+from vpclab.facts.security_groups import (
+    Ingress,
+    describe_permission,
+    monitoring_scrapes,
+    unexpected,
+)
 
 OPEN = ("0.0.0.0/0", "::/0")
 

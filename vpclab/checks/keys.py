@@ -8,10 +8,11 @@ from pathlib import Path
 
 import paramiko
 
+from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.hosts import on_hosts
+from vpclab.facts import ssh_keys
 from vpclab.paths import keys_dir
-from vpclab.steps import keys, remote
 
 SSH_BATCH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
 
@@ -27,7 +28,7 @@ def _jenkins_to_web(facts: Facts) -> Outcome:
     # The key runs the deploy gate only: its refusal of `true` proves the login worked.
     result = _jenkins_ssh(facts, "true")
     web = remote.where(facts, "web")
-    what = f"jenkins → {keys.DEPLOY_USER}@{web.private_ip}"
+    what = f"jenkins → {ssh_keys.DEPLOY_USER}@{web.private_ip}"
     if result.ok or GATE_SAYS in result.stderr:
         return ok(f"{what}: logged in" + (", the deploy gate answered" if not result.ok else ""))
     return fail(f"{what}: {result.stderr.strip()[-200:]}")
@@ -41,13 +42,14 @@ def _jenkins_ssh(facts: Facts, command: str, options: str = ""):
     web = remote.where(facts, "web")
     ssh = " ".join(
         filter(
-            None, ("ssh -F /dev/null", options, SSH_BATCH, f"{keys.DEPLOY_USER}@{web.private_ip}")
+            None,
+            ("ssh -F /dev/null", options, SSH_BATCH, f"{ssh_keys.DEPLOY_USER}@{web.private_ip}"),
         )
     )
     # A forward (-W) gets two seconds of open stdin, time for a far banner to come back.
     line = f"{ssh} {shlex.quote(command)} </dev/null" if command else f"sleep 2 | timeout 10 {ssh}"
     host = remote.shared(facts, "jenkins")
-    return host.run(remote.as_user(keys.JENKINS_USER, line), check=False, timeout=30)
+    return host.run(remote.as_user(ssh_keys.JENKINS_USER, line), check=False, timeout=30)
 
 
 @check(
@@ -60,15 +62,19 @@ def _jenkins_ssh(facts: Facts, command: str, options: str = ""):
 @on_hosts
 def _jenkins_key_only_deploys(facts: Facts) -> Outcome:
     jenkins = remote.shared(facts, "jenkins")
-    home = remote.home_of(jenkins, keys.JENKINS_USER)
-    public = remote.read_as(jenkins, keys.JENKINS_USER, f"{home}/{keys.JENKINS_KEY}.pub") or ""
-    mine = keys.parse_key_line(public)
+    home = remote.home_of(jenkins, ssh_keys.JENKINS_USER)
+    public = (
+        remote.read_as(jenkins, ssh_keys.JENKINS_USER, f"{home}/{ssh_keys.JENKINS_KEY}.pub") or ""
+    )
+    mine = ssh_keys.parse_key_line(public)
     if mine is None:
         return fail("the Jenkins host has no public key of Jenkins' to compare")
-    text = remote.read_as(remote.shared(facts, "web"), keys.DEPLOY_USER, keys.AUTHORIZED_KEYS)
-    lines = [k for raw in (text or "").splitlines() if (k := keys.parse_key_line(raw))]
+    text = remote.read_as(
+        remote.shared(facts, "web"), ssh_keys.DEPLOY_USER, ssh_keys.AUTHORIZED_KEYS
+    )
+    lines = [k for raw in (text or "").splitlines() if (k := ssh_keys.parse_key_line(raw))]
     options = sorted({k.options for k in lines if k.blob == mine.blob})
-    if options != [keys.JENKINS_KEY_OPTIONS]:
+    if options != [ssh_keys.JENKINS_KEY_OPTIONS]:
         return fail(f"Jenkins' key on web has options {options or 'none (not authorized)'}")
     shell = _jenkins_ssh(facts, "id -un")
     if shell.ok or GATE_SAYS not in shell.stderr:
@@ -88,7 +94,7 @@ def _jenkins_key_only_deploys(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _web_to_app(facts: Facts) -> Outcome:
-    key = f"-i {keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes"
+    key = f"-i {ssh_keys.APP_KEY_ON_WEB} -o IdentitiesOnly=yes"
     return _login(facts, "web", "app", options=key, logged_in="logged in with the app key")
 
 
@@ -105,12 +111,14 @@ def _login(
     host key pinned, in batch mode."""
     to = remote.where(facts, target)
     host = remote.shared(facts, source)
-    cmd = " ".join(filter(None, ("ssh", options, SSH_BATCH, f"{keys.DEPLOY_USER}@{to.private_ip}")))
+    cmd = " ".join(
+        filter(None, ("ssh", options, SSH_BATCH, f"{ssh_keys.DEPLOY_USER}@{to.private_ip}"))
+    )
     cmd += " true"
     if as_user:
         cmd = f"sudo -n -u {as_user} -H sh -c {shlex.quote(cmd)}"
     result = host.run(cmd, check=False, timeout=30)
-    what = f"{source} → {keys.DEPLOY_USER}@{to.private_ip}"
+    what = f"{source} → {ssh_keys.DEPLOY_USER}@{to.private_ip}"
     if result.ok:
         return ok(f"{what}: {logged_in}")
     return fail(f"{what}: {result.stderr.strip()[-200:]}")
@@ -127,7 +135,7 @@ def _refused_from_app_itself(facts: Facts, app_ip: str) -> bool:
     transport = paramiko.Transport(channel)
     try:
         transport.start_client(timeout=10)
-        transport.auth_publickey(keys.DEPLOY_USER, paramiko.PKey.from_path(key_file))
+        transport.auth_publickey(ssh_keys.DEPLOY_USER, paramiko.PKey.from_path(key_file))
         return not transport.is_authenticated()
     except paramiko.AuthenticationException:
         return True
@@ -144,12 +152,14 @@ def _refused_from_app_itself(facts: Facts, app_ip: str) -> bool:
 @on_hosts
 def _app_key_only_from_web(facts: Facts) -> Outcome:
     web, app_at = remote.where(facts, "web"), remote.where(facts, "app")
-    key_type, blob = keys.public_key(facts, "app")
-    text = remote.read_file(remote.shared(facts, "app"), keys.AUTHORIZED_KEYS) or ""
-    lines = [k for raw in text.splitlines() if (k := keys.parse_key_line(raw)) and k.blob == blob]
+    key_type, blob = ssh_keys.public_key(facts, "app")
+    text = remote.read_file(remote.shared(facts, "app"), ssh_keys.AUTHORIZED_KEYS) or ""
+    lines = [
+        k for raw in text.splitlines() if (k := ssh_keys.parse_key_line(raw)) and k.blob == blob
+    ]
     if not lines:
         return fail("the app key is not in the app's authorized_keys")
-    allowed = sorted({keys.from_option(k.options) or "any address" for k in lines})
+    allowed = sorted({ssh_keys.from_option(k.options) or "any address" for k in lines})
     if allowed != [web.private_ip]:
         return fail(f"the app key is accepted from {', '.join(allowed)}; web is {web.private_ip}")
     if not _refused_from_app_itself(facts, app_at.private_ip):
@@ -171,7 +181,7 @@ def _offers_password(facts: Facts, role: str) -> list[str]:
     try:
         transport.start_client(timeout=10)
         try:
-            transport.auth_none(keys.DEPLOY_USER)
+            transport.auth_none(ssh_keys.DEPLOY_USER)
             return ["none"]
         except paramiko.BadAuthenticationType as exc:
             return [m for m in exc.allowed_types if m in ("password", "keyboard-interactive")]
@@ -187,7 +197,7 @@ def _offers_password(facts: Facts, role: str) -> list[str]:
 )
 @on_hosts
 def _no_password(facts: Facts) -> Outcome:
-    roles = [r for r in keys.ROLES if r in facts.state.instances]
+    roles = [r for r in ssh_keys.ROLES if r in facts.state.instances]
     bad = {r: m for r in roles if (m := _offers_password(facts, r))}
     if bad:
         return fail("; ".join(f"{r} offers {', '.join(m)}" for r, m in sorted(bad.items())))
@@ -214,10 +224,10 @@ def _private_keys(facts: Facts) -> Outcome:
     local = sorted(Path(keys_dir(facts.spec.name, facts.spec_path)).glob("*.pem"))
     loose = [f"{p.name} is {p.stat().st_mode & 0o777:o}" for p in local if p.stat().st_mode & 0o077]
     web = remote.shared(facts, "web")
-    loose += _loose(web.run(f"stat -c '%a %n' {keys.APP_KEY_ON_WEB}", sudo=True).stdout)
+    loose += _loose(web.run(f"stat -c '%a %n' {ssh_keys.APP_KEY_ON_WEB}", sudo=True).stdout)
     jenkins = remote.shared(facts, "jenkins")
-    home = remote.home_of(jenkins, keys.JENKINS_USER)
-    loose += _loose(jenkins.run(f"stat -c '%a %n' {home}/{keys.JENKINS_KEY}", sudo=True).stdout)
+    home = remote.home_of(jenkins, ssh_keys.JENKINS_USER)
+    loose += _loose(jenkins.run(f"stat -c '%a %n' {home}/{ssh_keys.JENKINS_KEY}", sudo=True).stdout)
     if loose:
         return fail("; ".join(loose))
     return ok(f"{len(local) + 2} private keys, all 0600")

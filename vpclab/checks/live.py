@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from vpclab import remote
 from vpclab.checklist import CheckResult, Status
 from vpclab.checks import REGISTRY, Check
 from vpclab.checks.probers import (
@@ -27,7 +28,6 @@ from vpclab.checks.probers import (
 from vpclab.localcloud import client, netns
 from vpclab.localcloud.status import LabStatus
 from vpclab.spec import Ports
-from vpclab.steps import remote
 
 BLOCKED_TIMEOUT = 1.0  # a security group drops silently: a blocked connect times out
 OPEN_TIMEOUT = 2.0

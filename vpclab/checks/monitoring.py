@@ -9,15 +9,15 @@ from collections import Counter
 
 from botocore.exceptions import ClientError
 
+from vpclab import remote
 from vpclab.aws import secrets
 from vpclab.aws.inventory import allows, ingress_rules
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts
+from vpclab.facts.server_apis import prometheus_of
 from vpclab.monitoring import config, grafana
 from vpclab.monitoring.panels import dashboard_panels
 from vpclab.monitoring.warmup import missing_data
-from vpclab.steps import remote
-from vpclab.steps.monitoring import api
 
 UP = "run 'vpclab up --through monitoring'"
 RULES = ("InstanceDown", "HighErrorRatio", "HighLatencyP95")
@@ -96,7 +96,7 @@ def _targets_up(facts: Facts) -> Outcome:
     if servers is None:
         return fail("the app or web server is missing")
     want = {(t.job, t.address): t for t in config.scrape_targets(facts.spec, servers)}
-    seen = api(facts).targets()
+    seen = prometheus_of(facts).targets()
     counts = Counter((t.job, t.instance) for t in seen)
     doubled = sorted(f"{job} {inst} x{n}" for (job, inst), n in counts.items() if n > 1)
     if doubled:
@@ -139,7 +139,7 @@ def _targets_up(facts: Facts) -> Outcome:
 @check("monitoring.rules_loaded", "Prometheus loaded the alert rules, all healthy", UP)
 @on_hosts
 def _rules_loaded(facts: Facts) -> Outcome:
-    rules = {r.name: r for r in api(facts).rules()}
+    rules = {r.name: r for r in prometheus_of(facts).rules()}
     missing = [name for name in RULES if name not in rules]
     if missing:
         return fail(f"not loaded: {', '.join(missing)}")
@@ -184,7 +184,7 @@ def _alertmanager(facts: Facts) -> Outcome:
 @on_hosts
 def _dashboard_queries(facts: Facts) -> Outcome:
     panels = dashboard_panels(facts.spec.monitoring.rate_window)
-    empty = missing_data(api(facts), panels)
+    empty = missing_data(prometheus_of(facts), panels)
     if empty:
         return fail(f"no data: {', '.join(empty)}")
     return ok(f"{sum(len(p.queries) for p in panels)} queries of {len(panels)} panels answer")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ssl
 
-from vpclab import labca
+from vpclab import labca, remote
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts, public_web
-from vpclab.steps import nginx, remote
+from vpclab.facts import nginx_site
 
 
 @check(
@@ -23,11 +23,11 @@ def _proxies_to_app(facts: Facts) -> Outcome:
     app = facts.state.instances.get("app")
     if app is None:
         return fail("there is no app server in the control plane")
-    want = nginx.Upstream(app["PrivateIpAddress"], facts.spec.ports.app)
-    config = remote.read_file(remote.shared(facts, "web"), nginx.SITE)
+    want = nginx_site.Upstream(app["PrivateIpAddress"], facts.spec.ports.app)
+    config = remote.read_file(remote.shared(facts, "web"), nginx_site.SITE)
     if config is None:
-        return fail(f"no site at {nginx.SITE} on the web server")
-    have = nginx.proxied(config)
+        return fail(f"no site at {nginx_site.SITE} on the web server")
+    have = nginx_site.proxied(config)
     shown = ", ".join(f"{u.address}:{u.port}" for u in have) or "nothing"
     if have != [want]:
         return fail(f"proxies to {shown}; the app is at {want.address}:{want.port}")
@@ -78,7 +78,9 @@ def _internet_to_web(facts: Facts) -> Outcome:
 def _redirects(facts: Facts) -> Outcome:
     web, port = public_web(facts), facts.spec.ports.http
     path = "/explore?page=2"
-    reply = remote.http_get(facts, web.public_ip, port, path, timeout=nginx.CONNECT_TIMEOUT + 5)
+    reply = remote.http_get(
+        facts, web.public_ip, port, path, timeout=nginx_site.CONNECT_TIMEOUT + 5
+    )
     https = facts.spec.ports.https
     want = f"https://{web.public_ip}{'' if https == 443 else f':{https}'}{path}"
     have = reply.headers.get("location", "")
@@ -159,13 +161,13 @@ def _private_paths(facts: Facts) -> Outcome:
     metrics = remote.site_get(facts, "/metrics")
     if metrics.status == 200:
         return fail("the internet reads /metrics through the proxy")
-    status = remote.http_get(facts, web.public_ip, port, nginx.STATUS_PATH)
+    status = remote.http_get(facts, web.public_ip, port, nginx_site.STATUS_PATH)
     if status.status == 200:
-        return fail(f"the internet reads {nginx.STATUS_PATH}")
-    seen = f"/metrics {metrics.status}, {nginx.STATUS_PATH} {status.status} from the internet"
+        return fail(f"the internet reads {nginx_site.STATUS_PATH}")
+    seen = f"/metrics {metrics.status}, {nginx_site.STATUS_PATH} {status.status} from the internet"
     if "monitoring" not in facts.state.instances:
         return ok(seen)
-    url = f"http://{web.private_ip}:{port}{nginx.STATUS_PATH}"
+    url = f"http://{web.private_ip}:{port}{nginx_site.STATUS_PATH}"
     got = remote.shared(facts, "monitoring").run(f"curl -s --max-time 3 {url}", check=False)
     if "Active connections" not in got.stdout:
         return fail(f"{seen}; the monitoring server cannot read it either")

@@ -10,11 +10,11 @@ import functools
 import json
 from collections.abc import Callable
 
+from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
 from vpclab.checks.hosts import on_hosts, public_web
 from vpclab.errors import VpclabError
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
-from vpclab.steps import remote
 
 RUN = "run 'vpclab pipeline run' (on the aws target: 'vpclab up', which builds workload_4)"
 AUDIT_UNCHECKED = "dependencies not checked"
@@ -30,7 +30,7 @@ def recent(facts: Facts, count: int) -> list[BuildSummary]:
         return []
     cache = facts.__dict__.setdefault("_jenkins_builds", {})
     if count not in cache:
-        from vpclab.steps.pipeline import jenkins_of
+        from vpclab.facts.server_apis import jenkins_of
 
         cache[count] = jenkins_of(facts).summaries(count)
     return cache[count]

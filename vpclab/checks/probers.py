@@ -3,7 +3,7 @@
 - `NamespaceProber` (target local): each connection is made from inside the namespace that
   stands for the source (`internet`, or a host's role), addresses from the local agent.
 - `SshProber` (target aws, and forceable on local): each connection is made by the source
-  host itself, over the same pinned SSH sessions the deployment steps use (`steps.remote`):
+  host itself, over the same pinned SSH sessions the deployment steps use (`vpclab.remote`):
   the host's sshd opens a direct-tcpip channel, so the connection leaves from that host.
   Connections "from the internet" come from the operator's side: a plain socket from this
   machine on AWS, the lab's internet namespace on the local target; what the app must reach
@@ -23,11 +23,11 @@ from typing import Protocol
 
 import paramiko
 
+from vpclab import remote
 from vpclab.errors import VpclabError
 from vpclab.localcloud import internet, probe
 from vpclab.localcloud.status import LabStatus
 from vpclab.site import Site
-from vpclab.steps import remote
 
 ConnectHere = Callable[[str, int, float], socket.socket]
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import re
 
+from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.hosts import on_hosts
-from vpclab.steps import remote, scripts
+from vpclab.facts import app_deploy
 
 
 def _public(facts: Facts) -> tuple[str, int]:
@@ -43,7 +44,7 @@ def _through_web(facts: Facts) -> Outcome:
 )
 @on_hosts
 def _healthz(facts: Facts) -> Outcome:
-    deployed = (remote.read_file(remote.shared(facts, "app"), scripts.REVISION) or "").strip()
+    deployed = (remote.read_file(remote.shared(facts, "app"), app_deploy.REVISION) or "").strip()
     if not deployed:
         return fail("nothing is deployed (no /opt/microblog/current/REVISION)")
     reply = remote.site_get(facts, "/healthz")
@@ -120,7 +121,7 @@ def _internet_blocked(facts: Facts) -> Outcome:
 @on_hosts
 def _supervised(facts: Facts) -> Outcome:
     app = remote.shared(facts, "app")
-    status = app.run(f"supervisorctl status {scripts.PROGRAM}", sudo=True, check=False).stdout
+    status = app.run(f"supervisorctl status {app_deploy.PROGRAM}", sudo=True, check=False).stdout
     match = re.search(r"RUNNING\s+pid (\d+)", status)
     if not match:
         return fail(f"supervisor: {status.strip() or 'not running'}")
@@ -161,39 +162,39 @@ def _limits_shared(facts: Facts) -> Outcome:
 @check(
     "scripts.env_file_private",
     "The app's env file, which holds SECRET_KEY, is a regular file of root's, mode 0600",
-    f"chown root:root and chmod 600 {scripts.ENV_FILE} on the app server (and 700 its "
+    f"chown root:root and chmod 600 {app_deploy.ENV_FILE} on the app server (and 700 its "
     "folder): 'vpclab up --through scripts' restores both",
 )
 @on_hosts
 def _env_file_private(facts: Facts) -> Outcome:
     app = remote.shared(facts, "app")
-    folder = scripts.ENV_FILE.rsplit("/", 1)[0]
+    folder = app_deploy.ENV_FILE.rsplit("/", 1)[0]
     # stat without -L: a link is reported as a link, never followed.
     listing = app.run(
-        f"stat -c '%F|%a|%U:%G|%n' {scripts.ENV_FILE} {folder}", sudo=True, check=False
+        f"stat -c '%F|%a|%U:%G|%n' {app_deploy.ENV_FILE} {folder}", sudo=True, check=False
     )
     if not listing.ok:
-        return fail(f"{scripts.ENV_FILE}: {listing.stderr.strip()[-160:] or 'missing'}")
+        return fail(f"{app_deploy.ENV_FILE}: {listing.stderr.strip()[-160:] or 'missing'}")
     (kind, mode, owner, _), (_, folder_mode, folder_owner, _) = (
         line.split("|", 3) for line in listing.stdout.splitlines()[:2]
     )
     wrong = []
     if kind != "regular file":
-        wrong.append(f"{scripts.ENV_FILE} is a {kind}")
+        wrong.append(f"{app_deploy.ENV_FILE} is a {kind}")
     if mode != "600" or owner != "root:root":
-        wrong.append(f"{scripts.ENV_FILE} is {mode} {owner}")
+        wrong.append(f"{app_deploy.ENV_FILE} is {mode} {owner}")
     if int(folder_mode, 8) & 0o077 or folder_owner != "root:root":
         wrong.append(f"{folder} is {folder_mode} {folder_owner}")
     if wrong:
         return fail("; ".join(wrong))
-    return ok(f"{scripts.ENV_FILE}: 600 root:root, in a {folder_mode} folder")
+    return ok(f"{app_deploy.ENV_FILE}: 600 root:root, in a {folder_mode} folder")
 
 
 @check(
     "scripts.session_cookie_secure",
     "The app's session cookie is Secure (sent over HTTPS only) and HttpOnly",
     "without Secure, a browser sends the session over plain HTTP too, where anyone on the path "
-    f"reads it: the app needs SESSION_COOKIE_SECURE=1 in {scripts.ENV_FILE} (start_app.sh "
+    f"reads it: the app needs SESSION_COOKIE_SECURE=1 in {app_deploy.ENV_FILE} (start_app.sh "
     "writes it): run 'vpclab up --through scripts'",
 )
 @on_hosts

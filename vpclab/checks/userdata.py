@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts
+from vpclab.facts.user_data import USER_DATA_RESULT
 from vpclab.hosts import known_hosts_path
-from vpclab.steps import remote
 
-RESULT = "/etc/vpclab/user-data"
 HINT = (
     "read the user data's output on the host (AWS: /var/log/cloud-init-output.log; locally "
     "the host's console.log, see 'vpclab local status'), fix the cause, then replace the "
@@ -21,10 +21,10 @@ HINT = (
 
 def recorded(facts: Facts, role: str) -> str:
     """What the role's user data recorded ('ok', 'failed: line N'), or why there is nothing."""
-    text = remote.read_file(remote.shared(facts, role), RESULT)
+    text = remote.read_file(remote.shared(facts, role), USER_DATA_RESULT)
     if text is None:
-        return f"nothing in {RESULT} (still running, or it never ran)"
-    return text.strip() or f"{RESULT} is empty"
+        return f"nothing in {USER_DATA_RESULT} (still running, or it never ran)"
+    return text.strip() or f"{USER_DATA_RESULT} is empty"
 
 
 def _user_data(roles: tuple[str, ...]) -> Callable[[Facts], Outcome]:
@@ -40,7 +40,7 @@ def _user_data(roles: tuple[str, ...]) -> Callable[[Facts], Outcome]:
         bad = [f"{role}: {line}" for role, line in seen.items() if line != "ok"]
         if bad:
             return fail("; ".join(bad))
-        return ok(f"{RESULT} says ok on {', '.join(present)}")
+        return ok(f"{USER_DATA_RESULT} says ok on {', '.join(present)}")
 
     return run
 

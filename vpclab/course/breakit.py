@@ -14,9 +14,8 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vpclab import report
+from vpclab import remote, report
 from vpclab.errors import VpclabError
-from vpclab.steps import remote
 
 if TYPE_CHECKING:
     from vpclab.lab import Lab

@@ -24,7 +24,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vpclab import remote
 from vpclab.errors import VpclabError
+from vpclab.facts.ssh_keys import JENKINS_USER
 from vpclab.localcloud import client
 from vpclab.paths import local_dir
 from vpclab.pipeline import builds
@@ -33,8 +35,6 @@ from vpclab.pipeline.host import JOB, HostWorkspace
 from vpclab.pipeline.jenkinsfile import read
 from vpclab.pipeline.runner import BuildInfo, run
 from vpclab.served import handout_project
-from vpclab.steps import remote
-from vpclab.steps.keys import JENKINS_USER
 
 HOST_PYTHON = "/usr/bin/python3"
 NO_VULNERABILITY_DATA = "http://127.0.0.1:9/v1/query"  # nothing listens: the lab has no OSV

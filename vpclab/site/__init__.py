@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
     from vpclab.localcloud.status import LabStatus
+    from vpclab.remote import Reach, Services, Where
     from vpclab.spec import LabSpec
-    from vpclab.steps.remote import Reach, Services, Where
 
 
 class Site(ABC):

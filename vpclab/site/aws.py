@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from vpclab.aws.session import Cloud
     from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
+    from vpclab.remote import Reach, Services, Where
     from vpclab.spec import LabSpec
-    from vpclab.steps.remote import Reach, Services, Where
 
 
 class AwsSite(Site):
@@ -86,11 +86,11 @@ class AwsSite(Site):
 
     def follow_dataplane(self, lab: Lab, timeout: float) -> None:
         """Pin each host's keys from its console output (never on first use)."""
+        from vpclab import remote
         from vpclab.aws.inventory import read_state
         from vpclab.checks import Facts
         from vpclab.hosts import console_keys
         from vpclab.hosts.ssh import known_hosts_path
-        from vpclab.steps import remote
 
         reason = remote.stand_in(Facts(lab.spec, lab.cloud, lab.spec_path))
         if reason:
@@ -104,13 +104,13 @@ class AwsSite(Site):
         return None  # AWS applies its own changes within seconds
 
     def unreachable(self, reach: Reach) -> str | None:
-        from vpclab.steps import remote
+        from vpclab import remote
 
         return remote.stand_in(reach)
 
     def where(self, reach: Reach, role: str) -> Where:
         from vpclab.aws.inventory import read_state
-        from vpclab.steps.remote import Where
+        from vpclab.remote import Where
 
         instance = read_state(reach.cloud, reach.spec.name, reach.spec.az).instances.get(role)
         if instance is None:
@@ -134,8 +134,8 @@ class AwsSite(Site):
         return None
 
     def prober(self, reach: Reach, backend: str, local_dir: Path, catch_up: float) -> Prober | str:
+        from vpclab import remote
         from vpclab.checks.probers import Backend, SshProber
-        from vpclab.steps import remote
 
         if Backend(backend) is Backend.namespaces:
             return "namespace probes exist on the local target only"

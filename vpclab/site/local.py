@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from vpclab.checks.probers import InternetTarget, Prober
     from vpclab.lab import Lab
     from vpclab.localcloud.status import LabStatus
+    from vpclab.remote import Reach, Services, Where
     from vpclab.spec import LabSpec
-    from vpclab.steps.remote import Reach, Services, Where
 
 DATAPLANE_OFF = "the local data plane is switched off (VPCLAB_DATAPLANE=off)"
 
@@ -135,7 +135,7 @@ class LocalSite(Site):
         return None
 
     def where(self, reach: Reach, role: str) -> Where:
-        from vpclab.steps.remote import Where
+        from vpclab.remote import Where
 
         lab_status = _lab_status(reach)
         hosts = lab_status.hosts if lab_status else {}
@@ -161,7 +161,7 @@ class LocalSite(Site):
         return connect_in(ns, (address, port), timeout=timeout)
 
     def services(self, reach: Reach) -> Services | None:
-        from vpclab.steps.remote import Services
+        from vpclab.remote import Services
 
         lab_status = _lab_status(reach)
         current = lab_status.services if lab_status else None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from vpclab import remote
 from vpclab.aws import session
 from vpclab.errors import NotBuiltError
 from vpclab.steps import (
@@ -17,7 +18,6 @@ from vpclab.steps import (
     nat,
     nginx,
     pipeline,
-    remote,
     scripts,
     vpc,
 )

@@ -4,13 +4,11 @@ subnet, no public IP) and monitoring servers."""
 from __future__ import annotations
 
 from vpclab.errors import VpclabError
+from vpclab.facts.security_groups import Ingress, alertmanager_admin, monitoring_scrapes
 from vpclab.steps.compute import (
-    Ingress,
-    alertmanager_admin,
     ensure_instance,
     ensure_key_pair,
     ensure_security_group,
-    monitoring_scrapes,
     revoke_extra,
 )
 from vpclab.steps.context import Context

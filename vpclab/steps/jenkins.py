@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from vpclab.aws import jenkins_setup, retry, tags
 from vpclab.errors import VpclabError
+from vpclab.facts.security_groups import Ingress
 from vpclab.steps.compute import (
-    Ingress,
     ensure_instance,
     ensure_key_pair,
     ensure_security_group,

@@ -17,69 +17,35 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
-from vpclab import blanks
+from vpclab import blanks, remote
 from vpclab.errors import VpclabError
+from vpclab.facts.ssh_keys import (
+    APP_KEY_ON_WEB,
+    AUTHORIZED_KEYS,
+    DEPLOY_GATE,
+    DEPLOY_USER,
+    JENKINS_KEY,
+    JENKINS_KEY_OPTIONS,
+    JENKINS_USER,
+    WEB_KNOWN_HOSTS,
+    KeyLine,
+    parse_key_line,
+    public_key,
+)
+from vpclab.facts.user_data import USER_DATA_RESULT
 from vpclab.hosts.ssh import Host
-from vpclab.paths import keys_dir
 from vpclab.render import render_text
-from vpclab.steps import remote
 from vpclab.steps.context import Context
-from vpclab.steps.scripts import DEPLOY_CONF, SCRIPTS_DIR, script_text
+from vpclab.steps.scripts import script_text
 
-JENKINS_USER = "jenkins"
-DEPLOY_USER = "ubuntu"
-JENKINS_KEY = ".ssh/id_ed25519"  # under Jenkins' home
-APP_KEY_ON_WEB = "/home/ubuntu/.ssh/app_key"
-WEB_KNOWN_HOSTS = "/home/ubuntu/.ssh/known_hosts"
-AUTHORIZED_KEYS = "/home/ubuntu/.ssh/authorized_keys"
 # Named to sort first: sshd keeps the first value it reads, and drop-ins come in name order.
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vpclab-no-password.conf"
 OLD_DROPINS = ("/etc/ssh/sshd_config.d/60-vpclab-no-password.conf",)
-DEPLOY_GATE = f"{SCRIPTS_DIR}/deploy_gate.sh"
-# Jenkins' key on web: no pty, no forwarding, no agent, no ~/.ssh/rc; only the deploy gate.
-JENKINS_KEY_OPTIONS = f'restrict,command="{DEPLOY_GATE} {DEPLOY_CONF}"'
 # The project's files a student writes (vpclab.blanks): the app key's line, the drop-in.
 APP_KEY_TEMPLATE = "vpclab/render/templates/authorized-key-app.j2"
 SSHD_DROPIN_FILE = "vpclab/render/templates/sshd-no-password.conf"
-ROLES = ("jenkins", "web", "app", "monitoring")
-USER_DATA_RESULT = "/etc/vpclab/user-data"  # `ok`, or `failed: line N` (user-data.sh.j2)
-
-
-@dataclass(frozen=True)
-class KeyLine:
-    """One authorized_keys line: its options (e.g. from="..."), key type and blob."""
-
-    options: str
-    type: str
-    blob: str
-    comment: str
-
-    def text(self) -> str:
-        head = f"{self.options} " if self.options else ""
-        tail = f" {self.comment}" if self.comment else ""
-        return f"{head}{self.type} {self.blob}{tail}"
-
-
-_KEY_LINE = re.compile(
-    r'^(?:(?P<options>(?:[^\s"]|"[^"]*")+)\s+)?(?P<type>(?:ssh|ecdsa|sk)-[\w@.-]+)\s+'
-    r"(?P<blob>[A-Za-z0-9+/]+={0,2})(?:\s+(?P<comment>.*))?$"
-)
-
-
-def parse_key_line(line: str) -> KeyLine | None:
-    match = _KEY_LINE.match(line.strip())
-    if not match or line.lstrip().startswith("#"):
-        return None
-    return KeyLine(match["options"] or "", match["type"], match["blob"], match["comment"] or "")
-
-
-def from_option(options: str) -> str | None:
-    """The `from="..."` pattern list of a key line's options, or None."""
-    match = re.search(r'(?:^|,)from="([^"]*)"', options)
-    return match[1] if match else None
 
 
 def restrict_from(text: str, key_type: str, blob: str, address: str) -> str:
@@ -159,16 +125,6 @@ def pin(text: str, address: str, host_key: str) -> str:
 
 def _split_options(options: str) -> list[str]:
     return [o for o in re.findall(r'(?:[^,"]|"[^"]*")+', options) if o]
-
-
-def public_key(reach: remote.Reach, role: str) -> tuple[str, str]:
-    """(type, blob) of a role's key pair, from the state folder."""
-    name = reach.spec.instance(role).key_name
-    pub = keys_dir(reach.spec.name, reach.spec_path) / f"{name}.pub"
-    if not pub.exists():
-        raise VpclabError(f"the public key {pub.name} is missing", "run 'vpclab up' again")
-    fields = pub.read_text().split()
-    return fields[0], fields[1]
 
 
 def jenkins_key(jenkins: Host) -> tuple[str, str]:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import shlex
 import time
 
+from vpclab import remote
 from vpclab.errors import VpclabError
+from vpclab.facts.security_groups import alertmanager_admin, monitoring_scrapes
+from vpclab.facts.server_apis import prometheus_of
 from vpclab.hosts.ssh import Host
 from vpclab.monitoring import config, warmup
 from vpclab.monitoring import grafana as grafana_files
 from vpclab.monitoring.panels import dashboard_panels
-from vpclab.monitoring.promapi import PrometheusAPI
 from vpclab.render import render
-from vpclab.steps import remote
-from vpclab.steps.compute import alertmanager_admin, ensure_security_group, monitoring_scrapes
+from vpclab.steps.compute import ensure_security_group
 from vpclab.steps.context import Context
 
 CONF_D = "/etc/supervisor/conf.d"
@@ -295,21 +296,6 @@ def _grafana_login(ctx: Context, host: Host, password: str, timeout: float = 120
         )
 
 
-def api(reach: remote.Reach) -> PrometheusAPI:
-    """Prometheus' HTTP API on the monitoring server, reached from the lab's internet."""
-    at = remote.where(reach, "monitoring")
-
-    def get(path: str) -> str:
-        reply = remote.http_get(
-            reach, at.public_ip or at.private_ip, reach.spec.ports.prometheus, path
-        )
-        if reply.status != 200:
-            raise OSError(f"HTTP {reply.status} from Prometheus for {path.split('?')[0]}")
-        return reply.body
-
-    return PrometheusAPI(get)
-
-
 def wait_scraped(ctx: Context, timeout: float = 60.0) -> None:
     """Poll until every target has been scraped once (the first scrape lands seconds after
     a start) and the loaded config lists them all."""
@@ -318,7 +304,7 @@ def wait_scraped(ctx: Context, timeout: float = 60.0) -> None:
     seen: list = []
     while time.monotonic() < deadline:
         try:
-            seen = api(ctx).targets()
+            seen = prometheus_of(ctx).targets()
         except (OSError, ValueError, VpclabError):
             seen = []
         if len(seen) == want and all(t.health != "unknown" for t in seen):
@@ -332,7 +318,7 @@ def wait_scraped(ctx: Context, timeout: float = 60.0) -> None:
 def warm_up(ctx: Context) -> None:
     """Bounded real traffic from the lab's internet through the web server, until every
     dashboard panel answers with a number (a fresh app has no request counters yet)."""
-    prom = api(ctx)
+    prom = prometheus_of(ctx)
     panels = dashboard_panels(ctx.spec.monitoring.rate_window)
     web = remote.where(ctx, "web")
     address, port = web.public_ip or web.private_ip, ctx.spec.ports.https

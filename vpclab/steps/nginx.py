@@ -8,26 +8,18 @@ fails the previous config is put back, so a running proxy is never left with a b
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from vpclab import blanks, labca
+from vpclab import blanks, labca, remote
 from vpclab.errors import VpclabError
+from vpclab.facts.nginx_site import CONNECT_TIMEOUT, DEFAULT_SITE, ENABLED, SITE
 from vpclab.hosts.ssh import Host
 from vpclab.render import render, render_text
-from vpclab.steps import remote
 from vpclab.steps.context import Context
 
-SITE = "/etc/nginx/sites-available/microblog"
-ENABLED = "/etc/nginx/sites-enabled/microblog"
-DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 ERROR_ROOT = "/var/www/vpclab"
-STATUS_PATH = "/nginx_status"
 BODY_LIMIT = "1m"
 TLS_DIR = "/etc/nginx/tls"
 TLS_CERT = f"{TLS_DIR}/microblog.crt"
 TLS_KEY = f"{TLS_DIR}/microblog.key"
-CONNECT_TIMEOUT = 5  # s: Nginx waits this long for the app before its 502 page
 # One day: enough to show and check HSTS, short enough that a public name or address handed
 # to someone else after the lab (AWS recycles them) is not pinned to HTTPS for long. No
 # includeSubDomains: the lab owns no domain.
@@ -35,9 +27,6 @@ HSTS_MAX_AGE = 86400
 # The site's template, read from the project the lab deploys (a student writes its
 # `location /`): see vpclab.blanks.
 TEMPLATE = "vpclab/render/templates/nginx-site.conf.j2"
-_UPSTREAM_BLOCK = re.compile(r"^\s*upstream\s+([\w.-]+)\s*\{(.*?)\}", re.M | re.S)
-_SERVER = re.compile(r"^\s*server\s+([0-9.]+):(\d+)\b[^;]*;", re.M)
-_PROXY_PASS = re.compile(r"^\s*proxy_pass\s+https?://([^/;\s]+)[^;]*;", re.M)
 # Running or not, then start or reload: under systemd where there is one; otherwise nginx's
 # own master daemonizes (every stream closed, so the SSH channel can end).
 RELOAD = (
@@ -47,26 +36,6 @@ RELOAD = (
     "nginx -s reload; else nginx </dev/null >/dev/null 2>&1; fi"
 )
 RUNNING = '[ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)"'
-
-
-@dataclass(frozen=True)
-class Upstream:
-    address: str
-    port: int
-
-
-def proxied(config: str) -> list[Upstream]:
-    """The app addresses a site's `proxy_pass` lines send to: an upstream's servers, or the
-    address written in the line itself (`http://10.0.2.7:5000`, port 80 when none)."""
-    groups = {name: _SERVER.findall(body) for name, body in _UPSTREAM_BLOCK.findall(config)}
-    found: list[Upstream] = []
-    for target in _PROXY_PASS.findall(config):
-        if target in groups:
-            found += [Upstream(a, int(p)) for a, p in groups[target]]
-        else:
-            host, _, port = target.partition(":")
-            found.append(Upstream(host, int(port) if port.isdigit() else 80))
-    return list(dict.fromkeys(found))
 
 
 def site(ctx: Context, app_ip: str, monitoring_ip: str) -> str:

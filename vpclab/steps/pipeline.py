@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from vpclab import remote
 from vpclab.aws import jenkins_api, retry
-from vpclab.aws.jenkins_api import Jenkins
 from vpclab.errors import VpclabError
+from vpclab.facts.server_apis import jenkins_of
 from vpclab.pipeline import builds
 from vpclab.pipeline.builds import Result
-from vpclab.steps import remote
 from vpclab.steps.context import Context
 
 NEEDS_HOSTS = True  # Lab.up brings the data plane up before this step
@@ -36,24 +36,6 @@ def built(ctx: Context, commit: str) -> builds.BuildSummary | None:
     """The newest build of `commit` that did not fail."""
     found = builds.last(builds.builds_dir(ctx.spec.name, ctx.spec_path), count=50)
     return next((b for b in found if b.commit == commit and b.result is not Result.FAILURE), None)
-
-
-def jenkins_of(reach: remote.Reach) -> Jenkins:
-    """Real Jenkins' REST API, through a direct-tcpip channel of the pinned SSH session to the
-    Jenkins host (so port 8080 need not be open), as admin with the password from SSM."""
-    from vpclab.aws import secrets
-
-    ssm = reach.cloud.client("ssm")
-    name = secrets.name(reach.spec.name, "jenkins", "admin-password")
-    password = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-
-    def connect():
-        host = remote.shared(reach, "jenkins")
-        return host.transport.open_channel(
-            "direct-tcpip", ("127.0.0.1", jenkins_api.PORT), ("127.0.0.1", 0), timeout=10
-        )
-
-    return Jenkins(connect, password)
 
 
 def watch_jenkins(ctx: Context, timeout: float = 1800.0) -> builds.BuildSummary | None:

@@ -12,21 +12,14 @@ import os
 from pathlib import Path
 from secrets import token_hex
 
-from vpclab import blanks
+from vpclab import blanks, remote
 from vpclab.aws import secrets
 from vpclab.aws.jenkins_setup import repo_url
 from vpclab.errors import VpclabError
-from vpclab.steps import remote
+from vpclab.facts.app_deploy import DEPLOY_CONF, SCRIPTS_DIR
 from vpclab.steps.context import Context
 
-SCRIPTS_DIR = "/opt/vpclab/scripts"  # on the web server
-APP_ROOT = "/opt/microblog"  # on the app server (start_app.sh's default)
-REVISION = f"{APP_ROOT}/current/REVISION"
-ENV_FILE = "/etc/microblog/microblog.env"  # on the app server; holds SECRET_KEY
-PROGRAM = "microblog"
 REF_ENV = "VPCLAB_DEPLOY_REF"
-# What Jenkins' deploys use (scripts/deploy_gate.sh reads it; root's, on the web server).
-DEPLOY_CONF = "/etc/vpclab/deploy.conf"
 DEPLOY_CONF_KEYS = ("REPO_URL", "APP_HOST", "APP_PORT", "PIP_ARGS")
 
 
