@@ -13,6 +13,7 @@ import http.client
 import shlex
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -202,6 +203,17 @@ def ensure_file(host: Host, path: str, text: str, mode: int, owner: str = "root:
         return False
     host.put_text(text, path, mode, sudo=True, owner=owner)
     return True
+
+
+def put_back(host: Host, previous: Mapping[str, str | None]) -> None:
+    """Each file as it was before a change its service's own test refused (`nginx -t`,
+    `sshd -t`, promtool): its old text (root's, 0644), or no file where there was none. So a
+    refused config never stays on a host, where the next restart would fail on it."""
+    for path, text in previous.items():
+        if text is None:
+            host.run(f"rm -f {shlex.quote(path)}", sudo=True)
+        else:
+            host.put_text(text, path, 0o644, sudo=True, owner="root:root")
 
 
 def as_user(user: str, script: str, *args: str) -> str:

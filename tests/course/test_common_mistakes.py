@@ -20,7 +20,7 @@ from vpclab.monitoring import config
 from vpclab.pipeline.jenkinsfile import read
 from vpclab.render import render_text
 from vpclab.spec import parse_spec
-from vpclab.steps import keys, nginx
+from vpclab.steps import keys, monitoring, nginx
 
 pytestmark = pytest.mark.unit
 
@@ -366,3 +366,34 @@ def test_a_scrape_config_that_is_not_yaml_stops_before_promtool(tmp_path):
     project = _project(tmp_path, config.SCRAPE_TEMPLATE, tab)
     with pytest.raises(VpclabError, match="is not valid YAML.*spaces only"):
         config.prometheus_yml(spec, config.Servers(app=APP, web=WEB), project)
+
+
+class _Promtool(_Sshd):
+    """A monitoring host whose files live in a dict; `promtool check rules` refuses."""
+
+    def run(self, cmd: str, **_) -> Result:
+        self.ran.append(cmd)
+        if cmd.startswith("cat "):
+            path = cmd.split()[1]
+            return Result(0, self.files[path], "") if path in self.files else Result(1, "", "")
+        if cmd.startswith("promtool check rules"):
+            return Result(1, "", 'parse error: unexpected "="')
+        if cmd.startswith("rm -f "):
+            self.files.pop(cmd.split()[2], None)
+        return Result(0, "", "")
+
+
+def test_files_promtool_refuses_never_stay_on_the_host():
+    """The rule file changed and the scrape config is new: promtool refuses, so the rule file
+    is put back and the new scrape config removed; Prometheus is not touched."""
+    before = {config.RULES_YML: "groups: []\n", config.ALERTMANAGER_YML: "route: {}\n"}
+    host = _Promtool(dict(before))
+    new = {
+        config.PROMETHEUS_YML: "scrape_configs: []\n",
+        config.RULES_YML: "expr: up = 0\n",
+        config.ALERTMANAGER_YML: "route: {}\n",
+    }
+    with pytest.raises(VpclabError, match='refused the new file.*unexpected "="'):
+        monitoring.install_configs(host, new)  # type: ignore[arg-type]
+    assert host.files == before
+    assert not [c for c in host.ran if "supervisorctl" in c or "HUP" in c]

@@ -209,10 +209,7 @@ def no_password_login(host: Host, project: Path | None = None) -> bool:
         # would not start again (the next boot locks everyone out).
         test = host.run("sshd -t", sudo=True, check=False)
         if not test.ok:
-            if previous is None:
-                host.run(f"rm -f {SSHD_DROPIN}", sudo=True)
-            else:
-                host.put_text(previous, SSHD_DROPIN, 0o644, sudo=True, owner="root:root")
+            remote.put_back(host, {SSHD_DROPIN: previous})
             raise VpclabError(
                 f"sshd -t on {host.name} fails with the new {SSHD_DROPIN_FILE}, so the "
                 f"previous drop-in stays: {' '.join(test.stderr.split())[-300:]}",

@@ -147,11 +147,7 @@ def install_configs(host: Host, files: dict[str, str]) -> list[str]:
     for command in checks:
         result = host.run(command, sudo=True, check=False)
         if not result.ok:
-            for path in changed:
-                if previous[path] is None:
-                    host.run(f"rm -f {shlex.quote(path)}", sudo=True)
-                else:
-                    host.put_text(previous[path], path, 0o644, sudo=True, owner="root:root")
+            remote.put_back(host, {path: previous[path] for path in changed})
             raise VpclabError(
                 f"'{command}' refused the new file, so the previous one stays: "
                 f"{(result.stdout + result.stderr).strip()[-400:]}",

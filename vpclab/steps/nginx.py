@@ -98,10 +98,9 @@ def install(web: Host, text: str, tls_changed: bool = False) -> bool:
     web.run(f"ln -sfn {SITE} {ENABLED} && rm -f {DEFAULT_SITE}", sudo=True)
     test = web.run("nginx -t", sudo=True, check=False)
     if not test.ok:
-        if previous is None:
-            web.run(f"rm -f {ENABLED} {SITE}", sudo=True)
-        else:
-            web.put_text(previous, SITE, 0o644, sudo=True, owner="root:root")
+        remote.put_back(web, {SITE: previous})
+        if previous is None:  # nor a link to it
+            web.run(f"rm -f {ENABLED}", sudo=True)
         raise VpclabError(
             f"nginx -t refused the new config, so the previous one stays: "
             f"{test.stderr.strip()[-400:]}",
