@@ -39,6 +39,7 @@ PATH_TIERS = {
     "course/": "moto",
     "course/test_grade_file_blanks.py": "lab",
     "course/test_grade_hosts.py": "lab",
+    "course/test_crash.py": "unit",
     "course/test_kernel.py": "unit",
     "deploy/": "lab",
     "localcloud/": "hosts",

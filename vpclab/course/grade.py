@@ -113,7 +113,7 @@ def _run_child(
 ) -> SubmissionResult:
     # 0700, the grader's: a kernel can neither read nor write the result.
     with tempfile.TemporaryDirectory(prefix="vpclab-grade-result-") as tmp:
-        out = Path(tmp) / "result.json"
+        out, crashed = Path(tmp) / "result.json", Path(tmp) / "crash.txt"
         argv = [sys.executable, "-m", "vpclab.course.runner"]
         job = {
             "submission": str(submission.resolve()),
@@ -124,6 +124,7 @@ def _run_child(
             "hosts": settings.hosts,
             "fast_monitoring": settings.fast_monitoring,
             "out": str(out),
+            "crash": str(crashed),
             "hide": hidden(settings, others) if settings.jail else None,
         }
         # Its own session: on overrun the whole group (runner, kernel, moto) is stopped.
@@ -144,12 +145,24 @@ def _run_child(
             stderr = f"ran longer than {settings.submission_timeout:g} s in all"
         if proc.returncode == 0 and out.exists():
             return SubmissionResult.from_dict(json.loads(out.read_text()))
-    last = (stderr.strip().splitlines() or ["no output"])[-1]
-    why = f"grading stopped (exit {proc.returncode}): {last}"
+        why = stopped(proc.returncode, stderr, crashed)
+    # The whole story for the grader (the student's feedback gets the one line): one write,
+    # so the labs graded side by side do not interleave it.
+    sys.stderr.write(f"grading {submission.name} stopped: {why}\n{stderr.rstrip()}\n")
     return SubmissionResult(
         name=submission.name,
         steps=[StepScore(step, "", Score.ERROR, [why]) for step in steps],
     )
+
+
+def stopped(returncode: int | None, stderr: str, crashed: Path) -> str:
+    """Why a grading process gave no result, in one line: an error of the grader itself as
+    the process named it (`crash.line`: the error and where it was raised), else the last
+    line it printed."""
+    named = crashed.read_text().strip() if crashed.is_file() else ""
+    last = named or (stderr.strip().splitlines() or ["no output"])[-1]
+    what = "the grader failed: " if named else ""
+    return f"grading stopped (exit {returncode}): {what}{last}"
 
 
 def grade(

@@ -23,7 +23,7 @@ import nbformat
 
 from vpclab import blanks
 from vpclab.aws import session
-from vpclab.course import kernel, timings
+from vpclab.course import crash, kernel, timings
 from vpclab.course.jail import Jail, free_uid
 from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
 from vpclab.course.relay import Marked, Relay
@@ -337,16 +337,24 @@ def main() -> int:
     args = json.loads(sys.stdin.read())
     from vpclab.course.overlay import reference_steps
 
-    result = grade_submission(
-        Path(args["submission"]).resolve(),
-        reference_steps(Path(args["reference"]).resolve()),
-        Path(args["spec"]).resolve(),
-        Path(args["sanitize"]).resolve(),
-        float(args["timeout"]),
-        bool(args["hosts"]),
-        bool(args["fast_monitoring"]),
-        [Path(p) for p in args["hide"]] if args.get("hide") is not None else None,
-    )
+    try:
+        result = grade_submission(
+            Path(args["submission"]).resolve(),
+            reference_steps(Path(args["reference"]).resolve()),
+            Path(args["spec"]).resolve(),
+            Path(args["sanitize"]).resolve(),
+            float(args["timeout"]),
+            bool(args["hosts"]),
+            bool(args["fast_monitoring"]),
+            [Path(p) for p in args["hide"]] if args.get("hide") is not None else None,
+        )
+    except Exception as exc:
+        # The grader's report names the error and its place; the whole traceback still
+        # goes to stderr. A file, not stderr's last line: whatever is printed after this
+        # (a thread's or a task's error at exit) cannot hide it.
+        if args.get("crash"):
+            Path(args["crash"]).write_text(crash.line(exc))
+        raise
     Path(args["out"]).write_text(json.dumps(result.to_dict(), indent=1))
     return 0
 
