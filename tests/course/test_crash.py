@@ -6,7 +6,6 @@ go on). PYTEST_DONT_REWRITE: the bare `assert` below must stay bare."""
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 from vpclab.course import crash, grade
 from vpclab.course.overlay import load_patterns
@@ -76,7 +75,12 @@ def test_what_is_printed_after_the_error_does_not_hide_it(tmp_path):
     )
 
 
-def test_without_a_named_error_the_report_is_the_last_line_printed(tmp_path):
-    why = grade.stopped(-9, "starting\nKilled\n", Path(tmp_path / "crash.txt"))
-    assert why == "grading stopped (exit -9): Killed"
-    assert grade.stopped(1, "", tmp_path / "none") == "grading stopped (exit 1): no output"
+def test_without_a_named_error_the_report_says_how_it_ended_and_what_it_printed(tmp_path):
+    none = tmp_path / "crash.txt"
+    assert (
+        grade.stopped(1, "starting\nOSError: no\n", none) == "grading stopped (exit 1): OSError: no"
+    )
+    assert grade.stopped(1, "", none) == "grading stopped (exit 1): no output"
+    # Killed (out of memory, say): what it printed last may be an error it survived.
+    why = grade.stopped(-9, "Task exception was never retrieved\nAssertionError\n", none)
+    assert why == "grading stopped (killed by SIGKILL); it last printed: AssertionError"

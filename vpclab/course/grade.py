@@ -141,11 +141,12 @@ def _run_child(
             _, stderr = proc.communicate(json.dumps(job), timeout=settings.submission_timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            stderr = f"ran longer than {settings.submission_timeout:g} s in all"
-        if proc.returncode == 0 and out.exists():
-            return SubmissionResult.from_dict(json.loads(out.read_text()))
-        why = stopped(proc.returncode, stderr, crashed)
+            _, stderr = proc.communicate()
+            why = f"grading stopped: ran longer than {settings.submission_timeout:g} s in all"
+        else:
+            if proc.returncode == 0 and out.exists():
+                return SubmissionResult.from_dict(json.loads(out.read_text()))
+            why = stopped(proc.returncode, stderr, crashed)
     # The whole story for the grader (the student's feedback gets the one line): one write,
     # so the labs graded side by side do not interleave it.
     sys.stderr.write(f"grading {submission.name} stopped: {why}\n{stderr.rstrip()}\n")
@@ -157,12 +158,18 @@ def _run_child(
 
 def stopped(returncode: int | None, stderr: str, crashed: Path) -> str:
     """Why a grading process gave no result, in one line: an error of the grader itself as
-    the process named it (`crash.line`: the error and where it was raised), else the last
-    line it printed."""
-    named = crashed.read_text().strip() if crashed.is_file() else ""
-    last = named or (stderr.strip().splitlines() or ["no output"])[-1]
-    what = "the grader failed: " if named else ""
-    return f"grading stopped (exit {returncode}): {what}{last}"
+    the process named it (`crash.line`: the error and where it was raised), else how it
+    ended and the last line it printed (after a signal, maybe not the cause)."""
+    if crashed.is_file() and crashed.read_text().strip():
+        return f"grading stopped (exit {returncode}): the grader failed: {crashed.read_text()}"
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"grading stopped (killed by {name}); it last printed: {last}"
+    return f"grading stopped (exit {returncode}): {last}"
 
 
 def grade(
