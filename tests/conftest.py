@@ -41,6 +41,7 @@ PATH_TIERS = {
     "course/test_grade_hosts.py": "lab",
     "course/test_crash.py": "unit",
     "course/test_kernel.py": "unit",
+    "course/test_slow_kernel.py": "unit",
     "deploy/": "lab",
     "localcloud/": "hosts",
     "localcloud/test_hosts_unit.py": "unit",

@@ -114,7 +114,8 @@ def run_notebook(
 ) -> list[str]:
     """Execute every cell in a fresh kernel (this interpreter) from `cwd`, as nbgrader does:
     a cell that raises or runs past `timeout` is recorded and the next one runs. Returns
-    what went wrong, one line per cell; the kernel is shut down either way."""
+    what went wrong, one line per cell; the kernel is shut down either way. Raises
+    `kernel.KernelNotStarted` when the kernel never answered (no cell ran)."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     running: list[int] = []
@@ -196,7 +197,12 @@ def grade_step(
     def on_cell(index: int) -> None:
         relay.where = f"{name} cell {index + 1}"
 
-    errors = run_notebook(nb, work, timeout, on_cell, jail)
+    try:
+        errors = run_notebook(nb, work, timeout, on_cell, jail)
+    except kernel.KernelNotStarted as exc:  # the grader's trouble: no cell ran, nothing to judge
+        relay.where = f"after {name}"
+        why = f"{name} did not run, through no fault of the submission ({exc}): grade it again"
+        return StepScore(ref.step, name, Score.ERROR, [why]), []
     relay.where = f"after {name}"
     try:
         checks = _verify(lab, ref.step)
