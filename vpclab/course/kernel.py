@@ -54,8 +54,8 @@ def execute(
     nbval starts its kernels); `on_cell_start(index)` is called as each cell starts; `jail`
     runs the kernel as its throwaway user, with what it must not read hidden.
 
-    Raises KernelNotStarted when the kernel does not answer within `start_timeout` seconds
-    (None: START_TIMEOUT) of its start."""
+    Raises KernelNotStarted when the kernel, started twice, does not answer within
+    `start_timeout` seconds (None: START_TIMEOUT) of its start either time."""
     from jupyter_client.client import KernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -79,29 +79,42 @@ def execute(
                 raise KernelNotStarted(f"the kernel did not start: {exc}") from exc
 
     limit = START_TIMEOUT if start_timeout is None else start_timeout
-    km = Manager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = Client(
-        nb,
-        km=km,
-        timeout=timeout,
-        startup_timeout=max(1, round(limit)),
-        record_timing=False,
-        allow_errors=keep_going,
-        interrupt_on_timeout=keep_going,
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    if on_cell_start is not None:
-        client.on_cell_start = lambda cell_index, **_: on_cell_start(cell_index)
     start: dict = {"stderr": subprocess.DEVNULL} if quiet else {}
     if jail is not None:
         start["env"] = {**os.environ, **jail.environment()}
+
+    def once() -> None:
+        km = Manager(
+            kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+        )
+        client = Client(
+            nb,
+            km=km,
+            timeout=timeout,
+            startup_timeout=max(1, round(limit)),
+            record_timing=False,
+            allow_errors=keep_going,
+            interrupt_on_timeout=keep_going,
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        if on_cell_start is not None:
+            client.on_cell_start = lambda cell_index, **_: on_cell_start(cell_index)
+        try:
+            client.execute(**start)
+        finally:
+            # nbclient's own clean-up at exit stays registered when the kernel did not
+            # start, and then fails (a bare AssertionError printed last, hiding the real
+            # error): ours is here.
+            atexit.unregister(client._cleanup_kernel)
+            # nbclient leaves a kernel it did not create running: stop it (a looping one
+            # too).
+            if run_sync(km.is_alive)():
+                run_sync(km.shutdown_kernel)(now=True)
+
+    # A second start when the first kernel never answered (no cell ran, so nothing runs
+    # twice): a kernel can die starting through no fault of the notebook, e.g. when another
+    # process took one of the free ports it was handed before it could listen on it.
     try:
-        client.execute(**start)
-    finally:
-        # nbclient's own clean-up at exit stays registered when the kernel did not start,
-        # and then fails (a bare AssertionError printed last, hiding the real error): ours
-        # is here.
-        atexit.unregister(client._cleanup_kernel)
-        # nbclient leaves a kernel it did not create running: stop it (a looping one too).
-        if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=True)
+        once()
+    except KernelNotStarted:
+        once()
