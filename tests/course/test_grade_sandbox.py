@@ -139,10 +139,12 @@ def test_with_hosts_a_cheating_kernel_enters_no_other_lab_and_cannot_touch_the_a
 def _nobody_changed(graded: Path) -> str:
     with (graded / "class.csv").open() as handle:
         table = {row["student"]: row for row in csv.DictReader(handle)}
-    for name in ("honest", "cheat"):
-        assert (table[name]["vpc"], table[name]["nat"]) == ("PASS", "PASS"), table
-    assert table["cheat"]["total"] == table["honest"]["total"]
     page = (graded / "feedback" / "cheat.md").read_text()
+    for name in ("honest", "cheat"):
+        # The feedback says why a step is not a PASS (an ERROR names where grading stopped).
+        why = (graded / "feedback" / f"{name}.md").read_text()
+        assert (table[name]["vpc"], table[name]["nat"]) == ("PASS", "PASS"), (table, why)
+    assert table["cheat"]["total"] == table["honest"]["total"]
     report = next(line for line in page.splitlines() if "cheat report" in line)
     assert "uid=0 " not in report and "leaked=[]" in report and "wrote=[]" in report, report
     assert "reached=[]" in report and "tried=0" not in report, report  # moto listens, at least

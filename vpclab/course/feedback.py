@@ -85,7 +85,8 @@ MEANING = {
     Score.FAIL: "some checks fail, or the checkpoint differs from the reference",
     Score.CAUGHT_UP: "built by the library (`lab.catch_up`, `lab.up`, a step's `apply` or "
     "`vpclab up`): it works, but earns no credit",
-    Score.ERROR: "the step's checks could not be read after the notebook ran",
+    Score.ERROR: "the notebook could not be run (its kernel did not start), or the step's "
+    "checks could not be read after it ran",
     Score.SKIPPED: "every check SKIPs (graded without hosts): nothing could be judged, and a "
     "SKIP is never a PASS",
     Score.MISSING: "the notebook is not in the submission",

@@ -113,7 +113,7 @@ def _run_child(
 ) -> SubmissionResult:
     # 0700, the grader's: a kernel can neither read nor write the result.
     with tempfile.TemporaryDirectory(prefix="vpclab-grade-result-") as tmp:
-        out = Path(tmp) / "result.json"
+        out, crashed = Path(tmp) / "result.json", Path(tmp) / "crash.txt"
         argv = [sys.executable, "-m", "vpclab.course.runner"]
         job = {
             "submission": str(submission.resolve()),
@@ -124,6 +124,7 @@ def _run_child(
             "hosts": settings.hosts,
             "fast_monitoring": settings.fast_monitoring,
             "out": str(out),
+            "crash": str(crashed),
             "hide": hidden(settings, others) if settings.jail else None,
         }
         # Its own session: on overrun the whole group (runner, kernel, moto) is stopped.
@@ -140,16 +141,35 @@ def _run_child(
             _, stderr = proc.communicate(json.dumps(job), timeout=settings.submission_timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            stderr = f"ran longer than {settings.submission_timeout:g} s in all"
-        if proc.returncode == 0 and out.exists():
-            return SubmissionResult.from_dict(json.loads(out.read_text()))
-    last = (stderr.strip().splitlines() or ["no output"])[-1]
-    why = f"grading stopped (exit {proc.returncode}): {last}"
+            _, stderr = proc.communicate()
+            why = f"grading stopped: ran longer than {settings.submission_timeout:g} s in all"
+        else:
+            if proc.returncode == 0 and out.exists():
+                return SubmissionResult.from_dict(json.loads(out.read_text()))
+            why = stopped(proc.returncode, stderr, crashed)
+    # The whole story for the grader (the student's feedback gets the one line): one write,
+    # so the labs graded side by side do not interleave it.
+    sys.stderr.write(f"grading {submission.name} stopped: {why}\n{stderr.rstrip()}\n")
     return SubmissionResult(
         name=submission.name,
         steps=[StepScore(step, "", Score.ERROR, [why]) for step in steps],
     )
+
+
+def stopped(returncode: int | None, stderr: str, crashed: Path) -> str:
+    """Why a grading process gave no result, in one line: an error of the grader itself as
+    the process named it (`crash.line`: the error and where it was raised), else how it
+    ended and the last line it printed (after a signal, maybe not the cause)."""
+    if crashed.is_file() and crashed.read_text().strip():
+        return f"grading stopped (exit {returncode}): the grader failed: {crashed.read_text()}"
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"grading stopped (killed by {name}); it last printed: {last}"
+    return f"grading stopped (exit {returncode}): {last}"
 
 
 def grade(

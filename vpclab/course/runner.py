@@ -23,7 +23,7 @@ import nbformat
 
 from vpclab import blanks
 from vpclab.aws import session
-from vpclab.course import kernel, timings
+from vpclab.course import crash, kernel, timings
 from vpclab.course.jail import Jail, free_uid
 from vpclab.course.overlay import ReferenceStep, differences, load_patterns, overlay
 from vpclab.course.relay import Marked, Relay
@@ -114,7 +114,8 @@ def run_notebook(
 ) -> list[str]:
     """Execute every cell in a fresh kernel (this interpreter) from `cwd`, as nbgrader does:
     a cell that raises or runs past `timeout` is recorded and the next one runs. Returns
-    what went wrong, one line per cell; the kernel is shut down either way."""
+    what went wrong, one line per cell; the kernel is shut down either way. Raises
+    `kernel.KernelNotStarted` when the kernel never answered (no cell ran)."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     running: list[int] = []
@@ -196,7 +197,12 @@ def grade_step(
     def on_cell(index: int) -> None:
         relay.where = f"{name} cell {index + 1}"
 
-    errors = run_notebook(nb, work, timeout, on_cell, jail)
+    try:
+        errors = run_notebook(nb, work, timeout, on_cell, jail)
+    except kernel.KernelNotStarted as exc:  # the grader's trouble: no cell ran, nothing to judge
+        relay.where = f"after {name}"
+        why = f"{name} did not run, through no fault of the submission ({exc}): grade it again"
+        return StepScore(ref.step, name, Score.ERROR, [why]), []
     relay.where = f"after {name}"
     try:
         checks = _verify(lab, ref.step)
@@ -337,16 +343,24 @@ def main() -> int:
     args = json.loads(sys.stdin.read())
     from vpclab.course.overlay import reference_steps
 
-    result = grade_submission(
-        Path(args["submission"]).resolve(),
-        reference_steps(Path(args["reference"]).resolve()),
-        Path(args["spec"]).resolve(),
-        Path(args["sanitize"]).resolve(),
-        float(args["timeout"]),
-        bool(args["hosts"]),
-        bool(args["fast_monitoring"]),
-        [Path(p) for p in args["hide"]] if args.get("hide") is not None else None,
-    )
+    try:
+        result = grade_submission(
+            Path(args["submission"]).resolve(),
+            reference_steps(Path(args["reference"]).resolve()),
+            Path(args["spec"]).resolve(),
+            Path(args["sanitize"]).resolve(),
+            float(args["timeout"]),
+            bool(args["hosts"]),
+            bool(args["fast_monitoring"]),
+            [Path(p) for p in args["hide"]] if args.get("hide") is not None else None,
+        )
+    except Exception as exc:
+        # The grader's report names the error and its place; the whole traceback still
+        # goes to stderr. A file, not stderr's last line: whatever is printed after this
+        # (a thread's or a task's error at exit) cannot hide it.
+        if args.get("crash"):
+            Path(args["crash"]).write_text(crash.line(exc))
+        raise
     Path(args["out"]).write_text(json.dumps(result.to_dict(), indent=1))
     return 0
 
