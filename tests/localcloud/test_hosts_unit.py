@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,21 @@ def test_a_host_counts_as_booted_only_once_a_socket_listens():
         assert procfs.listening(os.getpid(), port)
     assert not procfs.listening(os.getpid(), port)
     assert not procfs.listening(2**22 + 1, port)  # no such process
+
+
+def test_only_the_process_holding_the_listener_counts_as_the_server():
+    """motoserver waits until its own child holds the listening socket: another process
+    listening on the port (it took it once freed) does not count."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        server.listen()
+        assert procfs.holds_listener(os.getpid(), port)
+        other = subprocess.Popen(["sleep", "30"])
+        try:
+            assert not procfs.holds_listener(other.pid, port)
+        finally:
+            other.kill()
+            other.wait()
+    assert not procfs.holds_listener(os.getpid(), port)
+    assert not procfs.holds_listener(2**22 + 1, port)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.localcloud import ports, recording
+from vpclab.localcloud import ports, procfs, recording
 
 # Variables that could steer a server (or a kernel started beside it) at a real account.
 DROPPED_ENV = (
@@ -223,7 +223,8 @@ def _launch(
             start_new_session=detached,
         )
     deadline = time.monotonic() + 30
-    while not ports.answers(port, 0.5):
+    # Ours must hold the listener: another process may have taken the port once it was freed.
+    while not (ports.answers(port, 0.5) and procfs.holds_listener(proc.pid, port)):
         if proc.poll() is not None or time.monotonic() > deadline:
             if proc.poll() is None:
                 proc.kill()

@@ -91,6 +91,32 @@ def listening(pid: int, port: int) -> bool:
     return False
 
 
+def holds_listener(pid: int, port: int) -> bool:
+    """Whether the process `pid` itself holds a TCP socket listening on `port`: its open
+    sockets' inodes against its namespace's /proc/PID/net/tcp. Something answering on a port
+    just freed may be another process that took it first."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    wanted = f":{port:04X}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9 and fields[1].endswith(wanted) and fields[3] == LISTEN:
+            if fields[9] in inodes:
+                return True
+    return False
+
+
 LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
 
 # The kernel's socket-diagnostics interface (linux/sock_diag.h, linux/inet_diag.h): one
