@@ -280,6 +280,8 @@ else:
 #   whom.
 # - DNS support and DNS hostnames let hosts find each other by name.
 # - Tag everything you create; find it again with a `tag:` filter.
+# - Find before you create: a create call run twice makes a duplicate, so re-running a cell
+#   is safe only when it looks for the lab's resource first.
 
 # %% [markdown]
 # ## Checkpoint

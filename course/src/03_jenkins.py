@@ -219,16 +219,11 @@ if not already:
         VpcPeeringConnectionIds=[pcx_id],
         Filters=[{"Name": "status-code", "Values": ["active"]}],
     )
-    ec2.create_route(
-        RouteTableId=default_table,
-        DestinationCidrBlock=lab.spec.cidr,
-        VpcPeeringConnectionId=pcx_id,
-    )
-    for role in ("public", "private"):
+    routes = [(default_table, lab.spec.cidr)]  # (route table, the other side's range)
+    routes += [(tables[r]["RouteTableId"], default_vpc["CidrBlock"]) for r in ("public", "private")]
+    for table_id, cidr in routes:
         ec2.create_route(
-            RouteTableId=tables[role]["RouteTableId"],
-            DestinationCidrBlock=default_vpc["CidrBlock"],
-            VpcPeeringConnectionId=pcx_id,
+            RouteTableId=table_id, DestinationCidrBlock=cidr, VpcPeeringConnectionId=pcx_id
         )
     ### END SOLUTION
 found = ec2.describe_vpc_peering_connections(Filters=[*mine, up])["VpcPeeringConnections"]

@@ -127,11 +127,10 @@ print(allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"))
 # (`say` it was found); otherwise it creates the group (`create_security_group` with
 # `GroupName`, `Description`, `VpcId` and `TagSpecifications`), authorizes `rules` on it,
 # says so and returns the new group's id. (A second group of the same name in one VPC is
-# refused by AWS, with an error that would stop the notebook: finding first avoids it.) Then
-# make the
-# web group, `web_sg`: 22 from the admin range (`admin`) and from Jenkins' group
-# (`jenkins_sg`), 443 (HTTPS) and 80 from anyone (Nginx answers 80 only with a redirect to
-# HTTPS, step 06).
+# refused by AWS, with an error that would stop the notebook: finding first avoids it.)
+# Then, in the next cell, make the web group, `web_sg`: 22 from the admin range (`admin`)
+# and from Jenkins' group (`jenkins_sg`), 443 (HTTPS) and 80 from anyone (Nginx answers 80
+# only with a redirect to HTTPS, step 06).
 
 
 # %%
@@ -153,6 +152,9 @@ def security_group(role, description, rules):
 
 
 ### END SOLUTION
+
+
+# %%
 ### BEGIN SOLUTION
 web_sg = security_group(
     "web",
@@ -318,8 +320,8 @@ for role in ("app", "monitoring"):
         TagSpecifications=kit.tag_spec(lab, "instance", role),
     )
     ### END SOLUTION
-show_server("app", already["app"])
-show_server("monitoring", already["monitoring"])
+for role in ("app", "monitoring"):
+    show_server(role, already[role])
 
 # %% [markdown]
 # With the local data plane on, each launch also boots a real host: a network namespace
