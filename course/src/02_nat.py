@@ -111,15 +111,17 @@ say(already, f"Internet Gateway {igw['InternetGatewayId']}, attached to {attache
 #
 # Both are looked for first. A deleted NAT gateway stays listed (`deleted`) for a while, so
 # the search asks for live ones only (`live`). An Elastic IP without its NAT gateway (a run
-# that stopped half-way) is in `eips`: use it rather than allocate a second address, which
-# costs money while it is idle. (`create_nat_gateway` also takes a `ClientToken`: sent
-# again with the same token, the call returns the gateway it made the first time. That
-# makes a retried call safe, but it is no search: the cell still looks first.)
+# that stopped half-way) is in `eips`, the lab's free ones: use it rather than allocate a
+# second address, which costs money while it is idle. (`create_nat_gateway` also takes a
+# `ClientToken`: sent again with the same token, the call returns the gateway it made the
+# first time. That makes a retried call safe, but it is no search: the cell still looks
+# first.)
 
 # %%
 live = [*mine, {"Name": "state", "Values": ["pending", "available"]}]  # not deleted ones
 already = ec2.describe_nat_gateways(Filter=live)["NatGateways"]  # find first
-eips = ec2.describe_addresses(Filters=mine)["Addresses"]
+addresses = ec2.describe_addresses(Filters=mine)["Addresses"]
+eips = [a for a in addresses if not a.get("AssociationId")]  # the lab's free Elastic IPs
 if already:
     nat_id = already[0]["NatGatewayId"]
 else:

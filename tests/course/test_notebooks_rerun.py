@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vpclab.course import kernel
+from vpclab.course import kernel, kit
 from vpclab.lab import Lab
 from vpclab.localcloud.sandbox import Sandbox
 
@@ -37,11 +37,11 @@ def folder(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
 
 
-def _run_all(folder: Path) -> str:
-    """Run 01 to 04 in order, each in a fresh kernel (a failing checkpoint raises); what the
-    create cells printed, the checkpoints' lines left out."""
+def _run_all(folder: Path, stems: tuple[str, ...] = STEPS) -> str:
+    """Run the notebooks (01 to 04) in order, each in a fresh kernel (a failing checkpoint
+    raises); what the create cells printed, the checkpoints' lines left out."""
     printed = []
-    for stem in STEPS:
+    for stem in stems:
         nb = nbformat.read(folder / "notebooks" / f"{stem}.ipynb", as_version=4)
         kernel.execute(nb, folder / "notebooks", CELL_TIMEOUT)
         for cell in nb.cells:
@@ -118,3 +118,15 @@ def test_a_lab_built_by_the_library_is_found_not_duplicated(folder):
     assert _counts(lab) == ONE_LAB
     assert not _said(printed, "created"), printed
     assert len(_said(printed, "found")) >= sum(ONE_LAB.values()) - ONE_LAB["eip"]
+
+
+def test_an_elastic_ip_left_by_a_run_stopped_half_way_is_used_not_a_second(folder):
+    _run_all(folder, STEPS[:1])
+    lab = Lab(folder / "lab.toml")
+    left = lab.cloud.ec2.allocate_address(
+        Domain="vpc", TagSpecifications=kit.tag_spec(lab, "elastic-ip", "nat")
+    )
+    _run_all(folder, STEPS[1:])
+    assert _counts(lab) == ONE_LAB
+    addresses = lab.cloud.ec2.describe_addresses(AllocationIds=[left["AllocationId"]])
+    assert addresses["Addresses"][0].get("AssociationId"), "the NAT took another address"
