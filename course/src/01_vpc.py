@@ -82,30 +82,50 @@ print(
 # to) and `vpclab:role` (what it is for: `vpc`, `public`, `private`, …). The checklist, the
 # teardown and the later notebooks find resources by these tags, never by remembered ids.
 # `kit.tag_spec(lab, resource_type, role)` writes them in the shape a create call takes:
+#
+# **Find first, then create.** Run a create call twice and AWS makes two VPCs: nothing about
+# a VPC (its CIDR, its `Name` tag) has to be unique, and `create_vpc` takes no idempotency
+# token. Re-running a notebook must be safe (after a kernel restart, or on a lab that
+# `make lab` or `lab.catch_up` already built), so each create cell first looks for the lab's
+# resource by its tags, creates only what is missing, and says which it did (`say`). Your
+# code goes where the cell creates.
 
 # %%
 ec2 = lab.cloud.ec2
 mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]  # the lab's resources, by tag
+
+
+def say(already, what):
+    """Whether a create cell found its resource (by the lab's tags) or made it."""
+    print(f"found {what} (already there)" if already else f"created {what}")
+
+
 print(json.dumps(kit.tag_spec(lab, "vpc", "vpc"), indent=1))
 
 # %% [markdown]
 # **1. The VPC.** `create_vpc` takes the address range. The new VPC starts `pending`; a
 # *waiter* polls `describe_vpcs` until it is `available`. Keep its id in `vpc_id`: the next
-# two cells use it.
+# two cells use it. The cell looks for the lab's VPC first (`describe_vpcs` with the lab's
+# tag) and runs your code only when there is none.
 
 # %%
-### BEGIN SOLUTION
-vpc_id = ec2.create_vpc(CidrBlock=lab.spec.cidr, TagSpecifications=kit.tag_spec(lab, "vpc", "vpc"))[
-    "Vpc"
-]["VpcId"]
-ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
-### END SOLUTION
+already = ec2.describe_vpcs(Filters=mine)["Vpcs"]  # find first: never a second VPC
+if already:
+    vpc_id = already[0]["VpcId"]
+else:
+    ### BEGIN SOLUTION
+    vpc_id = ec2.create_vpc(
+        CidrBlock=lab.spec.cidr, TagSpecifications=kit.tag_spec(lab, "vpc", "vpc")
+    )["Vpc"]["VpcId"]
+    ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
+    ### END SOLUTION
 vpc = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "this cell")  # by its tags
-print("created VPC", vpc["CidrBlock"], "| id", vpc["VpcId"], "|", vpc["State"])
+say(already, f"VPC {vpc['VpcId']} {vpc['CidrBlock']} ({vpc['State']})")
 
 # %% [markdown]
 # **2. DNS.** Two attributes, one call each (the API takes one attribute per call). DNS
-# support must be on before DNS hostnames can be.
+# support must be on before DNS hostnames can be. Setting an attribute to a value is safe to
+# repeat, so this cell needs no guard.
 
 # %%
 ### BEGIN SOLUTION
@@ -117,30 +137,33 @@ print("DNS support and DNS hostnames set on", vpc["VpcId"])
 # %% [markdown]
 # **3. The subnets.** One public, one private, both in the spec's availability zone, each
 # tagged with its role. Then the public one hands out public IPv4 addresses on launch
-# (`modify_subnet_attribute`, `MapPublicIpOnLaunch`); the private one must not.
+# (`modify_subnet_attribute`, `MapPublicIpOnLaunch`); the private one must not. The two are
+# made together, so the cell runs your code only when the lab has no subnet yet.
 
 # %%
-### BEGIN SOLUTION
-public_subnet = ec2.create_subnet(
-    VpcId=vpc_id,
-    CidrBlock=lab.spec.public_subnets[0],
-    AvailabilityZone=lab.spec.az,
-    TagSpecifications=kit.tag_spec(lab, "subnet", "public"),
-)["Subnet"]["SubnetId"]
-private_subnet = ec2.create_subnet(
-    VpcId=vpc_id,
-    CidrBlock=lab.spec.private_subnets[0],
-    AvailabilityZone=lab.spec.az,
-    TagSpecifications=kit.tag_spec(lab, "subnet", "private"),
-)["Subnet"]["SubnetId"]
-ec2.modify_subnet_attribute(
-    SubnetId=public_subnet, MapPublicIpOnLaunch={"Value": lab.spec.map_public_ip_on_launch}
-)
-### END SOLUTION
+already = kit.by_role(ec2.describe_subnets(Filters=mine)["Subnets"])  # find first
+if not already:
+    ### BEGIN SOLUTION
+    public_subnet = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=lab.spec.public_subnets[0],
+        AvailabilityZone=lab.spec.az,
+        TagSpecifications=kit.tag_spec(lab, "subnet", "public"),
+    )["Subnet"]["SubnetId"]
+    private_subnet = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=lab.spec.private_subnets[0],
+        AvailabilityZone=lab.spec.az,
+        TagSpecifications=kit.tag_spec(lab, "subnet", "private"),
+    )["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(
+        SubnetId=public_subnet, MapPublicIpOnLaunch={"Value": lab.spec.map_public_ip_on_launch}
+    )
+    ### END SOLUTION
 subnets = kit.by_role(ec2.describe_subnets(Filters=mine)["Subnets"])
 for role, subnet in sorted(subnets.items()):
-    print(f"created subnet {role:<7} {subnet['CidrBlock']} | public IP on launch", end=" ")
-    print(subnet["MapPublicIpOnLaunch"], "| id", subnet["SubnetId"])
+    launch = f"public IP on launch {subnet['MapPublicIpOnLaunch']}"
+    say(role in already, f"{role} subnet {subnet['SubnetId']} {subnet['CidrBlock']}, {launch}")
 
 # %% [markdown]
 # Stuck? `lab.catch_up("vpc")` builds whatever this step still lacks with the library's own
@@ -257,6 +280,8 @@ else:
 #   whom.
 # - DNS support and DNS hostnames let hosts find each other by name.
 # - Tag everything you create; find it again with a `tag:` filter.
+# - Find before you create: a create call run twice makes a duplicate, so re-running a cell
+#   is safe only when it looks for the lab's resource first.
 
 # %% [markdown]
 # ## Checkpoint

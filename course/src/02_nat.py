@@ -67,66 +67,99 @@ vpc_id = kit.only(ec2.describe_vpcs(Filters=mine)["Vpcs"], "VPC", "01_vpc")["Vpc
 subnets = {kit.role(s): s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]}
 print("VPC", vpc_id, "| subnets", ", ".join(sorted(subnets)))
 
+
+def say(already, what):
+    """Whether a create cell found its resource (by the lab's tags) or made it."""
+    print(f"found {what} (already there)" if already else f"created {what}")
+
+
 # %% [markdown]
 # ## Do the step
+#
+# As in 01, each cell finds the lab's resource by its tags first and runs your code only when
+# it is missing: a create call run twice makes two gateways, and a re-run of this notebook
+# must be safe.
 #
 # **1. The Internet Gateway.** Create it, then attach it to the VPC: a gateway that is not
 # attached carries nothing. Keep its id in `igw_id` (the public route table needs it); the
 # VPC is `vpc_id`, found above.
 
 # %%
-### BEGIN SOLUTION
-igw_id = ec2.create_internet_gateway(
-    TagSpecifications=kit.tag_spec(lab, "internet-gateway", "igw")
-)["InternetGateway"]["InternetGatewayId"]
-ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-### END SOLUTION
+already = ec2.describe_internet_gateways(Filters=mine)["InternetGateways"]  # find first
+if already:
+    igw_id = already[0]["InternetGatewayId"]
+else:
+    ### BEGIN SOLUTION
+    igw_id = ec2.create_internet_gateway(
+        TagSpecifications=kit.tag_spec(lab, "internet-gateway", "igw")
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    ### END SOLUTION
 igw = kit.only(
     ec2.describe_internet_gateways(Filters=mine)["InternetGateways"],
     "Internet Gateway",
     "this cell",
 )
 attached = ", ".join(a["VpcId"] for a in igw["Attachments"]) or "nothing"
-print("Internet Gateway", igw["InternetGatewayId"], "attached to", attached)
+say(already, f"Internet Gateway {igw['InternetGatewayId']}, attached to {attached}")
 
 # %% [markdown]
 # **2. The NAT gateway.** It needs a fixed public address, an *Elastic IP*
 # (`allocate_address`), and it lives **in the public subnet**. It starts `pending`: wait
 # until it is `available` before routing through it. Keep its id in `nat_id` (the private
 # route table needs it).
+#
+# Both are looked for first. A deleted NAT gateway stays listed (`deleted`) for a while, so
+# the search asks for live ones only (`live`). An Elastic IP without its NAT gateway (a run
+# that stopped half-way) is in `eips`, the lab's free ones: use it rather than allocate a
+# second address, which costs money while it is idle. (`create_nat_gateway` also takes a
+# `ClientToken`: sent again with the same token, the call returns the gateway it made the
+# first time. That makes a retried call safe, but it is no search: the cell still looks
+# first.)
 
 # %%
-### BEGIN SOLUTION
-eip = ec2.allocate_address(Domain="vpc", TagSpecifications=kit.tag_spec(lab, "elastic-ip", "nat"))
-nat_id = ec2.create_nat_gateway(
-    SubnetId=subnets["public"],
-    AllocationId=eip["AllocationId"],
-    TagSpecifications=kit.tag_spec(lab, "natgateway", "nat"),
-)["NatGateway"]["NatGatewayId"]
-ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
-### END SOLUTION
-nat = kit.only(ec2.describe_nat_gateways(Filter=mine)["NatGateways"], "NAT gateway", "this cell")
-print("NAT gateway", nat["NatGatewayId"], "is", nat["State"])
+live = [*mine, {"Name": "state", "Values": ["pending", "available"]}]  # not deleted ones
+already = ec2.describe_nat_gateways(Filter=live)["NatGateways"]  # find first
+addresses = ec2.describe_addresses(Filters=mine)["Addresses"]
+eips = [a for a in addresses if not a.get("AssociationId")]  # the lab's free Elastic IPs
+if already:
+    nat_id = already[0]["NatGatewayId"]
+else:
+    ### BEGIN SOLUTION
+    tags = kit.tag_spec(lab, "elastic-ip", "nat")
+    eip = eips[0] if eips else ec2.allocate_address(Domain="vpc", TagSpecifications=tags)
+    nat_id = ec2.create_nat_gateway(
+        SubnetId=subnets["public"],
+        AllocationId=eip["AllocationId"],
+        TagSpecifications=kit.tag_spec(lab, "natgateway", "nat"),
+    )["NatGateway"]["NatGatewayId"]
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
+    ### END SOLUTION
+nat = kit.only(ec2.describe_nat_gateways(Filter=live)["NatGateways"], "NAT gateway", "this cell")
+say(already, f"NAT gateway {nat['NatGatewayId']} ({nat['State']})")
 
 # %% [markdown]
 # **3. The route tables.** One per subnet: create it in the VPC, add the default route
 # (`0.0.0.0/0`), and associate it with its subnet. The public table's default route goes to
 # the Internet Gateway (`igw_id`), the private table's to the NAT gateway (`nat_id`); the
-# subnets' ids are in `subnets`, by role.
+# subnets' ids are in `subnets`, by role. The loop skips a table the lab already has.
 
 # %%
-### BEGIN SOLUTION
-tables = {}
-for role, target in (("public", {"GatewayId": igw_id}), ("private", {"NatGatewayId": nat_id})):
+already = kit.by_role(ec2.describe_route_tables(Filters=mine)["RouteTables"])  # find first
+for role in ("public", "private"):
+    if role in already:
+        continue
+    ### BEGIN SOLUTION
+    target = {"GatewayId": igw_id} if role == "public" else {"NatGatewayId": nat_id}
     table_id = ec2.create_route_table(
         VpcId=vpc_id, TagSpecifications=kit.tag_spec(lab, "route-table", role)
     )["RouteTable"]["RouteTableId"]
     ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **target)
     ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnets[role])
-    tables[role] = table_id
-### END SOLUTION
+    ### END SOLUTION
 tables = kit.by_role(ec2.describe_route_tables(Filters=mine)["RouteTables"])
-print("route tables:", ", ".join(f"{r} {t['RouteTableId']}" for r, t in sorted(tables.items())))
+for role, table in sorted(tables.items()):
+    say(role in already, f"{role} route table {table['RouteTableId']}")
 
 # %% [markdown]
 # Stuck? `lab.catch_up("nat")` builds what is missing (and records that it did: no credit).
@@ -151,7 +184,7 @@ for table in ec2.describe_route_tables(Filters=mine)["RouteTables"]:
         print(f"    {route['DestinationCidrBlock']:<14} -> {route_target(route)}")
 
 nat = kit.only(
-    ec2.describe_nat_gateways(Filter=mine)["NatGateways"],
+    ec2.describe_nat_gateways(Filter=live)["NatGateways"],
     "NAT gateway",
     "the NAT gateway cell above",
 )

@@ -83,28 +83,41 @@ main_filter = in_default + [{"Name": "association.main", "Values": ["true"]}]
 default_table = ec2.describe_route_tables(Filters=main_filter)["RouteTables"][0]["RouteTableId"]
 print("lab VPC", vpc["CidrBlock"], "| default VPC", default_vpc["CidrBlock"])
 
+
+def say(already, what):
+    """Whether a create cell found its resource (by the lab's tags) or made it."""
+    print(f"found {what} (already there)" if already else f"created {what}")
+
+
 # %% [markdown]
 # ## Do the step
+#
+# As in 01 and 02, each cell finds the lab's resource by its tags first and runs your code
+# only when it is missing, so a re-run of this notebook launches no second Jenkins.
 #
 # **1. The key pair.** We make the key here and import only its public half: the private
 # key never leaves the lab's state folder (mode 0600). `kit.new_key_pair(lab, "jenkins")`
 # writes it there and returns the public line, which `import_key_pair` sends as
 # `PublicKeyMaterial`. Name it `lab.spec.instance("jenkins").key_name`, kept in `key_name`
 # (the server uses it), and tag it with `kit.tag_spec(lab, "key-pair", "jenkins", key_name)`.
-# Run the cell again and `new_key_pair` refuses, in one line, rather than overwrite a
-# private key whose key pair AWS already holds: that part of the step is done.
+# The cell looks for the key pair first; were it to call `new_key_pair` anyway, that
+# refuses in one line rather than overwrite a private key whose key pair AWS already holds.
 
 # %%
-### BEGIN SOLUTION
-key_name = lab.spec.instance("jenkins").key_name
-ec2.import_key_pair(
-    KeyName=key_name,
-    PublicKeyMaterial=kit.new_key_pair(lab, "jenkins").encode(),
-    TagSpecifications=kit.tag_spec(lab, "key-pair", "jenkins", key_name),
-)
-### END SOLUTION
+already = ec2.describe_key_pairs(Filters=jenkins_only)["KeyPairs"]  # find first
+if already:
+    key_name = already[0]["KeyName"]
+else:
+    ### BEGIN SOLUTION
+    key_name = lab.spec.instance("jenkins").key_name
+    ec2.import_key_pair(
+        KeyName=key_name,
+        PublicKeyMaterial=kit.new_key_pair(lab, "jenkins").encode(),
+        TagSpecifications=kit.tag_spec(lab, "key-pair", "jenkins", key_name),
+    )
+    ### END SOLUTION
 pair = kit.only(ec2.describe_key_pairs(Filters=jenkins_only)["KeyPairs"], "key pair", "this cell")
-print("imported key pair", pair["KeyName"])
+say(already, f"key pair {pair['KeyName']}")
 
 # %% [markdown]
 # **2. The security group**, in the default VPC: SSH from the admin range only. The Jenkins
@@ -113,27 +126,31 @@ print("imported key pair", pair["KeyName"])
 # opens it. Keep the group's id in `jenkins_sg`: the server uses it.
 
 # %%
-### BEGIN SOLUTION
-jenkins_sg = ec2.create_security_group(
-    GroupName=f"{lab.spec.name}-jenkins",
-    Description="Jenkins deployment server",
-    VpcId=default_vpc["VpcId"],
-    TagSpecifications=kit.tag_spec(lab, "security-group", "jenkins"),
-)["GroupId"]
-ec2.authorize_security_group_ingress(
-    GroupId=jenkins_sg,
-    IpPermissions=[
-        {
-            "IpProtocol": "tcp",
-            "FromPort": lab.spec.ports.ssh,
-            "ToPort": lab.spec.ports.ssh,
-            "IpRanges": [{"CidrIp": lab.spec.admin_cidr, "Description": "admin"}],
-        }
-    ],
-)
-### END SOLUTION
+already = ec2.describe_security_groups(Filters=jenkins_only)["SecurityGroups"]  # find first
+if already:
+    jenkins_sg = already[0]["GroupId"]
+else:
+    ### BEGIN SOLUTION
+    jenkins_sg = ec2.create_security_group(
+        GroupName=f"{lab.spec.name}-jenkins",
+        Description="Jenkins deployment server",
+        VpcId=default_vpc["VpcId"],
+        TagSpecifications=kit.tag_spec(lab, "security-group", "jenkins"),
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=jenkins_sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": lab.spec.ports.ssh,
+                "ToPort": lab.spec.ports.ssh,
+                "IpRanges": [{"CidrIp": lab.spec.admin_cidr, "Description": "admin"}],
+            }
+        ],
+    )
+    ### END SOLUTION
 found = ec2.describe_security_groups(Filters=jenkins_only)["SecurityGroups"]
-print("security group", kit.only(found, "Jenkins security group", "this cell")["GroupId"])
+say(already, f"security group {kit.only(found, 'Jenkins security group', 'this cell')['GroupId']}")
 
 # %% [markdown]
 # **3. The server.** `run_instances` in the default subnet, with a public IP, the key pair,
@@ -141,64 +158,77 @@ print("security group", kit.only(found, "Jenkins security group", "this cell")["
 # instance metadata service answers only with a session token (IMDSv2), and the network
 # interface goes away with the instance. The subnet is `default_subnet`, the key
 # `key_name`, the group `jenkins_sg`; the image is `kit.image(lab)`.
+#
+# The cell looks first for a Jenkins that is `pending` or `running` (a terminated one stays
+# listed for a while and does not count). `run_instances` also takes a `ClientToken`: sent
+# again with the same token, the call returns the instance it launched the first time
+# instead of a second one. That makes a *retried* call safe (an answer lost on the network),
+# but a token stays bound to its instance even after that is terminated, so after a reset
+# the same token would hand back the dead server: finding by tag is what makes a re-run
+# safe. (The library's step does both, with a new token when the old one names a
+# terminated instance.)
 
 # %%
-### BEGIN SOLUTION
-jenkins_id = ec2.run_instances(
-    ImageId=kit.image(lab),
-    InstanceType=lab.spec.instance("jenkins").instance_type,
-    MinCount=1,
-    MaxCount=1,
-    KeyName=key_name,
-    UserData=kit.user_data(lab, "jenkins"),
-    NetworkInterfaces=[
-        {
-            "DeviceIndex": 0,
-            "SubnetId": default_subnet,
-            "Groups": [jenkins_sg],
-            "AssociatePublicIpAddress": True,
-            "DeleteOnTermination": True,
-        }
-    ],
-    MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-    TagSpecifications=kit.tag_spec(lab, "instance", "jenkins"),
-)["Instances"][0]["InstanceId"]
-ec2.get_waiter("instance_running").wait(InstanceIds=[jenkins_id])
-### END SOLUTION
+live = {"Name": "instance-state-name", "Values": ["pending", "running"]}
+running = ec2.describe_instances(Filters=[*jenkins_only, live])["Reservations"]  # find first
+if not running:
+    ### BEGIN SOLUTION
+    jenkins_id = ec2.run_instances(
+        ImageId=kit.image(lab),
+        InstanceType=lab.spec.instance("jenkins").instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=key_name,
+        UserData=kit.user_data(lab, "jenkins"),
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": default_subnet,
+                "Groups": [jenkins_sg],
+                "AssociatePublicIpAddress": True,
+                "DeleteOnTermination": True,
+            }
+        ],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        TagSpecifications=kit.tag_spec(lab, "instance", "jenkins"),
+    )["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[jenkins_id])
+    ### END SOLUTION
 jenkins = lab.status().instances["jenkins"]
-print("Jenkins", jenkins.id, "is", jenkins.state)
+say(running, f"Jenkins {jenkins.id} ({jenkins.state})")
 
 # %% [markdown]
 # **4. The peering.** The default VPC *requests* it, the lab VPC *accepts* it. Then each side
 # needs a route to the other's range over the peering: the default VPC's main table to the
 # lab CIDR, and both lab tables to the default VPC's CIDR. The cell above found `vpc`,
-# `default_vpc`, `default_table` and the lab's route tables (`tables`, by role).
+# `default_vpc`, `default_table` and the lab's route tables (`tables`, by role). A peering
+# that is deleted or was rejected stays listed for a while: the search looks for live ones.
 
 # %%
-### BEGIN SOLUTION
-pcx_id = ec2.create_vpc_peering_connection(
-    VpcId=default_vpc["VpcId"],
-    PeerVpcId=vpc["VpcId"],
-    TagSpecifications=kit.tag_spec(lab, "vpc-peering-connection", "peering"),
-)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
-ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
-ec2.get_waiter("vpc_peering_connection_exists").wait(
-    VpcPeeringConnectionIds=[pcx_id],
-    Filters=[{"Name": "status-code", "Values": ["active"]}],
-)
-ec2.create_route(
-    RouteTableId=default_table, DestinationCidrBlock=lab.spec.cidr, VpcPeeringConnectionId=pcx_id
-)
-for role in ("public", "private"):
-    ec2.create_route(
-        RouteTableId=tables[role]["RouteTableId"],
-        DestinationCidrBlock=default_vpc["CidrBlock"],
-        VpcPeeringConnectionId=pcx_id,
+up = {"Name": "status-code", "Values": ["pending-acceptance", "provisioning", "active"]}
+already = ec2.describe_vpc_peering_connections(Filters=[*mine, up])["VpcPeeringConnections"]
+if not already:
+    ### BEGIN SOLUTION
+    pcx_id = ec2.create_vpc_peering_connection(
+        VpcId=default_vpc["VpcId"],
+        PeerVpcId=vpc["VpcId"],
+        TagSpecifications=kit.tag_spec(lab, "vpc-peering-connection", "peering"),
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    ec2.get_waiter("vpc_peering_connection_exists").wait(
+        VpcPeeringConnectionIds=[pcx_id],
+        Filters=[{"Name": "status-code", "Values": ["active"]}],
     )
-### END SOLUTION
-found = ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"]
+    routes = [(default_table, lab.spec.cidr)]  # (route table, the other side's range)
+    routes += [(tables[r]["RouteTableId"], default_vpc["CidrBlock"]) for r in ("public", "private")]
+    for table_id, cidr in routes:
+        ec2.create_route(
+            RouteTableId=table_id, DestinationCidrBlock=cidr, VpcPeeringConnectionId=pcx_id
+        )
+    ### END SOLUTION
+found = ec2.describe_vpc_peering_connections(Filters=[*mine, up])["VpcPeeringConnections"]
 pcx = kit.only(found, "peering connection", "this cell")
-print("peering", pcx["VpcPeeringConnectionId"], "is", pcx["Status"]["Code"])
+say(already, f"peering {pcx['VpcPeeringConnectionId']} ({pcx['Status']['Code']})")
 
 # %% [markdown]
 # Stuck? `lab.catch_up("jenkins")` builds what is missing (and records that it did: no

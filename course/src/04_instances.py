@@ -73,8 +73,18 @@ jenkins_sg = groups["jenkins"]["GroupId"]
 admin = lab.spec.admin_cidr
 print("VPC", vpc_id, "| Jenkins security group", jenkins_sg)
 
+
+def say(already, what):
+    """Whether a create cell found its resource (by the lab's tags) or made it."""
+    print(f"found {what} (already there)" if already else f"created {what}")
+
+
 # %% [markdown]
 # ## Do the step
+#
+# As in 01-03, nothing is created twice: each cell (or your function) finds the lab's
+# resource by its tags first and creates only what is missing, so a re-run of this notebook
+# launches no second server.
 #
 # **1. The security groups.** One per role, each in the lab VPC (`vpc_id`), named
 # `<lab>-<role>` and tagged with `kit.tag_spec(lab, "security-group", role)`. A rule's
@@ -113,16 +123,23 @@ print(allow(ports.http, cidr="0.0.0.0/0", why="anyone (HTTP)"))
 
 # %% [markdown]
 # **1a. The web server's group.** Write `security_group(role, description, rules)`: it
-# creates the group (`create_security_group` with `GroupName`, `Description`, `VpcId` and
-# `TagSpecifications`), authorizes `rules` on it and returns the group's id. Then make the
-# web group, `web_sg`: 22 from the admin range (`admin`) and from Jenkins' group
-# (`jenkins_sg`), 443 (HTTPS) and 80 from anyone (Nginx answers 80 only with a redirect to
-# HTTPS, step 06).
+# first looks for the role's group by the lab's tags and returns its id if it is there
+# (`say` it was found); otherwise it creates the group (`create_security_group` with
+# `GroupName`, `Description`, `VpcId` and `TagSpecifications`), authorizes `rules` on it,
+# says so and returns the new group's id. (A second group of the same name in one VPC is
+# refused by AWS, with an error that would stop the notebook: finding first avoids it.)
+# Then, in the next cell, make the web group, `web_sg`: 22 from the admin range (`admin`)
+# and from Jenkins' group (`jenkins_sg`), 443 (HTTPS) and 80 from anyone (Nginx answers 80
+# only with a redirect to HTTPS, step 06).
 
 
 # %%
 ### BEGIN SOLUTION
 def security_group(role, description, rules):
+    already = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
+    if role in already:  # find first
+        say(True, f"{role} security group {already[role]['GroupId']}")
+        return already[role]["GroupId"]
     group_id = ec2.create_security_group(
         GroupName=f"{lab.spec.name}-{role}",
         Description=description,
@@ -130,9 +147,15 @@ def security_group(role, description, rules):
         TagSpecifications=kit.tag_spec(lab, "security-group", role),
     )["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=rules)
+    say(False, f"{role} security group {group_id}")
     return group_id
 
 
+### END SOLUTION
+
+
+# %%
+### BEGIN SOLUTION
 web_sg = security_group(
     "web",
     "Web server: Nginx reverse proxy",
@@ -181,21 +204,26 @@ show_rules("monitoring")
 # (private half 0600 in the state folder) and returns the public line, which
 # `import_key_pair` sends as `PublicKeyMaterial`, named `lab.spec.instance(role).key_name`
 # and tagged with `kit.tag_spec(lab, "key-pair", role, key_name)`.
-# (`kit.new_key_pair` never overwrites a private key whose key pair AWS holds: run again,
-# it stops with a one-line message instead.)
+# The loop skips a role whose key pair the lab already has. (`kit.new_key_pair` never
+# overwrites a private key whose key pair AWS holds: called again, it stops with a one-line
+# message instead.)
 
 # %%
-### BEGIN SOLUTION
+already = kit.by_role(ec2.describe_key_pairs(Filters=mine)["KeyPairs"])  # find first
 for role in ("web", "app", "monitoring"):
+    if role in already:
+        continue
+    ### BEGIN SOLUTION
     key_name = lab.spec.instance(role).key_name
     ec2.import_key_pair(
         KeyName=key_name,
         PublicKeyMaterial=kit.new_key_pair(lab, role).encode(),
         TagSpecifications=kit.tag_spec(lab, "key-pair", role, key_name),
     )
-### END SOLUTION
-for pair in ec2.describe_key_pairs(Filters=mine)["KeyPairs"]:
-    print(f"key pair {pair['KeyName']} ({kit.role(pair)})")
+    ### END SOLUTION
+for role, pair in sorted(kit.by_role(ec2.describe_key_pairs(Filters=mine)["KeyPairs"]).items()):
+    if role != "jenkins":  # 03 made Jenkins' own
+        say(role in already, f"key pair {pair['KeyName']} ({role})")
 
 # %% [markdown]
 # **3a. The web server.** `run_instances`, one instance (`MinCount`, `MaxCount`), with the
@@ -205,55 +233,73 @@ for pair in ec2.describe_key_pairs(Filters=mine)["KeyPairs"]:
 # sits in the public subnet (`subnets["public"]`) with the web group (`groups["web"]`, found
 # again below), **gets** a public IP and goes away with the instance. The instance metadata
 # service answers only with a session token (`HttpTokens` `required`).
+#
+# `servers(role)` below finds the role's `pending` or `running` servers by the lab's tags (a
+# terminated one stays listed for a while and does not count); the cell launches only when
+# there is none. `run_instances` also takes a `ClientToken`: the same token sent again
+# returns the instance the first call launched instead of a second one. That makes a
+# *retried* call safe (an answer lost on the network), but a token stays bound to its
+# instance after it is terminated, so after a reset it would hand back the dead server:
+# finding by tag is what makes a re-run safe. (The library's step does both.)
 
 # %%
 groups = kit.by_role(ec2.describe_security_groups(Filters=mine)["SecurityGroups"])
 
 
-def show_server(role):
-    """The role's server, found by its tags: wait until it runs, then print it."""
+def servers(role):
+    """The role's pending or running servers, found by the lab's tags."""
     live = {"Name": "instance-state-name", "Values": ["pending", "running"]}
     tagged = [*mine, {"Name": "tag:vpclab:role", "Values": [role]}, live]
-    found = [
-        i for r in ec2.describe_instances(Filters=tagged)["Reservations"] for i in r["Instances"]
-    ]
-    server_id = kit.only(found, f"{role} server", "the cell above")["InstanceId"]
+    reservations = ec2.describe_instances(Filters=tagged)["Reservations"]
+    return [i for r in reservations for i in r["Instances"]]
+
+
+def show_server(role, already):
+    """The role's server: wait until it runs, then say whether the cell found or made it."""
+    server_id = kit.only(servers(role), f"{role} server", "the cell above")["InstanceId"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[server_id])
     server = lab.status().instances[role]
-    print(f"{role:<11} {server.state} | public IP {server.public_ip} | {server_id}")
+    say(already, f"{role} server {server_id} ({server.state}, public IP {server.public_ip})")
 
 
 # %%
-### BEGIN SOLUTION
-ec2.run_instances(
-    ImageId=kit.image(lab),
-    InstanceType=lab.spec.instance("web").instance_type,
-    MinCount=1,
-    MaxCount=1,
-    KeyName=lab.spec.instance("web").key_name,
-    UserData=kit.user_data(lab, "web"),
-    NetworkInterfaces=[
-        {
-            "DeviceIndex": 0,
-            "SubnetId": subnets["public"],
-            "Groups": [groups["web"]["GroupId"]],
-            "AssociatePublicIpAddress": True,
-            "DeleteOnTermination": True,
-        }
-    ],
-    MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-    TagSpecifications=kit.tag_spec(lab, "instance", "web"),
-)
-### END SOLUTION
-show_server("web")
+already = servers("web")  # find first
+if not already:
+    ### BEGIN SOLUTION
+    ec2.run_instances(
+        ImageId=kit.image(lab),
+        InstanceType=lab.spec.instance("web").instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=lab.spec.instance("web").key_name,
+        UserData=kit.user_data(lab, "web"),
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnets["public"],
+                "Groups": [groups["web"]["GroupId"]],
+                "AssociatePublicIpAddress": True,
+                "DeleteOnTermination": True,
+            }
+        ],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        TagSpecifications=kit.tag_spec(lab, "instance", "web"),
+    )
+    ### END SOLUTION
+show_server("web", already)
 
 # %% [markdown]
 # **3b. The app and monitoring servers**, the same call for each role: the app server in the
 # private subnet with **no** public IP, the monitoring server in the public subnet with one.
+# The loop skips a role whose server is already there.
 
 # %%
-### BEGIN SOLUTION
-for role, subnet, public_ip in (("app", "private", False), ("monitoring", "public", True)):
+already = {role: servers(role) for role in ("app", "monitoring")}  # find first
+for role in ("app", "monitoring"):
+    if already[role]:
+        continue
+    ### BEGIN SOLUTION
+    subnet, public_ip = ("private", False) if role == "app" else ("public", True)
     ec2.run_instances(
         ImageId=kit.image(lab),
         InstanceType=lab.spec.instance(role).instance_type,
@@ -273,9 +319,9 @@ for role, subnet, public_ip in (("app", "private", False), ("monitoring", "publi
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
         TagSpecifications=kit.tag_spec(lab, "instance", role),
     )
-### END SOLUTION
-show_server("app")
-show_server("monitoring")
+    ### END SOLUTION
+for role in ("app", "monitoring"):
+    show_server(role, already[role])
 
 # %% [markdown]
 # With the local data plane on, each launch also boots a real host: a network namespace

@@ -23,6 +23,7 @@ import csv
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -49,9 +50,13 @@ def _edit(folder: Path, name: str, change) -> None:
 
 
 def _replace_solution(nb: nbformat.NotebookNode, contains: str, code: str) -> None:
+    """The first solution region of the cell that holds `contains` replaced by `code`, at
+    the region's own indentation (a region may sit under the cell's find-first `if`)."""
     cell = next(c for c in nb.cells if BEGIN in c.source and contains in c.source)
     head, rest = cell.source.split(BEGIN, 1)
-    cell.source = f"{head}{BEGIN}\n{code}\n{END}{rest.split(END, 1)[1]}"
+    indent = head[len(head.rstrip(" ")) :]
+    code = textwrap.indent(code, indent)
+    cell.source = f"{head}{BEGIN}\n{code}\n{indent}{END}{rest.split(END, 1)[1]}"
 
 
 def _submission(root: Path, name: str, last: int = 4) -> Path:
