@@ -138,11 +138,13 @@ def work_unit(nodeid: str) -> str:
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: the pipeline's Test stage has no xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """`--dist loadscope` (`make test`) with our units: xdist's own grouping marks do not
-    take under pytest 9 (they rewrite a node id attribute pytest no longer reads). The
-    biggest units are handed out first, so the shared lab starts at once."""
+    take under pytest 9 (they rewrite a node id attribute pytest no longer reads). Units go
+    out in the order the workers collected them, costliest first (`_costliest_first`)."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # units in the workers' order: _costliest_first
 
     class SharedLabScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -213,6 +215,17 @@ def _shared_lab_order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("breaks") else 1
 
 
+def _costliest_first(item: pytest.Item) -> int:
+    """Under `make test`'s workers, units are handed out in this order, so that no long one
+    starts last and runs alone: the shared lab (its readers, then its breakers), then the
+    other tests by tier, `lab` first. Stable: within a rank every test keeps its place."""
+    shared = _shared_lab_order(item)
+    if shared:
+        return shared - 1
+    tier = next(t for t in TIERS if item.get_closest_marker(t))
+    return 2 + TIERS[::-1].index(tier)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in TIERS):
@@ -228,7 +241,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [i for i in items if not i.get_closest_marker("pypi")]
-    items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
+    if hasattr(config, "workerinput"):  # one of `make test`'s xdist workers
+        items.sort(key=_costliest_first)
+    else:
+        items.sort(key=_shared_lab_order)  # stable: every other test keeps its place
     config.stash[DROPPED] = dropped
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,11 @@ def test_pin_moves_every_thread_of_the_matched_process_and_counts_it() -> None:
     marker = f"vpclab-pin-test-{os.getpid()}"
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
+        deadline = time.monotonic() + 10
         found = steady.matching([child.pid, os.getpid()], marker)
+        while not found and time.monotonic() < deadline:  # until the child has exec'd
+            time.sleep(0.02)
+            found = steady.matching([child.pid, os.getpid()], marker)
         assert found == [child.pid]
         assert steady.pin(found, str(cpus[-1])) == 1
         assert os.sched_getaffinity(child.pid) == {cpus[-1]}

@@ -16,6 +16,7 @@ from tests.conftest import (
     SHARED_LAB_FILES,
     SHARED_LAB_UNIT,
     TIERS,
+    _costliest_first,
     pytest_xdist_make_scheduler,
 )
 
@@ -136,3 +137,29 @@ def _as_make_test(config: pytest.Config, dist: str) -> pytest.Config:
             return asked[name] if name in asked else config.getvalue(name)
 
     return AsMakeTest()  # type: ignore[return-value]
+
+
+class _Collected:
+    """A collected test as `_costliest_first` reads it: its fixtures and markers."""
+
+    def __init__(self, test: dict) -> None:
+        self.id, self.fixturenames, self.markers = test["id"], test["fixtures"], test["markers"]
+
+    def get_closest_marker(self, name: str) -> str | None:
+        return name if name in self.markers else None
+
+
+def test_make_tests_workers_hand_out_the_costliest_units_first(collected):
+    """A long unit handed out last runs alone on one worker while the other waits: the shared
+    lab goes first, readers before breakers, then the tiers from `lab` down to `unit`."""
+    order = sorted((_Collected(t) for t in collected["kept"]), key=_costliest_first)
+    ranks = [_costliest_first(t) for t in order]
+    shared = [t for t in order if "full_lab" in t.fixturenames]
+    assert order[: len(shared)] == shared
+    breaks = ["breaks" in t.markers for t in shared]
+    assert breaks == sorted(breaks)
+    tiers = [next(m for m in TIERS if m in t.markers) for t in order[len(shared) :]]
+    assert tiers == sorted(tiers, key=lambda tier: -TIERS.index(tier)) and tiers[0] == "lab"
+    assert ranks == sorted(ranks)
+    live = next(i for i, t in enumerate(order) if "test_live_notebooks" in t.id)
+    assert live < next(i for i, t in enumerate(order) if "moto" in t.markers)
