@@ -49,9 +49,11 @@ def test_nat_notebook_prints_the_peering_route_target(lab):
     """After the jenkins step each lab table also routes the default VPC through the peering:
     the notebook's cell, run again then, prints that route's pcx-… id."""
     lab.up(through="jenkins")
+    mine = [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}]
     namespace = {
         "ec2": lab.cloud.ec2,
-        "mine": [{"Name": "tag:vpclab:lab", "Values": [lab.spec.name]}],
+        "mine": mine,
+        "live": [*mine, {"Name": "state", "Values": ["pending", "available"]}],  # as 02 sets it
         "route_target": route_target,
         "kit": kit,
     }
