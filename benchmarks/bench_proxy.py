@@ -14,7 +14,7 @@ or non-2xx answer fails the run.
 from __future__ import annotations
 
 from steady import alternate, cost_line, machine, paired_ratio, plan_cores
-from wrkload import exit_on_errors, pinned, setup, summarize, wrk
+from wrkload import exit_on_errors, pinned, reusing_time_wait, setup, summarize, wrk
 
 from vpclab import remote
 
@@ -31,7 +31,10 @@ def main() -> None:
     cores = None if args.no_pin else plan_cores()
     web = remote.open_role(ctx, "web")
     try:
-        with pinned(ctx, [("web", "^nginx"), ("app", "gunicorn")], cores):
+        with (
+            reusing_time_wait(ctx, "web"),
+            pinned(ctx, [("web", "^nginx"), ("app", "gunicorn")], cores),
+        ):
             load = cores.load if cores else None
             runs = alternate(
                 list(targets),

@@ -20,7 +20,7 @@ import sys
 import time
 
 from steady import alternate, cost_line, machine, paired_ratio, plan_cores
-from wrkload import Run, exit_on_errors, pinned, setup, summarize, wrk
+from wrkload import Run, exit_on_errors, pinned, reusing_time_wait, setup, summarize, wrk
 
 from vpclab import remote
 from vpclab.errors import VpclabError
@@ -90,7 +90,7 @@ def main() -> None:
             mon, {config.PROMETHEUS_YML: config.prometheus_yml(fast, monitoring.servers(ctx))}
         )
         mon.run("supervisorctl restart prometheus >/dev/null", sudo=True)
-        with pinned(ctx, [("app", "gunicorn")], cores):
+        with reusing_time_wait(ctx, "web"), pinned(ctx, [("app", "gunicorn")], cores):
             runs = alternate([SCRAPING, QUIET], args.rounds, one_round)
     finally:
         mon.put_text(original, config.PROMETHEUS_YML, 0o644, sudo=True, owner="root:root")

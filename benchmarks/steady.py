@@ -178,3 +178,23 @@ def pin(pids: Iterable[int], cores: str) -> int:
             continue
         pinned += 1
     return pinned
+
+
+def time_wait_reuse(netns: str, value: str) -> str:
+    """Sets `net.ipv4.tcp_tw_reuse` in a network namespace (the setting is per namespace) and
+    returns what it was. 1 lets new outgoing connections reuse TIME_WAIT ports; Ubuntu's
+    default 2 allows that on loopback only."""
+
+    def sysctl(*args: str) -> str:
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, "sysctl", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        return done.stdout.strip()
+
+    before = sysctl("-n", "net.ipv4.tcp_tw_reuse")
+    sysctl("-q", "-w", f"net.ipv4.tcp_tw_reuse={value}")
+    return before

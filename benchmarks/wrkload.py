@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from steady import MIN_ROUNDS, Cores, Figure, host_processes, pin, taskset
+from steady import MIN_ROUNDS, Cores, Figure, host_processes, pin, taskset, time_wait_reuse
 
 from vpclab import remote
 from vpclab.errors import VpclabError
@@ -126,6 +126,26 @@ def wrk(host: Host, url: str, seconds: int, connections: int, cores: str | None 
     return parse_wrk(host.run(taskset(cores, cmd), timeout=seconds + 30).stdout, limit * THREADS)
 
 
+def host_netns(ctx: Context, role: str) -> str:
+    """The network namespace of a role's host in the local lab."""
+    return names.netns(names.lab_id(ctx.spec.name, state_root(ctx.spec_path)), role)
+
+
+@contextmanager
+def reusing_time_wait(ctx: Context, role: str) -> Iterator[None]:
+    """New outgoing connections from the role's host may reuse TIME_WAIT ports for the run;
+    the previous setting comes back afterwards. gunicorn's sync workers close every
+    connection, so without it the web host held about 13,700 TIME_WAIT sockets after two 6 s
+    rounds, connect() searched the port range, system CPU rose from about 15% to 45% and the
+    rate fell 3x: a figure of the port range, not of the proxy."""
+    netns = host_netns(ctx, role)
+    before = time_wait_reuse(netns, "1")
+    try:
+        yield
+    finally:
+        time_wait_reuse(netns, before)
+
+
 @contextmanager
 def pinned(ctx: Context, servers: list[tuple[str, str]], cores: Cores | None) -> Iterator[None]:
     """Each (role, command-line pattern) pair's processes on the server CPUs for the run, back
@@ -133,8 +153,7 @@ def pinned(ctx: Context, servers: list[tuple[str, str]], cores: Cores | None) ->
     if cores is None:
         yield
         return
-    lid = names.lab_id(ctx.spec.name, state_root(ctx.spec_path))
-    found = {role: host_processes(names.netns(lid, role), pattern) for role, pattern in servers}
+    found = {role: host_processes(host_netns(ctx, role), pattern) for role, pattern in servers}
     try:
         for (role, pattern), pids in zip(servers, found.values(), strict=True):
             count = pin(pids, cores.server)

@@ -115,3 +115,19 @@ def test_pin_moves_every_thread_of_the_matched_process_and_counts_it() -> None:
         child.wait()
     assert steady.matching([child.pid], marker) == []  # gone: left out, no error
     assert steady.pin([child.pid], str(cpus[0])) == 0
+
+
+def test_time_wait_reuse_is_set_in_one_namespace_and_given_back(data_plane):
+    """The load benchmarks let a lab host reuse TIME_WAIT ports for a run: the setting is the
+    namespace's own (the machine's stays), and the previous value is returned to restore."""
+    netns = f"vpclab-steadytest{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", netns], check=True, timeout=10)
+    try:
+        machine = Path("/proc/sys/net/ipv4/tcp_tw_reuse").read_text().strip()
+        before = steady.time_wait_reuse(netns, "1")
+        assert before in ("0", "1", "2")
+        assert steady.time_wait_reuse(netns, before) == "1"
+        assert steady.time_wait_reuse(netns, before) == before
+        assert Path("/proc/sys/net/ipv4/tcp_tw_reuse").read_text().strip() == machine
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=True, timeout=10)
