@@ -22,7 +22,7 @@ def _pid_written(path: Path) -> str:
     return f"import os\nopen({str(path)!r}, 'w').write(str(os.getpid()))"
 
 
-def _gone(pid: int, within: float = 10.0) -> bool:
+def gone(pid: int, within: float = 10.0) -> bool:
     """True once the process is no more (or only a zombie waiting to be reaped)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -53,7 +53,7 @@ def test_a_failing_cell_raises_and_the_kernel_is_shut_down(tmp_path):
     with pytest.raises(CellExecutionError, match="broken on purpose"):
         kernel.execute(nb, tmp_path, timeout=60)
     assert nb.cells[2].get("execution_count") is None  # stopped at the failing cell
-    assert _gone(int(pid_file.read_text()))
+    assert gone(int(pid_file.read_text()))
 
 
 def test_a_looping_cell_is_stopped_at_the_limit_and_the_kernel_is_shut_down(tmp_path):
@@ -64,4 +64,4 @@ def test_a_looping_cell_is_stopped_at_the_limit_and_the_kernel_is_shut_down(tmp_
         kernel.execute(nb, tmp_path, timeout=2)
     assert time.monotonic() - started < 60
     pid = int(pid_file.read_text())
-    assert pid != os.getpid() and _gone(pid)
+    assert pid != os.getpid() and gone(pid)

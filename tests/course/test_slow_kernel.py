@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 
+from tests.course.test_kernel import gone
 from vpclab.course import kernel
 from vpclab.course.overlay import reference_steps
 from vpclab.course.relay import Relay
@@ -57,20 +57,7 @@ class DiesFirst:
 
 def _all_gone(pid_file: Path) -> bool:
     pids = [int(p) for p in pid_file.read_text().split()]
-    return len(pids) == 2 and all(_gone(pid) for pid in pids)
-
-
-def _gone(pid: int, within: float = 15.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.1)
-    return False
+    return len(pids) == 2 and all(gone(pid, within=15.0) for pid in pids)
 
 
 def test_a_kernel_slow_to_start_is_waited_for(tmp_path):
