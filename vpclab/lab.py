@@ -16,12 +16,13 @@ from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
 from vpclab.checklist import CheckResult
-from vpclab.checks import Facts, inside_build, live, run_checks
+from vpclab.checks import Facts, live, run_checks
 from vpclab.cost import CostEstimate
 from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-exported
 from vpclab.course.checkpoint import checkpoint_text
 from vpclab.diagram import Drawing
 from vpclab.errors import UsageError, VpclabError, brief_in_notebooks
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.hosts.ssh import ssh_command
 from vpclab.localcloud import lifecycle, names
 from vpclab.localcloud.status import DataPlaneStatus, LabStatus

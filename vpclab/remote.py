@@ -20,6 +20,7 @@ from typing import Protocol
 
 from vpclab.aws.session import Cloud
 from vpclab.errors import VpclabError
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.hosts.ssh import Host, known_hosts_path, open_host
 from vpclab.spec import LabSpec
 
@@ -169,7 +170,6 @@ def site_tls(reach: Reach) -> ssl.SSLContext:
     build the lab CA is the operator's (not in the build's state folder): there the site's
     pages are read without verifying, and the certificate check SKIPs."""
     from vpclab import labca
-    from vpclab.checks import inside_build
 
     if inside_build() and not labca.ca_cert_path(reach.spec.name, reach.spec_path).exists():
         return ssl._create_unverified_context()  # noqa: S323 - see the docstring

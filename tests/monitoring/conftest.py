@@ -1,5 +1,5 @@
 """The monitoring tests' lab: the session's shared whole lab (`full_lab`, tests/reallab.py),
-its intervals and alert windows shortened (FAST_MONITORING), under its old names."""
+its intervals and alert windows shortened (SHARED_LAB_MONITORING), under its old names."""
 
 from __future__ import annotations
 

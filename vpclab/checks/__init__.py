@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -78,14 +77,6 @@ class Check:
         outcome = self.run(facts)
         hint = (outcome.hint or self.hint) if outcome.status is Status.FAIL else ""
         return CheckResult(self.id, self.step, self.title, outcome.status, outcome.detail, hint)
-
-
-def inside_build() -> str | None:
-    """'pipeline build #N' when the checklist runs in a pipeline build's Verify stage (Jenkins
-    sets BUILD_NUMBER and WORKSPACE; so does `vpclab pipeline run`), else None."""
-    if os.environ.get("BUILD_NUMBER") and os.environ.get("WORKSPACE"):
-        return f"pipeline build #{os.environ['BUILD_NUMBER']}"
-    return None
 
 
 REGISTRY: list[Check] = []  # the one registry: every check, read or probed

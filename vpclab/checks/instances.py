@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from vpclab.aws.inventory import IngressRule, allows, ingress_rules
-from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok
+from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.servers import UP_INSTANCES, instance, key_pairs
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.facts.security_groups import (
     Ingress,
     describe_permission,

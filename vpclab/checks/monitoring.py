@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from vpclab import remote
 from vpclab.aws import secrets
 from vpclab.aws.inventory import allows, ingress_rules
-from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
+from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.facts.server_apis import prometheus_of
 from vpclab.monitoring import config, grafana
 from vpclab.monitoring.panels import dashboard_panels

@@ -7,9 +7,10 @@ from __future__ import annotations
 import ssl
 
 from vpclab import labca, remote
-from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
+from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts, public_web
 from vpclab.facts import nginx_site
+from vpclab.facts.pipeline_build import inside_build
 
 
 @check(

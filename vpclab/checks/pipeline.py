@@ -11,9 +11,10 @@ import json
 from collections.abc import Callable
 
 from vpclab import remote
-from vpclab.checks import Facts, Outcome, check, fail, inside_build, ok, skip
+from vpclab.checks import Facts, Outcome, check, fail, ok, skip
 from vpclab.checks.hosts import on_hosts, public_web
 from vpclab.errors import VpclabError
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.pipeline.builds import BuildSummary, Result, builds_dir, last
 
 RUN = "run 'vpclab pipeline run' (on the aws target: 'vpclab up', which builds workload_4)"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import stat
 
 from vpclab.aws import keypairs
-from vpclab.checks import Facts, Outcome, fail, inside_build, ok
+from vpclab.checks import Facts, Outcome, fail, ok
+from vpclab.facts.pipeline_build import inside_build
 from vpclab.paths import keys_dir
 
 UP_INSTANCES = "run 'vpclab up --through instances'"
