@@ -152,7 +152,8 @@ def run_all(
             for r in results:
                 for s in r.steps:
                     if s.score in bad:
-                        print(f"     {r.name} {s.step} {s.score}: {(s.reasons or ['?'])[0][:160]}")
+                        # Whole: a checkpoint's difference names both lines at its end.
+                        print(f"     {r.name} {s.step} {s.score}: {(s.reasons or ['?'])[0]}")
 
 
 if __name__ == "__main__":
