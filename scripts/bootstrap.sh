@@ -93,3 +93,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ app/requirements.tx
   # The test mode's packages include the lab's.
   if [ "$MODE" = test ]; then touch "$VENV/.vpclab-installed"; fi
 fi
+# jsonschema (under nbformat, through jupyter-events' format-nongpl extra) imports
+# rfc3987-syntax when it is there, which builds its IRI parsers at import: about 1 s of CPU in
+# every process that reads a notebook, two per graded lab. Nothing here validates the iri
+# formats it checks (upstream: python-jsonschema/jsonschema#1428). Checked on every run, so an
+# older venv loses it too (tests/test_startup.py).
+if compgen -G "$VENV/lib/python3*/site-packages/rfc3987_syntax" >/dev/null; then
+  "$VENV/bin/python" -m pip uninstall -y -q rfc3987-syntax
+fi

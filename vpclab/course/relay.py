@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 
 from vpclab.aws.session import GRADER_MARK, STEP_MARK, is_mutating, read_mark
-from vpclab.localcloud.moto_main import action_of
 from vpclab.localcloud.passthrough import Passthrough, Request
+from vpclab.localcloud.recording import action_of
 
 # The read a host-only step sends at its end (see `vpclab.steps._marked`).
 HOST_WORK = "GetCallerIdentity"

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
 
 from vpclab.monitoring.panels import Panel, dashboard_panels, dashboard_title
 from vpclab.spec import LabSpec
+
+# grafanalib is imported where a dashboard is built: it takes about 0.1 s, which every process
+# that imports the steps (each kernel, each CLI call) would pay (tests/test_startup.py).
+if TYPE_CHECKING:
+    from grafanalib import core as g
 
 DATASOURCE_UID = "prometheus"
 DASHBOARD_UID = "vpclab-microblog"
@@ -42,6 +46,8 @@ WIDTH, HEIGHT = 12, 8  # Grafana's grid is 24 wide
 
 
 def _panel(panel: Panel, index: int) -> g.TimeSeries:
+    from grafanalib import core as g
+
     return g.TimeSeries(
         title=panel.title,
         dataSource={"type": "prometheus", "uid": DATASOURCE_UID},
@@ -57,6 +63,8 @@ def _panel(panel: Panel, index: int) -> g.TimeSeries:
 
 
 def dashboard(spec: LabSpec) -> g.Dashboard:
+    from grafanalib import core as g
+
     panels = dashboard_panels(spec.monitoring.rate_window)
     return g.Dashboard(
         title=dashboard_title(spec.name),
@@ -95,6 +103,8 @@ def files(spec: LabSpec) -> dict[str, str]:
             }
         ],
     }
+    from grafanalib._gen import DashboardEncoder
+
     text = json.dumps(dashboard(spec).to_json_data(), cls=DashboardEncoder, indent=2)
     return dict(
         zip(
