@@ -113,7 +113,11 @@ def drop_checkpoint(nb: nbformat.NotebookNode) -> None:
 
 
 def loop_forever(nb: nbformat.NotebookNode) -> None:
-    _replace_solution(nb, "create_vpc_peering_connection", "while True:\n    pass")
+    """A wait for a state that never comes. It sleeps, so it takes no core from the labs
+    graded beside it; test_kernel stops a loop that spins."""
+    _replace_solution(
+        nb, "create_vpc_peering_connection", "import time\nwhile True:\n    time.sleep(0.5)"
+    )
 
 
 CLASS = {
