@@ -178,7 +178,11 @@ class Host:
                     ("127.0.0.1", 0),
                     timeout=self.connect_timeout,
                 )
-            return connect_in(self.netns, (self.address, self.port), timeout=self.connect_timeout)
+            sock = connect_in(self.netns, (self.address, self.port), timeout=self.connect_timeout)
+            # A command is a few small packets each way: with Nagle's algorithm on, one of
+            # them waited for the server's delayed ACK, about 40 ms a command.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
         except (OSError, paramiko.SSHException) as exc:
             hop = f" through {self.via.name}" if self.via else ""
             raise VpclabError(
