@@ -1,5 +1,5 @@
 """Benchmark: one API call straight to a moto server, and through the grader's relay (the same
-pass-through that serves a host's door and a build's gate).
+pass-through that serves each host's door to the control plane).
 
 Every call of a graded kernel goes through the relay, and a graded lab makes hundreds. The
 rounds alternate the two sides (benchmarks/steady.py) and report milliseconds per call.
