@@ -64,6 +64,9 @@ if _metrics_enabled():
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _OWN_PROMETHEUS_DIR = Path(tempfile.mkdtemp(prefix="microblog-prometheus-"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_OWN_PROMETHEUS_DIR)
+    # Imported now, in the master: child_exit runs in its SIGCHLD handler, where an import
+    # is cut short by the next worker's exit and leaves the module half-initialised.
+    from prometheus_client import multiprocess
 
 
 def on_starting(server: Any) -> None:
@@ -82,8 +85,6 @@ def child_exit(server: Any, worker: Any) -> None:
     """Fold a dead worker's gauges away; its counters stay in the totals."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") or not _metrics_enabled():
         return
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
 
 

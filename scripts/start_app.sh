@@ -285,9 +285,12 @@ run_as_app() { # run_as_app CMD...: in the current release, with the env file, a
   )
 }
 
-restart() {
+restart() { # one start: a program that update has just added or changed is starting already
+  local before
+  before=$(supervisorctl pid "$PROGRAM" 2>/dev/null || true)
   supervisorctl reread >/dev/null
   supervisorctl update "$PROGRAM" >/dev/null
+  [ "$(supervisorctl pid "$PROGRAM" 2>/dev/null || true)" = "$before" ] || return 0
   supervisorctl restart "$PROGRAM" >/dev/null || true
 }
 

@@ -147,6 +147,21 @@ def test_conf_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert prom.is_dir()  # a folder the operator chose is left in place
 
 
+def test_the_master_imports_the_metrics_module_before_a_worker_exits(tmp_path: Path) -> None:
+    # child_exit runs in the master's SIGCHLD handler. Importing prometheus_client there was
+    # cut short by the next worker's exit: on a lab host every restart ended in a traceback
+    # and exit status 1.
+    code = (
+        "import runpy, sys; runpy.run_path('gunicorn.conf.py'); "
+        "print('prometheus_client.multiprocess' in sys.modules)"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "METRICS_ENABLED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "True", done.stderr[-2000:]
+
+
 def test_conf_with_metrics_off(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load_conf(monkeypatch, METRICS_ENABLED="0")
     assert not os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -68,6 +68,7 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
     app = _host(up, "app")
     try:
         before = app.run(f"readlink {app_deploy.APP_ROOT}/current").stdout.strip()
+        logged = len(_supervisor_events(app))
     finally:
         remote.close(app)
     # A forced redeploy: a new release folder, same database. run_setup's session closes.
@@ -75,12 +76,43 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
     app = _host(up, "app")
     try:
         after = app.run(f"readlink {app_deploy.APP_ROOT}/current").stdout.strip()
+        events = _supervisor_events(app)[logged:]
     finally:
         remote.close(app)
     assert after != before
+    # One restart, and the old master ended cleanly.
+    assert [e.split(" (")[0] for e in events] == [
+        "stopped",
+        "spawned",
+        "success",
+    ], events
+    assert "stopped (exit status 0)" in events, events
     time.sleep(1)  # the deploying session is gone: the app must still answer
     assert body in up.get("explore")
     assert _result(up, "scripts", "scripts.app_supervised").status is Status.PASS
+
+
+def _supervisor_events(app) -> list[str]:
+    """What supervisord logged of the app's program, in order: 'spawned', 'success' and
+    'stopped (exit status N)'."""
+    log = app.run("cat /var/log/supervisor/supervisord.log", sudo=True).stdout
+    name = re.escape(app_deploy.PROGRAM)
+    found = re.findall(
+        rf"(spawned|success|stopped): '?{name}\b'?[^(\n]*(\(exit status \d+\))?",
+        log,
+    )
+    return [f"{what} {status}".strip() for what, status in found]
+
+
+def test_the_first_deploy_starts_gunicorn_once(up: DeployLab):
+    # It used to start twice: supervisorctl update starts a new program, then a restart
+    # killed it while it booted.
+    app = _host(up, "app")
+    try:
+        events = _supervisor_events(app)
+    finally:
+        remote.close(app)
+    assert events[:2] == ["spawned", "success"], events
 
 
 def test_a_release_failing_its_health_check_is_rolled_back(up: DeployLab, tmp_path):
