@@ -57,6 +57,30 @@ STDERR_TAIL = 800
 # --- running commands and copying files ------------------------------------------------------
 
 
+class QuickAckSocket(socket.socket):
+    """A socket that ACKs what it receives at once. sshd leaves Nagle's algorithm on for a
+    command without a terminal, so its reply's last packets waited for our delayed ACK
+    (40 ms): `sudo cat` of a small file on a lab's app server took 82 ms, 18 ms with this.
+    Linux only; the kernel drops quick-ACK mode by itself, so every read turns it on again."""
+
+    QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> socket.socket:
+        if cls.QUICKACK is None:
+            return sock
+        timeout = sock.gettimeout()
+        adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        adopted.settimeout(timeout)
+        adopted.setsockopt(socket.IPPROTO_TCP, cls.QUICKACK, 1)
+        return adopted
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        self.setsockopt(socket.IPPROTO_TCP, self.QUICKACK, 1)
+        return data
+
+
 @dataclass(frozen=True)
 class Result:
     rc: int
@@ -182,7 +206,7 @@ class Host:
             # A command is a few small packets each way: with Nagle's algorithm on, one of
             # them waited for the server's delayed ACK, about 40 ms a command.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
+            return QuickAckSocket.adopt(sock)
         except (OSError, paramiko.SSHException) as exc:
             hop = f" through {self.via.name}" if self.via else ""
             raise VpclabError(
