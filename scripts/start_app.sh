@@ -22,7 +22,8 @@
 #   SECRET_STDIN=1   read SECRET_KEY from the first line of stdin (keeps it off argv)
 #   SECRET_KEY       otherwise taken from the environment, else kept from ENV_FILE, else
 #                    generated once
-#   FORCE=1          make a new release even when the commit is already serving
+#   FORCE=1          make a new release even when the commit is already serving, and run
+#                    pip even when the requirements are those the venv has
 #   HEALTH_TRIES     health-check attempts, 0.5 s apart (default 40)
 #   KEEP_RELEASES    release folders kept (default 5)
 #   APT_LOCK_WAIT    seconds apt waits for the dpkg lock (default 600)
@@ -259,10 +260,22 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating the venv $VENV"
   as_builder python3 -m venv "$VENV"
 fi
-log "installing app/requirements.txt as $BUILD_USER"
-# shellcheck disable=SC2086 # PIP_ARGS is a list of words on purpose
-as_builder "$VENV/bin/pip" install --quiet --disable-pip-version-check $PIP_ARGS \
-  -r "$release/app/requirements.txt"
+# The venv is shared by the releases: pip runs when the requirements (or the interpreter)
+# differ from what it last installed, or FORCE=1.
+# Run as the builder: root never runs nor follows what the builder owns.
+stamp=$VENV/.requirements.sha256
+wanted=$({ as_builder "$VENV/bin/python" --version; as_builder cat "$release/app/requirements.txt"; } |
+  sha256sum | cut -d' ' -f1)
+if [ "$FORCE" != 1 ] && [ "$(as_builder cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+  log "app/requirements.txt unchanged since the venv installed it: nothing to install"
+else
+  log "installing app/requirements.txt as $BUILD_USER"
+  as_builder rm -f "$stamp"
+  # shellcheck disable=SC2086 # PIP_ARGS is a list of words on purpose
+  as_builder "$VENV/bin/pip" install --quiet --disable-pip-version-check $PIP_ARGS \
+    -r "$release/app/requirements.txt"
+  as_builder tee "$stamp" <<<"$wanted" >/dev/null
+fi
 
 switch_to() { # atomically point current at a release folder
   ln -sfn "$1" "$CURRENT.tmp"

@@ -10,9 +10,20 @@ if [ ! -x "$CI_VENV/bin/python" ]; then
   ci_log "creating $CI_VENV with $($python --version)"
   "$python" -m venv "$CI_VENV"
 fi
-# shellcheck disable=SC2086 # PIP_ARGS is a list of options
-"$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS \
-  -r app/requirements.txt -r scripts/ci/requirements.txt
+# The venv outlives the build (a workspace keeps it): pip runs when the requirements or the
+# interpreter changed since it last installed them, not on every build.
+stamp=$CI_VENV/.requirements.sha256
+wanted=$({ "$CI_VENV/bin/python" --version; cat app/requirements.txt scripts/ci/requirements.txt; } |
+  sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+  ci_log "requirements unchanged since $CI_VENV installed them: nothing to install"
+else
+  rm -f "$stamp"
+  # shellcheck disable=SC2086 # PIP_ARGS is a list of options
+  "$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS \
+    -r app/requirements.txt -r scripts/ci/requirements.txt
+  printf '%s\n' "$wanted" >"$stamp"
+  ci_log "built: $("$CI_VENV/bin/python" -m pip freeze --disable-pip-version-check | wc -l) packages"
+fi
 "$CI_VENV/bin/python" -c "import app, flask, pytest" ||
   ci_die "the app does not import from the workspace root"
-ci_log "built: $("$CI_VENV/bin/python" -m pip freeze --disable-pip-version-check | wc -l) packages"

@@ -72,7 +72,8 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
     finally:
         remote.close(app)
     # A forced redeploy: a new release folder, same database. run_setup's session closes.
-    scripts.run_setup(up.lab().context(), {"FORCE": "1"})
+    log = scripts.run_setup(up.lab().context(), {"FORCE": "1"})
+    assert "installing app/requirements.txt" in log, log  # FORCE=1 runs pip regardless
     app = _host(up, "app")
     try:
         after = app.run(f"readlink {app_deploy.APP_ROOT}/current").stdout.strip()
@@ -80,13 +81,9 @@ def test_redeploy_keeps_posts_and_the_app_outlives_the_ssh_session(up: DeployLab
     finally:
         remote.close(app)
     assert after != before
-    # One restart, and the old master ended cleanly.
-    assert [e.split(" (")[0] for e in events] == [
-        "stopped",
-        "spawned",
-        "success",
-    ], events
-    assert "stopped (exit status 0)" in events, events
+    # One restart, and the old master ended cleanly ('success' comes a second after the
+    # spawn: it may not be logged yet).
+    assert [e for e in events if e != "success"] == ["stopped (exit status 0)", "spawned"], events
     time.sleep(1)  # the deploying session is gone: the app must still answer
     assert body in up.get("explore")
     assert _result(up, "scripts", "scripts.app_supervised").status is Status.PASS

@@ -52,6 +52,12 @@ def test_a_commit_is_built_and_deployed(lab: PipelineLab) -> None:
     folder = Path(lab.env["VPCLAB_STATE"])
     kept = list(folder.rglob(f"builds/{newest['number']}/junit/reports/tests.xml"))
     assert kept, "the Test stage's JUnit file was not collected into the build folder"
+    # The requirements did not change: neither the CI venv nor the app's venv reinstalls.
+    build_dir = kept[0].parents[2]
+    built = (build_dir / stages["Build"]["log"]).read_text()
+    assert "nothing to install" in built, built
+    deployed = (build_dir / stages["Deploy"]["log"]).read_text()
+    assert "app/requirements.txt unchanged" in deployed, deployed[-3000:]
     assert list(folder.rglob(f"builds/{newest['number']}/artifacts/reports/sbom.json"))
     verify = lab.cli("verify", "--step", "pipeline")
     assert verify.returncode == 0, verify.stdout
