@@ -23,7 +23,7 @@ else
   "$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS \
     -r app/requirements.txt -r scripts/ci/requirements.txt
   printf '%s\n' "$wanted" >"$stamp"
-  ci_log "built: $("$CI_VENV/bin/python" -m pip freeze --disable-pip-version-check | wc -l) packages"
+  ci_log "built: $("$CI_VENV/bin/python" -c 'import importlib.metadata as m; print(len(list(m.distributions())))') packages"
 fi
 "$CI_VENV/bin/python" -c "import app, flask, pytest" ||
   ci_die "the app does not import from the workspace root"
