@@ -112,6 +112,16 @@ def test_the_first_deploy_starts_gunicorn_once(up: DeployLab):
     assert events[:2] == ["spawned", "success"], events
 
 
+def test_closing_a_connection_through_the_jump_host_ends_its_thread(up: DeployLab):
+    # Left running, the thread closed its channel after the jump host's connection was gone
+    # and died with EOFError (a warning in a full test run).
+    app = _host(up, "app")
+    app.run("true")
+    transport = app._client.get_transport()
+    remote.close(app)
+    assert not transport.is_alive()
+
+
 def test_a_release_failing_its_health_check_is_rolled_back(up: DeployLab, tmp_path):
     good = up.healthz_commit()
     mirror, work = git_mirror(up), tmp_path / "broken"

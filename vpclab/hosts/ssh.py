@@ -230,8 +230,13 @@ class Host:
 
     def close(self) -> None:
         if self._client is not None:
+            transport = self._client.get_transport()
             self._client.close()
             self._client = None
+            if transport is not None and self.via is not None:
+                # Its thread's last act is closing its channel on the jump host's connection:
+                # closed first, that connection made the thread die with EOFError.
+                transport.join(timeout=2)
 
     def __enter__(self) -> Host:
         return self.connect()
