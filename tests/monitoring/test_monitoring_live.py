@@ -90,7 +90,10 @@ def test_revoked_9100_rule_fails_with_a_hint_naming_it(up: MonitoredLab) -> None
     try:
         node = f"{app_ip}:9100"
         # Security groups are stateful: the scrape's open keep-alive connection outlives the
-        # revoke (on AWS too). The exporter's restart ends it; the new connect is dropped.
+        # revoke (on AWS too). The exporter's restart ends it; the new connect is dropped,
+        # once the revoke is in force: a restart before that let Prometheus open a new
+        # connection, which then outlived the revoke in turn.
+        lab.site.wait_applied(lab)
         app = remote.open_role(ctx, "app")
         try:
             app.run("supervisorctl restart node_exporter", sudo=True)
