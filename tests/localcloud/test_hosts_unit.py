@@ -139,17 +139,21 @@ def test_host_errors_are_one_line_with_a_fix(tmp_path):
         host.connect()
 
 
+def _host_at(server: socket.socket, tmp_path: Path) -> Host:
+    """A Host whose address is a listening loopback socket (no SSH server behind it)."""
+    return Host(
+        "127.0.0.1",
+        port=server.getsockname()[1],
+        key_file=tmp_path / "key",
+        known_hosts=tmp_path / "known_hosts",
+    )
+
+
 def test_an_ssh_connection_has_nagle_off(tmp_path):
     """A command's round trip was about 48 ms with Nagle's algorithm on, 8 ms off (a lab's web
     server, 20 runs of `true`): one small packet waited for the server's delayed ACK."""
     with socket.create_server(("127.0.0.1", 0)) as server:
-        host = Host(
-            "127.0.0.1",
-            port=server.getsockname()[1],
-            key_file=tmp_path / "key",
-            known_hosts=tmp_path / "known_hosts",
-        )
-        with host._open_socket() as sock:
+        with _host_at(server, tmp_path)._open_socket() as sock:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
@@ -158,13 +162,7 @@ def test_an_ssh_connection_acks_what_it_reads_at_once(tmp_path):
     packets waited for our delayed ACK (`sudo cat` of a small file through the jump host:
     82 ms, 18 ms with quick ACKs)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
-        host = Host(
-            "127.0.0.1",
-            port=server.getsockname()[1],
-            key_file=tmp_path / "key",
-            known_hosts=tmp_path / "known_hosts",
-        )
-        with host._open_socket() as sock, server.accept()[0] as peer:
+        with _host_at(server, tmp_path)._open_socket() as sock, server.accept()[0] as peer:
             sock.settimeout(5)
             for _ in range(3):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
