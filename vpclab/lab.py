@@ -4,7 +4,7 @@ spec -> steps -> (control plane, data plane) -> state -> checks -> report."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from vpclab.aws.inventory import read_state
 from vpclab.aws.retry import Pacing
 from vpclab.aws.session import Cloud
 from vpclab.checklist import CheckResult
-from vpclab.checks import Facts, live, run_checks
+from vpclab.checks import Facts, live, run_checks, step_check_ids
 from vpclab.cost import CostEstimate
 from vpclab.course.checkpoint import CheckpointFailed as CheckpointFailed  # re-exported
 from vpclab.course.checkpoint import checkpoint_text
@@ -42,6 +42,20 @@ if TYPE_CHECKING:
 def connect(site: Site, region: str, local_dir: Path) -> Cloud:
     """The Site's control plane (one seam: tests hand `Lab` a Cloud of their own here)."""
     return site.connect(region, local_dir)
+
+
+def _check_ids(only: Collection[str], steps: list[str]) -> frozenset[str]:
+    """`only` as a set of check ids of `steps`; an id that is not one of theirs is a usage
+    error naming the ids there are."""
+    ids = frozenset([only] if isinstance(only, str) else only)
+    known = [i for s in steps for i in step_check_ids(s)]
+    unknown = sorted(ids - set(known))
+    if unknown:
+        raise UsageError(
+            f"no check {', '.join(map(repr, unknown))} in {', '.join(steps) or 'no step'}",
+            f"give ids from: {', '.join(known)}",
+        )
+    return ids
 
 
 class Lab:
@@ -181,14 +195,22 @@ class Lab:
         status, or None when off, empty or on AWS."""
         return self.site.follow_dataplane(self, timeout)
 
-    def verify(self, step: str | None = None, through: str | None = None) -> list[CheckResult]:
-        """The checklist of one step, or of the built steps through `through`. Only reads."""
+    def verify(
+        self,
+        step: str | None = None,
+        through: str | None = None,
+        only: Collection[str] | None = None,
+    ) -> list[CheckResult]:
+        """The checklist of one step, or of the built steps through `through`; with `only`,
+        just the checks of those ids (a self-check need not wait for the others). Only reads."""
         steps = [require_built(step)] if step else self.built_steps(through)
+        if only is not None:
+            only = _check_ids(only, steps)
         if not inside_build():  # a build's spec is the repository's; "auto" would find Jenkins
             self._resolve_admin()
         facts = Facts(self.spec, self.cloud, self.spec_path)
-        results = run_checks(facts, steps)
-        results += live.lab_live_checks(facts, set(steps), self.local_dir)
+        results = run_checks(facts, steps, only)
+        results += live.lab_live_checks(facts, set(steps), self.local_dir, only=only)
         order = {name: i for i, name in enumerate(STEPS)}
         return sorted(results, key=lambda r: order[r.step])  # stable: API checks first
 

@@ -357,7 +357,7 @@ else:
         )
         refused = [line for line in hop.stderr.splitlines() if "UNPROTECTED" in line]
         print(f"web → app with a 0644 key: exit {hop.rc}", *refused[:1])
-        loose = [r for r in lab.verify(step="keys") if r.id == "keys.private_keys_private"]
+        loose = lab.verify(step="keys", only=["keys.private_keys_private"])
         print(report.to_text(loose))
     finally:
         web.run(f"chmod 600 {ssh_keys.APP_KEY_ON_WEB}", sudo=True)
@@ -376,11 +376,11 @@ else:
     loosened = restricted.replace(f'from="{web_at.private_ip}" ', "")
     app.put_text(loosened, ssh_keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
     try:
-        checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
+        checked = lab.verify(step="keys", only=["keys.app_key_only_from_web"])
         print(report.to_text(checked))
     finally:
         app.put_text(restricted, ssh_keys.AUTHORIZED_KEYS, 0o600, owner="ubuntu:ubuntu")
-    checked = [r for r in lab.verify(step="keys") if r.id == "keys.app_key_only_from_web"]
+    checked = lab.verify(step="keys", only=["keys.app_key_only_from_web"])
     print("restored:", report.to_text(checked).splitlines()[0])
 
 # %% [markdown]

@@ -280,12 +280,12 @@ else:
     web.put_text(stale, nginx_site.SITE, 0o644, sudo=True)
     try:
         web.run("nginx -t && " + nginx.RELOAD, sudo=True)
-        wrong = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
+        wrong = lab.verify(step="nginx", only=["nginx.proxies_to_app"])
         print(report.to_text(wrong))
     finally:
         web.put_text(saved, nginx_site.SITE, 0o644, sudo=True)
         web.run("nginx -t && " + nginx.RELOAD, sudo=True)
-    fixed = [r for r in lab.verify(step="nginx") if r.id == "nginx.proxies_to_app"]
+    fixed = lab.verify(step="nginx", only=["nginx.proxies_to_app"])
     print(report.to_text(fixed))
 
 # %% [markdown]

@@ -256,7 +256,7 @@ else:
         body = down.body
         title = body.split("<title>")[1].split("</title>")[0] if "<title>" in body else ""
         print(f"gunicorn stopped: GET / → HTTP {down.status}, {title!r}")
-        served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
+        served = lab.verify(step="scripts", only=["scripts.microblog_through_web"])
         print(report.to_text(served))
     finally:
         app.run(f"supervisorctl start {app_deploy.PROGRAM}", sudo=True)
@@ -268,7 +268,7 @@ else:
         except OSError:  # gunicorn still starting: the proxy may hold the request a while
             pass
         time.sleep(1)
-    served = [r for r in lab.verify(step="scripts") if r.id == "scripts.microblog_through_web"]
+    served = lab.verify(step="scripts", only=["scripts.microblog_through_web"])
     print(report.to_text(served))
     remote.close(app)
 
@@ -334,7 +334,7 @@ else:
             print(f"  {line}")
         print(f"setup.sh exit status: {deploy.rc}")
         print(f"after:  current → {app.run(current).stdout.strip()}, /healthz {serving()}")
-        healthz = [r for r in lab.verify(step="scripts") if r.id == "scripts.healthz_commit"]
+        healthz = lab.verify(step="scripts", only=["scripts.healthz_commit"])
         print(report.to_text(healthz))
     finally:
         git("worktree", "remove", "--force", scratch)

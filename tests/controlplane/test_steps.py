@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 
+import pytest
+
 from vpclab.checklist import Status
+from vpclab.errors import UsageError
 from vpclab.monitoring.grafana import NOT_ON_LOCAL
 from vpclab.steps import BUILT
 
@@ -39,6 +43,34 @@ def test_verify_only_reads(readonly_lab):
     assert {r.step for r in results} == set(BUILT)
     assert log.calls, "verify read nothing"
     assert log.mutating == []
+
+
+def test_verify_only_runs_the_checks_asked_for(readonly_lab, monkeypatch):
+    """A self-check asks for two or three checks of a step: only they run (a read and a live
+    probe alike), in checklist order, and an id the step does not have is a one-line error."""
+    from vpclab import checks
+
+    def boom(_facts):
+        raise AssertionError("a check that was not asked for ran")
+
+    boom.__module__ = "vpclab.checks.instances"  # where the checklist's order places it
+    patched = [
+        dataclasses.replace(c, run=boom) if c.id == "instances.app_security_group" else c
+        for c in checks.registered()
+    ]
+    monkeypatch.setattr(checks, "REGISTRY", patched)
+    wanted = ["instances.web_to_app_ssh", "instances.web_security_group"]
+    results = readonly_lab.verify(step="instances", only=wanted)
+    assert [r.id for r in results] == ["instances.web_security_group", "instances.web_to_app_ssh"]
+    assert [r.status for r in results] == [Status.PASS, Status.SKIP]  # the data plane is off
+    with pytest.raises(AssertionError, match="not asked for"):
+        readonly_lab.verify(step="instances")
+    assert [r.id for r in readonly_lab.verify(step="nat", only="nat.igw_attached")] == [
+        "nat.igw_attached"
+    ]
+    with pytest.raises(UsageError, match="no check 'nat.igw_attached' in instances") as raised:
+        readonly_lab.verify(step="instances", only=["nat.igw_attached"])
+    assert "instances.web_to_app_ssh" in raised.value.fix
 
 
 def test_up_through_stops_at_the_step(lab):

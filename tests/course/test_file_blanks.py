@@ -196,13 +196,13 @@ class _Lab:
         self.statuses = statuses
         self.spec_path = project / "lab.toml"
 
-    def verify(self, step: str):
+    def verify(self, step: str, only=None):
         from vpclab.checklist import CheckResult, Status
 
         return [
             CheckResult(i, step, i, Status(s), f"seen {i}")
             for i, s in self.statuses.items()
-            if i.startswith(step + ".")
+            if i.startswith(step + ".") and (only is None or i in only)
         ]
 
 

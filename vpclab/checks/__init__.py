@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -119,9 +119,16 @@ def registered() -> list[Check]:
     return sorted(REGISTRY, key=_rank)  # stable: registration order within a module
 
 
-def run_checks(facts: Facts, steps: list[str]) -> list[CheckResult]:
-    """The control-plane reads of the given steps (`checks.live` probes the rest)."""
-    return [c.result(facts) for c in registered() if c.step in steps and c.run]
+def run_checks(
+    facts: Facts, steps: list[str], only: Collection[str] | None = None
+) -> list[CheckResult]:
+    """The control-plane reads of the given steps (`checks.live` probes the rest); with
+    `only`, just the checks of those ids."""
+    return [c.result(facts) for c in registered() if c.step in steps and c.run and wanted(c, only)]
+
+
+def wanted(c: Check, only: Collection[str] | None) -> bool:
+    return only is None or c.id in only
 
 
 def step_check_ids(step: str) -> list[str]:

@@ -12,12 +12,12 @@ never PASS.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from vpclab import remote
 from vpclab.checklist import CheckResult, Status
-from vpclab.checks import REGISTRY, Check
+from vpclab.checks import REGISTRY, Check, wanted
 from vpclab.checks.probers import (
     Backend,
     NamespaceProber,
@@ -175,19 +175,22 @@ CHECKS = tuple(
 REGISTRY.extend(CHECKS)  # the checklist's one registry (vpclab.checks)
 
 
-def skipped(steps: set[str], reason: str) -> list[CheckResult]:
-    """The live checks of the given steps, all SKIP with the reason (never PASS)."""
+def skipped(steps: set[str], reason: str, only: Collection[str] | None = None) -> list[CheckResult]:
+    """The live checks of the given steps (with `only`, of those ids), all SKIP with the
+    reason (never PASS)."""
     return [
         CheckResult(id=c.id, step=c.step, title=c.title, status=Status.SKIP, detail=reason)
         for c in CHECKS
-        if c.step in steps
+        if c.step in steps and wanted(c, only)
     ]
 
 
-def probe_all(prober: Prober, steps: set[str], ports: Ports) -> list[CheckResult]:
-    """Run the live checks of the given steps with one prober."""
+def probe_all(
+    prober: Prober, steps: set[str], ports: Ports, only: Collection[str] | None = None
+) -> list[CheckResult]:
+    """Run the live checks of the given steps (with `only`, of those ids) with one prober."""
     results = []
-    for check in (c for c in CHECKS if c.step in steps):
+    for check in (c for c in CHECKS if c.step in steps and wanted(c, only)):
         try:
             status, detail = check.probe(prober, ports)
         except NotProbed as exc:
@@ -242,14 +245,15 @@ def lab_live_checks(
     local_dir: Path,
     backend: Backend | str | None = None,
     catch_up: float = CATCH_UP,
+    only: Collection[str] | None = None,
 ) -> list[CheckResult]:
-    """The live checks of a lab on its target, with the target's prober unless `backend`
-    (or VPCLAB_PROBES) forces one."""
-    if not any(c.step in steps for c in CHECKS):
+    """The live checks of a lab on its target (with `only`, of those ids), with the target's
+    prober unless `backend` (or VPCLAB_PROBES) forces one."""
+    if not any(c.step in steps and wanted(c, only) for c in CHECKS):
         return []
     site = reach.cloud.site
     chosen = backend_for(site, backend or os.environ.get(PROBES_ENV) or None)
     prober = site.prober(reach, chosen, local_dir, catch_up)
     if isinstance(prober, str):
-        return skipped(steps, prober)
-    return probe_all(prober, steps, reach.spec.ports)
+        return skipped(steps, prober, only)
+    return probe_all(prober, steps, reach.spec.ports, only)
