@@ -4,10 +4,12 @@ options, and sshd's effective password settings."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -572,3 +574,45 @@ def test_the_jenkins_ui_and_grafana_are_open_to_no_one_and_an_older_labs_rules_g
     groups = lab.context().state().security_groups
     assert _admin_ports(groups["jenkins"]) == {ports.ssh}
     assert _admin_ports(groups["monitoring"]) == {ports.ssh, ports.prometheus}
+
+
+def test_a_forward_passes_only_when_web_refuses_it():
+    from vpclab.checks.keys import forward_refused
+
+    stderr = "channel 0: open failed: {}: open failed\r\nstdio forwarding failed\r\n"
+    refused = Result(255, "", stderr.format("administratively prohibited"))
+    assert forward_refused(refused, "10.0.2.4:22") is None
+    answered = forward_refused(Result(0, "SSH-2.0-OpenSSH_9.2p1\r\n", ""), "10.0.2.4:22")
+    assert "forwarded a connection through web to 10.0.2.4:22" in answered.detail
+    # Allowed, but the far end is down: not a refusal.
+    down = forward_refused(Result(255, "", stderr.format("connect failed")), "10.0.2.4:22")
+    assert "was not refused by web" in down.detail and "connect failed" in down.detail
+
+
+def _sh(line: str, timeout: float) -> subprocess.CompletedProcess:
+    """`line` under /bin/sh in a session of its own, whose leftovers are stopped after."""
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", line],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the stdin writer, if still sleeping
+        proc.wait()
+
+
+def test_a_refused_forward_does_not_wait_for_its_stdin_and_an_open_one_reads_it():
+    from vpclab.checks.keys import forward_line
+
+    # Refused at once: the line ends long before its 60 s writer would.
+    refused = _sh(forward_line("sh -c 'echo prohibited >&2; exit 255'", hold=60), timeout=20)
+    assert (refused.returncode, refused.stderr) == (255, "prohibited\n")
+    # Open: stdin stays open until the writer ends, then comes EOF (a banner read after it).
+    opened = _sh(forward_line("sh -c 'cat >/dev/null; echo SSH-2.0-far'", hold=1), timeout=20)
+    assert (opened.returncode, opened.stdout) == (0, "SSH-2.0-far\n")

@@ -12,6 +12,7 @@ from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.hosts import on_hosts
 from vpclab.facts import ssh_keys
+from vpclab.hosts.ssh import Result
 from vpclab.paths import keys_dir
 
 SSH_BATCH = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5"
@@ -35,6 +36,7 @@ def _jenkins_to_web(facts: Facts) -> Outcome:
 
 
 GATE_SAYS = "deploy-gate:"
+FORWARD_REFUSED = "administratively prohibited"  # OpenSSH, for a channel sshd refuses
 
 
 def _jenkins_ssh(facts: Facts, command: str, options: str = ""):
@@ -46,8 +48,7 @@ def _jenkins_ssh(facts: Facts, command: str, options: str = ""):
             ("ssh -F /dev/null", options, SSH_BATCH, f"{ssh_keys.DEPLOY_USER}@{web.private_ip}"),
         )
     )
-    # A forward (-W) gets two seconds of open stdin, time for a far banner to come back.
-    line = f"{ssh} {shlex.quote(command)} </dev/null" if command else f"sleep 2 | timeout 10 {ssh}"
+    line = f"{ssh} {shlex.quote(command)} </dev/null" if command else forward_line(ssh)
     host = remote.shared(facts, "jenkins")
     return host.run(remote.as_user(ssh_keys.JENKINS_USER, line), check=False, timeout=30)
 
@@ -81,9 +82,31 @@ def _jenkins_key_only_deploys(facts: Facts) -> Outcome:
         return fail(f"`ssh web id -un` with Jenkins' key: exit {shell.rc} {shell.stdout.strip()!r}")
     app = remote.where(facts, "app")
     tunnel = _jenkins_ssh(facts, "", f"-W {app.private_ip}:22")
+    return forward_refused(tunnel, f"{app.private_ip}:22") or ok(
+        "restrict + the deploy gate: a command and a forward (-W) were refused"
+    )
+
+
+def forward_line(ssh: str, hold: int = 2) -> str:
+    """`ssh` (a forward, -W) with its stdin open for up to `hold` seconds, time for a far
+    banner to come back. A refused forward ends at once: the stdin's writer is not waited
+    for, as a pipe from `sleep` would be."""
+    return (
+        'f=$(mktemp -u) && mkfifo -m 600 "$f" && '
+        f'{{ sleep {hold} >"$f" 2>/dev/null </dev/null & }} && '
+        f'timeout 10 {ssh} <"$f"; rc=$?; rm -f "$f"; exit $rc'
+    )
+
+
+def forward_refused(tunnel: Result, target: str) -> Outcome | None:
+    """A FAIL unless web refused Jenkins' forward (-W): the refusal itself, not any failure
+    (a forward allowed to a server that is down fails too)."""
     if "SSH-2.0" in tunnel.stdout:
-        return fail(f"Jenkins' key forwarded a connection through web to {app.private_ip}:22")
-    return ok("restrict + the deploy gate: a command and a forward (-W) were refused")
+        return fail(f"Jenkins' key forwarded a connection through web to {target}")
+    if FORWARD_REFUSED not in tunnel.stderr:
+        said = tunnel.stderr.strip()[-200:] or f"exit {tunnel.rc}"
+        return fail(f"a forward (-W) with Jenkins' key was not refused by web: {said}")
+    return None
 
 
 @check(
