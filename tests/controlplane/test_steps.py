@@ -73,6 +73,16 @@ def test_verify_only_runs_the_checks_asked_for(readonly_lab, monkeypatch):
     assert "instances.web_to_app_ssh" in raised.value.fix
 
 
+def test_a_break_it_cell_prints_the_checks_it_names_in_its_order(readonly_lab):
+    from vpclab.course import breakit
+
+    text = breakit.lines(readonly_lab, "nat", "nat.app_reaches_internet", "nat.igw_attached")
+    assert text.index("nat.app_reaches_internet") < text.index("nat.igw_attached")
+    assert "nat.gateway_available" not in text
+    with pytest.raises(UsageError, match="no check 'nat.nope' in nat"):
+        breakit.lines(readonly_lab, "nat", "nat.nope")
+
+
 def test_up_through_stops_at_the_step(lab):
     assert lab.up(through="nat") == ["vpc", "nat"]
     state = lab.context().state()
