@@ -316,10 +316,12 @@ else:
             routes.read_text().replace('healthy = database == "ok"', "healthy = False")
         )
         git("commit", "-q", "-am", "A release whose /healthz fails", cwd=scratch)
+        broken = git("rev-parse", "HEAD", cwd=scratch)
         settings = scripts.deploy_settings(ctx)
         listed = f"git ls-remote {settings['REPO_URL']} refs/heads/{branch}"
+        # Until the remote serves the branch at this commit (it may list it at HEAD first).
         deadline = time.monotonic() + 60
-        while not web.run(listed, check=False).stdout.strip() and time.monotonic() < deadline:
+        while broken not in web.run(listed, check=False).stdout and time.monotonic() < deadline:
             time.sleep(1)
         current = f"readlink {app_deploy.APP_ROOT}/current"
         print(f"before: current → {app.run(current).stdout.strip()}, /healthz {serving()}")
