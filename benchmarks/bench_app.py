@@ -112,6 +112,13 @@ def on_cpus(cpus: set[int] | None) -> Any:
 
 
 def start_server(mode: str, workdir: Path, workers: int, cpus: set[int] | None) -> Server:
+    """gunicorn serving a seeded database, answering, and a logged-in cookie for it."""
+    server = launch(mode, workdir, workers, cpus)
+    server.cookie = log_in(server.url)
+    return server
+
+
+def launch(mode: str, workdir: Path, workers: int, cpus: set[int] | None) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
     env.pop("DATABASE_URL", None)
@@ -152,7 +159,6 @@ def start_server(mode: str, workdir: Path, workers: int, cpus: set[int] | None) 
             server.stop()
             raise RuntimeError(f"gunicorn ({mode}) did not start:\n{log.read_text()}")
         time.sleep(0.2)
-    server.cookie = log_in(server.url)
     return server
 
 
@@ -177,6 +183,36 @@ def to_ms(value: str) -> float:
     if not match:
         raise ValueError(f"unexpected wrk latency {value!r}")
     return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def own_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_cost(workers: int, repeats: int, cpus: set[int] | None) -> dict[str, Any]:
+    """CPU time of one gunicorn start: the master and its workers, from launch until every
+    worker has booted and the server sits idle (a lab starts gunicorn three times)."""
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="microblog-bench-start-") as tmp:
+        for repeat in range(repeats):
+            server = launch("on", Path(tmp) / str(repeat), workers, cpus)
+            try:
+                total, deadline = -1.0, time.monotonic() + 30
+                while time.monotonic() < deadline:  # idle: nothing used CPU for 0.5 s
+                    time.sleep(0.5)
+                    pid = server.process.pid
+                    now = own_cpu_seconds(pid) + workers_cpu_seconds(pid)
+                    if now == total:
+                        break
+                    total = now
+                rounds.append(total)
+            finally:
+                server.stop()
+    figure = Figure(f"a start, {workers} workers", tuple(rounds), "CPU-s")
+    print(f"\nCPU of a gunicorn start (master and workers, until idle; {repeats} repeats):")
+    print(f"  {figure.line(24)}")
+    return {"cpu_seconds": figure.median, "spread": figure.spread, "rounds": rounds}
 
 
 def workers_cpu_seconds(master_pid: int) -> float:
@@ -321,34 +357,12 @@ def cpu_cost(requests: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def load_test(args: argparse.Namespace, cores: Any) -> dict[str, Any]:
+    """wrk against gunicorn with metrics on and off, in back-to-back pairs: each endpoint's
+    medians and spreads, and what metrics cost."""
     cpus = len(os.sched_getaffinity(0))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument(
-        "--repeats", type=int, default=MIN_ROUNDS, help="runs per endpoint and mode"
-    )
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2 * cpus + 1, help="gunicorn workers")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--no-pin", action="store_true", help="leave wrk and gunicorn unpinned")
-    parser.add_argument(
-        "--cpu-requests",
-        type=int,
-        default=500,
-        help="requests per endpoint for the in-process CPU-cost check (0: skip)",
-    )
-    args = parser.parse_args(argv)
-    if not Path(WRK).exists():
-        print("bench_app: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    if not 1 <= args.duration <= 60 or not MIN_ROUNDS <= args.repeats <= 10:
-        parser.error(f"keep it bounded and steady: --duration 1..60, --repeats {MIN_ROUNDS}..10")
-    cores = None if args.no_pin else plan_cores()
     load_cpus = {int(c) for c in cores.load.split(",")} if cores else None
     server_cpus = {int(c) for c in cores.server.split(",")} if cores else None
-
     samples: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {"on": [], "off": []} for name in ENDPOINTS
     }
@@ -396,10 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers.values():
                 server.stop()
 
-    report: dict[str, Any] = {
-        "settings": {k: str(v) for k, v in vars(args).items()} | {"cpus": cpus},
-        "endpoints": {},
-    }
+    endpoints: dict[str, Any] = {}
     print("\nrequests/s: median of the repeats and their spread ((max - min) / median)")
     ratios, cpu_ratios = [], []
     width = max(map(len, ENDPOINTS)) + 14
@@ -425,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         entry |= {"cpu_ratio_on_off": cpu.median, "cpu_ratio_spread": cpu.spread}
         ratios.append(ratio)
         cpu_ratios.append(cpu)
-        report["endpoints"][name] = entry
+        endpoints[name] = entry
     print("\nwhat metrics cost, from back-to-back pairs (goal: throughput under 10%)")
     for ratio, cpu in zip(ratios, cpu_ratios, strict=True):
         print(f"  {cost_line(ratio.name + ' throughput', ratio, 'under 10%')}")
@@ -433,13 +444,56 @@ def main(argv: list[str] | None = None) -> int:
     steady_ratios = [r.median for r in ratios if r.steady]
     if len(steady_ratios) == len(ratios):
         overall = statistics.geometric_mean(steady_ratios)
-        report["ratio_on_off_geomean"] = overall
+        endpoints["all (geometric mean)"] = {"ratio_on_off": overall}
         print(f"  all endpoints (geometric mean): metrics cost {1 - overall:+.1%} of throughput")
     else:
         print("  all endpoints: unsteady, no result (an endpoint's pairs spread over 20%)")
 
+    return endpoints
+
+
+def main(argv: list[str] | None = None) -> int:
+    cpus = len(os.sched_getaffinity(0))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument(
+        "--repeats", type=int, default=MIN_ROUNDS, help="runs per endpoint and mode"
+    )
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2 * cpus + 1, help="gunicorn workers")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-pin", action="store_true", help="leave wrk and gunicorn unpinned")
+    parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        default=500,
+        help="requests per endpoint for the in-process CPU-cost check (0: skip)",
+    )
+    parser.add_argument(
+        "--starts", type=int, default=MIN_ROUNDS, help="gunicorn starts to measure (0: skip)"
+    )
+    parser.add_argument("--no-load", action="store_true", help="skip the wrk runs")
+    args = parser.parse_args(argv)
+    if not args.no_load and not Path(WRK).exists():
+        print("bench_app: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if not 1 <= args.duration <= 60 or not MIN_ROUNDS <= args.repeats <= 10:
+        parser.error(f"keep it bounded and steady: --duration 1..60, --repeats {MIN_ROUNDS}..10")
+    if args.starts and not MIN_ROUNDS <= args.starts <= 10:
+        parser.error(f"keep it steady: --starts 0 or {MIN_ROUNDS}..10")
+    cores = None if args.no_pin else plan_cores()
+    server_cpus = {int(c) for c in cores.server.split(",")} if cores else None
+    report: dict[str, Any] = {
+        "settings": {k: str(v) for k, v in vars(args).items()} | {"cpus": cpus},
+        "endpoints": {},
+    }
+    if not args.no_load:
+        report["endpoints"] = load_test(args, cores)
     if args.cpu_requests:
         report["cpu"] = cpu_cost(args.cpu_requests, args.repeats)
+    if args.starts:
+        report["start"] = start_cost(args.workers, args.starts, server_cpus)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
