@@ -19,8 +19,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
   ci_log "requirements unchanged since $CI_VENV installed them: nothing to install"
 else
   rm -f "$stamp"
+  # --no-compile: a module's bytecode is written when a stage first imports it, so only
+  # what the pipeline imports is compiled, once (the venv keeps it for later builds).
   # shellcheck disable=SC2086 # PIP_ARGS is a list of options
-  "$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS \
+  "$CI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile $PIP_ARGS \
     -r app/requirements.txt -r scripts/ci/requirements.txt
   printf '%s\n' "$wanted" >"$stamp"
   ci_log "built: $("$CI_VENV/bin/python" -c 'import importlib.metadata as m; print(len(list(m.distributions())))') packages"

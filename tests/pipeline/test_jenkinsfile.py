@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.pipeline import groovy
+from vpclab.pipeline import groovy, local
 from vpclab.pipeline.jenkinsfile import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +131,14 @@ def test_stage_scripts_are_shellcheck_clean() -> None:
     for script in scripts:
         if not script.endswith("common.sh"):
             assert os.access(script, os.X_OK), f"{script} is not executable"
+
+
+def test_the_ci_venv_installs_without_compiling_and_no_build_forbids_writing_bytecode() -> None:
+    # pip's --no-compile leaves a module's bytecode to its first import; a build that forbids
+    # writing bytecode (PYTHONDONTWRITEBYTECODE) would then compile every import from source,
+    # in every stage of every build.
+    assert "--no-compile" in (ROOT / "scripts" / "ci" / "build.sh").read_text()
+    pipeline = load(JENKINSFILE)
+    local_env = local.build_env("git://198.51.100.253/microblog", "main", "us-east-1", "")
+    for env in (pipeline.environment, *(s.environment for s in pipeline.stages), local_env):
+        assert "PYTHONDONTWRITEBYTECODE" not in env

@@ -56,6 +56,9 @@ def test_a_commit_is_built_and_deployed(lab: PipelineLab) -> None:
     build_dir = kept[0].parents[2]
     built = (build_dir / stages["Build"]["log"]).read_text()
     assert "nothing to install" in built, built
+    # pip installed without compiling: the builds' imports wrote the bytecode, once.
+    venvs = [p.parent for p in folder.rglob(".venv-ci/pyvenv.cfg")]
+    assert any(list(v.glob("lib/python3*/site-packages/flask/__pycache__/*.pyc")) for v in venvs)
     deployed = (build_dir / stages["Deploy"]["log"]).read_text()
     assert "app/requirements.txt unchanged" in deployed, deployed[-3000:]
     assert list(folder.rglob(f"builds/{newest['number']}/artifacts/reports/sbom.json"))
