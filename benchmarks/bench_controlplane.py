@@ -1,6 +1,7 @@
 """Benchmark: up -> verify -> down on the control plane (a fresh moto server).
 
-Reports medians over several runs, and the API calls each phase makes.
+Reports medians over several runs, the API calls each phase makes, and the CPU the moto
+server itself spends: on its start (until it answers) and in each phase.
 Usage: python benchmarks/bench_controlplane.py [--runs N]
 """
 
@@ -20,7 +21,12 @@ from vpclab.localcloud import motoserver
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(spec: Path) -> dict[str, tuple[float, int, int]]:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(spec: Path, server_pid: int) -> dict[str, tuple[float, int, int, float]]:
     lab = Lab(spec, "local", say=lambda _l: None)
     phases = {}
     for name, action in (
@@ -30,12 +36,13 @@ def one_run(spec: Path) -> dict[str, tuple[float, int, int]]:
         ("down", lab.down),
     ):
         lab.cloud.log.clear()
-        start = time.perf_counter()
+        start, served = time.perf_counter(), cpu_seconds(server_pid)
         action()
         phases[name] = (
             time.perf_counter() - start,
             len(lab.cloud.log.calls),
             len(lab.cloud.log.mutating),
+            cpu_seconds(server_pid) - served,
         )
     return phases
 
@@ -49,19 +56,25 @@ def main() -> None:
         spec = Path(tmp) / "lab.toml"
         shutil.copy(ROOT / "lab.toml", spec)
         local = Path(tmp) / ".vpclab" / "local"
-        motoserver.start(local)
+        server = motoserver.start(local)
+        started = cpu_seconds(server.pid)
         try:
-            runs = [one_run(spec) for _ in range(args.runs)]
+            runs = [one_run(spec, server.pid) for _ in range(args.runs)]
         finally:
             motoserver.stop(local)
     print(f"control plane on moto, {args.runs} runs (median seconds; API calls per run)")
-    print(f"{'phase':<10} {'median s':>9} {'min s':>7} {'calls':>6} {'mutating':>9}")
+    print(f"moto's start: {started:.2f} CPU-s until it answered")
+    print(
+        f"{'phase':<10} {'median s':>9} {'min s':>7} {'calls':>6} {'mutating':>9} "
+        f"{'moto CPU-s':>11}"
+    )
     for phase in runs[0]:
         secs = [r[phase][0] for r in runs]
-        _, calls, mutating = runs[-1][phase]
+        served = [r[phase][3] for r in runs]
+        _, calls, mutating, _ = runs[-1][phase]
         print(
             f"{phase:<10} {statistics.median(secs):>9.3f} {min(secs):>7.3f} "
-            f"{calls:>6} {mutating:>9}"
+            f"{calls:>6} {mutating:>9} {statistics.median(served):>11.2f}"
         )
 
 

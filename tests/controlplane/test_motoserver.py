@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import botocore.session
 import pytest
 
 from vpclab.aws.session import endpoint_cloud
@@ -211,3 +212,35 @@ def test_an_ephemeral_server_is_patched_seeded_and_gone_after(tmp_path):
     assert ids[0] == ids[1]
     with motoserver.ephemeral(patched=False) as plain:
         assert motoserver.mutations(plain.endpoint) is None
+
+
+def test_the_regions_moto_serves_are_botocores(tmp_path):
+    # moto_main answers moto's region questions from one botocore session: the same answers.
+    session = botocore.session.Session()
+    expected = {
+        region
+        for partition in ("aws", "aws-us-gov", "aws-cn")
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
+    with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
+        served = _ec2(server.endpoint).describe_regions(AllRegions=True)["Regions"]
+    assert expected and {r["RegionName"] for r in served} == expected
+
+
+def test_kms_keys_that_never_sign_share_a_private_key_and_signing_keys_get_their_own(tmp_path):
+    with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
+        kms = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        ).client("kms", endpoint_url=server.endpoint)
+
+        def public_key(**spec: str) -> bytes:
+            key = kms.create_key(**spec)["KeyMetadata"]["KeyId"]
+            return kms.get_public_key(KeyId=key)["PublicKey"]
+
+        symmetric = [public_key() for _ in range(2)]
+        signing = [public_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY") for _ in range(2)]
+        assert symmetric[0] == symmetric[1]
+        assert signing[0] != signing[1] and symmetric[0] not in signing
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        sealed = kms.encrypt(KeyId=key, Plaintext=b"still a working key")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"still a working key"

@@ -27,6 +27,7 @@ Run as: python -m vpclab.localcloud.moto_main -H 127.0.0.1 -p PORT
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import itertools
@@ -38,25 +39,58 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from moto import settings as moto_settings
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.core.authorization import ActionAuthenticatorMixin
-from moto.ec2.models import ec2_backends
-from moto.ec2.models import elastic_ip_addresses as moto_eips
-from moto.ec2.models import elastic_network_interfaces as moto_enis
-from moto.ec2.models.security_groups import SecurityGroupRule
-from moto.moto_api import recorder
-from moto.moto_api._internal import mock_random
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.server import main as moto_server_main
+import botocore.session
 
-from vpclab.aws.session import is_mutating
-from vpclab.localcloud import procfs, recording
-from vpclab.localcloud.imds import HOST_HEADER
-from vpclab.localcloud.recording import Entry, action_of
+# moto asks botocore for a service's regions again and again (three times as it is imported,
+# then for each backend it makes), each time from a new Session that loads botocore's
+# endpoint data and the service's model anew: about half a second of every start. Every
+# question goes to one session here, which loads each file once. Set before moto is imported.
+_available_regions = botocore.session.Session.get_available_regions
+
+
+@functools.cache
+def _one_session() -> botocore.session.Session:
+    return botocore.session.Session()
+
+
+@functools.cache
+def _regions(service_name: str, partition_name: str, allow_non_regional: bool) -> tuple[str, ...]:
+    return tuple(
+        _available_regions(_one_session(), service_name, partition_name, allow_non_regional)
+    )
+
+
+def _regions_once(
+    self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
+) -> list[str]:
+    return list(_regions(service_name, partition_name, allow_non_regional))
+
+
+botocore.session.Session.get_available_regions = _regions_once  # type: ignore[method-assign]
+
+from moto import backends as moto_backends  # noqa: E402 - after the patch above
+from moto import settings as moto_settings  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core import responses as moto_responses  # noqa: E402
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.ec2.models import ec2_backends  # noqa: E402
+from moto.ec2.models import elastic_ip_addresses as moto_eips  # noqa: E402
+from moto.ec2.models import elastic_network_interfaces as moto_enis  # noqa: E402
+from moto.ec2.models.security_groups import SecurityGroupRule  # noqa: E402
+from moto.kms import models as moto_kms  # noqa: E402
+from moto.moto_api import recorder  # noqa: E402
+from moto.moto_api._internal import mock_random  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+from moto.server import main as moto_server_main  # noqa: E402
+
+from vpclab.aws.session import is_mutating  # noqa: E402
+from vpclab.localcloud import procfs, recording  # noqa: E402
+from vpclab.localcloud.imds import HOST_HEADER  # noqa: E402
+from vpclab.localcloud.recording import Entry, action_of  # noqa: E402
 
 SEED = 4242
 HOST_ENVIRON = "HTTP_" + HOST_HEADER.upper().replace("-", "_")
@@ -254,8 +288,50 @@ def _same_rule(self: SecurityGroupRule, other: object) -> bool:
     return True
 
 
+# --- what moto looks up for every request, looked up once ----------------------------------
+
+_moto_modules = moto_backends.list_of_moto_modules
+_method_names = moto_responses.method_names_from_class
+
+
+@functools.cache
+def _moto_modules_once() -> Iterable[str]:
+    """moto lists its package folder (a stat of each entry) to route each request; the
+    folder does not change while the server runs."""
+    return tuple(_moto_modules())
+
+
+@functools.cache
+def _method_names_once(clazz: type) -> frozenset[str]:
+    """moto lists a response class's methods (inspect.getmembers over hundreds of them) to
+    find each request's action; a class does not change while the server runs."""
+    return frozenset(_method_names(clazz))
+
+
+# --- KMS keys that never sign share one private key ------------------------------------------
+
+_new_private_key = moto_kms.generate_private_key
+
+
+@functools.cache
+def _unused_private_key() -> Any:
+    return _new_private_key("SYMMETRIC_DEFAULT")
+
+
+def _private_key(key_spec: str) -> Any:
+    """moto gives every KMS key a private key: a fresh 2048-bit RSA one (0.1 s) even for a
+    symmetric key, which never signs (a lab makes two at each reset, EBS's and Parameter
+    Store's). Those keys share one; a signing key (RSA_*, ECC_*) still gets its own."""
+    if key_spec.startswith(("RSA_", "ECC_")):
+        return _new_private_key(key_spec)
+    return _unused_private_key()
+
+
 def patch() -> None:
     """Apply every patch above to moto, in this process."""
+    moto_backends.list_of_moto_modules = _moto_modules_once
+    moto_responses.method_names_from_class = _method_names_once
+    moto_kms.generate_private_key = _private_key
     recorder._record_request = _record_mutations
     recorder.replay_recording = _replay
     DomainDispatcherApplication.__call__ = _counting_dispatch
