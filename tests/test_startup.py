@@ -30,3 +30,26 @@ def test_a_process_loads_neither_moto_nor_an_iri_parser_nor_grafanalib(module):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert out.strip() == "[]", f"importing {module} loads {out.strip()}"
+
+
+def test_a_second_session_reads_no_botocore_file_again(monkeypatch):
+    # Each Cloud has its own session; parsing botocore's JSON again for each was about
+    # 0.2 CPU-s a Cloud, the largest part of a control-plane test's own CPU.
+    import botocore.loaders
+
+    from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
+
+    first = new_session("us-east-1", **LOCAL_CREDENTIALS)
+    first.client("ec2", endpoint_url="http://127.0.0.1:9")
+    reads: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(
+        botocore.loaders.JSONFileLoader,
+        "load_file",
+        lambda self, path: reads.append(path) or load_file(self, path),
+    )
+    second = new_session("us-west-2", **LOCAL_CREDENTIALS)
+    assert second.client("ec2", endpoint_url="http://127.0.0.1:9").meta.region_name == "us-west-2"
+    assert reads == []
+    paths = second._loader.search_paths
+    assert len(paths) == len(set(paths))  # boto3 adds its own path once, not once a session
