@@ -357,12 +357,12 @@ def cpu_cost(requests: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def load_test(args: argparse.Namespace, cores: Any) -> dict[str, Any]:
+def load_test(
+    args: argparse.Namespace, cores: Any, load_cpus: set[int] | None, server_cpus: set[int] | None
+) -> dict[str, Any]:
     """wrk against gunicorn with metrics on and off, in back-to-back pairs: each endpoint's
     medians and spreads, and what metrics cost."""
     cpus = len(os.sched_getaffinity(0))
-    load_cpus = {int(c) for c in cores.load.split(",")} if cores else None
-    server_cpus = {int(c) for c in cores.server.split(",")} if cores else None
     samples: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {"on": [], "off": []} for name in ENDPOINTS
     }
@@ -411,6 +411,7 @@ def load_test(args: argparse.Namespace, cores: Any) -> dict[str, Any]:
                 server.stop()
 
     endpoints: dict[str, Any] = {}
+    found: dict[str, Any] = {"endpoints": endpoints}
     print("\nrequests/s: median of the repeats and their spread ((max - min) / median)")
     ratios, cpu_ratios = [], []
     width = max(map(len, ENDPOINTS)) + 14
@@ -444,12 +445,12 @@ def load_test(args: argparse.Namespace, cores: Any) -> dict[str, Any]:
     steady_ratios = [r.median for r in ratios if r.steady]
     if len(steady_ratios) == len(ratios):
         overall = statistics.geometric_mean(steady_ratios)
-        endpoints["all (geometric mean)"] = {"ratio_on_off": overall}
+        found["ratio_on_off_geomean"] = overall
         print(f"  all endpoints (geometric mean): metrics cost {1 - overall:+.1%} of throughput")
     else:
         print("  all endpoints: unsteady, no result (an endpoint's pairs spread over 20%)")
 
-    return endpoints
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,13 +484,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.starts and not MIN_ROUNDS <= args.starts <= 10:
         parser.error(f"keep it steady: --starts 0 or {MIN_ROUNDS}..10")
     cores = None if args.no_pin else plan_cores()
+    load_cpus = {int(c) for c in cores.load.split(",")} if cores else None
     server_cpus = {int(c) for c in cores.server.split(",")} if cores else None
     report: dict[str, Any] = {
         "settings": {k: str(v) for k, v in vars(args).items()} | {"cpus": cpus},
         "endpoints": {},
     }
     if not args.no_load:
-        report["endpoints"] = load_test(args, cores)
+        report |= load_test(args, cores, load_cpus, server_cpus)
     if args.cpu_requests:
         report["cpu"] = cpu_cost(args.cpu_requests, args.repeats)
     if args.starts:

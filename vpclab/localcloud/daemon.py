@@ -80,10 +80,9 @@ class Agent:
         repo_root: Path | None = None,
         interval: float = INTERVAL,
     ) -> None:
-        import boto3
         from botocore.config import Config
 
-        from vpclab.aws.session import LOCAL_CREDENTIALS
+        from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 
         self.local_dir = local_dir
         self.state_root = local_dir.parent  # a lab's id is its name plus this folder
@@ -91,7 +90,7 @@ class Agent:
         # Short timeouts and one attempt: a control plane that does not answer is reported
         # in the status at once, not after boto3's retries.
         config = Config(connect_timeout=1, read_timeout=30, retries={"max_attempts": 1})
-        self.ec2 = boto3.Session(region_name=region, **LOCAL_CREDENTIALS).client(
+        self.ec2 = new_session(region, **LOCAL_CREDENTIALS).client(
             "ec2", endpoint_url=endpoint, config=config
         )
         self.endpoint, self.region = endpoint, region
@@ -102,9 +101,7 @@ class Agent:
         self.services_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
         self.publisher = Publisher()
         self.metadata = imds.Metadata(
-            imds.InstanceFacts(
-                boto3.Session(region_name=region, **LOCAL_CREDENTIALS), endpoint, region
-            ),
+            imds.InstanceFacts(new_session(region, **LOCAL_CREDENTIALS), endpoint, region),
             endpoint,
         )
         self.stopping = threading.Event()
