@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import botocore.session
 import pytest
@@ -80,6 +82,39 @@ def test_replay_keeps_ids_even_with_reads_between(local_dir):
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc
     again = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
     assert again["Vpcs"][0]["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]
+
+
+def _default_network(ec2) -> tuple[str, int]:
+    default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    return default["Vpcs"][0]["VpcId"], len(ec2.describe_images()["Images"])
+
+
+def test_a_recording_made_with_every_ami_replays_with_every_ami(local_dir, monkeypatch):
+    """A server from before the regional AMI catalogues were left out wrote no "amis" in its
+    record: its recording replays with them all, so the default VPC (whose ids follow the
+    images moto made before it) and what was made in it come back."""
+    monkeypatch.setattr(motoserver, "NEW_AMIS", "all")  # the older server
+    ec2 = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir)).ec2
+    default_vpc, everything = _default_network(ec2)
+    subnet = ec2.create_subnet(VpcId=default_vpc, CidrBlock="172.31.200.0/24")["Subnet"]
+    motoserver.stop(local_dir)
+    record = local_dir / "moto.json"
+    older = json.loads(record.read_text())
+    del older["amis"]
+    record.write_text(json.dumps(older))
+    monkeypatch.undo()
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+    ec2 = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir)).ec2
+    assert _default_network(ec2) == (default_vpc, everything)
+    found = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"]
+    assert found[0]["VpcId"] == default_vpc
+    assert json.loads(record.read_text())["amis"] == "all", "kept for the next restart"
+    motoserver.stop(local_dir)
+    motoserver.forget(local_dir)
+    ec2 = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir)).ec2
+    classic_vpc, classic = _default_network(ec2)
+    assert classic < everything and classic_vpc != default_vpc, "a new cloud: classic AMIs"
 
 
 # --- the local target's patches of moto (moto_main) -----------------------------------------
@@ -225,6 +260,17 @@ def test_the_regions_moto_serves_are_botocores(tmp_path):
     with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
         served = _ec2(server.endpoint).describe_regions(AllRegions=True)["Regions"]
     assert expected and {r["RegionName"] for r in served} == expected
+
+
+def test_only_motos_classic_amis_are_loaded(tmp_path):
+    """Each EC2 backend would also make moto's regional catalogues (1,257 more images in
+    us-east-1, each with a volume and a snapshot); the local target launches none of them."""
+    from moto.ec2.models.amis import AMIS
+
+    with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
+        images = _ec2(server.endpoint).describe_images()["Images"]
+    assert len(images) == len(AMIS) > 0
+    assert {i["ImageId"] for i in images} == {a["ami_id"] for a in AMIS}
 
 
 def test_kms_keys_that_never_sign_share_a_private_key_and_signing_keys_get_their_own(tmp_path):

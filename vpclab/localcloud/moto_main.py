@@ -25,6 +25,12 @@
   answer is computed once (the regions of a service, its own module list, a response class's
   methods), and KMS keys that never sign share one private key. moto was the largest CPU
   consumer of `make test` (a quarter of it) and a few seconds of each graded lab.
+- **moto's classic AMIs only.** Each EC2 backend (a region, after every reset) also loads
+  moto's regional catalogues: 1,257 more images in us-east-1, each with a volume and a
+  snapshot of its own, a fifth of moto's CPU in the control-plane tests. The local target
+  never launches them (its own image stands in, `Site.image_stands_in`), so only moto's 44
+  classic images are loaded. A recording made by a server that loaded them all replays
+  with them all (`AMIS_ENV`, set by `motoserver.start`), so its default VPC keeps its ids.
 
 Run as: python -m vpclab.localcloud.moto_main -H 127.0.0.1 -p PORT
 """
@@ -81,6 +87,7 @@ from moto import settings as moto_settings  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.core import responses as moto_responses  # noqa: E402
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.ec2.models import amis as moto_amis  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ec2.models import elastic_ip_addresses as moto_eips  # noqa: E402
 from moto.ec2.models import elastic_network_interfaces as moto_enis  # noqa: E402
@@ -94,9 +101,11 @@ from moto.server import main as moto_server_main  # noqa: E402
 from vpclab.aws.session import is_mutating  # noqa: E402
 from vpclab.localcloud import procfs, recording  # noqa: E402
 from vpclab.localcloud.imds import HOST_HEADER  # noqa: E402
+from vpclab.localcloud.motoserver import AMIS_ENV  # noqa: E402
 from vpclab.localcloud.recording import Entry, action_of  # noqa: E402
 
 SEED = 4242
+REGIONAL_AMIS = ("ec2/resources/latest_amis/", "ec2/resources/ecs/optimized_amis/")
 HOST_ENVIRON = "HTTP_" + HOST_HEADER.upper().replace("-", "_")
 MUTATIONS_PATH = "/vpclab-api/mutations"
 RESET_PATH = "/moto-api/reset"  # and reset-auth
@@ -331,8 +340,21 @@ def _private_key(key_spec: str) -> Any:
     return _unused_private_key()
 
 
+_load_resource = moto_amis.load_resource
+
+
+def _classic_amis_only(resource: str) -> Any:
+    """moto's loader, as each EC2 backend calls it: a regional AMI catalogue is not there
+    (moto then skips it, as for a region it has none for)."""
+    if resource.startswith(REGIONAL_AMIS):
+        raise FileNotFoundError(resource)
+    return _load_resource(resource)
+
+
 def patch() -> None:
     """Apply every patch above to moto, in this process."""
+    if os.environ.get(AMIS_ENV) != "all":
+        moto_amis.load_resource = _classic_amis_only
     moto_backends.list_of_moto_modules = _moto_modules_once
     moto_responses.method_names_from_class = _method_names_once
     moto_kms.generate_private_key = _private_key

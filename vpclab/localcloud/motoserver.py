@@ -30,6 +30,10 @@ DROPPED_ENV = (
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
 )
+# Which AMIs the server loads (see `moto_main`): "classic", or "all" to replay a recording
+# made before the regional catalogues were left out (the ids it replays depend on them).
+AMIS_ENV = "VPCLAB_MOTO_AMIS"
+NEW_AMIS = "classic"  # what a new recording is made with
 
 
 @dataclass(frozen=True)
@@ -173,25 +177,31 @@ def start(local_dir: Path) -> MotoServer:
     _keep_private(local_dir, record)
     key = recording.key_path(local_dir)
     recording.prepare(record, key)  # every line opens with the key; older ones get sealed
-    replay = record.stat().st_size > 0
-    previous = _previous_port(local_dir)
+    previous = _previous(local_dir)
     # A replay sends each request to the recorded URL, so reuse the recorded port when free.
-    port = previous if previous and ports.port_free(previous) else ports.free_port()
+    port = previous.port if previous and ports.port_free(previous.port) else ports.free_port()
+    replay = record.stat().st_size > 0
+    if replay and (previous is None or previous.port != port):
+        # Recorded against another port: it cannot be replayed faithfully.
+        record.rename(record.with_suffix(".stale"))
+        record.touch(mode=0o600)
+        replay = False
+    amis = previous.amis if replay and previous else NEW_AMIS
     env = {
         "MOTO_ENABLE_RECORDING": "true",
         "MOTO_RECORDER_FILEPATH": str(record),
         recording.KEY_ENV: str(key),
+        AMIS_ENV: amis,
     }
     proc = _launch(port, local_dir / "moto.log", env, detached=True)  # shared: outlives us
     server = MotoServer(pid=proc.pid, port=port)
-    if replay and previous == port:
+    if replay:
         req = urllib.request.Request(
             f"{server.endpoint}/moto-api/recorder/replay-recording", data=b"", method="POST"
         )
         urllib.request.urlopen(req, timeout=120).close()
-    elif replay:  # recorded against another port: it cannot be replayed faithfully
-        record.rename(record.with_suffix(".stale"))
-    _record_file(local_dir).write_text(json.dumps({"pid": server.pid, "port": port}))
+    record_of = {"pid": server.pid, "port": port, "amis": amis}
+    _record_file(local_dir).write_text(json.dumps(record_of))
     return server
 
 
@@ -234,10 +244,18 @@ def _launch(
     return proc
 
 
-def _previous_port(local_dir: Path) -> int | None:
+@dataclass(frozen=True)
+class _Previous:
+    port: int
+    amis: str  # the AMIs its recording was made with
+
+
+def _previous(local_dir: Path) -> _Previous | None:
+    """The last server's port and AMIs; "all" for a server from before `AMIS_ENV`."""
     try:
-        return int(json.loads(_record_file(local_dir).read_text())["port"])
-    except (OSError, ValueError, KeyError):
+        last = json.loads(_record_file(local_dir).read_text())
+        return _Previous(int(last["port"]), str(last.get("amis", "all")))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
