@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import urllib.request
 
-import boto3
-
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import motoserver
 from vpclab.localcloud.daemon import Snapshots
 
-FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
 
 def _ec2(endpoint: str):
-    return boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", **FAKE)
+    return new_session("us-east-1", **LOCAL_CREDENTIALS).client("ec2", endpoint_url=endpoint)
 
 
 def test_a_snapshot_is_read_again_only_after_a_counted_change(moto_endpoint):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from vpclab import remote
 from vpclab.aws.retry import FakeClock, Pacing
-from vpclab.aws.session import Cloud
+from vpclab.aws.session import LOCAL_CREDENTIALS, Cloud, new_session
 from vpclab.checklist import Status
 from vpclab.checks import Facts
 from vpclab.checks.live import lab_live_checks, probe_all
@@ -84,9 +83,7 @@ def moto_lab(lab) -> Lab:
 
 @pytest.fixture
 def aws_cloud(moto_endpoint) -> Cloud:
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     return Cloud("aws", "us-east-1", moto_endpoint, session)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -17,7 +16,7 @@ from tests.controlplane.test_aws_preflight import OPERATOR_IP, edit_spec
 from vpclab.aws import limits
 from vpclab.aws.preflight import PreflightError
 from vpclab.aws.retry import Pacing
-from vpclab.aws.session import Cloud
+from vpclab.aws.session import LOCAL_CREDENTIALS, Cloud, new_session
 from vpclab.lab import Lab
 
 NOBLE = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101"
@@ -29,9 +28,7 @@ def aws(spec_path, moto_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("VPCLAB_REPO_URL", "https://example.org/microblog.git")
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     cloud = Cloud("aws", "us-east-1", moto_endpoint, session)
     monkeypatch.setattr("vpclab.lab.connect", lambda *_a, **_k: cloud)
     monkeypatch.setattr(Lab, "pacing", Pacing.fake())

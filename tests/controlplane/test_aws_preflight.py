@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import sys
 
-import boto3
 import pytest
 
 from tests.controlplane.awsfake import Inject
@@ -15,7 +14,7 @@ from tests.controlplane.conftest import run_cli
 from vpclab.aws.guard import NotConfirmed
 from vpclab.aws.owner import CREATOR
 from vpclab.aws.retry import Pacing
-from vpclab.aws.session import Cloud
+from vpclab.aws.session import LOCAL_CREDENTIALS, Cloud, new_session
 from vpclab.aws.tags import tag_spec, tags_of
 from vpclab.checklist import Status
 from vpclab.cost import estimate, load_prices
@@ -36,9 +35,7 @@ def aws_cloud(spec_path, moto_endpoint, monkeypatch) -> Cloud:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("VPCLAB_REPO_URL", "https://example.org/microblog.git")
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     cloud = Cloud("aws", "us-east-1", moto_endpoint, session)
     image = cloud.ec2.register_image(
         Name="ubuntu-22.04-test", RootDeviceName="/dev/sda1", VirtualizationType="hvm"

@@ -12,9 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
-
 from vpclab.aws import limits
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import motoserver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +36,7 @@ def spec_for(tmp_path: Path, image_id: str) -> Path:
 
 def test_up_on_aws_through_aws_endpoint_url_passes_preflight_and_waits_for_no_console(tmp_path):
     with motoserver.ephemeral(patched=False) as server:
-        session = boto3.Session(
-            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+        session = new_session("us-east-1", **LOCAL_CREDENTIALS)
         ec2 = session.client("ec2", endpoint_url=server.endpoint)
         image = ec2.register_image(Name=NOBLE, RootDeviceName="/dev/sda1", Architecture="x86_64")[
             "ImageId"

@@ -10,14 +10,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.credentials import InstanceMetadataFetcher
 from botocore.exceptions import ClientError
 
 from vpclab.aws import jenkins_setup
-from vpclab.aws.session import LOCAL_CREDENTIALS
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import imds
 from vpclab.localcloud.passthrough import Passthrough
 
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _operator(endpoint: str, service: str):
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, **LOCAL_CREDENTIALS)
+    return new_session(REGION, **LOCAL_CREDENTIALS).client(service, endpoint_url=endpoint)
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def jenkins_instance(moto_endpoint: str) -> str:
 
 @pytest.fixture
 def metadata(moto_endpoint: str, jenkins_instance: str):
-    session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
+    session = new_session(REGION, **LOCAL_CREDENTIALS)
     facts = imds.InstanceFacts(session, moto_endpoint, REGION)
     # The lab's router tells instances apart by source address: here the loopback one.
     hosts = {"127.0.0.1": (jenkins_instance, "10.0.1.10")}
@@ -101,23 +100,20 @@ def test_the_role_keys_do_what_the_policy_allows_through_the_door(
     )
     door.start()
     try:
-        role = boto3.client(
-            "ec2",
-            region_name=REGION,
-            endpoint_url=door.endpoint,
+        role = new_session(
+            REGION,
             aws_access_key_id=fetched["access_key"],
             aws_secret_access_key=fetched["secret_key"],
             aws_session_token=fetched["token"],
-            config=Config(retries={"max_attempts": 1}),
-        )
+        ).client("ec2", endpoint_url=door.endpoint, config=Config(retries={"max_attempts": 1}))
         assert role.describe_instances()["Reservations"]
         image = role.describe_images()["Images"][0]["ImageId"]
         with pytest.raises(ClientError) as denied:
             role.run_instances(ImageId=image, MinCount=1, MaxCount=1)
         assert denied.value.response["Error"]["Code"] in ("AccessDenied", "UnauthorizedOperation")
         # The operator's keys mean nothing through a door: IAM does not know them.
-        stranger = boto3.client(
-            "ec2", region_name=REGION, endpoint_url=door.endpoint, **LOCAL_CREDENTIALS
+        stranger = new_session(REGION, **LOCAL_CREDENTIALS).client(
+            "ec2", endpoint_url=door.endpoint
         )
         with pytest.raises(ClientError):
             stranger.describe_instances()
@@ -188,7 +184,7 @@ def test_a_program_on_the_instance_finds_its_lab_by_its_own_tags(
 def test_the_keys_are_taken_again_before_they_expire(
     moto_endpoint: str, jenkins_instance: str, monkeypatch
 ) -> None:
-    session = boto3.Session(region_name=REGION, **LOCAL_CREDENTIALS)
+    session = new_session(REGION, **LOCAL_CREDENTIALS)
     facts = imds.InstanceFacts(session, moto_endpoint, REGION)
     first = facts.credentials(jenkins_instance)
     assert first is not None and facts.credentials(jenkins_instance) == first  # still fresh

@@ -22,12 +22,11 @@ from email.parser import Parser
 from pathlib import Path
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from packaging.utils import canonicalize_name
 
 from vpclab.aws import jenkins_setup, limits
-from vpclab.aws.session import Cloud
+from vpclab.aws.session import LOCAL_CREDENTIALS, Cloud, new_session
 from vpclab.pipeline.jenkinsfile import load
 from vpclab.render import render
 from vpclab.site import site_for
@@ -236,9 +235,7 @@ def test_the_pipeline_scripts_run_vpclab_status_and_verify() -> None:
 def aws_view(built_lab, moto_endpoint, monkeypatch):
     """The built lab seen as Jenkins sees it: target aws, inside a build, every API call
     recorded by the Cloud's botocore hooks."""
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     cloud = Cloud("aws", "us-east-1", moto_endpoint, session)
     monkeypatch.setattr("vpclab.lab.connect", lambda *_a, **_k: cloud)
     for key, value in {"BUILD_NUMBER": "7", "WORKSPACE": "/tmp/ws", "VPCLAB_TARGET": "aws"}.items():
@@ -304,9 +301,7 @@ def test_docs_name_every_permission_the_operator_needs(spec_path, moto_endpoint,
     from vpclab.aws.retry import Pacing
     from vpclab.lab import Lab
 
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     image = session.client("ec2", endpoint_url=moto_endpoint).register_image(
         Name="ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101",
         RootDeviceName="/dev/sda1",

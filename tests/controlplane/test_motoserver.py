@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import botocore.session
 import pytest
 
-from vpclab.aws.session import endpoint_cloud
+from vpclab.aws.session import LOCAL_CREDENTIALS, endpoint_cloud, new_session
 from vpclab.localcloud import motoserver
 from vpclab.localcloud.lifecycle import local_endpoint
 
@@ -121,9 +120,7 @@ def test_a_recording_made_with_every_ami_replays_with_every_ami(local_dir, monke
 
 
 def _ec2(endpoint):
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
     return session.client("ec2", endpoint_url=endpoint)
 
 
@@ -275,9 +272,9 @@ def test_only_motos_classic_amis_are_loaded(tmp_path):
 
 def test_kms_keys_that_never_sign_share_a_private_key_and_signing_keys_get_their_own(tmp_path):
     with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
-        kms = boto3.Session(
-            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        ).client("kms", endpoint_url=server.endpoint)
+        kms = new_session("us-east-1", **LOCAL_CREDENTIALS).client(
+            "kms", endpoint_url=server.endpoint
+        )
 
         def public_key(**spec: str) -> bytes:
             key = kms.create_key(**spec)["KeyMetadata"]["KeyId"]

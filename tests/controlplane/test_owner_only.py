@@ -9,13 +9,12 @@ import socket
 import subprocess
 import sys
 
-import boto3
 import pytest
 
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import motoserver, procfs
 
 NOBODY = 65534
-FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # Run as `nobody`: one EC2 read, then moto's reset.
 STRANGER = """
 import sys, urllib.request, urllib.error
@@ -45,7 +44,7 @@ def server():
 
 
 def _ec2(endpoint: str):
-    return boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", **FAKE)
+    return new_session("us-east-1", **LOCAL_CREDENTIALS).client("ec2", endpoint_url=endpoint)
 
 
 def _vpcs(endpoint: str) -> int:

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.controlplane.conftest import run_cli
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.errors import VpclabError
 from vpclab.localcloud import motoserver, recording
 from vpclab.localcloud.recording import Entry
@@ -33,9 +34,7 @@ def local_dir(tmp_path, monkeypatch):
 
 
 def _session(endpoint: str) -> boto3.Session:
-    return boto3.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    return new_session("us-east-1", **LOCAL_CREDENTIALS)
 
 
 def _client(endpoint: str, service: str):

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-
 from vpclab.aws import keypairs, tags
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import motoserver
 
 REGION = "us-east-1"
@@ -20,9 +19,7 @@ DEFAULT_VPC_CIDR = "172.31.0.0/16"
 
 
 def ec2_client(endpoint: str):
-    return boto3.Session(
-        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).client("ec2", endpoint_url=endpoint)
+    return new_session(REGION, **LOCAL_CREDENTIALS).client("ec2", endpoint_url=endpoint)
 
 
 MotoServer = motoserver.EphemeralServer

@@ -19,6 +19,7 @@ import yaml
 from moto import mock_aws
 
 from vpclab.aws import jenkins_setup
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.pipeline.jenkinsfile import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,9 +124,7 @@ def aws_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from vpclab.localcloud.motoserver import ephemeral
 
     with ephemeral() as server:
-        session = boto3.Session(
-            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+        session = new_session("us-east-1", **LOCAL_CREDENTIALS)
         cloud = Cloud("aws", "us-east-1", server.endpoint, session)
         image = cloud.ec2.register_image(Name="ubuntu-test", RootDeviceName="/dev/sda1")
         cloud.client("ssm").put_parameter(

@@ -19,7 +19,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpclab.aws import tags
-from vpclab.aws.session import Cloud
+from vpclab.aws.session import Cloud, new_session
 from vpclab.errors import VpclabError
 
 IMDS = "http://169.254.169.254"
@@ -84,6 +84,4 @@ def this_lab(timeout: float = 5.0) -> InstanceLab:
 
 def cloud(found: InstanceLab) -> Cloud:
     """The control plane with the default credential chain (the instance profile)."""
-    return Cloud(
-        found.target, found.region, found.endpoint, boto3.Session(region_name=found.region)
-    )
+    return Cloud(found.target, found.region, found.endpoint, new_session(found.region))
