@@ -7,6 +7,12 @@ different cores where it can, runs at least MIN_ROUNDS rounds alternating its si
 order flips each round, so a drift hits both sides alike), and reports each figure as the
 median of its rounds with their spread, (max - min) / median. A figure whose spread is over
 MAX_SPREAD is printed as unsteady, with its rounds, and never as a result.
+
+The machine is a guest of a hypervisor that runs other guests on the same CPUs: /proc/stat's
+steal column counts the time they took while this machine had work, at times a fifth of a
+CPU for minutes on end, and rounds measured then ran a quarter slower. A round in which
+steal passed MAX_STEAL of the machine's CPU time is dropped, both sides, and run again, a
+bounded number of times (`alternate`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,7 @@ from typing import TypeVar
 
 MIN_ROUNDS = 5
 MAX_SPREAD = 0.20
+MAX_STEAL = 0.02  # of the machine's CPU time in a round, taken by other guests
 
 T = TypeVar("T")
 
@@ -95,13 +103,55 @@ def change_line(what: str, ratio: Figure) -> str:
     return f"{what}: {ratio.median - 1:+.1%}; paired rounds' spread {ratio.spread:.0%}"
 
 
-def alternate(sides: Sequence[str], rounds: int, run: Callable[[str], T]) -> dict[str, list[T]]:
+CpuTimes = tuple[int, int]  # (steal, all) clock ticks of every CPU so far
+
+
+def cpu_times() -> CpuTimes:
+    """The machine's steal and total CPU time so far, from /proc/stat's first line (user to
+    steal; guest time is already counted in user)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[7], sum(ticks)
+
+
+def stolen(before: CpuTimes, after: CpuTimes) -> float:
+    """The share of the machine's CPU time other guests took between two readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def alternate(
+    sides: Sequence[str],
+    rounds: int,
+    run: Callable[[str], T],
+    *,
+    redo: int = 0,
+    clock: Callable[[], CpuTimes] = cpu_times,
+    say: Callable[[str], None] = _to_stderr,
+) -> dict[str, list[T]]:
     """`run` each side once a round, for `rounds` rounds, the order reversed every other
-    round (A B, B A, A B, ...)."""
+    round (A B, B A, A B, ...). A round in which other guests took more than MAX_STEAL of
+    the machine's CPU time is dropped, both sides (so the rounds stay pairs), and run again,
+    at most `redo` times in all; past that it is kept, and `say` tells which."""
     results: dict[str, list[T]] = {side: [] for side in sides}
-    for index in range(rounds):
-        for side in sides if index % 2 == 0 else list(reversed(sides)):
-            results[side].append(run(side))
+    dropped = 0
+    while len(results[sides[0]]) < rounds:
+        index = len(results[sides[0]])
+        before = clock()
+        ran = {side: run(side) for side in (sides if index % 2 == 0 else reversed(sides))}
+        share = stolen(before, clock())
+        if share > MAX_STEAL:
+            took = f"round {index + 1}: other guests took {share:.0%} of the CPUs"
+            if dropped < redo:
+                dropped += 1
+                say(f"{took}; run again")
+                continue
+            say(f"{took}; kept (no more rounds may be run again)")
+        for side in sides:
+            results[side].append(ran[side])
     return results
 
 

@@ -75,11 +75,65 @@ def test_paired_ratio_cancels_a_shared_drift() -> None:
     assert "unsteady" in steady.cost_line("proxy cost", wild)
 
 
+def _quiet() -> tuple[int, int]:
+    return (0, 0)  # no time passes, none is stolen
+
+
 def test_alternate_flips_the_order_each_round() -> None:
     order: list[str] = []
-    runs = steady.alternate(["A", "B"], 5, lambda side: order.append(side) or len(order))
+    runs = steady.alternate(
+        ["A", "B"], 5, lambda side: order.append(side) or len(order), clock=_quiet
+    )
     assert order == ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
     assert runs == {"A": [1, 4, 5, 8, 9], "B": [2, 3, 6, 7, 10]}
+
+
+def _clock(shares: list[float]):
+    """Readings of (steal, total) ticks such that round i had shares[i] of its time stolen."""
+    steal, total = 0, 0
+    readings = []
+    for share in shares:
+        readings.append((steal, total))
+        steal, total = steal + round(share * 1000), total + 1000
+        readings.append((steal, total))
+    return iter(readings).__next__
+
+
+def test_a_round_other_guests_took_from_is_run_again_both_sides_and_keeps_the_order() -> None:
+    order: list[str] = []
+    said: list[str] = []
+    runs = steady.alternate(
+        ["A", "B"],
+        3,
+        lambda side: order.append(side) or len(order),
+        redo=2,
+        clock=_clock([0.0, 0.10, 0.01, 0.0]),  # the second round: 10% stolen
+        say=said.append,
+    )
+    # The dropped round (runs 3 and 4) is run again in the same order, B A.
+    assert order == ["A", "B", "B", "A", "B", "A", "A", "B"]
+    assert runs == {"A": [1, 6, 7], "B": [2, 5, 8]}
+    assert said == ["round 2: other guests took 10% of the CPUs; run again"]
+
+
+def test_rounds_are_run_again_a_bounded_number_of_times() -> None:
+    said: list[str] = []
+    runs = steady.alternate(
+        ["A", "B"], 5, lambda side: side, redo=2, clock=_clock([0.5] * 7), say=said.append
+    )
+    assert len(runs["A"]) == len(runs["B"]) == 5
+    assert sum(line.endswith("; run again") for line in said) == 2
+    assert sum("kept" in line for line in said) == 5
+
+
+def test_steal_is_read_from_the_machine() -> None:
+    before = steady.cpu_times()
+    time.sleep(0.05)
+    after = steady.cpu_times()
+    assert 0 <= before[0] <= before[1] and after[1] >= before[1] and after[0] >= before[0]
+    assert 0.0 <= steady.stolen(before, after) <= 1.0
+    assert steady.stolen((5, 100), (15, 300)) == pytest.approx(0.05)
+    assert steady.stolen((5, 100), (5, 100)) == 0.0
 
 
 def test_plan_cores() -> None:
