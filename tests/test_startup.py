@@ -32,6 +32,17 @@ def test_a_process_loads_neither_moto_nor_an_iri_parser_nor_grafanalib(module):
     assert out.strip() == "[]", f"importing {module} loads {out.strip()}"
 
 
+@pytest.mark.parametrize("module", ["vpclab.lab", *MODULES])
+def test_paramiko_is_loaded_when_a_host_is_opened_not_before(module):
+    # paramiko and the invoke it loads: a tenth of `import vpclab.lab`, for every kernel of
+    # steps 00 to 04 and every CLI call that opens no host.
+    probe = f"import sys, {module}\nprint(sorted({{'paramiko', 'invoke'}} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[]", f"importing {module} loads {out.strip()}"
+
+
 def test_a_second_session_reads_no_botocore_file_again(monkeypatch):
     # Each Cloud has its own session; parsing botocore's JSON again for each was about
     # 0.2 CPU-s a Cloud, the largest part of a control-plane test's own CPU.

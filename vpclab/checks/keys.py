@@ -6,8 +6,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import paramiko
-
 from vpclab import remote
 from vpclab.checks import Facts, Outcome, check, fail, ok
 from vpclab.checks.hosts import on_hosts
@@ -155,6 +153,8 @@ def _refused_from_app_itself(facts: Facts, app_ip: str) -> bool:
         facts.spec.instance("app").key_name + ".pem"
     )
     channel = app.transport.open_channel("direct-tcpip", (app_ip, 22), ("127.0.0.1", 0), timeout=5)
+    import paramiko  # here, not with the module (see vpclab.hosts.ssh)
+
     transport = paramiko.Transport(channel)
     try:
         transport.start_client(timeout=10)
@@ -200,6 +200,8 @@ def _offers_password(facts: Facts, role: str) -> list[str]:
         )
     else:
         sock = remote.connect(facts, host.address, 22, timeout=5)
+    import paramiko  # here, not with the module (see vpclab.hosts.ssh)
+
     transport = paramiko.Transport(sock)
     try:
         transport.start_client(timeout=10)

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-import paramiko
-
 from vpclab import remote
 from vpclab.errors import VpclabError
 from vpclab.localcloud import internet, probe
@@ -173,6 +171,8 @@ class SshProber:
             except OSError:
                 return False
         host = remote.shared(self.reach, source)  # a failed login is no answer: it raises
+        import paramiko  # here, not with the module (see vpclab.hosts.ssh)
+
         try:
             channel = host.transport.open_channel(
                 "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
