@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import botocore.session
 import pytest
@@ -81,6 +82,23 @@ def test_replay_keeps_ids_even_with_reads_between(local_dir):
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"] == vpc
     again = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
     assert again["Vpcs"][0]["VpcId"] == default_vpc["Vpcs"][0]["VpcId"]
+
+
+def test_a_recording_made_on_a_port_now_taken_is_set_aside_and_a_private_one_begins(local_dir):
+    cloud = endpoint_cloud("local", "us-east-1", local_endpoint(local_dir))
+    cloud.ec2.create_vpc(CidrBlock="10.46.0.0/16")
+    old_port = motoserver.status(local_dir).port
+    motoserver.stop(local_dir)
+    with socket.socket() as squatter:  # another process took the recorded port meanwhile
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        server = motoserver.start(local_dir)
+        assert server.port != old_port
+    recording = local_dir / "moto-recording.jsonl"
+    assert "CreateVpc" in recording.with_suffix(".stale").read_text()
+    assert recording.stat().st_mode & 0o777 == 0o600 and recording.stat().st_size == 0
+    cidrs = [v["CidrBlock"] for v in _ec2(server.endpoint).describe_vpcs()["Vpcs"]]
+    assert "10.46.0.0/16" not in cidrs
 
 
 def _default_network(ec2) -> tuple[str, int]:

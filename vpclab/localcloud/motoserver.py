@@ -184,7 +184,7 @@ def start(local_dir: Path) -> MotoServer:
     if replay and (previous is None or previous.port != port):
         # Recorded against another port: it cannot be replayed faithfully.
         record.rename(record.with_suffix(".stale"))
-        record.touch(mode=0o600)
+        _keep_private(local_dir, record)
         replay = False
     amis = previous.amis if replay and previous else NEW_AMIS
     env = {
