@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 # The app lives at the repo root as package "app" and is not installed into the venv.
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
@@ -35,6 +37,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: builds a virtualenv or starts servers and a browser (seconds, not ms)"
     )
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates kept for the session, keyed by each template's source checksum.
+    Each test creates its own app, and each app's Jinja environment would compile every
+    template it renders again: a tenth of the suite's CPU, in each pipeline build's Test stage.
+    A changed template has a new checksum, so it is compiled again."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_template_code() -> Iterator[None]:
+    """Every app the tests create compiles a template once per session (Flask builds each
+    app's Jinja environment from the class's `jinja_options`)."""
+    options = Flask.jinja_options
+    Flask.jinja_options = {**options, "bytecode_cache": SharedTemplateCode()}
+    try:
+        yield
+    finally:
+        Flask.jinja_options = options
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -292,3 +293,35 @@ def test_unexpected_error_is_a_styled_500_and_rolls_back(app: Flask, client: Fla
     assert "Internal Server Error" in html and "/static/style.css" in html
     assert "kaboom" not in html
     assert db.session.scalar(sa.select(User).where(User.username == "ghost")) is None
+
+
+def test_a_template_is_compiled_once_for_all_the_apps_of_a_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each test makes its own app; the second app renders the login page from the session's
+    compiled templates (tests/app/conftest.py), and a template edited in between is compiled
+    again, never served stale."""
+    import jinja2
+
+    compiled: list[str | None] = []
+    compile_ = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    for _ in range(2):
+        assert create_app("testing").test_client().get("/auth/login").status_code == 200
+    assert compiled.count("auth/login.html") <= 1, compiled
+    assert compiled.count("base.html") <= 1, compiled
+
+    page = tmp_path / "auth" / "login.html"
+    page.parent.mkdir()
+    for text in ("FIRST-EDITION", "SECOND-EDITION"):
+        page.write_text("{% extends 'base.html' %}{% block content %}" + text + "{% endblock %}")
+        edited = create_app("testing")
+        edited.jinja_loader.searchpath.insert(0, str(tmp_path))
+        compiled.clear()
+        assert text in edited.test_client().get("/auth/login").get_data(as_text=True)
+        assert compiled == ["auth/login.html"], compiled
