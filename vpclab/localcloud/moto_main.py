@@ -368,7 +368,7 @@ def patch() -> None:
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize_hosts
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     global _sealer
     mock_random.seed(SEED)
     patch()
@@ -377,7 +377,7 @@ def main() -> None:
         if not key:
             sys.exit(f"moto_main: recording needs {recording.KEY_ENV} (the key file's path)")
         _sealer = recording.load(Path(key))
-    moto_server_main(sys.argv[1:])
+    moto_server_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vpclab.errors import VpclabError
 from vpclab.localcloud import ports, procfs, recording
+from vpclab.localcloud.motofork import ForkedServer, Forker
 
 # Variables that could steer a server (or a kernel started beside it) at a real account.
 DROPPED_ENV = (
@@ -50,7 +51,7 @@ class MotoServer:
 class EphemeralServer:
     """A moto server of one test, benchmark or notebook run: see `ephemeral`."""
 
-    proc: subprocess.Popen
+    proc: subprocess.Popen | ForkedServer
     port: int
 
     @property
@@ -102,10 +103,15 @@ def ephemeral(
 def start_ephemeral(
     seed: int | None = None, log: Path | None = None, patched: bool = True
 ) -> EphemeralServer:
-    """`ephemeral` for a caller that stops the server itself (`EphemeralServer.stop`)."""
+    """`ephemeral` for a caller that stops the server itself (`EphemeralServer.stop`).
+    A patched server is forked from this process' forker (`motofork`), which imported moto
+    once; plain moto, or a forker that cannot serve, gets a new interpreter."""
     port = ports.free_port()
-    module = "vpclab.localcloud.moto_main" if patched else "moto.server"
-    proc = _launch(port, log or Path(os.devnull), {}, detached=False, module=module)
+    log = log or Path(os.devnull)
+    proc = _fork(port, log) if patched else None
+    if proc is None:
+        module = "vpclab.localcloud.moto_main" if patched else "moto.server"
+        proc = _launch(port, log, {}, detached=False, module=module)
     server = EphemeralServer(proc=proc, port=port)
     if seed is not None:
         try:
@@ -213,6 +219,31 @@ def _keep_private(local_dir: Path, record: Path) -> None:
     record.chmod(0o600)
 
 
+_FORKER = Forker()
+
+
+def _fork(port: int, log: Path) -> ForkedServer | None:
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    if not _FORKER.fits(env):
+        return None
+    forked = _FORKER.fork(port, log, env)
+    if forked is not None:
+        _wait_until_listening(forked, port, log)
+    return forked
+
+
+def _wait_until_listening(proc: subprocess.Popen | ForkedServer, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    # Ours must hold the listener: another process may have taken the port once it was freed.
+    while not (ports.answers(port, 0.5) and procfs.holds_listener(proc.pid, port)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise VpclabError("the local moto server did not start", f"see {log}")
+        time.sleep(0.05)
+
+
 def _launch(
     port: int,
     log: Path,
@@ -232,15 +263,7 @@ def _launch(
             env=full,
             start_new_session=detached,
         )
-    deadline = time.monotonic() + 30
-    # Ours must hold the listener: another process may have taken the port once it was freed.
-    while not (ports.answers(port, 0.5) and procfs.holds_listener(proc.pid, port)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            raise VpclabError("the local moto server did not start", f"see {log}")
-        time.sleep(0.05)
+    _wait_until_listening(proc, port, log)
     return proc
 
 
