@@ -115,3 +115,28 @@ def test_a_server_that_does_not_stop_is_waited_for_then_killed(tmp_path):
         finally:
             server.proc.kill()
         assert server.proc.wait(10) == -1
+
+
+def test_a_forked_server_makes_the_ids_a_new_interpreter_makes(tmp_path):
+    """The notebooks' reference outputs hold seeded ids: what the forker loaded beforehand
+    (`motofork._warm`) must not move moto's id generator or leave a cloud behind."""
+
+    def ids(server: motoserver.EphemeralServer) -> list[str]:
+        server.seed(7)
+        ec2 = _ec2(server.endpoint)
+        default = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]
+        vpc = ec2.create_vpc(CidrBlock="10.49.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.49.1.0/24")["Subnet"]["SubnetId"]
+        return [*default, vpc, subnet]
+
+    with motoserver.ephemeral(log=tmp_path / "forked.log") as forked:
+        assert isinstance(forked.proc, ForkedServer)
+        by_fork = ids(forked)
+    port = motoserver.ports.free_port()
+    fresh = motoserver.EphemeralServer(
+        motoserver._launch(port, tmp_path / "fresh.log", {}, detached=False), port
+    )
+    try:
+        assert ids(fresh) == by_fork
+    finally:
+        fresh.stop()

@@ -129,8 +129,30 @@ def _serve(request: dict) -> None:
     moto_main.main(["-H", "127.0.0.1", "-p", str(request["port"])])
 
 
+# The services a lab calls: their models are loaded once, in the forker (see `main`).
+SERVICES = ("ec2", "ssm", "iam", "sts")
+
+
+def _warm() -> None:
+    """What each server would work out on its first requests and then keep for good, worked
+    out once here: a service's botocore model (EC2's is 0.3 CPU-s), the regions moto makes
+    backends for, and the IAM policy checker's module. Caches of the process, not state of
+    a cloud: a forked server still makes its clouds from its own seed."""
+    import moto.iam.access_control  # noqa: F401
+    from moto.core.base_backend import AccountSpecificBackend
+    from moto.core.utils import get_service_model
+
+    session = AccountSpecificBackend.get_session()
+    for service in SERVICES:
+        get_service_model(service)
+        for partition in session.get_available_partitions():
+            session.get_available_regions(service, partition_name=partition)
+
+
 def main() -> None:
     from vpclab.localcloud import moto_main  # noqa: F401 - the import every server shares
+
+    _warm()
 
     servers: set[int] = set()
 
