@@ -1,7 +1,9 @@
 """Benchmark: up -> verify -> down on the control plane (a fresh moto server).
 
 Reports medians over several runs, the API calls each phase makes, and the CPU the moto
-server itself spends: on its start (until it answers) and in each phase.
+server itself spends: on its start (until it answers) and in each phase. Then the throwaway
+servers of tests and grading (`motoserver.ephemeral`): the CPU each spends on its start and
+first EC2 call, and its forker's once (`motofork`).
 Usage: python benchmarks/bench_controlplane.py [--runs N]
 """
 
@@ -15,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.lab import Lab
 from vpclab.localcloud import motoserver
 
@@ -47,6 +50,19 @@ def one_run(spec: Path, server_pid: int) -> dict[str, tuple[float, int, int, flo
     return phases
 
 
+def throwaway_servers(runs: int) -> tuple[list[float], float | None]:
+    """CPU-s of each throwaway server until its first EC2 call answered, and its forker's
+    (None when the servers were new interpreters)."""
+    session = new_session("us-east-1", **LOCAL_CREDENTIALS)
+    spent = []
+    for _ in range(runs):
+        with motoserver.ephemeral() as server:
+            session.client("ec2", endpoint_url=server.endpoint).describe_vpcs()
+            spent.append(cpu_seconds(server.pid))
+    forker = motoserver._FORKER.proc
+    return spent, cpu_seconds(forker.pid) if forker and forker.poll() is None else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -76,6 +92,12 @@ def main() -> None:
             f"{phase:<10} {statistics.median(secs):>9.3f} {min(secs):>7.3f} "
             f"{calls:>6} {mutating:>9} {statistics.median(served):>11.2f}"
         )
+    spent, forker = throwaway_servers(args.runs)
+    print(
+        f"throwaway servers: {statistics.median(spent):.2f} CPU-s each (median of {len(spent)}) "
+        "to start and answer a first EC2 call"
+        + (f"; their forker, once: {forker:.2f} CPU-s" if forker is not None else "")
+    )
 
 
 if __name__ == "__main__":

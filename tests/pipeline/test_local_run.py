@@ -7,6 +7,7 @@ tests commit there and never to the real checkout. Needs root; skips with the re
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ def test_up_builds_the_served_commit_once(lab: PipelineLab) -> None:
 
 def test_a_commit_is_built_and_deployed(lab: PipelineLab) -> None:
     commit = lab.commit("NOTES.md", "A change the pipeline deploys.\n", "notes")
+    started = time.time()
     done = lab.cli("pipeline", "run")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     newest = lab.builds()[0]
@@ -59,6 +61,9 @@ def test_a_commit_is_built_and_deployed(lab: PipelineLab) -> None:
     # pip installed without compiling: the builds' imports wrote the bytecode, once.
     venvs = [p.parent for p in folder.rglob(".venv-ci/pyvenv.cfg")]
     assert any(list(v.glob("lib/python3*/site-packages/flask/__pycache__/*.pyc")) for v in venvs)
+    # The app's bytecode that build #1's Test stage wrote was kept, not compiled again.
+    kept_bytecode = [p for v in venvs for p in v.parent.glob("app/__pycache__/*.pyc")]
+    assert kept_bytecode and min(p.stat().st_mtime for p in kept_bytecode) < started
     deployed = (build_dir / stages["Deploy"]["log"]).read_text()
     assert "app/requirements.txt unchanged" in deployed, deployed[-3000:]
     assert list(folder.rglob(f"builds/{newest['number']}/artifacts/reports/sbom.json"))

@@ -12,6 +12,7 @@ Not for the lab's shared server: that one outlives the process that starts it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,7 +86,7 @@ class Forker:
             if self.proc is None or self.owner != os.getpid() or self.proc.poll() is not None:
                 self._start(env)
             assert self.proc is not None and self.proc.stdin and self.proc.stdout
-            request = {"port": port, "log": str(log), "env": env, "cwd": os.getcwd()}
+            request = {"port": port, "log": str(log), "env": env, "cwd": _cwd()}
             try:
                 self.proc.stdin.write(json.dumps(request) + "\n")
                 self.proc.stdin.flush()
@@ -107,6 +108,13 @@ class Forker:
         self.settings = _settings(env)
 
 
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # removed under us: a new process would start there all the same
+        return "/"
+
+
 def _settings(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("MOTO_")}
 
@@ -125,7 +133,8 @@ def _serve(request: dict) -> None:
         os.dup2(fd, to)
     os.close(null)
     os.close(out)
-    os.chdir(request["cwd"])
+    with contextlib.suppress(OSError):  # gone since: the forker's folder will do
+        os.chdir(request["cwd"])
     moto_main.main(["-H", "127.0.0.1", "-p", str(request["port"])])
 
 

@@ -17,7 +17,10 @@ from vpclab.pipeline.workspace import literal_prefix, match, split_patterns
 
 JOB = "workload_4"  # the multibranch job Configuration as Code creates on AWS
 PATH = "/usr/local/bin:/usr/bin:/bin"
-KEEP = ".venv-ci"  # kept between builds, like a Jenkins workspace keeps untracked files
+# Kept between builds, as a Jenkins workspace keeps untracked files: the CI venv Build
+# reuses, and the bytecode the stages' imports wrote (Python checks it against its source;
+# compiling the app and its tests again cost each build's Test stage about 2 CPU-s).
+KEEP = (".venv-ci", "__pycache__")
 
 
 class HostWorkspace:
@@ -70,13 +73,13 @@ class HostWorkspace:
 
     def checkout(self, git_url: str, commit: str) -> None:
         """Clone once, then fetch and check out `commit`, removing what the last build left
-        (but the CI venv, which Build reuses)."""
+        (but what `KEEP` names)."""
         ws, url = shlex.quote(self.root), shlex.quote(git_url)
         self.run(
             f"set -e; if [ ! -d {ws}/.git ]; then mkdir -p {ws}; git clone --quiet {url} {ws}; fi; "
             f"cd {ws}; git remote set-url origin {url}; git fetch --quiet --prune origin; "
             f"git checkout --quiet --force --detach {shlex.quote(commit)}; "
-            f"git clean -ffdxq -e {KEEP}",
+            f"git clean -ffdxq {' '.join(f'-e {keep}' for keep in KEEP)}",
             timeout=300,
         )
 
