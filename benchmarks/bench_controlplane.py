@@ -50,17 +50,28 @@ def one_run(spec: Path, server_pid: int) -> dict[str, tuple[float, int, int, flo
     return phases
 
 
-def throwaway_servers(runs: int) -> tuple[list[float], float | None]:
-    """CPU-s of each throwaway server until its first EC2 call answered, and its forker's
-    (None when the servers were new interpreters)."""
+def throwaway_servers(runs: int) -> tuple[list[float], list[float], float | None]:
+    """CPU-s of each throwaway server until its first EC2 call answered: forked
+    (`motoserver.ephemeral`), then as a new interpreter (how they started before the
+    forker); and the forker's own, once (None when it is not running)."""
     session = new_session("us-east-1", **LOCAL_CREDENTIALS)
-    spent = []
+    forked, fresh = [], []
     for _ in range(runs):
         with motoserver.ephemeral() as server:
             session.client("ec2", endpoint_url=server.endpoint).describe_vpcs()
-            spent.append(cpu_seconds(server.pid))
+            forked.append(cpu_seconds(server.pid))
+        port = motoserver.ports.free_port()
+        server = motoserver.EphemeralServer(
+            motoserver._launch(port, Path(os.devnull), {}, detached=False), port
+        )
+        try:
+            session.client("ec2", endpoint_url=server.endpoint).describe_vpcs()
+            fresh.append(cpu_seconds(server.pid))
+        finally:
+            server.stop()
     forker = motoserver._FORKER.proc
-    return spent, cpu_seconds(forker.pid) if forker and forker.poll() is None else None
+    once = cpu_seconds(forker.pid) if forker and forker.poll() is None else None
+    return forked, fresh, once
 
 
 def main() -> None:
@@ -92,11 +103,12 @@ def main() -> None:
             f"{phase:<10} {statistics.median(secs):>9.3f} {min(secs):>7.3f} "
             f"{calls:>6} {mutating:>9} {statistics.median(served):>11.2f}"
         )
-    spent, forker = throwaway_servers(args.runs)
+    forked, fresh, forker = throwaway_servers(args.runs)
     print(
-        f"throwaway servers: {statistics.median(spent):.2f} CPU-s each (median of {len(spent)}) "
-        "to start and answer a first EC2 call"
-        + (f"; their forker, once: {forker:.2f} CPU-s" if forker is not None else "")
+        f"a throwaway server's start and first EC2 call (median of {args.runs}): forked "
+        f"{statistics.median(forked):.2f} CPU-s, a new interpreter "
+        f"{statistics.median(fresh):.2f} CPU-s"
+        + (f"; the forker, once: {forker:.2f} CPU-s" if forker is not None else "")
     )
 
 
