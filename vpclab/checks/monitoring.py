@@ -18,9 +18,10 @@ from vpclab.facts.pipeline_build import inside_build
 from vpclab.facts.server_apis import prometheus_of
 from vpclab.monitoring import config, grafana
 from vpclab.monitoring.panels import dashboard_panels
-from vpclab.monitoring.warmup import missing_data
+from vpclab.monitoring.warmup import missing_data, seconds
 
 UP = "run 'vpclab up --through monitoring'"
+SCRAPE_MARGIN = 5.0  # seconds past a scrape interval for a down target's next scrape
 RULES = ("InstanceDown", "HighErrorRatio", "HighLatencyP95")
 
 
@@ -97,7 +98,9 @@ def _targets_up(facts: Facts) -> Outcome:
     if servers is None:
         return fail("the app or web server is missing")
     want = {(t.job, t.address): t for t in config.scrape_targets(facts.spec, servers)}
-    seen = prometheus_of(facts).targets()
+    seen = prometheus_of(facts).settled_targets(
+        seconds(facts.spec.monitoring.scrape_interval) + SCRAPE_MARGIN
+    )
     counts = Counter((t.job, t.instance) for t in seen)
     doubled = sorted(f"{job} {inst} x{n}" for (job, inst), n in counts.items() if n > 1)
     if doubled:

@@ -5,6 +5,7 @@ internet locally and on AWS, and a test can hand it any Prometheus."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -55,6 +56,23 @@ class PrometheusAPI:
         if body.get("status") != "success":
             raise VpclabError(f"Prometheus {path}: {body.get('error', 'no answer')}")
         return body["data"]
+
+    def settled_targets(
+        self,
+        within: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[TargetHealth]:
+        """The targets; while one is not up, read again each second for at most `within`
+        seconds (a scrape interval and a margin). A target's health is its last scrape's,
+        which may predate a restart that has ended since (a deploy restarts the app): the
+        next scrape tells. A target really down is reported down once the time is up."""
+        deadline = clock() + within
+        seen = self.targets()
+        while any(t.health != "up" for t in seen) and clock() < deadline:
+            sleep(1.0)
+            seen = self.targets()
+        return seen
 
     def targets(self) -> list[TargetHealth]:
         data = self._data("targets", state="active")
