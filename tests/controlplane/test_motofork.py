@@ -10,7 +10,7 @@ import time
 
 from vpclab.aws.session import LOCAL_CREDENTIALS, new_session
 from vpclab.localcloud import motoserver, procfs
-from vpclab.localcloud.motofork import ForkedServer
+from vpclab.localcloud.orphans import AdoptedProcess, ProcRef
 
 
 def _ec2(endpoint: str):
@@ -26,7 +26,7 @@ def test_servers_are_forked_by_one_forker_and_each_serves_its_own_cloud(tmp_path
         motoserver.ephemeral(log=tmp_path / "one.log") as one,
         motoserver.ephemeral(log=tmp_path / "two.log") as two,
     ):
-        assert isinstance(one.proc, ForkedServer) and isinstance(two.proc, ForkedServer)
+        assert isinstance(one.proc, AdoptedProcess) and isinstance(two.proc, AdoptedProcess)
         parents = {procfs.stat(server.pid).ppid for server in (one, two)}
         assert len(parents) == 1, parents
         (forker,) = parents
@@ -47,7 +47,7 @@ def test_a_forked_server_gets_the_environment_of_the_moment(tmp_path, monkeypatc
         pass  # the forker runs from here on
     monkeypatch.setenv(motoserver.AMIS_ENV, "all")  # read as the server starts (moto_main)
     with motoserver.ephemeral(log=tmp_path / "moto.log") as server:
-        assert isinstance(server.proc, ForkedServer)
+        assert isinstance(server.proc, AdoptedProcess)
         images = _ec2(server.endpoint).describe_images()["Images"]
     assert len(images) > len(AMIS)
 
@@ -74,7 +74,10 @@ def test_the_forker_stops_its_servers_when_the_process_that_started_it_ends():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
-    server, forker = (ForkedServer(int(pid)) for pid in done.stdout.split())
+    server, forker = (
+        AdoptedProcess(ProcRef.of(int(pid)) or ProcRef(int(pid), "gone", "gone"))
+        for pid in done.stdout.split()
+    )
     try:
         deadline = time.monotonic() + 15
         while (server.poll(), forker.poll()) != (-1, -1) and time.monotonic() < deadline:
@@ -88,9 +91,10 @@ def test_the_forker_stops_its_servers_when_the_process_that_started_it_ends():
 def test_a_handle_never_signals_a_process_that_is_not_its_server():
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        handle = ForkedServer(sleeper.pid)
-        assert handle.poll() is None
-        handle.start_time = "0"  # as if the server had ended and its PID been given again
+        live = ProcRef.of(sleeper.pid)
+        assert live is not None and AdoptedProcess(live).poll() is None
+        # as if the server had ended and its PID been given to this sleeper since
+        handle = AdoptedProcess(ProcRef(sleeper.pid, "0", live.comm))
         assert handle.poll() == -1
         handle.terminate()
         handle.kill()
@@ -130,7 +134,7 @@ def test_a_forked_server_makes_the_ids_a_new_interpreter_makes(tmp_path):
         return [*default, vpc, subnet]
 
     with motoserver.ephemeral(log=tmp_path / "forked.log") as forked:
-        assert isinstance(forked.proc, ForkedServer)
+        assert isinstance(forked.proc, AdoptedProcess)
         by_fork = ids(forked)
     port = motoserver.ports.free_port()
     fresh = motoserver.EphemeralServer(

@@ -19,50 +19,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-from vpclab.localcloud import procfs
-
-
-class ForkedServer:
-    """A Popen-like handle on a forked server: not this process' child, so it is watched
-    through /proc and stopped by its PID."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        began = procfs.stat(pid)
-        # With the PID, its start time names this process for good: a PID the system gives
-        # to another process later is never signalled.
-        self.start_time = began.start_time if began else None
-
-    def poll(self) -> int | None:
-        """None while it runs; -1 once it has ended (its exit status is its forker's)."""
-        now = procfs.stat(self.pid)
-        alive = now is not None and now.state != "Z" and now.start_time == self.start_time
-        return None if alive else -1
-
-    def terminate(self) -> None:
-        self._signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"moto server {self.pid}", timeout or 0)
-            time.sleep(0.02)
-        return -1
-
-    def _signal(self, signum: int) -> None:
-        if self.poll() is not None:
-            return
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
+from vpclab.localcloud.orphans import AdoptedProcess, ProcRef
 
 
 class Forker:
@@ -79,9 +38,10 @@ class Forker:
         than the forker imported moto with needs a new interpreter."""
         return self.proc is None or self.owner != os.getpid() or self.settings == _settings(env)
 
-    def fork(self, port: int, log: Path, env: dict[str, str]) -> ForkedServer | None:
-        """A server on 127.0.0.1:port forked with this environment; None when no forker
-        answers (the caller starts a new interpreter instead)."""
+    def fork(self, port: int, log: Path, env: dict[str, str]) -> AdoptedProcess | None:
+        """A server on 127.0.0.1:port forked with this environment, as a handle known by PID
+        and start time (the forker's child, not ours); None when no forker answers or the
+        server is gone already (the caller starts a new interpreter instead)."""
         with self.lock:
             if self.proc is None or self.owner != os.getpid() or self.proc.poll() is not None:
                 self._start(env)
@@ -93,7 +53,8 @@ class Forker:
                 answer = self.proc.stdout.readline()
             except OSError:
                 return None
-            return ForkedServer(int(answer)) if answer.strip().isdigit() else None
+            ref = ProcRef.of(int(answer)) if answer.strip().isdigit() else None
+            return AdoptedProcess(ref) if ref else None
 
     def _start(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(

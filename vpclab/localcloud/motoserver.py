@@ -21,7 +21,8 @@ from pathlib import Path
 
 from vpclab.errors import VpclabError
 from vpclab.localcloud import ports, procfs, recording
-from vpclab.localcloud.motofork import ForkedServer, Forker
+from vpclab.localcloud.motofork import Forker
+from vpclab.localcloud.orphans import AdoptedProcess
 
 # Variables that could steer a server (or a kernel started beside it) at a real account.
 DROPPED_ENV = (
@@ -51,7 +52,7 @@ class MotoServer:
 class EphemeralServer:
     """A moto server of one test, benchmark or notebook run: see `ephemeral`."""
 
-    proc: subprocess.Popen | ForkedServer
+    proc: subprocess.Popen | AdoptedProcess
     port: int
 
     @property
@@ -222,7 +223,7 @@ def _keep_private(local_dir: Path, record: Path) -> None:
 _FORKER = Forker()
 
 
-def _fork(port: int, log: Path) -> ForkedServer | None:
+def _fork(port: int, log: Path) -> AdoptedProcess | None:
     env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
     if not _FORKER.fits(env):
         return None
@@ -232,7 +233,7 @@ def _fork(port: int, log: Path) -> ForkedServer | None:
     return forked
 
 
-def _wait_until_listening(proc: subprocess.Popen | ForkedServer, port: int, log: Path) -> None:
+def _wait_until_listening(proc: subprocess.Popen | AdoptedProcess, port: int, log: Path) -> None:
     deadline = time.monotonic() + 30
     # Ours must hold the listener: another process may have taken the port once it was freed.
     while not (ports.answers(port, 0.5) and procfs.holds_listener(proc.pid, port)):

@@ -9,6 +9,7 @@ that the process is gone, never its exit status.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -73,3 +74,9 @@ class AdoptedProcess:
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # checked first: a reused pid is never signalled
             os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
